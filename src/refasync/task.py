@@ -1,0 +1,424 @@
+"""Tasks: named units of work that read items, apply a function and write the results.
+
+A task's lifecycle: it is processed in chunks (``process(count)``), possibly by several
+threads at once; when its input is exhausted, it fails, or it is removed from its pool it
+becomes *done*; its output channel is closed as soon as it is done and no chunk is still
+writing, so its readers never wait for items that cannot come.
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import (
+    TYPE_CHECKING,
+    Callable,
+    ClassVar,
+    Generic,
+    Iterable,
+    Iterator,
+    Literal,
+    TypeVar,
+    cast,
+    overload,
+)
+
+from .channel import IteratorReader, Reader, Writer
+from .graph import Node
+from .util import Lock, ReadOnly, normalize_count
+
+if TYPE_CHECKING:
+    from .pool import Pool
+
+__all__ = (
+    "ChannelThreadTask",
+    "IteratorTaskBase",
+    "IteratorThreadTask",
+    "Task",
+    "ThreadTaskBase",
+)
+
+In = TypeVar("In")
+Out = TypeVar("Out")
+
+ReadFunction = Callable[[int], "list[In]"]
+
+
+def _check_min_count(min_count: int | None) -> int | None:
+    if min_count is None:
+        return None
+    if isinstance(min_count, bool) or not isinstance(min_count, int):
+        raise TypeError(f"min_count must be an int or None, got {min_count!r}")
+    if min_count < 0:
+        raise ValueError(f"min_count must be >= 0 or None, got {min_count}")
+    return min_count or None
+
+
+def _check_max_chunksize(max_chunksize: int) -> int:
+    if isinstance(max_chunksize, bool) or not isinstance(max_chunksize, int):
+        raise TypeError(f"max_chunksize must be an int, got {max_chunksize!r}")
+    if max_chunksize < 0:
+        raise ValueError(f"max_chunksize must be >= 0 (0: no limit), got {max_chunksize}")
+    return max_chunksize
+
+
+class Task(Node, Generic[In, Out]):
+    """A named task: how items are read, processed and written, and in which chunks.
+
+    Results are sent to a writer, set by the creator (or the pool) with ``set_writer``.
+    Items are read with the ``_read`` callable, which subclasses set to a function with
+    the ``Reader.read(count)`` interface.
+
+    * **min_count**: a read that demands fewer items makes the task process at least
+      ``min_count`` (None or 0: no minimum).
+    * **max_chunksize**: chunks are never larger than this (0: no limit), so that one
+      demand can be spread over several workers.
+    * **apply_single**: if True (the default) ``fun`` is called with each item and
+      returns one result; if False it is called with the list of items read by a chunk
+      and returns an iterable of results.
+    """
+
+    # Guarded by _wlock: _num_writers (chunks currently in process()), _done, _exc,
+    # _pool_ref (the pool the task was added to), min_count and max_chunksize.
+    _wlock: Lock
+
+    @overload
+    def __init__(
+        self: Task[In, Out],
+        id: object,
+        fun: Callable[[In], Out],
+        apply_single: Literal[True] = True,
+        min_count: int | None = None,
+        max_chunksize: int = 0,
+        writer: Writer[Out] | None = None,
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self: Task[In, Out],
+        id: object,
+        fun: Callable[[list[In]], Iterable[Out]],
+        apply_single: Literal[False],
+        min_count: int | None = None,
+        max_chunksize: int = 0,
+        writer: Writer[Out] | None = None,
+    ) -> None: ...
+
+    def __init__(
+        self,
+        id: object,
+        fun: Callable[[In], Out] | Callable[[list[In]], Iterable[Out]],
+        apply_single: bool = True,
+        min_count: int | None = None,
+        max_chunksize: int = 0,
+        writer: Writer[Out] | None = None,
+    ) -> None:
+        self._setup(id, fun, apply_single, min_count, max_chunksize, writer)
+
+    def _setup(
+        self,
+        id: object,
+        fun: Callable[[In], Out] | Callable[[list[In]], Iterable[Out]],
+        apply_single: bool,
+        min_count: int | None,
+        max_chunksize: int,
+        writer: Writer[Out] | None,
+    ) -> None:
+        # The constructor proper, shared by subclasses (whose overloads narrow fun).
+        Node.__init__(self, id)
+        if not callable(fun):
+            raise TypeError(f"Task {id!r}: fun must be callable, got {fun!r}")
+        self._wlock = Lock("Task.wlock")
+        self.fun = fun
+        self.apply_single = apply_single
+        self._min_count = _check_min_count(min_count)
+        self._max_chunksize = _check_max_chunksize(max_chunksize)
+        self._out_writer: Writer[Out] | None = writer
+        self._read: Callable[[int], list[In]] | None = None  # set by subclasses
+        self._num_writers = 0
+        self._done = False
+        self._exc: Exception | None = None
+        self._pool_ref: weakref.ref[Pool] | None = None
+
+    # -- configuration --
+
+    @property
+    def min_count(self) -> int | None:
+        with self._wlock:
+            return self._min_count
+
+    @min_count.setter
+    def min_count(self, value: int | None) -> None:
+        value = _check_min_count(value)
+        with self._wlock:
+            self._min_count = value
+
+    @property
+    def max_chunksize(self) -> int:
+        with self._wlock:
+            return self._max_chunksize
+
+    @max_chunksize.setter
+    def max_chunksize(self, value: int) -> None:
+        value = _check_max_chunksize(value)
+        with self._wlock:
+            self._max_chunksize = value
+
+    def chunk_limits(self) -> tuple[int, int]:
+        """:return: (min_count or 0, max_chunksize), read together."""
+        with self._wlock:
+            return self._min_count or 0, self._max_chunksize
+
+    def set_writer(self, writer: Writer[Out]) -> None:
+        """Set the write channel to the given one."""
+        self._out_writer = writer
+
+    def writer(self) -> Writer[Out] | None:
+        """:return: our write channel or None if none is set
+
+        :note: the task closes it once it is done and no chunk is writing to it.
+        """
+        return self._out_writer
+
+    # -- state --
+
+    def is_done(self) -> bool:
+        """:return: True if we are finished processing"""
+        with self._wlock:
+            return self._done
+
+    def error(self) -> Exception | None:
+        """:return: the exception that made the task fail, or None"""
+        with self._wlock:
+            return self._exc
+
+    def is_closed(self) -> bool:
+        """:return: True if the task's write channel is closed"""
+        return self._require_writer().closed()
+
+    def close(self) -> None:
+        """Close our channel so its readers wake up. Safe to call multiple times."""
+        self._require_writer().close()
+
+    def set_done(self) -> None:
+        """Mark the task done: it processes nothing more, and its channel closes as soon
+        as no chunk is writing to it (at once if none is)."""
+        with self._wlock:
+            self._done = True
+            close_now = self._num_writers == 0
+        if close_now and self._out_writer is not None:
+            self._out_writer.close()
+
+    def _claim(self, pool: Pool) -> None:
+        """Record the pool this task is added to; a task belongs to one pool, once."""
+        with self._wlock:
+            if self._pool_ref is not None:
+                owner = self._pool_ref()
+                where = "this pool" if owner is pool else "another pool"
+                raise ValueError(f"task {self.id!r} was already added to {where}")
+            self._pool_ref = weakref.ref(pool)
+
+    def _owner(self) -> Pool | None:
+        with self._wlock:
+            return None if self._pool_ref is None else self._pool_ref()
+
+    def _require_writer(self) -> Writer[Out]:
+        if self._out_writer is None:
+            raise ValueError(f"task {self.id!r} has no writer; call set_writer() first")
+        return self._out_writer
+
+    # -- processing --
+
+    def process(self, count: int = 0) -> None:
+        """Read ``count`` items (all, if < 1), process them and write the results.
+
+        An exception raised by the input or by ``fun`` makes the task fail: it is kept
+        (``error()``), the task is done and its channel closed at once. Exceptions are
+        never raised to the caller, so a failing task never kills a worker thread.
+        """
+        count = normalize_count(count)
+        read = self._read
+        writer = self._require_writer()
+        if read is None:
+            raise ValueError(f"task {self.id!r} has no input to read from")
+        with self._wlock:
+            if self._done:
+                return
+            self._num_writers += 1
+        exhausted = False
+        try:
+            items = read(count)
+            exhausted = count == 0 or len(items) < count
+            if items:
+                write = writer.write
+                if self.apply_single:
+                    fun_single = cast(Callable[[In], Out], self.fun)
+                    for item in items:
+                        write(fun_single(item), True)
+                else:
+                    fun_many = cast(Callable[[list[In]], Iterable[Out]], self.fun)
+                    for result in fun_many(items):
+                        write(result, True)
+        except ReadOnly:
+            # Our channel was closed under us (the task failed in another chunk, or was
+            # removed): stop quietly, the first cause is already recorded.
+            exhausted = True
+        except Exception as exc:
+            self._fail(exc, writer)
+        finally:
+            with self._wlock:
+                self._num_writers -= 1
+                if exhausted:
+                    self._done = True
+                close_now = self._done and self._num_writers == 0
+            if close_now:
+                writer.close()
+
+    def _fail(self, exc: Exception, writer: Writer[Out]) -> None:
+        with self._wlock:
+            if self._exc is None:
+                self._exc = exc
+            self._done = True
+        # Close at once: other chunks' writes now fail, and no reader waits for items
+        # this task can no longer promise.
+        writer.close()
+
+
+class ThreadTaskBase:
+    """Describes tasks which can be used with threaded pools."""
+
+
+class IteratorTaskBase(Task[In, Out]):
+    """A task which processes the items of an iterator; thread-safe. With ``fun=None``
+    items pass through unchanged."""
+
+    @overload
+    def __init__(
+        self: IteratorTaskBase[In, In],
+        iterator: Iterator[In],
+        id: object,
+        fun: None = None,
+        apply_single: bool = True,
+        min_count: int | None = None,
+        max_chunksize: int = 0,
+        writer: Writer[In] | None = None,
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self,
+        iterator: Iterator[In],
+        id: object,
+        fun: Callable[[In], Out],
+        apply_single: Literal[True] = True,
+        min_count: int | None = None,
+        max_chunksize: int = 0,
+        writer: Writer[Out] | None = None,
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self,
+        iterator: Iterator[In],
+        id: object,
+        fun: Callable[[list[In]], Iterable[Out]],
+        apply_single: Literal[False],
+        min_count: int | None = None,
+        max_chunksize: int = 0,
+        writer: Writer[Out] | None = None,
+    ) -> None: ...
+
+    def __init__(
+        self,
+        iterator: Iterator[In],
+        id: object,
+        fun: Callable[[In], Out] | Callable[[list[In]], Iterable[Out]] | None = None,
+        apply_single: bool = True,
+        min_count: int | None = None,
+        max_chunksize: int = 0,
+        writer: Writer[Out] | Writer[In] | None = None,
+    ) -> None:
+        reader: IteratorReader[In] = IteratorReader(iterator)
+        # Without fun, items pass through: Out is In (the first overload says so).
+        self._setup(
+            id,
+            cast(Callable[[In], Out], _identity) if fun is None else fun,
+            apply_single,
+            min_count,
+            max_chunksize,
+            cast("Writer[Out] | None", writer),
+        )
+        self._read = reader.read
+
+
+def _identity(item: object) -> object:
+    return item
+
+
+class IteratorThreadTask(IteratorTaskBase[In, Out], ThreadTaskBase):
+    """An input iterator for threaded pools."""
+
+    lock_type: ClassVar[type[Lock]] = Lock
+
+
+class ChannelThreadTask(Task[In, Out], ThreadTaskBase):
+    """A task reading its input from a Reader (typically another task's PoolReader,
+    which makes this task depend on that one)."""
+
+    @overload
+    def __init__(
+        self,
+        in_reader: Reader[In],
+        id: object,
+        fun: Callable[[In], Out],
+        apply_single: Literal[True] = True,
+        min_count: int | None = None,
+        max_chunksize: int = 0,
+        writer: Writer[Out] | None = None,
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self,
+        in_reader: Reader[In],
+        id: object,
+        fun: Callable[[list[In]], Iterable[Out]],
+        apply_single: Literal[False],
+        min_count: int | None = None,
+        max_chunksize: int = 0,
+        writer: Writer[Out] | None = None,
+    ) -> None: ...
+
+    def __init__(
+        self,
+        in_reader: Reader[In],
+        id: object,
+        fun: Callable[[In], Out] | Callable[[list[In]], Iterable[Out]],
+        apply_single: bool = True,
+        min_count: int | None = None,
+        max_chunksize: int = 0,
+        writer: Writer[Out] | None = None,
+    ) -> None:
+        if not isinstance(in_reader, Reader):
+            raise TypeError(f"in_reader must be a Reader, got {in_reader!r}")
+        self._setup(id, fun, apply_single, min_count, max_chunksize, writer)
+        self._in_reader = in_reader
+        self._read = in_reader.read
+
+    def reader(self) -> Reader[In]:
+        """:return: input channel from which we read"""
+        return self._in_reader
+
+    def set_read(self, read: Callable[[int], list[In]]) -> None:
+        """Adjust the read method to the given one."""
+        self._read = read
+
+    def set_pool(self, pool: Pool) -> None:
+        """Attach this task to ``pool`` (``Pool.add_task`` does it).
+
+        :raise ValueError: if it is attached to a pool already
+        """
+        self._claim(pool)
+
+    def pool(self) -> Pool | None:
+        """:return: pool we are attached to, or None"""
+        return self._owner()

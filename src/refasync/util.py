@@ -1,0 +1,639 @@
+"""Synchronization primitives, queues and small helpers used by every refasync module.
+
+Every lock, condition and wait in refasync is created and taken through this module, so
+that one hook (:func:`set_sync_hook`) sees every synchronization point. The stress
+harness installs a hook that injects delays and spurious wake-ups; a controlled
+scheduler may later take over scheduling there. With no hook installed each point costs
+one global load and one ``is None`` test.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import queue as _stdlib_queue
+import time
+from collections import deque
+from typing import Callable, Generic, Protocol, TypeVar
+
+import _thread
+
+__all__ = (
+    "AsyncQueue",
+    "DummyLock",
+    "Empty",
+    "Full",
+    "HSCondition",
+    "ItemQueue",
+    "Lock",
+    "Mailbox",
+    "ReadOnly",
+    "SyncHook",
+    "SyncPoint",
+    "SyncQueue",
+    "cpu_count",
+    "get_sync_hook",
+    "normalize_count",
+    "normalize_timeout",
+    "set_sync_hook",
+)
+
+T = TypeVar("T")
+
+#: Read size meaning "every item until the channel is closed" after normalization.
+ALL = 0
+
+
+# --- the synchronization-point hook ---------------------------------------------------
+
+
+class SyncPoint(enum.Enum):
+    """The named points at which the hook is called."""
+
+    ACQUIRE = "acquire"  # before a lock is taken
+    RELEASE = "release"  # after a lock was released
+    WAIT = "wait"  # before a thread waits on a condition (lock held)
+    WAKE = "wake"  # after a waiting thread woke and re-took the lock
+    NOTIFY = "notify"  # when a condition is notified (lock held)
+
+
+class SyncPrimitive(Protocol):
+    """What the hook is told about: a named lock or condition."""
+
+    @property
+    def name(self) -> str: ...
+
+
+#: ``hook(point, primitive)``. The return value matters only at ``SyncPoint.WAIT``:
+#: ``True`` there makes the wait return at once as a spurious wake-up (the lock is
+#: still released and re-taken), which every ``while predicate`` loop must survive.
+SyncHook = Callable[[SyncPoint, SyncPrimitive], bool]
+
+_hook: SyncHook | None = None
+
+
+def set_sync_hook(hook: SyncHook | None) -> SyncHook | None:
+    """Install ``hook`` at every synchronization point (None removes it).
+
+    :return: the previously installed hook. The hook is called from any thread, possibly
+        with a refasync lock held, so it must not take refasync locks itself.
+    """
+    global _hook
+    previous = _hook
+    _hook = hook
+    return previous
+
+
+def get_sync_hook() -> SyncHook | None:
+    """:return: the installed hook, or None."""
+    return _hook
+
+
+# --- locks and conditions -------------------------------------------------------------
+
+
+class Lock:
+    """A non-reentrant lock reporting ``ACQUIRE`` and ``RELEASE`` to the hook."""
+
+    __slots__ = ("_lock", "name")
+
+    def __init__(self, name: str = "lock") -> None:
+        self._lock = _thread.allocate_lock()
+        self.name = name
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        hook = _hook
+        if hook is not None:
+            hook(SyncPoint.ACQUIRE, self)
+        return self._lock.acquire(blocking, timeout)
+
+    def release(self) -> None:
+        self._lock.release()
+        hook = _hook
+        if hook is not None:
+            hook(SyncPoint.RELEASE, self)
+
+    def locked(self) -> bool:
+        return self._lock.locked()
+
+    def __enter__(self) -> bool:
+        hook = _hook
+        if hook is not None:
+            hook(SyncPoint.ACQUIRE, self)
+        return self._lock.acquire()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._lock.release()
+        hook = _hook
+        if hook is not None:
+            hook(SyncPoint.RELEASE, self)
+
+    def __repr__(self) -> str:
+        return f"<refasync.util.Lock {self.name!r} {'locked' if self.locked() else 'unlocked'}>"
+
+
+class DummyLock:
+    """An object providing a do-nothing lock interface for use in sync mode."""
+
+    __slots__ = ()
+    name = "dummy"
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        return True
+
+    def release(self) -> None:
+        pass
+
+    def __enter__(self) -> bool:
+        return True
+
+    def __exit__(self, *exc_info: object) -> None:
+        pass
+
+
+class HSCondition:
+    """The library's condition variable.
+
+    ``wait`` and ``notify_locked`` are called with the lock held, as with
+    ``threading.Condition``. ``notify`` and ``notify_all`` take the lock themselves (the
+    seed's contract): call them with the lock *not* held. Waits block on a per-waiter
+    lock, never by polling; a timed wait is one timed lock acquisition.
+    """
+
+    __slots__ = ("_lock", "_waiters", "name")
+
+    def __init__(self, lock: Lock | None = None, name: str = "condition") -> None:
+        self._lock = Lock(name + ".lock") if lock is None else lock
+        self.name = name
+        # One locked waiter lock per thread in wait(); guarded by self._lock.
+        self._waiters: deque[_thread.LockType] = deque()
+
+    def acquire(self, block: bool | None = None) -> bool:
+        if block is None:
+            return self._lock.acquire()
+        return self._lock.acquire(block)
+
+    def release(self) -> None:
+        self._lock.release()
+
+    def __enter__(self) -> bool:
+        return self._lock.__enter__()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._lock.__exit__()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Release the lock, wait for a notify or ``timeout`` seconds, re-take the lock.
+
+        Callers hold the lock and call this inside ``while predicate:``.
+
+        :return: True if woken by a notify, False on timeout or a spurious wake-up.
+        """
+        hook = _hook
+        if hook is not None and hook(SyncPoint.WAIT, self):
+            # An injected spurious wake-up: let other threads run, then return.
+            self._lock.release()
+            self._lock.acquire()
+            hook(SyncPoint.WAKE, self)
+            return False
+        waiter = _thread.allocate_lock()
+        waiter.acquire()
+        self._waiters.append(waiter)
+        self._lock.release()
+        notified = False
+        try:
+            if timeout is None:
+                notified = waiter.acquire()
+            elif timeout > 0:
+                notified = waiter.acquire(True, timeout)
+            else:
+                notified = waiter.acquire(False)
+        finally:
+            self._lock.acquire()
+            if not notified:
+                # Timed out (or interrupted): withdraw unless a notifier already took us,
+                # in which case that notify was delivered to us and we report it.
+                try:
+                    self._waiters.remove(waiter)
+                except ValueError:
+                    notified = True
+        hook = _hook
+        if hook is not None:
+            hook(SyncPoint.WAKE, self)
+        return notified
+
+    def has_waiters(self) -> bool:
+        """:return: True if a thread waits on this condition. Call with the lock held."""
+        return bool(self._waiters)
+
+    def notify_locked(self, n: int = 1) -> None:
+        """Wake up to ``n`` waiters. Call with the lock held."""
+        hook = _hook
+        if hook is not None:
+            hook(SyncPoint.NOTIFY, self)
+        waiters = self._waiters
+        while waiters and n > 0:
+            waiters.popleft().release()
+            n -= 1
+
+    def notify_all_locked(self) -> None:
+        """Wake every waiter. Call with the lock held."""
+        self.notify_locked(len(self._waiters))
+
+    def notify(self, n: int = 1) -> None:
+        """Take the lock and wake up to ``n`` waiters.
+
+        Taking the lock first is vital: a waiter appends itself under the lock, so a
+        notifier that looked without it could miss a waiter about to block forever.
+        """
+        with self._lock:
+            self.notify_locked(n)
+
+    def notify_all(self) -> None:
+        """Take the lock and wake every waiter."""
+        with self._lock:
+            self.notify_locked(len(self._waiters))
+
+
+class Mailbox(Generic[T]):
+    """A multi-producer queue whose ``post`` is safe inside a finalizer.
+
+    A ``weakref.finalize`` callback runs in whatever thread dropped the last reference,
+    possibly while that thread holds a refasync lock, so it must not take one.
+    ``queue.SimpleQueue.put`` is documented as reentrant for exactly this use. This is the
+    one synchronization object in refasync that is not hooked: a hook could block inside
+    a finalizer. A port uses a lock-free MPSC queue.
+    """
+
+    __slots__ = ("_queue",)
+
+    def __init__(self) -> None:
+        self._queue: _stdlib_queue.SimpleQueue[T] = _stdlib_queue.SimpleQueue()
+
+    def post(self, message: T) -> None:
+        self._queue.put(message)
+
+    def take_all(self) -> list[T]:
+        """:return: every message posted so far, oldest first; never blocks."""
+        messages: list[T] = []
+        while True:
+            try:
+                messages.append(self._queue.get_nowait())
+            except _stdlib_queue.Empty:
+                return messages
+
+
+# --- argument normalization -------------------------------------------------------------
+
+
+def normalize_count(count: int) -> int:
+    """:return: the count as given, or ``ALL`` (0) for any count below 1.
+
+    :raise TypeError: if ``count`` is not an int (bool included: it is almost always a
+        misplaced ``block`` argument).
+
+    post: __return__ >= 0
+    post: (count < 1) == (__return__ == 0)
+    """
+    if type(count) is not int:
+        if isinstance(count, bool) or not isinstance(count, int):
+            raise TypeError(f"count must be an int, got {type(count).__name__}: {count!r}")
+    return count if count > 0 else ALL
+
+
+def normalize_timeout(timeout: float | None) -> float | None:
+    """:return: ``timeout`` as a float, or None for "wait as long as it takes".
+
+    :raise TypeError: if ``timeout`` is not a real number or None.
+    :raise ValueError: if ``timeout`` is negative (or NaN).
+
+    post: __return__ is None or __return__ >= 0
+    """
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"timeout must be a number of seconds or None, got {timeout!r}")
+    if not timeout >= 0:
+        raise ValueError(f"timeout must be >= 0 seconds or None, got {timeout!r}")
+    return float(timeout)
+
+
+# --- queues -------------------------------------------------------------------------------
+
+
+class ReadOnly(Exception):
+    """Thrown when trying to write to a read-only (closed) queue or channel."""
+
+
+class Empty(_stdlib_queue.Empty):
+    """Raised by ``get`` when no item can be had (also a ``queue.Empty``)."""
+
+
+class Full(_stdlib_queue.Full):
+    """Raised by ``put`` on a full bounded queue when it may not wait, or its timeout
+    expired (also a ``queue.Full``)."""
+
+
+class ItemQueue(Generic[T]):
+    """The interface a channel needs from its queue. ``get_many`` is the bulk read: it
+    returns up to ``count`` items (``ALL``: until closed) and never raises ``Empty``."""
+
+    __slots__ = ()
+    maxsize: int  # 0: unbounded
+
+    def __init__(self, maxsize: int = 0) -> None:
+        raise NotImplementedError
+
+    def put(self, item: T, block: bool = True, timeout: float | None = None) -> None:
+        raise NotImplementedError
+
+    def get(self, block: bool = True, timeout: float | None = None) -> T:
+        raise NotImplementedError
+
+    def get_many(self, count: int, block: bool = True, timeout: float | None = None) -> list[T]:
+        raise NotImplementedError
+
+    def take_nowait(self, count: int) -> tuple[list[T], int, bool]:
+        """:return: (up to ``count`` items, the change generation, closed-and-now-empty)."""
+        raise NotImplementedError
+
+    def wait_for_change(self, generation: int, timeout: float | None) -> None:
+        """Wait until the generation differs from ``generation`` or the queue is closed."""
+        raise NotImplementedError
+
+    def poke(self) -> None:
+        """Advance the generation and wake every reader waiting for a change."""
+        raise NotImplementedError
+
+    def put_back(self, items: list[T]) -> None:
+        """Return ``items`` to the front of the queue, in order (even when closed)."""
+        raise NotImplementedError
+
+    def qsize(self) -> int:
+        raise NotImplementedError
+
+    def empty(self) -> bool:
+        raise NotImplementedError
+
+    def writable(self) -> bool:
+        raise NotImplementedError
+
+    def set_writable(self, state: bool) -> bool:
+        raise NotImplementedError
+
+
+def _check_maxsize(maxsize: int) -> int:
+    if isinstance(maxsize, bool) or not isinstance(maxsize, int):
+        raise TypeError(f"maxsize must be an int, got {maxsize!r}")
+    if maxsize < 0:
+        raise ValueError(f"maxsize must be >= 0 (0 means unbounded), got {maxsize}")
+    return maxsize
+
+
+class AsyncQueue(ItemQueue[T]):
+    """A thread-safe FIFO with a writable flag and an optional capacity.
+
+    Closing (``set_writable(False)``) wakes every reader and every blocked writer; readers
+    then drain what is left, writers raise ``ReadOnly``. All state below is guarded by
+    ``mutex``; ``not_empty`` and ``not_full`` are conditions on it.
+    """
+
+    __slots__ = ("_items", "_writable", "_generation", "maxsize", "mutex", "not_empty", "not_full")
+
+    def __init__(self, maxsize: int = 0) -> None:
+        self.maxsize = _check_maxsize(maxsize)  # 0: unbounded; immutable
+        self.mutex = Lock("AsyncQueue.mutex")
+        # Readers wait here for: an item, close, or a generation change.
+        self.not_empty = HSCondition(self.mutex, "AsyncQueue.not_empty")
+        # Writers of a bounded queue wait here for: space, or close.
+        self.not_full = HSCondition(self.mutex, "AsyncQueue.not_full")
+        self._items: deque[T] = deque()
+        self._writable = True  # False once closed; never True again after close()
+        self._generation = 0  # bumped by every put, close and poke
+
+    # -- writing --
+
+    def put(self, item: T, block: bool = True, timeout: float | None = None) -> None:
+        """Append ``item``; on a full bounded queue wait for space when ``block``.
+
+        :raise ReadOnly: if the queue is closed, or closes while we wait for space.
+        :raise Full: if the queue is full and ``block`` is False or ``timeout`` expired.
+        """
+        with self.mutex:
+            if not self._writable:
+                raise ReadOnly("write to a closed channel")
+            if self.maxsize and len(self._items) >= self.maxsize:
+                self._wait_for_space(block, timeout)
+            self._items.append(item)
+            self._generation += 1
+            if self.not_empty._waiters:
+                self.not_empty.notify_locked()
+
+    def _wait_for_space(self, block: bool, timeout: float | None) -> None:
+        # Called with the mutex held on a full, open queue.
+        if not block:
+            raise Full(f"channel is full ({self.maxsize} items) and block is False")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while len(self._items) >= self.maxsize and self._writable:
+            if deadline is None:
+                self.not_full.wait()
+            else:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise Full(f"channel stayed full ({self.maxsize} items) for {timeout} s")
+                self.not_full.wait(remaining)
+        if not self._writable:
+            raise ReadOnly("channel was closed while a writer waited for space")
+
+    def set_writable(self, state: bool) -> bool:
+        """Set the writable flag; closing wakes every reader and blocked writer.
+
+        :return: the previous state
+        """
+        with self.mutex:
+            previous = self._writable
+            if not state and previous:
+                self._writable = False
+                self._generation += 1
+                self.not_empty.notify_all_locked()
+                self.not_full.notify_all_locked()
+            elif state and not previous:
+                raise ValueError("a closed queue cannot be reopened")
+            return previous
+
+    def writable(self) -> bool:
+        with self.mutex:
+            return self._writable
+
+    def poke(self) -> None:
+        with self.mutex:
+            self._generation += 1
+            self.not_empty.notify_all_locked()
+
+    def put_back(self, items: list[T]) -> None:
+        if not items:
+            return
+        with self.mutex:
+            self._items.extendleft(reversed(items))
+            self._generation += 1
+            self.not_empty.notify_all_locked()
+
+    # -- reading --
+
+    def qsize(self) -> int:
+        with self.mutex:
+            return len(self._items)
+
+    def empty(self) -> bool:
+        with self.mutex:
+            return not self._items
+
+    def get(self, block: bool = True, timeout: float | None = None) -> T:
+        """:return: the oldest item.
+
+        :raise Empty: if none arrives (not ``block``, timeout, or closed and drained).
+        """
+        items = self.get_many(1, block, timeout)
+        if not items:
+            raise Empty("channel is empty" if block else "channel is empty and block is False")
+        return items[0]
+
+    def get_many(self, count: int, block: bool = True, timeout: float | None = None) -> list[T]:
+        """Take up to ``count`` items (``ALL``: every item until closed).
+
+        Available items are taken in one critical section. When ``block``, wait for the
+        rest; the ``timeout`` is per item: it restarts whenever an item arrives.
+        """
+        out: list[T] = []
+        with self.mutex:
+            items = self._items
+            deadline = None
+            while True:
+                if items:
+                    taken = self._take_locked(out, count)
+                    if taken and deadline is not None and timeout is not None:
+                        deadline = time.monotonic() + timeout
+                if (count and len(out) >= count) or not self._writable or not block:
+                    return out
+                if timeout is None:
+                    self.not_empty.wait()
+                else:
+                    if deadline is None:
+                        deadline = time.monotonic() + timeout
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return out
+                    self.not_empty.wait(remaining)
+
+    def _take_locked(self, out: list[T], count: int) -> int:
+        # Move up to count - len(out) items (all when count is ALL) into out.
+        items = self._items
+        if count == ALL or count - len(out) >= len(items):
+            taken = len(items)
+            out.extend(items)
+            items.clear()
+        else:
+            taken = count - len(out)
+            popleft = items.popleft
+            out.extend([popleft() for _ in range(taken)])
+        if taken and self.maxsize and self.not_full._waiters:
+            self.not_full.notify_locked(taken)
+        return taken
+
+    def take_nowait(self, count: int) -> tuple[list[T], int, bool]:
+        out: list[T] = []
+        with self.mutex:
+            if self._items:
+                self._take_locked(out, count)
+            return out, self._generation, not self._writable and not self._items
+
+    def wait_for_change(self, generation: int, timeout: float | None) -> None:
+        with self.mutex:
+            deadline = None if timeout is None else time.monotonic() + timeout
+            while self._generation == generation and self._writable:
+                if deadline is None:
+                    self.not_empty.wait()
+                else:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        return
+                    self.not_empty.wait(remaining)
+
+
+class SyncQueue(ItemQueue[T]):
+    """Adapter to allow using a deque like a queue, without locking.
+
+    For one thread only: it never waits, because no other thread could ever wake it. A
+    read takes what is there; a write to a full queue raises ``Full`` even when blocking.
+    """
+
+    __slots__ = ("_items", "_writable", "_generation", "maxsize")
+
+    def __init__(self, maxsize: int = 0) -> None:
+        self.maxsize = _check_maxsize(maxsize)
+        self._items: deque[T] = deque()
+        self._writable = True
+        self._generation = 0
+
+    def put(self, item: T, block: bool = True, timeout: float | None = None) -> None:
+        if not self._writable:
+            raise ReadOnly("write to a closed channel")
+        if self.maxsize and len(self._items) >= self.maxsize:
+            raise Full(f"serial channel is full ({self.maxsize} items); it cannot wait")
+        self._items.append(item)
+        self._generation += 1
+
+    def get(self, block: bool = True, timeout: float | None = None) -> T:
+        try:
+            return self._items.popleft()
+        except IndexError:
+            raise Empty("serial channel is empty") from None
+
+    def get_many(self, count: int, block: bool = True, timeout: float | None = None) -> list[T]:
+        items = self._items
+        if count == ALL or count >= len(items):
+            out = list(items)
+            items.clear()
+            return out
+        popleft = items.popleft
+        return [popleft() for _ in range(count)]
+
+    def take_nowait(self, count: int) -> tuple[list[T], int, bool]:
+        out = self.get_many(count)
+        return out, self._generation, not self._writable and not self._items
+
+    def wait_for_change(self, generation: int, timeout: float | None) -> None:
+        return None
+
+    def poke(self) -> None:
+        self._generation += 1
+
+    def put_back(self, items: list[T]) -> None:
+        self._items.extendleft(reversed(items))
+
+    def qsize(self) -> int:
+        return len(self._items)
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def writable(self) -> bool:
+        return self._writable
+
+    def set_writable(self, state: bool) -> bool:
+        previous = self._writable
+        if state and not previous:
+            raise ValueError("a closed queue cannot be reopened")
+        self._writable = state
+        return previous
+
+
+def cpu_count() -> int:
+    """:return: number of CPUs usable by this process (at least 1)."""
+    sched_getaffinity = getattr(os, "sched_getaffinity", None)
+    if sched_getaffinity is not None:
+        try:
+            return max(1, len(sched_getaffinity(0)))
+        except OSError:
+            pass
+    return max(1, os.cpu_count() or 1)
