@@ -398,11 +398,13 @@ class AsyncQueue(ItemQueue[T]):
     ``mutex``; ``not_empty`` and ``not_full`` are conditions on it.
     """
 
-    __slots__ = ("_items", "_writable", "_generation", "maxsize", "mutex", "not_empty", "not_full")
+    __slots__ = ("_items", "_writable", "_generation", "maxsize", "mutex", "_raw_mutex",
+                 "not_empty", "not_full")
 
     def __init__(self, maxsize: int = 0) -> None:
         self.maxsize = _check_maxsize(maxsize)  # 0: unbounded; immutable
         self.mutex = Lock("AsyncQueue.mutex")
+        self._raw_mutex = self.mutex._lock
         # Readers wait here for: an item, close, or a generation change.
         self.not_empty = HSCondition(self.mutex, "AsyncQueue.not_empty")
         # Writers of a bounded queue wait here for: space, or close.
@@ -419,15 +421,24 @@ class AsyncQueue(ItemQueue[T]):
         :raise ReadOnly: if the queue is closed, or closes while we wait for space.
         :raise Full: if the queue is full and ``block`` is False or ``timeout`` expired.
         """
-        with self.mutex:
-            if not self._writable:
-                raise ReadOnly("write to a closed channel")
-            if self.maxsize and len(self._items) >= self.maxsize:
-                self._wait_for_space(block, timeout)
-            self._items.append(item)
-            self._generation += 1
-            if self.not_empty._waiters:
-                self.not_empty.notify_locked()
+        # The hot paths (put, get_many, take_nowait) take the raw lock inside ``mutex``
+        # and report to the hook themselves: same lock, same points, fewer calls.
+        hook = _hook
+        if hook is not None:
+            hook(SyncPoint.ACQUIRE, self.mutex)
+        try:
+            with self._raw_mutex:
+                if not self._writable:
+                    raise ReadOnly("write to a closed channel")
+                if self.maxsize and len(self._items) >= self.maxsize:
+                    self._wait_for_space(block, timeout)
+                self._items.append(item)
+                self._generation += 1
+                if self.not_empty._waiters:
+                    self.not_empty.notify_locked()
+        finally:
+            if hook is not None:
+                hook(SyncPoint.RELEASE, self.mutex)
 
     def _wait_for_space(self, block: bool, timeout: float | None) -> None:
         # Called with the mutex held on a full, open queue.
@@ -504,26 +515,42 @@ class AsyncQueue(ItemQueue[T]):
         Available items are taken in one critical section. When ``block``, wait for the
         rest; the ``timeout`` is per item: it restarts whenever an item arrives.
         """
-        out: list[T] = []
-        with self.mutex:
-            items = self._items
-            deadline = None
-            while True:
-                if items:
-                    taken = self._take_locked(out, count)
-                    if taken and deadline is not None and timeout is not None:
-                        deadline = time.monotonic() + timeout
-                if (count and len(out) >= count) or not self._writable or not block:
+        hook = _hook
+        if hook is not None:
+            hook(SyncPoint.ACQUIRE, self.mutex)
+        try:
+            with self._raw_mutex:
+                items = self._items
+                if count == 1 and items:  # the common case, kept short
+                    out = [items.popleft()]
+                    if self.maxsize and self.not_full._waiters:
+                        self.not_full.notify_locked(1)
                     return out
-                if timeout is None:
-                    self.not_empty.wait()
-                else:
-                    if deadline is None:
-                        deadline = time.monotonic() + timeout
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        return out
-                    self.not_empty.wait(remaining)
+                return self._get_many_locked(count, block, timeout)
+        finally:
+            if hook is not None:
+                hook(SyncPoint.RELEASE, self.mutex)
+
+    def _get_many_locked(self, count: int, block: bool, timeout: float | None) -> list[T]:
+        out: list[T] = []
+        items = self._items
+        deadline = None
+        while True:
+            if items:
+                taken = self._take_locked(out, count)
+                if taken and deadline is not None and timeout is not None:
+                    deadline = time.monotonic() + timeout  # per item: restart
+            if (count and len(out) >= count) or not self._writable or not block:
+                return out
+            if timeout is None:
+                self.not_empty.wait()
+            else:
+                if deadline is None:
+                    deadline = time.monotonic() + timeout
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return out
+                self.not_empty.wait(remaining)
 
     def _take_locked(self, out: list[T], count: int) -> int:
         # Move up to count - len(out) items (all when count is ALL) into out.
@@ -542,10 +569,17 @@ class AsyncQueue(ItemQueue[T]):
 
     def take_nowait(self, count: int) -> tuple[list[T], int, bool]:
         out: list[T] = []
-        with self.mutex:
-            if self._items:
-                self._take_locked(out, count)
-            return out, self._generation, not self._writable and not self._items
+        hook = _hook
+        if hook is not None:
+            hook(SyncPoint.ACQUIRE, self.mutex)
+        try:
+            with self._raw_mutex:
+                if self._items:
+                    self._take_locked(out, count)
+                return out, self._generation, not self._writable and not self._items
+        finally:
+            if hook is not None:
+                hook(SyncPoint.RELEASE, self.mutex)
 
     def wait_for_change(self, generation: int, timeout: float | None) -> None:
         with self.mutex:
