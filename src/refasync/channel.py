@@ -338,6 +338,9 @@ class IteratorReader(Reader[T]):
         count = normalize_count(count)
         normalize_timeout(timeout)
         with self._lock:
+            if count and len(self._held) >= count:
+                out, self._held = self._held[:count], self._held[count:]
+                return out
             out, self._held = self._held, []
             if self._exhausted:
                 return out

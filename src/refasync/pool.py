@@ -271,6 +271,19 @@ class PoolReader(CallbackChannelReader[T]):
         """:return: reference to the pool we belong to"""
         return self._pool_ref
 
+    def duplicate(self) -> PoolReader[T]:
+        """:return: a new handle of the same task, reading the same channel, with the same
+        callbacks installed.
+
+        :raise ValueError: if the task is not in its pool anymore
+        """
+        twin = PoolReader(self.channel, self.task(), self._pool)
+        with self._cb_lock:
+            pre_cb, post_cb = self._pre_cb, self._post_cb
+        twin.set_pre_cb(pre_cb)
+        twin.set_post_cb(post_cb)
+        return twin
+
     def release(self) -> None:
         """Stop being a handle of the task (idempotent); the pool removes the task on its
         next call if no other handle is left. Reading stays possible."""
@@ -285,9 +298,20 @@ class PoolReader(CallbackChannelReader[T]):
     def _demand_read(self, count: int, block: bool, timeout: float | None) -> list[T]:
         count = normalize_count(count)
         timeout = normalize_timeout(timeout)
+        task = self._task_ref()
+        try:
+            return self._read_until_served(task, count, block, timeout)
+        finally:
+            if task is not None:
+                # Without workers nobody else would run the rest of what this read
+                # planned (e.g. the min_count surplus): run it before returning.
+                self._pool._run_planned_if_serial(task)
+
+    def _read_until_served(
+        self, task: Task[Any, T] | None, count: int, block: bool, timeout: float | None
+    ) -> list[T]:
         queue = self.channel.queue
         pool = self._pool
-        task = self._task_ref()
         out: list[T] = []
         deadline: float | None = None
         while True:
@@ -449,6 +473,15 @@ class Pool:
                                  "thread that produces for its reader)")
         task._claim(self)
         task.set_writer(writer)
+        if isinstance(task, ChannelThreadTask):
+            source = task.reader()
+            if isinstance(source, PoolReader):
+                # The task holds a handle of its own: the reader it was given stays the
+                # caller's, and removing the task releases only the task's handle.
+                try:
+                    task._use_input(source.duplicate())
+                except ValueError:
+                    pass  # the input task is gone: read what its channel still holds
         with self._lock:
             self._collect_orphans_locked()
             self._states[task] = _TaskState(task)
@@ -510,6 +543,18 @@ class Pool:
             if block or self._num_workers == 0:
                 return self._queue.take_for_locked(state)
             return None
+
+    def _run_planned_if_serial(self, task: AnyTask) -> None:
+        """With no workers, run the queued chunks of ``task`` in this thread."""
+        while True:
+            with self._lock:
+                state = self._states.get(task)
+                if self._num_workers or state is None:
+                    return
+                chunk = self._queue.take_for_locked(state)
+            if chunk is None:
+                return
+            self._queue.run(chunk)
 
     def _collect_orphans_locked(self) -> list[_TaskState]:
         """Remove the tasks whose last handle is gone, recursively.

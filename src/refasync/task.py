@@ -408,6 +408,11 @@ class ChannelThreadTask(Task[In, Out], ThreadTaskBase):
         """:return: input channel from which we read"""
         return self._in_reader
 
+    def _use_input(self, reader: Reader[In]) -> None:
+        """Read from ``reader`` from now on (the pool gives the task its own handle)."""
+        self._in_reader = reader
+        self._read = reader.read
+
     def set_read(self, read: Callable[[int], list[In]]) -> None:
         """Adjust the read method to the given one."""
         self._read = read
