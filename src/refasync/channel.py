@@ -86,6 +86,12 @@ class Writer(Generic[T]):
         """
         raise NotImplementedError
 
+    def write_many(self, items: list[T], block: bool = True, timeout: float | None = None) -> None:
+        """Write ``items`` in order, as ``write`` would one by one (a subclass may do it
+        under one lock acquisition). On an exception the items before it were written."""
+        for item in items:
+            self.write(item, block, timeout)
+
     def size(self) -> int:
         """:return: number of items already in the device, they could be read with a reader"""
         raise NotImplementedError
@@ -114,6 +120,15 @@ class ChannelWriter(Writer[T]):
         if timeout is not None:
             timeout = normalize_timeout(timeout)
         self._put(item, block, timeout)
+
+    def write_many(self, items: list[T], block: bool = True, timeout: float | None = None) -> None:
+        """Write ``items`` in order; on an unbounded channel all under one lock."""
+        queue = self.channel.queue
+        if queue.maxsize:
+            for item in items:
+                self.write(item, block, timeout)
+        elif items:
+            queue.put_many(items)
 
     def size(self) -> int:
         return self.channel.queue.qsize()
@@ -216,6 +231,21 @@ class CallbackWriterMixin(Writer[T]):
             item = pre_cb(item)
         super().write(item, block, timeout)
 
+    def write_many(self, items: list[T], block: bool = True, timeout: float | None = None) -> None:
+        """Write ``items`` through the pre-write callback; if it raises for an item, the
+        items before it are written and the exception propagates."""
+        with self._cb_lock:
+            pre_cb = self._pre_cb
+        if pre_cb is None:
+            super().write_many(items, block, timeout)
+            return
+        converted: list[T] = []
+        try:
+            for item in items:
+                converted.append(pre_cb(item))
+        finally:
+            super().write_many(converted, block, timeout)
+
 
 class CallbackChannelWriter(CallbackWriterMixin[T], ChannelWriter[T]):
     """Implements a channel writer with callback functionality."""
@@ -279,6 +309,7 @@ class CallbackReaderMixin(Reader[T]):
         timeout: float | None,
     ) -> list[T]:
         # pre-read callback, read, post-read callback; put the items back if it raises.
+        count = normalize_count(count)
         with self._cb_lock:
             pre_cb, post_cb = self._pre_cb, self._post_cb
         if pre_cb is not None:

@@ -99,7 +99,7 @@ class ChunkQueue:
         if need == ALL:
             if state.unbounded or state.pending:
                 return
-            counts = plan_unbounded(max_chunksize, max(1, workers))
+            counts = plan_unbounded(max_chunksize, workers + 1)  # the reader helps too
         else:
             if state.unbounded:
                 return

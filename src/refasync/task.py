@@ -40,7 +40,8 @@ __all__ = (
 In = TypeVar("In")
 Out = TypeVar("Out")
 
-ReadFunction = Callable[[int], "list[In]"]
+#: Results of a chunk are written in batches of at most this many items.
+WRITE_BATCH = 64
 
 
 def _check_min_count(min_count: int | None) -> int | None:
@@ -245,24 +246,38 @@ class Task(Node, Generic[In, Out]):
                 return
             self._num_writers += 1
         exhausted = False
+        results: list[Out] = []  # computed, not yet written
         try:
             items = read(count)
             exhausted = count == 0 or len(items) < count
             if items:
-                write = writer.write
+                # Results go out in batches: one lock acquisition per batch, not per item.
                 if self.apply_single:
-                    fun_single = cast(Callable[[In], Out], self.fun)
+                    fun_single = cast("Callable[[In], Out]", self.fun)
                     for item in items:
-                        write(fun_single(item), True)
+                        results.append(fun_single(item))
+                        if len(results) >= WRITE_BATCH:
+                            batch, results = results, []
+                            writer.write_many(batch, True)
                 else:
-                    fun_many = cast(Callable[[list[In]], Iterable[Out]], self.fun)
+                    fun_many = cast("Callable[[list[In]], Iterable[Out]]", self.fun)
                     for result in fun_many(items):
-                        write(result, True)
+                        results.append(result)
+                        if len(results) >= WRITE_BATCH:
+                            batch, results = results, []
+                            writer.write_many(batch, True)
+                batch, results = results, []
+                writer.write_many(batch, True)
         except ReadOnly:
             # Our channel was closed under us (the task failed in another chunk, or was
             # removed): stop quietly, the first cause is already recorded.
             exhausted = True
         except Exception as exc:
+            # Items produced before the failure are delivered, then the channel closes.
+            try:
+                writer.write_many(results, True)
+            except Exception:
+                pass  # closed under us, or the writer itself failed: exc is the cause
             self._fail(exc, writer)
         finally:
             with self._wlock:
@@ -409,9 +424,11 @@ class ChannelThreadTask(Task[In, Out], ThreadTaskBase):
         return self._in_reader
 
     def _use_input(self, reader: Reader[In]) -> None:
-        """Read from ``reader`` from now on (the pool gives the task its own handle)."""
+        """Read from ``reader`` from now on (the pool gives the task its own handle); a
+        read function installed with ``set_read`` is kept."""
+        if self._read == self._in_reader.read:
+            self._read = reader.read
         self._in_reader = reader
-        self._read = reader.read
 
     def set_read(self, read: Callable[[int], list[In]]) -> None:
         """Adjust the read method to the given one."""

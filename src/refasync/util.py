@@ -275,6 +275,8 @@ class Mailbox(Generic[T]):
 
     def take_all(self) -> list[T]:
         """:return: every message posted so far, oldest first; never blocks."""
+        if self._queue.empty():  # the common case, without raising Empty
+            return []
         messages: list[T] = []
         while True:
             try:
@@ -345,6 +347,13 @@ class ItemQueue(Generic[T]):
         raise NotImplementedError
 
     def put(self, item: T, block: bool = True, timeout: float | None = None) -> None:
+        raise NotImplementedError
+
+    def put_many(self, items: list[T]) -> None:
+        """Append ``items`` in order, atomically; the queue must be unbounded.
+
+        :raise ReadOnly: if the queue is closed (then nothing is added)
+        """
         raise NotImplementedError
 
     def get(self, block: bool = True, timeout: float | None = None) -> T:
@@ -439,6 +448,17 @@ class AsyncQueue(ItemQueue[T]):
         finally:
             if hook is not None:
                 hook(SyncPoint.RELEASE, self.mutex)
+
+    def put_many(self, items: list[T]) -> None:
+        if self.maxsize:
+            raise ValueError("put_many needs an unbounded queue; use put on a bounded one")
+        with self.mutex:
+            if not self._writable:
+                raise ReadOnly("write to a closed channel")
+            self._items.extend(items)
+            self._generation += 1
+            if self.not_empty._waiters:
+                self.not_empty.notify_locked(len(items))
 
     def _wait_for_space(self, block: bool, timeout: float | None) -> None:
         # Called with the mutex held on a full, open queue.
@@ -615,6 +635,14 @@ class SyncQueue(ItemQueue[T]):
         if self.maxsize and len(self._items) >= self.maxsize:
             raise Full(f"serial channel is full ({self.maxsize} items); it cannot wait")
         self._items.append(item)
+        self._generation += 1
+
+    def put_many(self, items: list[T]) -> None:
+        if self.maxsize:
+            raise ValueError("put_many needs an unbounded queue; use put on a bounded one")
+        if not self._writable:
+            raise ReadOnly("write to a closed channel")
+        self._items.extend(items)
         self._generation += 1
 
     def get(self, block: bool = True, timeout: float | None = None) -> T:
