@@ -8,6 +8,7 @@ writing, so its readers never wait for items that cannot come.
 
 from __future__ import annotations
 
+import traceback
 import weakref
 from typing import (
     TYPE_CHECKING,
@@ -79,7 +80,8 @@ class Task(Node, Generic[In, Out]):
     """
 
     # Guarded by _wlock: _num_writers (chunks currently in process()), _done, _exc,
-    # _pool_ref (the pool the task was added to), min_count and max_chunksize.
+    # _exc_traceback, _pool_ref (the pool the task was added to), min_count and
+    # max_chunksize.
     _wlock: Lock
 
     @overload
@@ -138,6 +140,7 @@ class Task(Node, Generic[In, Out]):
         self._num_writers = 0
         self._done = False
         self._exc: Exception | None = None
+        self._exc_traceback: str | None = None
         self._pool_ref: weakref.ref[Pool] | None = None
 
     # -- configuration --
@@ -188,9 +191,16 @@ class Task(Node, Generic[In, Out]):
             return self._done
 
     def error(self) -> Exception | None:
-        """:return: the exception that made the task fail, or None"""
+        """:return: the exception that made the task fail, or None. Its ``__traceback__``
+        is cleared (frames would keep the chunk's objects alive): see
+        ``error_traceback()``."""
         with self._wlock:
             return self._exc
+
+    def error_traceback(self) -> str | None:
+        """:return: the formatted traceback of ``error()``, or None"""
+        with self._wlock:
+            return self._exc_traceback
 
     def is_closed(self) -> bool:
         """:return: True if the task's write channel is closed"""
@@ -289,13 +299,31 @@ class Task(Node, Generic[In, Out]):
                 writer.close()
 
     def _fail(self, exc: Exception, writer: Writer[Out]) -> None:
+        # The traceback's frames hold whatever the failing chunk had in hand, PoolReader
+        # handles included; kept, they would pin those tasks forever. Keep its text.
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+        _drop_tracebacks(exc)
         with self._wlock:
             if self._exc is None:
                 self._exc = exc
+                self._exc_traceback = text
             self._done = True
         # Close at once: other chunks' writes now fail, and no reader waits for items
         # this task can no longer promise.
         writer.close()
+
+
+def _drop_tracebacks(exc: BaseException) -> None:
+    """Clear the traceback of ``exc`` and of every exception chained to it."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        current.__traceback__ = None
+        pending.extend((current.__cause__, current.__context__))
 
 
 class ThreadTaskBase:
