@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv typecheck test demo clean
+.PHONY: venv typecheck test stress bench demo clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,11 +14,22 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
+# mypy --strict over src, tests, models, stress, benchmarks (the list is in mypy.ini).
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict
 
+# Unit tests, the state-machine models and the stress harness's short budget
+# (the long per-scenario batches are for `pytest stress -k scenario_batch --count N`).
 test: typecheck
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q tests models stress -k "not scenario_batch"
+
+# 60 seconds of randomized interleavings; prints its master seed and a summary.
+stress: $(STAMP)
+	$(BIN)/python -m stress --seconds 60
+
+# refasync against the standard library, as ratios measured in one run.
+bench: $(STAMP)
+	$(BIN)/python -m benchmarks --json bench.json.report
 
 demo: $(STAMP)
 	$(BIN)/python examples/usage_guide.py

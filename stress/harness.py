@@ -1,0 +1,226 @@
+"""Running one scenario instance: its context, its threads, its watchdog.
+
+A scenario is a function ``(ctx) -> None`` that builds channels or pools, runs threads
+through ``ctx.spawn``, reports every completed operation with ``ctx.tick`` and checks its
+oracles with ``ctx.check``. :func:`run_instance` runs it in its own thread under the delay
+injector and watches it: when no operation completes for ``stall_s`` seconds it dumps every
+thread's stack, runs the scenario's abort callbacks (which close what threads may wait on)
+and fails the instance with its seed.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import traceback
+from dataclasses import dataclass
+from typing import Callable
+
+from refasync.testing import dump_stacks
+
+from .inject import PROFILES, derive_seed, injected
+
+__all__ = ("Context", "Outcome", "ScenarioFailure", "Scenario", "repro_line", "run_instance")
+
+WORKER_PREFIX = "refasync-worker-"
+STRESS_PREFIX = "stress-"
+
+
+class ScenarioFailure(AssertionError):
+    """An oracle found a violation of the semantics."""
+
+
+class _Aborted(Exception):
+    """Raised in scenario threads once the watchdog gave up on the instance."""
+
+
+class Context:
+    """What a scenario gets: its seed and random stream, thread spawning, progress
+    reporting and oracle checks. Counters are guarded by ``_lock`` (a plain
+    ``threading.Lock``: harness bookkeeping must not feed the injector)."""
+
+    def __init__(self, scenario: str, seed: int) -> None:
+        self.scenario = scenario
+        self.seed = seed
+        self.rng = random.Random(seed)
+        self.aborted = threading.Event()  # set by the watchdog: threads should give up
+        self._lock = threading.Lock()
+        self._last_progress = time.monotonic()
+        self._items = 0
+        self._ops = 0
+        self._threads: list[threading.Thread] = []
+        self._errors: list[str] = []
+        self._aborts: list[Callable[[], object]] = []
+        self.notes: list[str] = []  # informational, e.g. "linearizability: skipped"
+
+    # -- progress --
+
+    def tick(self, items: int = 0) -> None:
+        """Record that an operation completed (moving ``items`` items)."""
+        with self._lock:
+            self._last_progress = time.monotonic()
+            self._ops += 1
+            self._items += items
+
+    def quiet_for(self, seconds: float) -> None:
+        """Tell the watchdog that no operation will complete for up to ``seconds`` on top
+        of its limit (a long pure computation such as a linearizability check)."""
+        with self._lock:
+            self._last_progress = time.monotonic() + seconds
+
+    def idle_for(self) -> float:
+        with self._lock:
+            return time.monotonic() - self._last_progress
+
+    @property
+    def items(self) -> int:
+        with self._lock:
+            return self._items
+
+    @property
+    def ops(self) -> int:
+        with self._lock:
+            return self._ops
+
+    # -- threads --
+
+    def thread_rng(self, name: str) -> random.Random:
+        """:return: a random stream for a scenario thread, derived from the seed."""
+        return random.Random(derive_seed(self.seed, name))
+
+    def spawn(self, name: str, fn: Callable[[], object]) -> threading.Thread:
+        """Start ``fn`` in a daemon thread named ``stress-<name>``; its exception (an
+        oracle failure or an unexpected error) fails the instance at ``join_all``."""
+
+        def target() -> None:
+            try:
+                fn()
+            except _Aborted:
+                pass
+            except BaseException:
+                with self._lock:
+                    self._errors.append(f"thread {name}:\n{traceback.format_exc()}")
+            finally:
+                self.tick()
+
+        thread = threading.Thread(target=target, name=STRESS_PREFIX + name, daemon=True)
+        with self._lock:
+            self._threads.append(thread)
+        thread.start()
+        return thread
+
+    def join_all(self) -> None:
+        """Wait for every spawned thread (the watchdog bounds this), then raise the first
+        error any of them had."""
+        while True:
+            with self._lock:
+                alive = [t for t in self._threads if t.is_alive()]
+            if not alive:
+                break
+            for thread in alive:
+                thread.join()
+        self.raise_errors()
+
+    def raise_errors(self) -> None:
+        with self._lock:
+            errors = list(self._errors)
+        if errors:
+            raise ScenarioFailure("\n".join(errors))
+
+    def check_aborted(self) -> None:
+        """Called in loops of scenario threads: leave quietly once the watchdog fired."""
+        if self.aborted.is_set():
+            raise _Aborted()
+
+    # -- oracles --
+
+    def check(self, condition: bool, message: str | Callable[[], str]) -> None:
+        if not condition:
+            raise ScenarioFailure(message if isinstance(message, str) else message())
+
+    def on_abort(self, fn: Callable[[], object]) -> None:
+        """Register a callback that unblocks threads (e.g. closing a channel); the
+        watchdog calls them all when it gives up on the instance."""
+        with self._lock:
+            self._aborts.append(fn)
+
+    def run_aborts(self) -> None:
+        self.aborted.set()
+        with self._lock:
+            aborts = list(self._aborts)
+        for fn in aborts:
+            try:
+                fn()
+            except Exception:
+                pass
+
+
+Scenario = Callable[[Context], None]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    scenario: str
+    seed: int
+    ok: bool
+    message: str  # "" when ok
+    items: int  # items moved
+    ops: int  # operations completed
+    seconds: float
+    hung: bool  # the watchdog fired
+
+
+def repro_line(scenario: str, seed: int, profile: str) -> str:
+    return f"python -m stress --scenario {scenario} --seed {seed} --profile {profile}"
+
+
+def _workers() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if t.name.startswith(WORKER_PREFIX)}
+
+
+def run_instance(
+    name: str, scenario: Scenario, seed: int, profile: str = "light", stall_s: float = 10.0
+) -> Outcome:
+    """Run one scenario instance under the injector and the watchdog; never raises for a
+    scenario failure (it is reported in the Outcome)."""
+    ctx = Context(name, seed)
+    workers_before = _workers()
+    done = threading.Event()
+    failure: list[str] = []
+    hung = False
+
+    def body() -> None:
+        try:
+            scenario(ctx)
+        except _Aborted:
+            pass
+        except ScenarioFailure as exc:
+            failure.append(f"oracle failed: {exc}")
+        except BaseException:
+            failure.append(f"unexpected error:\n{traceback.format_exc()}")
+        finally:
+            done.set()
+
+    start = time.monotonic()
+    with injected(PROFILES[profile], seed):
+        threading.Thread(target=body, name=STRESS_PREFIX + "scenario", daemon=True).start()
+        while not done.wait(0.05):
+            if ctx.idle_for() > stall_s:
+                hung = True
+                stacks = dump_stacks()
+                failure.append(
+                    f"hang: no operation completed for {stall_s} s (watchdog)\n{stacks}"
+                )
+                ctx.run_aborts()
+                done.wait(2.0)
+                break
+    seconds = time.monotonic() - start
+    if not failure:
+        left = sorted(t.name for t in _workers() - workers_before if t.is_alive())
+        if left:
+            failure.append(f"refasync worker threads left after the scenario: {left}")
+    message = ""
+    if failure:
+        message = f"{name} seed={seed}: " + "\n".join(failure)
+    return Outcome(name, seed, not failure, message, ctx.items, ctx.ops, seconds, hung)

@@ -1,0 +1,361 @@
+"""Channel scenarios: k writers and m readers on bounded and unbounded channels closed at
+various moments, and readers and writers blocked when the channel closes.
+
+Items are ``(writer, seq)`` pairs, so every reader's sequence can be checked for
+per-writer order (a FIFO hands each reader a subsequence of its order).
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Protocol
+
+from refasync.channel import Channel, ChannelReader, ChannelWriter
+from refasync.util import AsyncQueue, Full, HSCondition, ReadOnly
+
+from . import oracles
+from .harness import Context
+
+__all__ = ("channel_close_blocked", "channel_mpmc", "linearizability_available")
+
+Item = tuple[int, int]
+
+#: Histories longer than this are not checked (the checker's search is exponential in
+#: the number of overlapping operations; heavy delays make most of them overlap).
+MAX_CHECKED_OPS = 60
+#: Extra watchdog time granted to one linearizability check.
+CHECK_ALLOWANCE_S = 20.0
+
+
+def linearizability_available() -> bool:
+    try:
+        import models.linearizability  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+class Recorder(Protocol):
+    def call(self, thread: str, kind: str, arg: object) -> int: ...
+
+    def ret(self, token: int, result: object) -> None: ...
+
+    def ops(self) -> list[object]: ...
+
+
+class _NoRecorder:
+    def call(self, thread: str, kind: str, arg: object) -> int:
+        return 0
+
+    def ret(self, token: int, result: object) -> None:
+        pass
+
+    def ops(self) -> list[object]:
+        return []
+
+
+class _HistoryRecorder:
+    """Adapts models.linearizability.History (imported lazily) to :class:`Recorder`."""
+
+    def __init__(self) -> None:
+        from models.linearizability import History
+
+        self._history = History()
+
+    def call(self, thread: str, kind: str, arg: object) -> int:
+        return self._history.call(thread, kind, arg)
+
+    def ret(self, token: int, result: object) -> None:
+        self._history.ret(token, result)
+
+    def ops(self) -> list[object]:
+        return list(self._history.ops())
+
+
+def _recorder(ctx: Context, planned_ops: int) -> Recorder:
+    if planned_ops > MAX_CHECKED_OPS:
+        return _NoRecorder()
+    if not linearizability_available():
+        ctx.notes.append("linearizability: skipped (models.linearizability missing)")
+        return _NoRecorder()
+    return _HistoryRecorder()
+
+
+class RecordedChannel:
+    """A writer and a reader of one channel whose every call is recorded."""
+
+    def __init__(self, maxsize: int, recorder: Recorder) -> None:
+        self.maxsize = maxsize
+        channel: Channel[Item] = Channel(maxsize)
+        self.writer = ChannelWriter(channel)
+        self.reader = ChannelReader(channel)
+        self.recorder = recorder
+
+    def queue(self) -> AsyncQueue[Item]:
+        queue = self.writer.channel.queue
+        assert isinstance(queue, AsyncQueue)
+        return queue
+
+    def write(self, who: str, item: Item, block: bool, timeout: float | None) -> str | None:
+        """:return: None if written, else "ReadOnly" or "Full"."""
+        token = self.recorder.call(who, "write", item)
+        outcome: str | None = None
+        try:
+            self.writer.write(item, block, timeout)
+        except ReadOnly:
+            outcome = "ReadOnly"
+        except Full:
+            outcome = "Full"
+        self.recorder.ret(token, outcome)
+        return outcome
+
+    def read(self, who: str, count: int, block: bool, timeout: float | None) -> list[Item]:
+        arg = (count, block) if timeout is None else (count, block, timeout)
+        token = self.recorder.call(who, "read", arg)
+        items = self.reader.read(count, block, timeout)
+        self.recorder.ret(token, list(items))
+        return items
+
+    def close(self, who: str) -> None:
+        token = self.recorder.call(who, "close", None)
+        self.writer.close()
+        self.recorder.ret(token, None)
+
+    def check_history(self, ctx: Context, what: str) -> None:
+        ops = self.recorder.ops()
+        if ops:
+            ctx.quiet_for(CHECK_ALLOWANCE_S)
+            message = oracles.linearizable(ops, self.maxsize, what)
+            ctx.check(not message, message)
+
+
+@dataclass
+class _Tally:
+    """Shared bookkeeping of one channel_mpmc instance, guarded by ``cond``."""
+
+    cond: threading.Condition = field(default_factory=threading.Condition)
+    written: list[Item] = field(default_factory=list)  # writes that returned normally
+    read_total: int = 0
+    writers_done: int = 0
+    close_returned: bool = False  # set once close() returned: later writes must fail
+
+
+def channel_mpmc(ctx: Context) -> None:
+    """k writers, m readers, bounded or unbounded, closed after draining, after the
+    writes, or in the middle of the stream."""
+    rng = ctx.rng
+    writers, readers = rng.randint(1, 4), rng.randint(1, 4)
+    maxsize = rng.choice([0, 0, 1, 2, 3, 4])
+    per_writer = rng.randint(1, 12)
+    close_mode = rng.choice(["drained", "after_writes", "midstream"])
+    total = writers * per_writer
+    chan = RecordedChannel(maxsize, _recorder(ctx, 3 * total))
+    ctx.on_abort(chan.writer.close)
+    tally = _Tally()
+    reads: list[list[Item]] = [[] for _ in range(readers)]
+
+    def write_loop(wid: int) -> None:
+        trng = ctx.thread_rng(f"writer-{wid}")
+        who = f"w{wid}"
+        for seq in range(per_writer):
+            fulls = 0
+            while True:
+                ctx.check_aborted()
+                block, timeout = True, None
+                draw = trng.random()
+                if maxsize and fulls < 3 and draw < 0.15:
+                    block = False
+                elif maxsize and fulls < 3 and draw < 0.3:
+                    timeout = trng.uniform(0.0005, 0.003)
+                elif not maxsize and draw < 0.5:
+                    block = False  # the seed's default; never Full when unbounded
+                with tally.cond:
+                    closed_before = tally.close_returned
+                outcome = chan.write(who, (wid, seq), block, timeout)
+                if outcome == "Full":
+                    ctx.check(maxsize > 0, "an unbounded channel raised Full")
+                    fulls += 1
+                    continue
+                break
+            if outcome == "ReadOnly":
+                ctx.check(close_mode == "midstream",
+                          f"write raised ReadOnly before close (mode {close_mode})")
+                ctx.tick()
+                break
+            ctx.check(not closed_before, "a write after close() returned succeeded")
+            ctx.tick(1)
+            with tally.cond:
+                tally.written.append((wid, seq))
+                tally.cond.notify_all()
+        with tally.cond:
+            tally.writers_done += 1
+            tally.cond.notify_all()
+
+    def read_loop(rid: int) -> None:
+        trng = ctx.thread_rng(f"reader-{rid}")
+        who = f"r{rid}"
+        mine = reads[rid]
+        force_block = False
+        while True:
+            ctx.check_aborted()
+            count = trng.randint(1, 4)
+            block, timeout = True, None
+            draw = trng.random()
+            if not force_block and draw < 0.25:
+                block = False
+                count = trng.choice([0, count])
+            elif not force_block and draw < 0.45:
+                timeout = trng.uniform(0.0005, 0.003)
+            elif draw < 0.5:
+                count = 0  # blocking "everything until closed"
+            items = chan.read(who, count, block, timeout)
+            ctx.check(count == 0 or len(items) <= count, f"read({count}) returned {len(items)}")
+            if maxsize:
+                # One non-blocking read is one atomic take: never more than fit.
+                ctx.check(block or len(items) <= maxsize,
+                          lambda: f"a non-blocking read got {len(items)} > maxsize {maxsize}")
+                size = chan.writer.size()
+                ctx.check(size <= maxsize, f"bounded channel holds {size} > {maxsize} items")
+            mine.extend(items)
+            if items:
+                ctx.tick(len(items))
+                with tally.cond:
+                    tally.read_total += len(items)
+                    tally.cond.notify_all()
+            force_block = not items
+            if block and timeout is None and (count == 0 or len(items) < count):
+                return  # closed and drained
+            if not items and chan.writer.closed() and chan.writer.size() == 0:
+                ctx.check(chan.read(who, 1, True, None) == [],
+                          "read of a closed, drained channel returned items")
+                return
+
+    def closer() -> None:
+        target = ctx.thread_rng("closer").randint(0, total)
+        with tally.cond:
+            while True:
+                ctx.check_aborted()
+                if close_mode == "midstream" and len(tally.written) >= target:
+                    break
+                # "drained": every write is done and the channel is empty (a reader may
+                # still wait for more items in a multi-item read).
+                if tally.writers_done == writers and (
+                    close_mode != "drained" or chan.writer.size() == 0
+                ):
+                    break
+                tally.cond.wait(0.1)
+        chan.close("closer")
+        if ctx.thread_rng("closer2").random() < 0.3:
+            chan.close("closer")  # closing twice is fine
+        with tally.cond:
+            tally.close_returned = True
+        ctx.tick()
+
+    for wid in range(writers):
+        ctx.spawn(f"writer-{wid}", functools.partial(write_loop, wid))
+    for rid in range(readers):
+        ctx.spawn(f"reader-{rid}", functools.partial(read_loop, rid))
+    ctx.spawn("closer", closer)
+    ctx.join_all()
+
+    everything = [item for mine in reads for item in mine]
+    with tally.cond:
+        written = list(tally.written)
+    message = oracles.exactly_once(written, everything, f"channel(maxsize={maxsize})")
+    ctx.check(not message, message)
+    for rid, mine in enumerate(reads):
+        message = oracles.per_source_order(mine, f"reader {rid}")
+        ctx.check(not message, message)
+    if close_mode != "midstream":
+        ctx.check(len(written) == total, f"only {len(written)} of {total} writes succeeded")
+    chan.check_history(ctx, f"channel(maxsize={maxsize}, {close_mode})")
+
+
+def _waiters(cond: HSCondition) -> int:
+    # Test-only peek at the condition's waiter list, under its lock.
+    with cond:
+        return len(cond._waiters)
+
+
+def _await_waiters(ctx: Context, conds: list[tuple[HSCondition, int]], limit_s: float) -> None:
+    """Best effort: poll until each condition has the given number of waiters, for at
+    most ``limit_s`` (the oracles hold whether or not they got there)."""
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        ctx.check_aborted()
+        if all(_waiters(cond) >= n for cond, n in conds):
+            return
+        time.sleep(0.0005)
+
+
+def channel_close_blocked(ctx: Context) -> None:
+    """Readers blocked on an empty channel, readers blocked wanting more than there is,
+    writers blocked on a full bounded channel: close must release every one of them."""
+    rng = ctx.rng
+    n_empty, n_partial, n_writers = rng.randint(1, 4), rng.randint(1, 3), rng.randint(1, 3)
+    prefill = rng.randint(0, 4)
+    bound = rng.randint(1, 3)
+    empty = RecordedChannel(rng.choice([0, 2]), _recorder(ctx, 2 * n_empty + 1))
+    partial = RecordedChannel(0, _recorder(ctx, prefill + 2 * n_partial + 1))
+    full = RecordedChannel(bound, _recorder(ctx, bound + 2 * n_writers + 1))
+    for chan in (empty, partial, full):
+        ctx.on_abort(chan.writer.close)
+    for seq in range(prefill):
+        ctx.check(partial.write("main", (0, seq), False, None) is None, "prefill failed")
+    for seq in range(bound):
+        ctx.check(full.write("main", (1, seq), False, None) is None, "fill failed")
+    results: dict[str, list[Item]] = {}
+    outcomes: dict[str, str | None] = {}
+    lock = threading.Lock()
+
+    def reader(chan: RecordedChannel, who: str, count: int) -> Callable[[], None]:
+        def run() -> None:
+            items = chan.read(who, count, True, None)
+            with lock:
+                results[who] = items
+            ctx.tick(len(items))
+        return run
+
+    def writer(who: str, timeout: float | None) -> Callable[[], None]:
+        def run() -> None:
+            outcome = full.write(who, (2, int(who[1:])), True, timeout)
+            with lock:
+                outcomes[who] = outcome
+            ctx.tick()
+        return run
+
+    for i in range(n_empty):
+        ctx.spawn(f"e{i}", reader(empty, f"e{i}", rng.choice([0, 1, 2, 4])))
+    for i in range(n_partial):
+        ctx.spawn(f"p{i}", reader(partial, f"p{i}", prefill + rng.randint(1, 3)))
+    for i in range(n_writers):
+        ctx.spawn(f"w{i}", writer(f"w{i}", rng.choice([None, 30.0])))
+    _await_waiters(ctx, [(empty.queue().not_empty, n_empty),
+                         (partial.queue().not_empty, n_partial),
+                         (full.queue().not_full, n_writers)], 0.5)
+    order = [empty, partial, full]
+    rng.shuffle(order)
+    for chan in order:
+        chan.close("main")
+        ctx.tick()
+    ctx.join_all()
+
+    for i in range(n_empty):
+        ctx.check(results.get(f"e{i}") == [], f"reader e{i} of a never-written channel "
+                  f"got {results.get(f'e{i}')!r}")
+    got = [item for i in range(n_partial) for item in results.get(f"p{i}", [])]
+    message = oracles.exactly_once([(0, s) for s in range(prefill)], got, "partial reads")
+    ctx.check(not message, message)
+    for i in range(n_writers):
+        ctx.check(outcomes.get(f"w{i}") == "ReadOnly",
+                  f"writer w{i} blocked on a full channel ended with {outcomes.get(f'w{i}')!r}")
+    left = full.read("main", 0, False, None)
+    ctx.check(left == [(1, s) for s in range(bound)], f"full channel then held {left!r}")
+    for count in (0, 1, 3):
+        ctx.check(full.read("main", count, True, None) == [],
+                  "read of a closed, drained channel returned items")
+    for chan, what in ((empty, "empty"), (partial, "partial"), (full, "full")):
+        chan.check_history(ctx, f"close_blocked/{what}")
