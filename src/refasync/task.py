@@ -264,11 +264,12 @@ class Task(Node, Generic[In, Out]):
                 # Results go out in batches: one lock acquisition per batch, not per item.
                 if self.apply_single:
                     fun_single = cast("Callable[[In], Out]", self.fun)
-                    for item in items:
-                        results.append(fun_single(item))
-                        if len(results) >= WRITE_BATCH:
-                            batch, results = results, []
-                            writer.write_many(batch, True)
+                    for start in range(0, len(items), WRITE_BATCH):
+                        append = results.append
+                        for item in items[start : start + WRITE_BATCH]:
+                            append(fun_single(item))
+                        batch, results = results, []
+                        writer.write_many(batch, True)
                 else:
                     fun_many = cast("Callable[[list[In]], Iterable[Out]]", self.fun)
                     for result in fun_many(items):
