@@ -1,0 +1,318 @@
+"""A linearizability checker for concurrent histories of one channel.
+
+Given a recorded history (who called what, when it was called and when it returned), it
+decides whether some sequential order of the operations, consistent with real time,
+satisfies the channel specification of :mod:`models.channel_spec`. The search is the
+Wing-Gong / Lowe algorithm as porcupine implements it: depth-first over "which pending
+operation takes effect next", memoizing every (set of finished operations, progress of
+partial reads, channel state) already explored.
+
+What an operation may do (see :mod:`models.channel_spec`):
+
+* ``write``: ``arg`` is the item (hashable); ``result`` None (written), ``"ReadOnly"``
+  (the channel was closed at that moment) or ``"Full"`` (open and full at that moment).
+* ``close``: ``arg`` and ``result`` None; always takes effect.
+* ``read``: ``arg`` is ``(count, block)`` or ``(count, block, timeout)``, ``result`` the
+  list of items. A read is *not* one atomic step, because the real one is not: it takes
+  the items that are there in one critical section, then waits for the rest. So a read
+  is a sequence of atomic steps inside its interval, each taking every item there up to
+  what it is still owed, and its result is their concatenation. ``block=False``: exactly
+  one step. ``block=True`` without a timeout: it ends with ``count`` items, or on a closed
+  and drained channel (count < 1: only then). ``block=True`` with a timeout (decided:
+  "what was there over an interval"): it may also end right after a step that left the
+  channel empty, with fewer items.
+* An operation with ``ret`` None is *pending* (it timed out in the harness, or never
+  returned): it may take effect at any moment after its call, or never. A pending read
+  takes items by the same rule but its result is unknown, so any items fit.
+
+Real time: an operation's steps lie between its call and its return, so a step of ``o``
+may come next only if no unfinished operation returned before ``o`` was called.
+
+Not modelled: callbacks (a failing post-read callback puts items back) and ``size()``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Hashable, Sequence
+
+from refasync.util import Lock
+
+from . import channel_spec as spec
+from .channel_spec import ChannelState, ReadMode
+
+__all__ = ("History", "LinearizabilityResult", "Op", "check_channel_history")
+
+KINDS = ("write", "read", "close")
+_SHOWN_EVENTS = 60  # the explanation shows this many events before the dead end
+_NEVER = 1 << 126  # the return time of a pending operation: after everything
+
+
+@dataclass(frozen=True)
+class Op:
+    thread: str  # who called
+    kind: str  # "write" | "read" | "close"
+    arg: object  # write: the item; read: (count, block) or (count, block, timeout); close: None
+    result: object  # write: None, "ReadOnly" or "Full"; read: list of items; close: None
+    call: int  # time.perf_counter_ns() just before the call
+    ret: int | None  # time.perf_counter_ns() just after it returned; None = pending
+
+
+class History:
+    """A thread-safe recorder of operations: ``token = h.call(...)`` just before the call,
+    ``h.ret(token, result)`` just after it returns (``h.pending(token)`` if it never did)."""
+
+    def __init__(self) -> None:
+        self._lock = Lock("History.lock")
+        # Guarded by _lock: one entry per call, in call order; ret None until returned.
+        self._ops: list[Op] = []
+
+    def call(self, thread: str, kind: str, arg: object) -> int:
+        if kind not in KINDS:
+            raise ValueError(f"unknown operation kind {kind!r}")
+        with self._lock:
+            token = len(self._ops)
+            # The timestamp is taken last: it is before the operation starts.
+            self._ops.append(Op(thread, kind, arg, None, time.perf_counter_ns(), None))
+        return token
+
+    def ret(self, token: int, result: object) -> None:
+        # The timestamp is taken first: it is after the operation ended.
+        now = time.perf_counter_ns()
+        with self._lock:
+            op = self._ops[token]
+            self._ops[token] = Op(op.thread, op.kind, op.arg, result, op.call, now)
+
+    def pending(self, token: int) -> None:
+        with self._lock:
+            op = self._ops[token]
+            self._ops[token] = Op(op.thread, op.kind, op.arg, None, op.call, None)
+
+    def ops(self) -> list[Op]:
+        with self._lock:
+            return list(self._ops)
+
+
+@dataclass
+class LinearizabilityResult:
+    ok: bool
+    order: list[Op] | None  # when ok: the ops in the order they took effect (a read at its
+    # last step; pending ops that never took effect are left out)
+    explanation: str  # when not ok: the longest linearizable prefix and what failed
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+
+# --- the search ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Entry:
+    """One operation, prepared for the search: items interned to ints."""
+
+    index: int
+    op: Op
+    call: int
+    ret: int  # _NEVER when pending
+    pending: bool
+    item: int  # write: its item
+    count: int  # read: its count
+    mode: ReadMode  # read: its mode
+    expected: tuple[int, ...] | None  # read: its interned result (None: pending)
+
+
+class _Interner:
+    """Maps equal items to equal ints (hashable items by hash, others by equality)."""
+
+    def __init__(self) -> None:
+        self._hashable: dict[Hashable, int] = {}
+        self._other: list[object] = []
+
+    def __call__(self, item: object) -> int:
+        try:
+            return self._hashable.setdefault(item, len(self._hashable) + len(self._other))  # unhashable: TypeError
+        except TypeError:
+            for i, known in enumerate(self._other):
+                if known == item:
+                    return -1 - i
+            self._other.append(item)
+            return -len(self._other)
+
+
+def _read_mode(arg: object) -> tuple[int, ReadMode]:
+    if not isinstance(arg, tuple) or len(arg) not in (2, 3):
+        raise ValueError(f"a read's arg must be (count, block[, timeout]), got {arg!r}")
+    count, block = arg[0], arg[1]
+    timeout = arg[2] if len(arg) == 3 else None
+    if not isinstance(count, int):
+        raise ValueError(f"a read's count must be an int, got {count!r}")
+    if not block:
+        return count, ReadMode.NOW
+    return count, ReadMode.BLOCK if timeout is None else ReadMode.TIMED
+
+
+def _prepare(ops: Sequence[Op]) -> list[_Entry]:
+    intern = _Interner()
+    entries = []
+    for index, op in enumerate(ops):
+        if op.kind not in KINDS:
+            raise ValueError(f"unknown operation kind {op.kind!r} in {op!r}")
+        pending = op.ret is None
+        item, count, mode, expected = 0, 0, ReadMode.NOW, None
+        if op.kind == "write":
+            item = intern(op.arg)
+            if not pending and op.result not in (None, "ReadOnly", "Full"):
+                raise ValueError(f"a write's result must be None, 'ReadOnly' or 'Full': {op!r}")
+        elif op.kind == "read":
+            count, mode = _read_mode(op.arg)
+            if not pending:
+                if not isinstance(op.result, list):
+                    raise ValueError(f"a read's result must be a list: {op!r}")
+                expected = tuple(intern(x) for x in op.result)
+        ret = _NEVER if op.ret is None else op.ret
+        entries.append(_Entry(index, op, op.call, ret, pending, item, count, mode, expected))
+    return entries
+
+
+# (bitmask of finished ops, ((op index, items taken), ...) of partial reads, channel)
+_Key = tuple[int, tuple[tuple[int, int], ...], ChannelState]
+
+
+@dataclass
+class _Search:
+    entries: list[_Entry]
+    maxsize: int
+    seen: set[_Key] = field(default_factory=set)
+    # the deepest dead end: (number finished, events so far, state there)
+    best: tuple[int, list[tuple[int, str]], ChannelState] = (-1, [], ChannelState())
+
+    def run(self) -> list[tuple[int, str]] | None:
+        """:return: the events of a linearization ((op index, "step"|"done"), ...) or None."""
+        must_finish = 0
+        for e in self.entries:
+            if not e.pending:
+                must_finish |= 1 << e.index
+        start: _Key = (0, (), spec.empty_channel(self.maxsize))
+        events: list[tuple[int, str]] = []
+        # Depth-first with an explicit stack of (key, iterator over its successors).
+        stack = [(start, iter(self._successors(start)))]
+        self.seen.add(start)
+        while stack:
+            key, successors = stack[-1]
+            if key[0] & must_finish == must_finish:
+                return events
+            advanced = False
+            for event, succ in successors:
+                if succ in self.seen:
+                    continue
+                self.seen.add(succ)
+                events.append(event)
+                stack.append((succ, iter(self._successors(succ))))
+                advanced = True
+                break
+            if not advanced:
+                self._note_dead_end(key, events)
+                stack.pop()
+                if events:
+                    events.pop()
+        return None
+
+    def _note_dead_end(self, key: _Key, events: list[tuple[int, str]]) -> None:
+        finished = bin(key[0]).count("1")
+        if finished > self.best[0]:
+            self.best = (finished, list(events), key[2])
+
+    def _candidates(self, done: int) -> list[_Entry]:
+        # o may act next iff no unfinished op returned before o was called.
+        unfinished = [e for e in self.entries if not done >> e.index & 1]
+        if not unfinished:
+            return []
+        first_ret = min(e.ret for e in unfinished)
+        return [e for e in unfinished if e.call <= first_ret]
+
+    def _successors(self, key: _Key) -> list[tuple[tuple[int, str], _Key]]:
+        done, partial, state = key
+        progress = dict(partial)
+        out: list[tuple[tuple[int, str], _Key]] = []
+        for e in self._candidates(done):
+            for event, new_done, new_taken, new_state in self._steps(e, done, progress, state):
+                new_progress = dict(progress)
+                new_progress.pop(e.index, None)
+                if new_taken:
+                    new_progress[e.index] = new_taken
+                out.append((event, (new_done, tuple(sorted(new_progress.items())), new_state)))
+        return out
+
+    def _steps(
+        self, e: _Entry, done: int, progress: dict[int, int], state: ChannelState
+    ) -> list[tuple[tuple[int, str], int, int, ChannelState]]:
+        """Every atomic step ``e`` can take now: (event, done, items taken, state)."""
+        finish = done | 1 << e.index
+        kind = e.op.kind
+        if kind == "close":
+            return [((e.index, "done"), finish, 0, spec.close(state))]
+        if kind == "write":
+            new_state, outcome = spec.write(state, e.item)
+            if e.pending:  # a pending write that could not succeed counts as not done
+                return [((e.index, "done"), finish, 0, new_state)] if outcome is None else []
+            if outcome != e.op.result:
+                return []
+            return [((e.index, "done"), finish, 0, new_state)]
+        return self._read_steps(e, finish, progress.get(e.index, 0), state)
+
+    def _read_steps(
+        self, e: _Entry, finish: int, taken: int, state: ChannelState
+    ) -> list[tuple[tuple[int, str], int, int, ChannelState]]:
+        new_state, got = spec.read_step(state, e.count, taken)
+        total = taken + len(got)
+        expected = e.expected
+        if expected is not None and expected[taken:total] != got:
+            return []
+        may_finish = spec.read_may_finish(new_state, e.count, total, e.mode)
+        if expected is not None and may_finish and total == len(expected):
+            return [((e.index, "done"), finish, 0, new_state)]
+        if e.mode is ReadMode.NOW:
+            if expected is None:  # pending: its one step
+                return [((e.index, "done"), finish, 0, new_state)]
+            return []
+        if not got:
+            return []  # an empty step changes nothing: not worth exploring
+        return [((e.index, "step"), finish & ~(1 << e.index), total, new_state)]
+
+
+def check_channel_history(ops: Sequence[Op], maxsize: int = 0) -> LinearizabilityResult:
+    """Decide whether ``ops`` (one channel, created empty with ``maxsize``) is linearizable.
+
+    :raise ValueError: on a malformed operation.
+    """
+    entries = _prepare(ops)
+    search = _Search(entries, maxsize)
+    events = search.run()
+    if events is not None:
+        order = [entries[i].op for i, what in events if what == "done"]
+        return LinearizabilityResult(True, order, "")
+    return LinearizabilityResult(False, None, _explain(search))
+
+
+def _explain(search: _Search) -> str:
+    finished, events, state = search.best
+    done_ops = {i for i, what in events if what == "done"}
+    lines = [f"not linearizable: at best {finished} of {len(search.entries)} operations placed"]
+    lines.append("longest linearizable prefix (events in order):")
+    if len(events) > _SHOWN_EVENTS:
+        lines.append(f"  ... {len(events) - _SHOWN_EVENTS} earlier events")
+    for i, what in events[-_SHOWN_EVENTS:]:
+        lines.append(f"  {what:4} #{i} {_describe(search.entries[i].op)}")
+    lines.append(f"channel then: items={list(state.items)} closed={state.closed}")
+    stuck = [e for e in search.entries if e.index not in done_ops and not e.pending]
+    if stuck:
+        first = min(stuck, key=lambda e: e.ret)
+        lines.append(f"could not place: #{first.index} {_describe(first.op)}")
+    return "\n".join(lines)
+
+
+def _describe(op: Op) -> str:
+    ret = "pending" if op.ret is None else str(op.ret)
+    return f"{op.thread}: {op.kind}({op.arg!r}) -> {op.result!r} [{op.call}, {ret}]"

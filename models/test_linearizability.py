@@ -1,0 +1,281 @@
+"""The linearizability checker on hand-written histories it must accept or reject, against
+a brute-force checker on small random histories, and on real concurrent histories."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from typing import Sequence
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from refasync import Channel, ChannelReader, ChannelWriter, Full, ReadOnly
+from refasync.testing import run_bounded
+
+from . import channel_spec as spec
+from .linearizability import History, Op, check_channel_history
+
+
+def w(thread: str, item: object, call: int, ret: int | None, result: object = None) -> Op:
+    return Op(thread, "write", item, result, call, ret)
+
+
+def r(thread: str, count: int, block: bool, result: list[object], call: int, ret: int | None,
+      timeout: float | None = None) -> Op:
+    arg = (count, block) if timeout is None else (count, block, timeout)
+    return Op(thread, "read", arg, result, call, ret)
+
+
+def c(thread: str, call: int, ret: int | None) -> Op:
+    return Op(thread, "close", None, None, call, ret)
+
+
+ACCEPT: dict[str, tuple[list[Op], int]] = {
+    "sequential write then read": ([w("a", 1, 0, 1), r("a", 1, False, [1], 2, 3)], 0),
+    "overlapping read may miss the write": ([w("a", 1, 0, 10), r("b", 1, False, [], 5, 6)], 0),
+    "overlapping read may see the write": ([w("a", 1, 0, 10), r("b", 1, False, [1], 5, 6)], 0),
+    "concurrent writes in either order": (
+        [w("a", 1, 0, 10), w("b", 2, 0, 10), r("c", 2, False, [2, 1], 11, 12)], 0),
+    "a blocking read takes items in steps around another reader": (
+        [w("a", 1, 0, 1), r("r", 3, True, [1, 3], 2, 20), w("a", 2, 3, 4),
+         r("s", 1, False, [2], 5, 6), w("a", 3, 7, 8), c("a", 9, 10)], 0),
+    "read all until close": (
+        [r("r", 0, True, [1, 2], 0, 20), w("a", 1, 1, 2), w("a", 2, 3, 4), c("a", 5, 6)], 0),
+    "read-all takes its last items long before the close": (
+        [w("a", 1, 0, 1), r("r", 0, True, [1], 2, 20), r("s", 0, False, [], 5, 6),
+         c("a", 9, 10)], 0),
+    "blocking read on closed drained channel returns []": (
+        [c("a", 0, 1), r("r", 5, True, [], 2, 3)], 0),
+    "write after close raises ReadOnly": ([c("a", 0, 1), w("a", 1, 2, 3, "ReadOnly")], 0),
+    "ReadOnly for a write overlapping the close": (
+        [c("a", 0, 10), w("b", 1, 2, 3, "ReadOnly")], 0),
+    "close twice": ([c("a", 0, 1), c("b", 2, 3), r("a", 0, False, [], 4, 5)], 0),
+    "Full on a full bounded channel": (
+        [w("a", 1, 0, 1), w("a", 2, 2, 3, "Full"), r("a", 0, False, [1], 4, 5)], 1),
+    "a blocked writer gets space from a reader": (
+        [w("a", 1, 0, 1), w("a", 2, 2, 10), r("b", 1, False, [1], 3, 4),
+         r("b", 1, True, [2], 11, 12)], 1),
+    "a blocked writer woken by close gets ReadOnly": (
+        [w("a", 1, 0, 1), w("a", 2, 2, 10, "ReadOnly"), c("b", 3, 4)], 1),
+    "pending write that took effect": ([w("a", 1, 0, None), r("b", 1, False, [1], 5, 6)], 0),
+    "pending write that did not": ([w("a", 1, 0, None), r("b", 1, False, [], 5, 6)], 0),
+    "pending read took the item": (
+        [w("a", 1, 0, 1), r("p", 1, True, [], 2, None), r("b", 1, False, [], 3, 4)], 0),
+    "timed read returns fewer items": (
+        [w("a", 1, 0, 1), r("r", 3, True, [1], 2, 10, timeout=0.1)], 0),
+    "timed read takes items in steps": (
+        [w("a", 1, 0, 1), r("r", 3, True, [1, 2], 2, 10, timeout=0.1), w("a", 2, 3, 4)], 0),
+    "unhashable items": ([w("a", [1], 0, 1), r("b", 1, False, [[1]], 2, 3)], 0),
+    "empty history": ([], 0),
+}
+
+REJECT: dict[str, tuple[list[Op], int]] = {
+    "an item never written": ([w("a", 1, 0, 1), r("a", 1, False, [2], 2, 3)], 0),
+    "an item read twice": (
+        [w("a", 1, 0, 1), r("a", 1, False, [1], 2, 3), r("b", 1, False, [1], 4, 5)], 0),
+    "FIFO order broken": (
+        [w("a", 1, 0, 1), w("a", 2, 2, 3), r("a", 2, False, [2, 1], 4, 5)], 0),
+    "read returned before the write was called": (
+        [r("b", 1, False, [1], 0, 1), w("a", 1, 2, 3)], 0),
+    "non-blocking read missed an item surely there": (
+        [w("a", 1, 0, 1), r("b", 1, False, [], 2, 3)], 0),
+    "non-blocking bulk read left an item behind": (
+        [w("a", 1, 0, 1), w("a", 2, 2, 3), r("b", 0, False, [1], 4, 5)], 0),
+    "blocking read returned short without close": (
+        [w("a", 1, 0, 1), r("r", 2, True, [1], 2, 3)], 0),
+    "blocking read-all returned without close": (
+        [w("a", 1, 0, 1), r("r", 0, True, [1], 2, 3)], 0),
+    "a blocking read's step left available items behind": (
+        [w("a", 1, 0, 1), w("a", 2, 2, 3), r("r", 3, True, [1, 3], 4, 20),
+         r("s", 1, False, [2], 5, 6), w("a", 3, 7, 8), c("a", 9, 10)], 0),
+    "write succeeded after close": ([c("a", 0, 1), w("a", 1, 2, 3)], 0),
+    "ReadOnly before any close": ([w("a", 1, 0, 1, "ReadOnly"), c("a", 2, 3)], 0),
+    "Full on a channel with space": ([w("a", 1, 0, 1, "Full")], 2),
+    "Full on an unbounded channel": ([w("a", 1, 0, 1), w("a", 2, 2, 3, "Full")], 0),
+    "write beyond capacity": (
+        [w("a", 1, 0, 1), w("a", 2, 2, 3), r("b", 0, False, [1, 2], 4, 5)], 1),
+    "item lost: read-all after close misses it": (
+        [w("a", 1, 0, 1), c("a", 2, 3), r("b", 0, True, [], 4, 5)], 0),
+    "pending read cannot explain a short blocking read": (
+        [w("a", 1, 0, 1), w("a", 2, 2, 3), r("p", 1, True, [], 4, None),
+         r("b", 0, False, [2, 1], 5, 6)], 0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(ACCEPT))
+def test_accepts(name: str) -> None:
+    ops, maxsize = ACCEPT[name]
+    result = check_channel_history(ops, maxsize)
+    assert result.ok, result.explanation
+    assert result.order is not None
+    finished = [op for op in ops if op.ret is not None]
+    assert all(op in result.order for op in finished)
+
+
+@pytest.mark.parametrize("name", sorted(REJECT))
+def test_rejects(name: str) -> None:
+    ops, maxsize = REJECT[name]
+    result = check_channel_history(ops, maxsize)
+    assert not result.ok
+    assert result.order is None
+    assert "could not place" in result.explanation or not ops
+
+
+def test_explanation_names_the_culprit() -> None:
+    ops = [w("a", 1, 0, 1), w("a", 2, 2, 3), r("b", 1, False, [2], 4, 5)]
+    result = check_channel_history(ops)
+    assert "longest linearizable prefix" in result.explanation
+    assert "could not place: #2" in result.explanation
+
+
+def test_witness_order_is_a_legal_sequential_run() -> None:
+    ops, _ = ACCEPT["a blocking read takes items in steps around another reader"]
+    result = check_channel_history(ops)
+    assert result.order is not None
+    kinds = [(op.kind, op.thread) for op in result.order]
+    assert kinds.index(("read", "s")) < kinds.index(("read", "r"))
+
+
+@pytest.mark.parametrize("bad", [
+    Op("a", "peek", None, None, 0, 1),
+    Op("a", "read", 3, [], 0, 1),
+    Op("a", "read", (1, True), "x", 0, 1),
+    Op("a", "write", 1, "Boom", 0, 1),
+])
+def test_malformed_ops_raise(bad: Op) -> None:
+    with pytest.raises(ValueError):
+        check_channel_history([bad])
+
+
+# --- against a brute-force checker, on small random histories of atomic operations ----
+
+
+def brute_force_ok(ops: Sequence[Op], maxsize: int) -> bool:
+    """Try every order of every subset of pending ops: atomic writes, closes and
+    non-blocking reads only."""
+    done = [op for op in ops if op.ret is not None]
+    pending = [op for op in ops if op.ret is None]
+    for k in range(len(pending) + 1):
+        for chosen in itertools.combinations(pending, k):
+            for order in itertools.permutations(done + list(chosen)):
+                if respects_real_time(order) and runs_sequentially(order, maxsize):
+                    return True
+    return False
+
+
+def respects_real_time(order: Sequence[Op]) -> bool:
+    for i, earlier in enumerate(order):
+        for later in order[i + 1:]:
+            if later.ret is not None and later.ret < earlier.call:
+                return False
+    return True
+
+
+def runs_sequentially(order: Sequence[Op], maxsize: int) -> bool:
+    state = spec.empty_channel(maxsize)
+    for op in order:
+        if op.kind == "close":
+            state = spec.close(state)
+        elif op.kind == "write":
+            assert isinstance(op.arg, int)
+            state, outcome = spec.write(state, op.arg)
+            if op.ret is not None and outcome != op.result:
+                return False
+            if op.ret is None and outcome is not None:
+                return False
+        else:
+            assert isinstance(op.arg, tuple)
+            state, got = spec.read_now(state, op.arg[0])
+            if op.ret is not None and list(got) != op.result:
+                return False
+    return True
+
+
+@st.composite
+def small_histories(draw: st.DrawFn) -> tuple[list[Op], int]:
+    n = draw(st.integers(1, 5))
+    ops = []
+    for i in range(n):
+        call = draw(st.integers(0, 12))
+        ret = draw(st.one_of(st.none(), st.integers(call, call + 6))) if i < 2 else \
+            draw(st.integers(call, call + 6))
+        kind = draw(st.sampled_from(["write", "write", "read", "read", "close"]))
+        if kind == "write":
+            result = draw(st.sampled_from([None, None, "ReadOnly", "Full"]))
+            ops.append(Op(f"t{i}", "write", i, result, call, ret))
+        elif kind == "read":
+            count = draw(st.integers(0, 2))
+            got = draw(st.lists(st.integers(0, n - 1), max_size=2, unique=True))
+            ops.append(Op(f"t{i}", "read", (count, False), got, call, ret))
+        else:
+            ops.append(Op(f"t{i}", "close", None, None, call, ret))
+    return ops, draw(st.integers(0, 2))
+
+
+@given(small_histories())
+def test_agrees_with_brute_force(history: tuple[list[Op], int]) -> None:
+    ops, maxsize = history
+    assert check_channel_history(ops, maxsize).ok == brute_force_ok(ops, maxsize)
+
+
+# --- real concurrent histories --------------------------------------------------------
+
+
+def record_concurrent_history(threads: int, per_thread: int, maxsize: int) -> list[Op]:
+    """Writers (blocking), readers (mixed counts, blocking and not) on one real channel;
+    the main thread closes it once the writers are done, which ends the readers."""
+    channel: Channel[tuple[int, int]] = Channel(maxsize)
+    writer, reader = ChannelWriter(channel), ChannelReader(channel)
+    history = History()
+    start = threading.Barrier(threads)
+
+    def write_some(t: int) -> None:
+        start.wait()
+        for i in range(per_thread):
+            token = history.call(f"w{t}", "write", (t, i))
+            try:
+                writer.write((t, i), block=True)
+                history.ret(token, None)
+            except ReadOnly:
+                history.ret(token, "ReadOnly")
+            except Full:
+                history.ret(token, "Full")
+
+    def read_some(t: int) -> None:
+        start.wait()
+        for i in range(per_thread):
+            count, block = (i % 4, i % 3 != 0)
+            token = history.call(f"r{t}", "read", (count, block))
+            history.ret(token, reader.read(count, block))
+
+    workers = [threading.Thread(target=write_some if t % 2 else read_some, args=(t,))
+               for t in range(threads)]
+    for thread in workers:
+        thread.start()
+    for thread in workers[1::2]:
+        run_bounded(lambda th=thread: th.join(), 30, "writer thread")  # type: ignore[misc]  # lambda default binds the loop variable
+    token = history.call("main", "close", None)
+    writer.close()
+    history.ret(token, None)
+    for thread in workers[0::2]:
+        run_bounded(lambda th=thread: th.join(), 30, "reader thread")  # type: ignore[misc]  # lambda default binds the loop variable
+    return history.ops()
+
+
+@pytest.mark.parametrize("threads,maxsize", [(4, 0), (8, 0), (6, 3)])
+def test_real_histories_are_linearizable(threads: int, maxsize: int) -> None:
+    ops = record_concurrent_history(threads, 300 // threads, maxsize)
+    result = check_channel_history(ops, maxsize)
+    assert result.ok, result.explanation
+
+
+def test_real_history_with_a_duplicated_item_is_rejected() -> None:
+    ops = record_concurrent_history(4, 60, 0)
+    index = next(i for i, op in enumerate(ops)
+                 if op.kind == "read" and isinstance(op.result, list) and op.result)
+    op = ops[index]
+    assert isinstance(op.result, list)
+    ops[index] = Op(op.thread, op.kind, op.arg, op.result + op.result[:1], op.call, op.ret)
+    assert not check_channel_history(ops).ok
