@@ -250,6 +250,9 @@ class CallbackWriterMixin(Writer[T]):
 class CallbackChannelWriter(CallbackWriterMixin[T], ChannelWriter[T]):
     """Implements a channel writer with callback functionality."""
 
+    def __init__(self, channel: Channel[T]) -> None:
+        super().__init__(channel)
+
 
 class CallbackReaderMixin(Reader[T]):
     """A reader which calls a callback with the count before reading and another one with
@@ -330,6 +333,9 @@ class CallbackReaderMixin(Reader[T]):
 
 class CallbackChannelReader(CallbackReaderMixin[T], ChannelReader[T]):
     """Implements a channel reader with callback functionality."""
+
+    def __init__(self, channel: Channel[T]) -> None:
+        super().__init__(channel)
 
     def _put_back(self, items: list[T]) -> None:
         self.channel.queue.put_back(items)
