@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv typecheck test stress bench demo clean
+.PHONY: venv typecheck crosshair test stress bench demo clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,9 +18,13 @@ venv: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict
 
+# CrossHair proves the PEP 316 contracts of the pure decision functions (3-minute budget).
+crosshair: $(STAMP)
+	$(BIN)/python tools/crosshair_check.py
+
 # Unit tests, the state-machine models and the stress harness's short budget
 # (the long per-scenario batches are for `pytest stress -k scenario_batch --count N`).
-test: typecheck
+test: typecheck crosshair
 	$(BIN)/python -m pytest -q tests models stress -k "not scenario_batch"
 
 # 60 seconds of randomized interleavings; prints its master seed and a summary.

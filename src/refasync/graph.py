@@ -36,8 +36,7 @@ def creates_cycle(edges: dict[int, list[int]], u: int, v: int) -> bool:
     """:return: True if adding the edge u->v to the DAG ``edges`` (node -> its outputs)
     closes a cycle, that is if u == v or u is reachable from v.
 
-    pre: u not in edges.get(u, [])
-    post: __return__ == (u == v or _reachable(edges, v, u))
+    post: __return__ == (u == v or _reachable(edges, v, u, len(edges)))
     """
     if u == v:
         return True
@@ -54,14 +53,13 @@ def creates_cycle(edges: dict[int, list[int]], u: int, v: int) -> bool:
     return False
 
 
-def _reachable(edges: dict[int, list[int]], start: int, goal: int) -> bool:
-    """Reference reachability (recursive, bounded by the node count) for the contract."""
-    frontier = {start}
-    for _ in range(len(edges) + 1):
-        if goal in frontier:
-            return True
-        frontier = frontier | {o for n in frontier for o in edges.get(n, [])}
-    return goal in frontier
+def _reachable(edges: dict[int, list[int]], start: int, goal: int, steps: int) -> bool:
+    """Reference reachability for the contracts: is ``goal`` at most ``steps`` edges from
+    ``start``? A shortest path only leaves nodes that have outputs, so ``len(edges)``
+    steps suffice. Recursive: CrossHair explores this far better than a frontier set."""
+    return start == goal or (
+        steps > 0 and any(_reachable(edges, o, goal, steps - 1) for o in edges.get(start, []))
+    )
 
 
 def inputs_first_order(inputs: dict[int, list[int]], node: int) -> list[int]:
@@ -69,9 +67,14 @@ def inputs_first_order(inputs: dict[int, list[int]], node: int) -> list[int]:
     input nodes, acyclic), each exactly once, every node after all of its inputs, and
     ``node`` last. Inputs are visited depth-first in list order.
 
+    The precondition states acyclicity in a form CrossHair handles well: inputs have
+    smaller ids (any DAG can be so renumbered; the function only compares ids).
+
+    pre: all(i < n for n in inputs for i in inputs[n])
     post: __return__[-1] == node
     post: len(set(__return__)) == len(__return__)
     post: all(i in __return__[:k] for k, n in enumerate(__return__) for i in inputs.get(n, []))
+    post: all(any(n in inputs.get(m, []) for m in __return__[k + 1:]) for k, n in enumerate(__return__[:-1]))
     """
     order: list[int] = []
     placed: set[int] = set()

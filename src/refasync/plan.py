@@ -22,6 +22,7 @@ def plan_chunks(demand: int, min_count: int, max_chunksize: int) -> list[int]:
     post: all(c >= 1 for c in __return__)
     post: max_chunksize == 0 or all(c <= max_chunksize for c in __return__)
     post: len(__return__) == (1 if max_chunksize == 0 else -(-max(demand, min_count) // max_chunksize))
+    post: max_chunksize == 0 or all(c == max_chunksize for c in __return__[:-1])
     """
     total = max(demand, min_count)
     if max_chunksize == 0 or total <= max_chunksize:

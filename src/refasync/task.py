@@ -381,11 +381,23 @@ class IteratorTaskBase(Task[In, Out]):
         max_chunksize: int = 0,
         writer: Writer[Out] | Writer[In] | None = None,
     ) -> None:
+        self._setup_iterator(iterator, id, fun, apply_single, min_count, max_chunksize, writer)
+
+    def _setup_iterator(
+        self,
+        iterator: Iterator[In],
+        id: object,
+        fun: Callable[[In], Out] | Callable[[list[In]], Iterable[Out]] | None,
+        apply_single: bool,
+        min_count: int | None,
+        max_chunksize: int,
+        writer: Writer[Out] | Writer[In] | None,
+    ) -> None:
         reader: IteratorReader[In] = IteratorReader(iterator)
         # Without fun, items pass through: Out is In (the first overload says so).
         self._setup(
             id,
-            cast(Callable[[In], Out], _identity) if fun is None else fun,
+            cast("Callable[[In], Out]", _identity) if fun is None else fun,
             apply_single,
             min_count,
             max_chunksize,
@@ -402,6 +414,56 @@ class IteratorThreadTask(IteratorTaskBase[In, Out], ThreadTaskBase):
     """An input iterator for threaded pools."""
 
     lock_type: ClassVar[type[Lock]] = Lock
+
+    # The overloads repeat IteratorTaskBase's so that, without fun, mypy infers
+    # IteratorThreadTask[In, In] (a self-typed overload binds on its own class only).
+    @overload
+    def __init__(
+        self: IteratorThreadTask[In, In],
+        iterator: Iterator[In],
+        id: object,
+        fun: None = None,
+        apply_single: bool = True,
+        min_count: int | None = None,
+        max_chunksize: int = 0,
+        writer: Writer[In] | None = None,
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self,
+        iterator: Iterator[In],
+        id: object,
+        fun: Callable[[In], Out],
+        apply_single: Literal[True] = True,
+        min_count: int | None = None,
+        max_chunksize: int = 0,
+        writer: Writer[Out] | None = None,
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self,
+        iterator: Iterator[In],
+        id: object,
+        fun: Callable[[list[In]], Iterable[Out]],
+        apply_single: Literal[False],
+        min_count: int | None = None,
+        max_chunksize: int = 0,
+        writer: Writer[Out] | None = None,
+    ) -> None: ...
+
+    def __init__(
+        self,
+        iterator: Iterator[In],
+        id: object,
+        fun: Callable[[In], Out] | Callable[[list[In]], Iterable[Out]] | None = None,
+        apply_single: bool = True,
+        min_count: int | None = None,
+        max_chunksize: int = 0,
+        writer: Writer[Out] | Writer[In] | None = None,
+    ) -> None:
+        self._setup_iterator(iterator, id, fun, apply_single, min_count, max_chunksize, writer)
 
 
 class ChannelThreadTask(Task[In, Out], ThreadTaskBase):

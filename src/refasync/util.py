@@ -296,6 +296,7 @@ def normalize_count(count: int) -> int:
 
     post: __return__ >= 0
     post: (count < 1) == (__return__ == 0)
+    post: count < 1 or __return__ == count
     """
     if type(count) is not int:
         if isinstance(count, bool) or not isinstance(count, int):
@@ -309,7 +310,9 @@ def normalize_timeout(timeout: float | None) -> float | None:
     :raise TypeError: if ``timeout`` is not a real number or None.
     :raise ValueError: if ``timeout`` is negative (or NaN).
 
-    post: __return__ is None or __return__ >= 0
+    pre: timeout is None or timeout >= 0
+    post: (__return__ is None) == (timeout is None)
+    post: __return__ is None or (__return__ >= 0 and __return__ == timeout)
     """
     if timeout is None:
         return None

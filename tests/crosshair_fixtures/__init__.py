@@ -1,0 +1,1 @@
+"""Deliberately wrong code carrying refasync's real contracts: CrossHair must reject it."""
