@@ -97,9 +97,11 @@ class ChunkQueue:
         """Queue chunks of ``state.task`` unless queued and in-flight ones cover ``need``."""
         min_count, max_chunksize = state.task.chunk_limits()
         if need == ALL:
-            if state.unbounded or state.pending:
+            # Keep every thread (the workers and this reader) fed: top up with a batch
+            # whenever no more than one chunk per worker is left queued.
+            if state.unbounded or state.pending > workers:
                 return
-            counts = plan_unbounded(max_chunksize, workers + 1)  # the reader helps too
+            counts = plan_unbounded(max_chunksize, workers + 1)
         else:
             if state.unbounded:
                 return
