@@ -265,9 +265,9 @@ class Task(Node, Generic[In, Out]):
                 if self.apply_single:
                     fun_single = cast("Callable[[In], Out]", self.fun)
                     for start in range(0, len(items), WRITE_BATCH):
-                        append = results.append
-                        for item in items[start : start + WRITE_BATCH]:
-                            append(fun_single(item))
+                        # extend() keeps the results before an exception: they are
+                        # delivered before the failure (tests/test_task.py checks it).
+                        results.extend(map(fun_single, items[start : start + WRITE_BATCH]))
                         batch, results = results, []
                         writer.write_many(batch, True)
                 else:
