@@ -11,6 +11,8 @@ How a read is served (every pool size, every thread):
    demanded, and possibly run, the same way.
 4. Otherwise the reader waits until the channel changes: an item is written, it is
    closed, or a chunk of the task finishes (which pokes the channel). Then it loops.
+5. With no workers, before returning, the reader also runs the chunks its demand
+   planned that are still queued (e.g. the ``min_count`` surplus): nobody else would.
 
 A reader therefore waits only while a chunk of its task is in flight in another thread,
 and that thread waits only on tasks strictly upstream; since the task graph is acyclic,
@@ -19,8 +21,9 @@ some thread always makes progress: no read deadlocks, whatever the pool size.
 Lifetime: every PoolReader is a *handle* of its task. When the last handle is collected,
 its ``weakref.finalize`` posts the task to the pool's orphan mailbox; the pool removes
 orphans at the start of every call into it (add_task, remove_task, num_tasks, set_size,
-size, and every read). Removing a task releases the handle it held on its input, so
-orphaned inputs follow, recursively.
+size, and every read). A ChannelThreadTask added to a pool gets a handle of its own on
+its input (``PoolReader.duplicate``); removing the task releases that handle, so inputs
+nobody else holds follow, recursively, in whichever pool they live.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import threading
 import time
 import weakref
 from collections import deque
-from typing import Any, Callable, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, TypeVar
 
 from . import util
 from .channel import CallbackChannelReader, Channel, ChannelWriter
@@ -38,6 +41,9 @@ from .plan import plan_chunks, plan_unbounded
 from .task import ChannelThreadTask, Task
 from .thread import WorkerThread, WorkItem
 from .util import ALL, HSCondition, Lock, Mailbox, SyncQueue, normalize_count, normalize_timeout
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 __all__ = ("ChunkQueue", "Pool", "PoolReader", "PoolWorker", "ThreadPool")
 
@@ -386,7 +392,7 @@ class Pool:
         self._orphans: Mailbox[_TaskState] = Mailbox()
         self.set_size(size)
 
-    def __enter__(self) -> Pool:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc_info: object) -> None:

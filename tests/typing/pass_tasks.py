@@ -40,7 +40,7 @@ def check_task_types() -> None:
 
 def check_pipeline() -> None:
     with ThreadPool(2) as pool:
-        assert_type(pool, Pool)
+        assert_type(pool, ThreadPool)
         numbers = IteratorThreadTask(iter(range(10)), "numbers", to_text)
         assert_type(numbers, IteratorThreadTask[int, str])
         texts = pool.add_task(numbers)
