@@ -17,6 +17,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Callable
 
+from refasync.pool import ThreadPool
 from refasync.testing import dump_stacks
 
 from .inject import PROFILES, derive_seed, injected
@@ -53,6 +54,14 @@ class Context:
         self._errors: list[str] = []
         self._aborts: list[Callable[[], object]] = []
         self.notes: list[str] = []  # informational, e.g. "linearizability: skipped"
+        self.pools: list[ThreadPool] = []  # created by this instance (scenario thread only)
+
+    def new_pool(self, size: int) -> ThreadPool:
+        """:return: a ThreadPool whose worker threads the "no worker left" oracle checks
+        (only this instance's: a hung instance's leftovers must not fail the next)."""
+        pool = ThreadPool(size)
+        self.pools.append(pool)
+        return pool
 
     # -- progress --
 
@@ -175,8 +184,12 @@ def repro_line(scenario: str, seed: int, profile: str) -> str:
     return f"python -m stress --scenario {scenario} --seed {seed} --profile {profile}"
 
 
-def _workers() -> set[threading.Thread]:
-    return {t for t in threading.enumerate() if t.name.startswith(WORKER_PREFIX)}
+def _workers_of(pools: list[ThreadPool]) -> list[str]:
+    """:return: the names of the live worker threads of ``pools``."""
+    prefixes = tuple(f"{WORKER_PREFIX}{id(pool):x}-" for pool in pools)
+    if not prefixes:
+        return []
+    return sorted(t.name for t in threading.enumerate() if t.name.startswith(prefixes))
 
 
 def run_instance(
@@ -185,7 +198,6 @@ def run_instance(
     """Run one scenario instance under the injector and the watchdog; never raises for a
     scenario failure (it is reported in the Outcome)."""
     ctx = Context(name, seed)
-    workers_before = _workers()
     done = threading.Event()
     failure: list[str] = []
     hung = False
@@ -217,7 +229,7 @@ def run_instance(
                 break
     seconds = time.monotonic() - start
     if not failure:
-        left = sorted(t.name for t in _workers() - workers_before if t.is_alive())
+        left = _workers_of(ctx.pools)
         if left:
             failure.append(f"refasync worker threads left after the scenario: {left}")
     message = ""

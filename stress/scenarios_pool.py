@@ -142,9 +142,9 @@ def _close_all(writers: list[Writer[Payload] | None]) -> None:
 
 
 def _new_pools(ctx: Context, stack: contextlib.ExitStack, second: float) -> list[Pool]:
-    pools: list[Pool] = [stack.enter_context(ThreadPool(ctx.rng.randint(0, MAX_POOL_SIZE)))]
+    pools: list[Pool] = [stack.enter_context(ctx.new_pool(ctx.rng.randint(0, MAX_POOL_SIZE)))]
     if ctx.rng.random() < second:
-        pools.append(stack.enter_context(ThreadPool(ctx.rng.randint(0, MAX_POOL_SIZE))))
+        pools.append(stack.enter_context(ctx.new_pool(ctx.rng.randint(0, MAX_POOL_SIZE))))
     return pools
 
 
@@ -285,7 +285,7 @@ def _churn_round(ctx: Context, pool: Pool) -> None:
 def orphan_churn(ctx: Context) -> None:
     """Build and drop pipelines in a loop, with work in flight."""
     with contextlib.ExitStack() as stack:
-        pool = stack.enter_context(ThreadPool(ctx.rng.randint(0, 6)))
+        pool = stack.enter_context(ctx.new_pool(ctx.rng.randint(0, 6)))
         for _ in range(ctx.rng.randint(2, 4)):
             _churn_round(ctx, pool)
         _finish(ctx, stack, [pool], has_merge=False)
