@@ -193,6 +193,7 @@ class ChunkQueue:
             whether it should terminate, and asks again).
         """
         with self._lock:
+            timed_out = False
             while True:
                 if self._stops:
                     self._stops -= 1
@@ -203,14 +204,9 @@ class ChunkQueue:
                     return (self.run, (chunk,))
                 if self._owner() is None:
                     return (WorkerThread.stop,)  # the pool was collected
-                if not block:
+                if not block or timed_out:
                     raise util.Empty("no chunk queued")
-                if not self.work_ready.wait(timeout) and timeout is not None:
-                    if self._stops or self._chunks:
-                        continue
-                    if self._owner() is None:
-                        return (WorkerThread.stop,)
-                    raise util.Empty("no chunk queued")
+                timed_out = not self.work_ready.wait(timeout) and timeout is not None
 
     def put(self, item: WorkItem, block: bool = True, timeout: float | None = None) -> None:
         """Accept a stop request (``WorkerThread.stop_and_join`` sends one)."""
@@ -254,7 +250,6 @@ class PoolReader(CallbackChannelReader[T]):
         super().__init__(channel)
         self._task_ref: weakref.ref[Task[Any, T]] = weakref.ref(task)
         self._pool = pool  # a handle keeps its pool alive
-        self._pool_ref: weakref.ref[Pool] = weakref.ref(pool)
         self._release: Callable[[], object] = pool._adopt_handle(self, task)
 
     def task(self) -> Task[Any, T]:
@@ -276,8 +271,8 @@ class PoolReader(CallbackChannelReader[T]):
         return self._pool
 
     def pool_ref(self) -> weakref.ref[Pool]:
-        """:return: reference to the pool we belong to"""
-        return self._pool_ref
+        """:return: a weak reference to the pool we belong to"""
+        return weakref.ref(self._pool)
 
     def duplicate(self) -> PoolReader[T]:
         """:return: a new handle of the same task, reading the same channel, with the same
