@@ -923,3 +923,21 @@ def test_cpu_count_is_a_positive_int() -> None:
 def test_util_exports_the_seed_names() -> None:
     for name in ("AsyncQueue", "DummyLock", "HSCondition", "ReadOnly", "SyncQueue", "cpu_count"):
         assert name in util.__all__ and hasattr(util, name)
+
+
+def test_deadlines_come_from_the_library_clock() -> None:
+    # A clock that jumps an hour at every read: a timed wait sees its deadline passed at
+    # once, so an hour-long timeout returns immediately. time.monotonic would block.
+    readings = iter(range(0, 10**9, 3600))
+    previous = util.set_clock(lambda: float(next(readings)))
+    try:
+        q: AsyncQueue[int] = AsyncQueue()
+        assert run_bounded(lambda: q.get_many(1, True, 3000.0), 5.0, "timed get_many") == []
+    finally:
+        util.set_clock(previous)
+    assert util.monotonic() == pytest.approx(time.monotonic(), abs=1.0)
+
+
+def test_set_clock_rejects_what_is_not_callable() -> None:
+    with pytest.raises(TypeError, match="clock"):
+        util.set_clock(5)  # type: ignore[arg-type]

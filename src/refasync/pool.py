@@ -29,7 +29,6 @@ nobody else holds follow, recursively, in whichever pool they live.
 from __future__ import annotations
 
 import threading
-import time
 import weakref
 from collections import deque
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, TypeVar
@@ -336,7 +335,7 @@ class PoolReader(CallbackChannelReader[T]):
                 return out
             remaining = None
             if timeout is not None:
-                now = time.monotonic()
+                now = util.monotonic()
                 if deadline is None:
                     deadline = now + timeout
                 remaining = deadline - now

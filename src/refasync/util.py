@@ -33,8 +33,10 @@ __all__ = (
     "SyncQueue",
     "cpu_count",
     "get_sync_hook",
+    "monotonic",
     "normalize_count",
     "normalize_timeout",
+    "set_clock",
     "set_sync_hook",
 )
 
@@ -87,6 +89,30 @@ def set_sync_hook(hook: SyncHook | None) -> SyncHook | None:
 def get_sync_hook() -> SyncHook | None:
     """:return: the installed hook, or None."""
     return _hook
+
+
+# --- the clock ------------------------------------------------------------------------
+
+_clock: Callable[[], float] = time.monotonic
+
+
+def monotonic() -> float:
+    """:return: the library's clock, in seconds. Every deadline in refasync is computed
+    from it, so a controlled scheduler can make time virtual with :func:`set_clock`."""
+    return _clock()
+
+
+def set_clock(clock: Callable[[], float] | None) -> Callable[[], float]:
+    """Make ``clock`` the library's clock (None restores ``time.monotonic``).
+
+    :return: the previous clock
+    """
+    global _clock
+    if clock is not None and not callable(clock):
+        raise TypeError(f"clock must be a callable returning seconds or None, got {clock!r}")
+    previous = _clock
+    _clock = time.monotonic if clock is None else clock
+    return previous
 
 
 # --- locks and conditions -------------------------------------------------------------
@@ -467,12 +493,12 @@ class AsyncQueue(ItemQueue[T]):
         # Called with the mutex held on a full, open queue.
         if not block:
             raise Full(f"channel is full ({self.maxsize} items) and block is False")
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = None if timeout is None else monotonic() + timeout
         while len(self._items) >= self.maxsize and self._writable:
             if deadline is None:
                 self.not_full.wait()
             else:
-                remaining = deadline - time.monotonic()
+                remaining = deadline - monotonic()
                 if remaining <= 0:
                     raise Full(f"channel stayed full ({self.maxsize} items) for {timeout} s")
                 self.not_full.wait(remaining)
@@ -562,15 +588,15 @@ class AsyncQueue(ItemQueue[T]):
             if items:
                 taken = self._take_locked(out, count)
                 if taken and deadline is not None and timeout is not None:
-                    deadline = time.monotonic() + timeout  # per item: restart
+                    deadline = monotonic() + timeout  # per item: restart
             if (count and len(out) >= count) or not self._writable or not block:
                 return out
             if timeout is None:
                 self.not_empty.wait()
             else:
                 if deadline is None:
-                    deadline = time.monotonic() + timeout
-                remaining = deadline - time.monotonic()
+                    deadline = monotonic() + timeout
+                remaining = deadline - monotonic()
                 if remaining <= 0:
                     return out
                 self.not_empty.wait(remaining)
@@ -606,12 +632,12 @@ class AsyncQueue(ItemQueue[T]):
 
     def wait_for_change(self, generation: int, timeout: float | None) -> None:
         with self.mutex:
-            deadline = None if timeout is None else time.monotonic() + timeout
+            deadline = None if timeout is None else monotonic() + timeout
             while self._generation == generation and self._writable:
                 if deadline is None:
                     self.not_empty.wait()
                 else:
-                    remaining = deadline - time.monotonic()
+                    remaining = deadline - monotonic()
                     if remaining <= 0:
                         return
                     self.not_empty.wait(remaining)
