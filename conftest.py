@@ -4,6 +4,9 @@
   stack. Mark a test ``@pytest.mark.timeout(seconds)`` to change the limit (default 60).
 * Hypothesis profiles: ``ci`` (the default, part of ``make test``) and ``thorough``,
   chosen by the ``HYPOTHESIS_PROFILE`` environment variable.
+* On a free-threaded interpreter (or with ``REFASYNC_REQUIRE_NO_GIL=1``) the run stops
+  with a failure as soon as ``sys._is_gil_enabled()`` is True: after collection and after
+  every test (:mod:`stress.gil`).
 """
 
 from __future__ import annotations
@@ -15,8 +18,11 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 from refasync.testing import hang_guard
+from stress.gil import REQUIRE_ENV, gil_check_active, gil_enabled
 
 DEFAULT_TIMEOUT_S = 60.0
+GIL_CHECK = gil_check_active()
+_gil_checks = [0]  # how many times the GIL was seen off (the terminal summary reports it)
 
 settings.register_profile(
     "ci",
@@ -47,3 +53,29 @@ def _hang_guard(request: pytest.FixtureRequest) -> Iterator[None]:
     seconds = float(marker.args[0]) if marker is not None else DEFAULT_TIMEOUT_S
     with hang_guard(seconds, request.node.nodeid):
         yield
+
+
+def _require_gil_off(where: str) -> None:
+    if gil_enabled():
+        pytest.exit(f"the GIL is on {where}: this run must keep it off (free-threaded "
+                    f"interpreter or {REQUIRE_ENV}=1); an extension module that does not "
+                    f"declare it can run without the GIL was probably imported", returncode=1)
+    _gil_checks[0] += 1
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if GIL_CHECK:
+        _require_gil_off("after collection")
+
+
+@pytest.fixture(autouse=True)
+def _gil_stays_off(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    if GIL_CHECK:
+        _require_gil_off(f"after {request.node.nodeid}")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if GIL_CHECK:
+        terminalreporter.write_line(f"GIL check: off at all {_gil_checks[0]} checks "
+                                    f"(after collection and after every test)")

@@ -20,6 +20,7 @@ import time
 from typing import Iterator, TextIO
 
 from .broken import BROKEN, broken
+from .gil import GilSampler, gil_check_active
 from .harness import Outcome, repro_line
 from .inject import PROFILES, derive_seed
 from .runner import Summary, format_summary, repeat_instance, run_many
@@ -148,7 +149,9 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
         _report_failure(outcome, args.profile, out)
 
     scenarios = args.scenario or list(SCENARIOS)
-    with _maybe_broken(args.broken):
+    # On a free-threaded interpreter the GIL must stay off for the whole run: sampled.
+    gil = GilSampler() if gil_check_active() else None
+    with _maybe_broken(args.broken), gil if gil is not None else contextlib.nullcontext():
         if args.scenario and len(args.scenario) == 1 and args.seed is not None:
             name = args.scenario[0]
             out.write(f"rerunning {name} seed {args.seed} (profile {args.profile}) until it "
@@ -172,6 +175,11 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
     if args.json:
         with open(args.json, "w") as f:
             json.dump(summary.to_json(), f, indent=2)
+    gil_on = gil is not None and gil.first_seen_s is not None
+    if gil is not None:
+        out.write(f"GIL check: {gil.samples} samples, " + (
+            f"FAILED: the GIL was on {gil.first_seen_s:.2f} s into the run\n" if gil_on
+            else "the GIL was off in every one\n"))
     out.write(f"{'FAILED' if summary.failures else 'OK'}: {len(summary.failures)} failure(s) "
               f"in {summary.runs} scenario instances\n")
-    return 1 if summary.failures else 0
+    return 1 if summary.failures or gil_on else 0
