@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv typecheck crosshair test stress bench demo clean
+.PHONY: venv typecheck crosshair test stress bench demo clean test-ft test-versions bench-cpu
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,59 @@ bench: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/python examples/usage_guide.py
+
+# -- other interpreters (tools/ft_python.sh, README "Interpreters") ----------------------
+# The suite of `make test` without the mypy and CrossHair steps (mypy still runs inside
+# tests/test_typing.py); the same selection on every interpreter.
+SUITE := tests models stress -k "not scenario_batch"
+TEST_TOOLS := pytest pytest-repeat hypothesis
+
+# Free-threaded CPython 3.13 (--disable-gil), built once into ~/.cache/refasync. The GIL is
+# not forced off (PYTHON_GIL is unset): conftest.py and the stress CLI check it stays off.
+FT_VENV := .venv-ft
+FT_PYTHON := $(shell tools/ft_python.sh path)
+FT_ENV := env -u PYTHON_GIL REFASYNC_REQUIRE_NO_GIL=1
+
+$(FT_PYTHON):
+	tools/ft_python.sh build
+
+$(FT_VENV)/.installed: pyproject.toml $(FT_PYTHON)
+	rm -rf $(FT_VENV)
+	$(FT_PYTHON) -m venv $(FT_VENV)
+	$(FT_VENV)/bin/python -m pip install -q --upgrade pip
+	$(FT_VENV)/bin/python -m pip install -q --prefer-binary -e . $(TEST_TOOLS)
+	$(FT_VENV)/bin/python -m pip install -q --only-binary=:all: mypy
+	touch $@
+
+test-ft: $(FT_VENV)/.installed
+	tools/ft_python.sh build >/dev/null
+	$(FT_ENV) $(FT_VENV)/bin/python -c 'import sys; print(sys.version); assert not sys._is_gil_enabled()'
+	$(FT_ENV) $(FT_VENV)/bin/python -m pytest -q $(SUITE)
+	$(FT_ENV) $(FT_VENV)/bin/python -m stress --seconds 60
+
+# CPython 3.10, 3.12 and 3.13 from pyenv, each in its own .venv-X.Y.
+PYENV_ROOT ?= $(HOME)/.pyenv
+PYENV_VERSIONS := 3.10.13 3.12.1 3.13.0
+VERSION_VENVS := $(foreach v,$(PYENV_VERSIONS),.venv-$(basename $(v)))
+
+$(addsuffix /.installed,$(VERSION_VENVS)): .venv-%/.installed: pyproject.toml
+	rm -rf .venv-$*
+	$(PYENV_ROOT)/versions/$(filter $*.%,$(PYENV_VERSIONS))/bin/python$* -m venv .venv-$*
+	.venv-$*/bin/python -m pip install -q --upgrade pip
+	.venv-$*/bin/python -m pip install -q -e . $(TEST_TOOLS) mypy
+	touch $@
+
+test-versions: $(addsuffix /.installed,$(VERSION_VENVS))
+	@failed=""; for venv in $(VERSION_VENVS); do \
+	  echo "== $$venv: $$($$venv/bin/python -c 'import sys; print(sys.version)')"; \
+	  $$venv/bin/python -m pytest -q $(SUITE) || failed="$$failed $$venv"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "test-versions FAILED on:$$failed"; exit 1; fi
+
+# The pure-Python CPU row on the default interpreter and on free-threaded 3.13t.
+bench-cpu: $(STAMP) $(FT_VENV)/.installed
+	$(BIN)/python -m benchmarks --only cpu
+	$(FT_ENV) $(FT_VENV)/bin/python -m benchmarks --only cpu
 
 clean:
 	rm -rf $(VENV) .mypy_cache .hypothesis
