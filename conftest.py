@@ -22,7 +22,6 @@ from stress.gil import REQUIRE_ENV, gil_check_active, gil_enabled
 
 DEFAULT_TIMEOUT_S = 60.0
 GIL_CHECK = gil_check_active()
-_gil_checks = [0]  # how many times the GIL was seen off (the terminal summary reports it)
 
 settings.register_profile(
     "ci",
@@ -55,12 +54,20 @@ def _hang_guard(request: pytest.FixtureRequest) -> Iterator[None]:
         yield
 
 
+class _GilChecks:
+    """What the terminal summary reports: checks passed, where the GIL was seen on."""
+
+    passed = 0
+    seen_on: str | None = None
+
+
 def _require_gil_off(where: str) -> None:
     if gil_enabled():
+        _GilChecks.seen_on = where
         pytest.exit(f"the GIL is on {where}: this run must keep it off (free-threaded "
                     f"interpreter or {REQUIRE_ENV}=1); an extension module that does not "
                     f"declare it can run without the GIL was probably imported", returncode=1)
-    _gil_checks[0] += 1
+    _GilChecks.passed += 1
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -76,6 +83,8 @@ def _gil_stays_off(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if GIL_CHECK:
-        terminalreporter.write_line(f"GIL check: off at all {_gil_checks[0]} checks "
+    if GIL_CHECK and _GilChecks.seen_on is None:
+        terminalreporter.write_line(f"GIL check: off at all {_GilChecks.passed} checks "
                                     f"(after collection and after every test)")
+    elif GIL_CHECK:
+        terminalreporter.write_line(f"GIL check FAILED: the GIL is on {_GilChecks.seen_on}")

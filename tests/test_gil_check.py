@@ -39,6 +39,7 @@ def test_gil_on_at_collection_fails_the_run() -> None:
     result = run_checked("gil_on_at_import.py")
     assert result.returncode != 0, result.stdout
     assert "the GIL is on after collection" in result.stdout, result.stdout
+    assert "GIL check FAILED" in result.stdout, result.stdout
     assert " passed" not in result.stdout, result.stdout
 
 
