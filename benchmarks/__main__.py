@@ -9,6 +9,7 @@ import traceback
 from typing import Callable, Sequence
 
 from .channel_bench import channel_rows
+from .cpu_bench import cpu_rows
 from .harness import BenchHang, Row, Status, failed_row
 from .hook_bench import hook_rows
 from .latency_bench import latency_rows
@@ -34,6 +35,7 @@ def _groups(scale: Scale) -> list[Group]:
     groups.append(("latency", lambda: latency_rows(scale)))
     groups.append(("memory", lambda: memory_rows(scale)))
     groups.append(("hook", lambda: hook_rows(scale)))
+    groups.append(("cpu", lambda: cpu_rows(scale)))
     return groups
 
 
@@ -54,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", metavar="REPORT", help="also write the results as JSON")
     parser.add_argument("--only", metavar="TEXT", action="append", default=[],
                         help="run only groups whose name contains TEXT (repeatable): "
-                        "channel, pool-chain, sha256, sleep, latency, memory, hook")
+                        "channel, pool-chain, sha256, sleep, latency, memory, hook, cpu")
     parser.add_argument("--strict", action="store_true",
                         help="exit 1 if a target is missed (default: only hangs and errors)")
     parser.add_argument("--show-nohook", action="store_true",
