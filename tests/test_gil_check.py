@@ -9,6 +9,7 @@ interpreter, where the GIL really is off.
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 import sys
@@ -87,3 +88,18 @@ def test_this_run_checks_the_gil_where_it_can_be_off() -> None:
     """On a free-threaded build the check cannot be forgotten: it is on by default."""
     if free_threaded_build():
         assert gil_check_active()
+
+
+@pytest.mark.timeout(120)
+def test_stress_run_fails_when_the_gil_comes_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``python -m stress`` with the check on: a passing run fails if the GIL was on."""
+    from stress.cli import main
+
+    monkeypatch.setenv(REQUIRE_ENV, "1")
+    monkeypatch.setattr(sys, "_is_gil_enabled", lambda: True, raising=False)
+    out = io.StringIO()
+    status = main(["--scenario", "channel_mpmc", "--scenario", "channel_close_blocked",
+                   "--instances", "1", "--seed", "7"], out=out)  # one instance, master seed 7
+    assert status == 1, out.getvalue()
+    assert "GIL check:" in out.getvalue() and "FAILED: the GIL was on" in out.getvalue()
+    assert "OK: 0 failure(s) in 1 scenario instances" in out.getvalue()
