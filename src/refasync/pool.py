@@ -1,22 +1,47 @@
 """Implementation of a thread-pool working with channels.
 
-How a read is served (every pool size, every thread):
+Who runs chunks (the policy; rules P4, P11-P13 in docs/semantics.md):
+
+* A thread *inside a chunk* (a worker of any pool, or a reading thread running a serial
+  chunk) helps: when it needs items of a task whose chunks are queued but not started, it
+  takes them and runs them itself, as ``ForkJoinPool.join`` helps.
+* A thread *outside every chunk* never runs a chunk of a pool that has workers: it
+  schedules the work, then waits for the workers, and its timeout bounds that wait (per
+  item, as on a channel). With ``block=False`` it schedules and returns what is there.
+* On a pool of size 0 the reading thread runs the chunks (it is then inside a chunk, and
+  helps upstream like a worker). A timeout cannot interrupt a chunk that is running.
+
+How a read is served:
 
 1. ``PoolReader.read`` takes the items already in the task's channel.
 2. If it needs more and the task is not done, it makes sure enough production is
    scheduled: chunks (``plan_chunks``) are queued for the task unless the items already
    queued or in flight cover the demand.
-3. If a chunk of that task is queued but not started, the reader runs it itself. The
-   chunk reads its input through the input task's PoolReader, so upstream work is
+3. If the thread may run chunks (above) and a chunk of that task is queued, it runs it.
+   The chunk reads its input through the input task's PoolReader, so upstream work is
    demanded, and possibly run, the same way.
 4. Otherwise the reader waits until the channel changes: an item is written, it is
-   closed, or a chunk of the task finishes (which pokes the channel). Then it loops.
+   closed, a chunk of the task finishes, or the pool's size drops to 0 (these last two
+   poke the channel). Then it loops.
 5. With no workers, before returning, the reader also runs the chunks its demand
    planned that are still queued (e.g. the ``min_count`` surplus): nobody else would.
 
-A reader therefore waits only while a chunk of its task is in flight in another thread,
-and that thread waits only on tasks strictly upstream; since the task graph is acyclic,
-some thread always makes progress: no read deadlocks, whatever the pool size.
+Why no read deadlocks, whatever the pool sizes (tasks may cross pools; the graph of
+tasks and their inputs is acyclic, since a task's input exists before the task):
+
+* A thread waits for items of task T only when no chunk of T it could run is queued: the
+  production it waits for is then queued for a pool with workers, or in flight in
+  another thread.
+* A chunk in flight ends: the thread running it is inside a chunk, so it waits only for
+  a task strictly upstream of T whose needed production is in flight elsewhere;
+  following these waits goes strictly upstream and so ends at a chunk that waits for no
+  pool task (by induction over the acyclic graph, every chunk in flight finishes).
+* A queued chunk of a pool with workers is taken by a worker: every worker is idle or
+  runs a chunk, which ends. If the pool's size drops to 0 meanwhile, ``set_size`` pokes
+  the channels of the tasks with queued chunks, and their readers run them themselves.
+* Without helping this fails: two pools of one worker each, a chain A -> B -> A; A's
+  worker waits for B's chunk, which waits for a chunk queued behind A's busy worker
+  (``stress/broken.py`` variant ``no_helping``; ``tests/test_pool.py``).
 
 Lifetime: every PoolReader is a *handle* of its task. When the last handle is collected,
 its ``weakref.finalize`` posts the task to the pool's orphan mailbox; the pool removes
@@ -50,6 +75,21 @@ T = TypeVar("T")
 
 # Any: a pool holds tasks of every item type; it only moves them, never their items.
 AnyTask = Task[Any, Any]
+
+
+class _ChunkDepth(threading.local):
+    """How many chunks (of any pool) the current thread is running, one per thread."""
+
+    depth = 0
+
+
+_chunk_depth = _ChunkDepth()
+
+
+def inside_chunk() -> bool:
+    """:return: True if the calling thread is running a chunk of any pool (it then helps
+    run queued upstream chunks rather than only wait for them)."""
+    return _chunk_depth.depth > 0
 
 
 class _TaskState:
@@ -139,6 +179,14 @@ class ChunkQueue:
             state.unbounded -= sum(1 for c in mine if c.count == ALL)
             state.pending = state.pending_items = 0
 
+    def queued_tasks_locked(self) -> list[AnyTask]:
+        """:return: the tasks that have queued chunks (their readers may be waiting for
+        workers that are going away)."""
+        seen: dict[int, AnyTask] = {}
+        for chunk in self._chunks:
+            seen.setdefault(id(chunk.state), chunk.state.task)
+        return list(seen.values())
+
     def request_stops_locked(self, count: int) -> None:
         self._stops += count
         self.work_ready.notify_all_locked()
@@ -164,9 +212,11 @@ class ChunkQueue:
         channel so that its readers re-evaluate."""
         state = chunk.state
         task = state.task
+        _chunk_depth.depth += 1
         try:
             task.process(chunk.count)
         finally:
+            _chunk_depth.depth -= 1
             ident = threading.get_ident()
             with self._lock:
                 state.inflight -= 1
@@ -179,9 +229,7 @@ class ChunkQueue:
                 else:
                     self._busy[ident] -= 1
                 self.chunk_done.notify_all_locked()
-            writer = task.writer()
-            if isinstance(writer, ChannelWriter):
-                writer.channel.queue.poke()
+            _poke_readers([task])
 
     # -- the worker side (WorkQueue protocol) --
 
@@ -293,8 +341,12 @@ class PoolReader(CallbackChannelReader[T]):
 
     def read(self, count: int = 0, block: bool = True, timeout: float | None = None) -> list[T]:
         """Read items processed by the pool, producing them as needed (see the module
-        docstring); the semantics of ``Reader.read`` otherwise. A timed read may run
-        upstream chunks itself: the timeout bounds each wait, not that work."""
+        docstring); the semantics of ``Reader.read`` otherwise.
+
+        Outside every chunk, on a pool with workers, the calling thread only waits for
+        the workers, and ``timeout`` bounds that wait (per item). On a pool of size 0, or
+        from inside a chunk, it runs chunks itself, and a timeout cannot interrupt a
+        chunk that is running."""
         return self._with_callbacks(self._demand_read, count, block, timeout)
 
     def _demand_read(self, count: int, block: bool, timeout: float | None) -> list[T]:
@@ -342,6 +394,15 @@ class PoolReader(CallbackChannelReader[T]):
                 if remaining <= 0:
                     return out
             queue.wait_for_change(generation, remaining)
+
+
+def _poke_readers(tasks: list[AnyTask]) -> None:
+    """Wake the readers waiting on the tasks' channels, so that they re-evaluate who runs
+    the queued chunks (call without the pool lock)."""
+    for task in tasks:
+        writer = task.writer()
+        if isinstance(writer, ChannelWriter):
+            writer.channel.queue.poke()
 
 
 def _check_size(size: int) -> int:
@@ -412,6 +473,7 @@ class Pool:
         :raise ValueError: if size is negative
         """
         size = _check_size(size)
+        stranded: list[AnyTask] = []
         with self._lock:
             self._collect_orphans_locked()
             self._threads = [t for t in self._threads if t.is_alive()]
@@ -424,6 +486,9 @@ class Pool:
             if size < current:
                 self._queue.request_stops_locked(current - size)
             self._num_workers = size
+            if size == 0 and current:
+                stranded = self._queue.queued_tasks_locked()
+        _poke_readers(stranded)
         return self
 
     def close(self) -> None:
@@ -540,9 +605,12 @@ class Pool:
             state = self._states.get(task)
             if state is None:
                 return None
+            workers = self._num_workers
             if not task.is_done():
-                self._queue.ensure_production_locked(state, need, self._num_workers)
-            if block or self._num_workers == 0:
+                self._queue.ensure_production_locked(state, need, workers)
+            # Who runs chunks: nobody else on a serial pool; a thread inside a chunk
+            # helps; a thread outside every chunk leaves them to the workers.
+            if workers == 0 or (block and inside_chunk()):
                 return self._queue.take_for_locked(state)
             return None
 
