@@ -186,7 +186,7 @@ def _demand_without_helping(self: Pool, task: Task[Any, Any], need: int,
             return None
         workers = self._num_workers
         if not task.is_done():
-            self._queue.ensure_production_locked(state, need, workers)
+            self._queue.ensure_production_locked(state, need)
         if workers == 0:  # BUG: a thread inside a chunk only waits, it never helps
             return self._queue.take_for_locked(state)
         return None
@@ -201,7 +201,7 @@ def _demand_outside_reader_runs_chunks(self: Pool, task: Task[Any, Any], need: i
             return None
         workers = self._num_workers
         if not task.is_done():
-            self._queue.ensure_production_locked(state, need, workers)
+            self._queue.ensure_production_locked(state, need)
         if workers == 0 or block:  # BUG: any blocking reader runs chunks, timed or not
             return self._queue.take_for_locked(state)
         return None
