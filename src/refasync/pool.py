@@ -171,7 +171,7 @@ class ChunkQueue:
             # no more than one chunk per worker is left queued.
             if state.unbounded or state.pending > workers:
                 return
-            self._queue_locked(state, plan_unbounded(max_chunksize, max(workers, 1) + 1))
+            self._queue_locked(state, plan_unbounded(max_chunksize, workers + 1))
             return
         if state.unbounded:
             return
@@ -907,7 +907,6 @@ def _after_fork_in_child() -> None:
     global _registry_lock
     pools = list(_held_across_fork)
     _held_across_fork.clear()
-    _chunk_depth.depth = 0
     for pool in pools:
         pool._reset_in_child()
     _registry_lock = Lock("refasync.pool.registry")
