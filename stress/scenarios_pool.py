@@ -345,7 +345,7 @@ def _build_chain(ctx: Context, pools: list[Pool], length: int, items: int,
     for k in range(length):
         fun = _WorkerOnly(f"c{k}", ctx.rng.randrange(items) if k == slow_task else None)
         funs.append(fun)
-        chunk = ctx.rng.choice([0, 1, 2, 5])
+        chunk = ctx.rng.choice([0, 1, 3])
         pool = pools[k % len(pools)]
         if reader is None:
             source: IteratorThreadTask[int, int] = IteratorThreadTask(
@@ -363,10 +363,11 @@ def _timed_reader_loop(ctx: Context, name: str, reader: PoolReader[int],
     within (items it got + 1) timeouts plus one quantum (the timeout is per item)."""
     def run() -> None:
         rng = ctx.thread_rng(name)
+        came_up_empty = False  # then read blocking: no busy loop of empty timed reads
         while True:
             ctx.check_aborted()
             count = rng.randint(1, 4)
-            draw = rng.random()
+            draw = 1.0 if came_up_empty else rng.random()
             if draw < 0.6:
                 timeout = rng.choice([0.0, rng.uniform(0.0, 0.004)])
                 start = util.monotonic()
@@ -387,6 +388,7 @@ def _timed_reader_loop(ctx: Context, name: str, reader: PoolReader[int],
                     return  # closed and drained
             mine.extend(items)
             ctx.tick(len(items))
+            came_up_empty = not items
     return run
 
 
@@ -435,7 +437,7 @@ def pool_timed_reads(ctx: Context) -> None:
         pools: list[Pool] = [stack.enter_context(ctx.new_pool(ctx.rng.randint(1, 3)))]
         if ctx.rng.random() < 0.3:
             pools.append(stack.enter_context(ctx.new_pool(ctx.rng.randint(1, 3))))
-        items = ctx.rng.randint(5, 40)
+        items = ctx.rng.randint(4, 30)
         length = ctx.rng.randint(1, 3)
         reader, funs = _build_chain(ctx, pools, length, items, slow=ctx.rng.random() < 0.15)
         writers = [reader.channel]
@@ -449,15 +451,16 @@ def pool_timed_reads(ctx: Context) -> None:
 
 def cross_pool_chain(ctx: Context) -> None:
     """A chain alternating between two pools of one worker each (A -> B -> A ...), read
-    by 1..2 outside threads; a quarter of the instances give one side zero workers.
+    by 1..2 outside threads (3..4 tasks, up to 20 items: cheap, since a hang, not volume,
+    is what it looks for); a quarter of the instances give one side zero workers.
     Without helping (a worker runs queued upstream chunks itself) this hangs."""
     with contextlib.ExitStack() as stack:
         sizes = [1, 1]
         if ctx.rng.random() < 0.25:
             sizes[ctx.rng.randrange(2)] = 0
         pools: list[Pool] = [stack.enter_context(ctx.new_pool(size)) for size in sizes]
-        items = ctx.rng.randint(5, 40)
-        length = ctx.rng.randint(3, 5)
+        items = ctx.rng.randint(4, 20)
+        length = ctx.rng.randint(3, 4)
         reader, funs = _build_chain(ctx, pools, length, items, slow=False)
         writers = [reader.channel]
         ctx.on_abort(lambda: [c.queue.set_writable(False) for c in writers])
