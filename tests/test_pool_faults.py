@@ -363,3 +363,15 @@ def test_remove_task_of_a_non_member_raises_naming_it() -> None:
         task = mine.task()
         pool.remove_task(task)
         pool.remove_task(task)  # removed already: nothing to do
+
+
+@pytest.mark.parametrize("size", [0, 2])
+@pytest.mark.parametrize("max_chunksize", [0, 1])
+def test_an_astronomic_count_through_a_chain_returns_every_item(
+        size: int, max_chunksize: int) -> None:
+    with running_pool(size) as pool:
+        first = source(pool, 10, max_chunksize=max_chunksize)
+        then = pool.add_task(ChannelThreadTask(first, "then", lambda x: x,
+                                               max_chunksize=max_chunksize))
+        assert sorted(then.read(10**30)) == list(range(10))
+        assert first.task().error() is None
