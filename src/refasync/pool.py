@@ -15,14 +15,16 @@ How a read is served:
 
 1. ``PoolReader.read`` takes the items already in the task's channel.
 2. If it needs more and the task is not done, it makes sure enough production is
-   scheduled: chunks (``plan_chunks``) are queued for the task unless the items already
-   queued or in flight cover the demand.
+   scheduled: chunks (``plan_chunks``) are planned for the task unless the items already
+   queued, in flight or planned cover the demand; they are queued lazily, at most one
+   per worker at a time, so a huge count costs no more than that.
 3. If the thread may run chunks (above) and a chunk of that task is queued, it runs it.
    The chunk reads its input through the input task's PoolReader, so upstream work is
    demanded, and possibly run, the same way.
 4. Otherwise the reader waits until the channel changes: an item is written, it is
-   closed, a chunk of the task finishes, or the pool's size drops to 0 (these last two
-   poke the channel). Then it loops.
+   closed, a chunk of the task finishes, or the pool loses its last worker (these last
+   two poke the channel). Then it loops. If the read raises (an interrupt in the wait, a
+   chunk it runs), the items it took go back to the front of the channel, in order.
 5. With no workers, before returning, the reader also runs the chunks its demand
    planned that are still queued (e.g. the ``min_count`` surplus): nobody else would.
 
@@ -37,14 +39,23 @@ tasks and their inputs is acyclic, since a task's input exists before the task):
   following these waits goes strictly upstream and so ends at a chunk that waits for no
   pool task (by induction over the acyclic graph, every chunk in flight finishes).
 * A queued chunk of a pool with workers is taken by a worker: every worker is idle or
-  runs a chunk, which ends. If the pool's size drops to 0 meanwhile, ``set_size`` pokes
-  the channels of the tasks with queued chunks, and their readers run them themselves.
+  runs a chunk, which ends. If the pool loses its last worker meanwhile (``set_size(0)``,
+  ``close()``, a worker that ends), the channels of the tasks with queued chunks are
+  poked, and their readers run those chunks themselves.
 * Without helping this fails: two pools of one worker each, a chain A -> B -> A; A's
   worker waits for B's chunk, which waits for a chunk queued behind A's busy worker
-  (``stress/broken.py`` variant ``no_helping``; ``tests/test_pool.py``).
+  (``stress/broken.py`` variant ``no_helping``; ``tests/test_pool_policy.py``).
+
+Workers: the pool's size is the list of its member workers (``ChunkQueue``). A worker
+asked to leave (``set_size``, ``close``, ``PoolWorker.stop_and_join``) stops being a
+member at once and exits after its current chunk; a worker that ends any other way
+leaves as it ends; a worker survives whatever user code raises. So ``size()`` is always
+the live workers not asked to leave. After ``os.fork()`` a child's pools have no workers
+and fresh locks (``os.register_at_fork``).
 
 Lifetime: every PoolReader is a *handle* of its task. When the last handle is collected,
-its ``weakref.finalize`` posts the task to the pool's orphan mailbox; the pool removes
+its ``weakref.finalize`` posts the task's key (never the task, so that a removed task
+is freed while readers of it live) to the pool's orphan mailbox; the pool removes
 orphans at the start of every call into it (add_task, remove_task, num_tasks, set_size,
 size, and every read). A ChannelThreadTask added to a pool gets a handle of its own on
 its input (``PoolReader.duplicate``); removing the task releases that handle, so inputs
