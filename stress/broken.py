@@ -174,6 +174,39 @@ def _wait_registers_late(self: HSCondition, timeout: float | None = None) -> boo
     return notified
 
 
+# -- 7./8. who runs chunks (issue 9) -----------------------------------------------------
+
+
+def _demand_without_helping(self: Pool, task: Task[Any, Any], need: int,
+                            block: bool) -> Any:
+    with self._lock:
+        self._collect_orphans_locked()
+        state = self._states.get(task)
+        if state is None:
+            return None
+        workers = self._num_workers
+        if not task.is_done():
+            self._queue.ensure_production_locked(state, need)
+        if workers == 0:  # BUG: a thread inside a chunk only waits, it never helps
+            return self._queue.take_for_locked(state)
+        return None
+
+
+def _demand_outside_reader_runs_chunks(self: Pool, task: Task[Any, Any], need: int,
+                                       block: bool) -> Any:
+    with self._lock:
+        self._collect_orphans_locked()
+        state = self._states.get(task)
+        if state is None:
+            return None
+        workers = self._num_workers
+        if not task.is_done():
+            self._queue.ensure_production_locked(state, need)
+        if workers == 0 or block:  # BUG: any blocking reader runs chunks, timed or not
+            return self._queue.take_for_locked(state)
+        return None
+
+
 BROKEN: dict[str, Variant] = {
     v.name: v
     for v in (
@@ -189,6 +222,11 @@ BROKEN: dict[str, Variant] = {
                 "removed tasks are in flight", Pool, "remove_task", _remove_task_no_wait),
         Variant("lost_wakeup", "HSCondition.notify misses a waiter that released the lock "
                 "but is not registered yet", HSCondition, "wait", _wait_registers_late),
+        Variant("no_helping", "a thread inside a chunk waits for queued upstream chunks "
+                "instead of running them", Pool, "_demand", _demand_without_helping),
+        Variant("outside_reader_runs_chunks", "a blocking reader outside every chunk runs "
+                "its task's chunks on a pool with workers", Pool, "_demand",
+                _demand_outside_reader_runs_chunks),
     )
 }
 

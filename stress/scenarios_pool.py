@@ -1,5 +1,6 @@
 """Pool scenarios: random pipelines read by 1..4 threads per sink while pool sizes change,
-failing tasks, orphan churn, and ``set_size`` churn while reads are in flight."""
+failing tasks, orphan churn, ``set_size`` churn while reads are in flight, timed reads
+on pools that keep their workers, and chains that cross two one-worker pools."""
 
 from __future__ import annotations
 
@@ -7,14 +8,24 @@ import contextlib
 import threading
 from typing import Callable
 
-from refasync.channel import ChannelReader, ChannelWriter, Writer
+from refasync import util
+from refasync.channel import ChannelReader, ChannelWriter, Reader, Writer
 from refasync.pool import Pool, PoolReader, ThreadPool
+from refasync.task import ChannelThreadTask, IteratorThreadTask
 
 from . import oracles
 from .harness import Context
 from .pipeline import Payload, Pipeline, build_pipeline
 
-__all__ = ("orphan_churn", "pool_failure", "pool_pipeline", "set_size_churn")
+__all__ = (
+    "TIMED_READ_QUANTUM_S",
+    "cross_pool_chain",
+    "orphan_churn",
+    "pool_failure",
+    "pool_pipeline",
+    "pool_timed_reads",
+    "set_size_churn",
+)
 
 MAX_POOL_SIZE = 8
 
@@ -289,3 +300,172 @@ def orphan_churn(ctx: Context) -> None:
         for _ in range(ctx.rng.randint(2, 4)):
             _churn_round(ctx, pool)
         _finish(ctx, stack, [pool], has_merge=False)
+
+
+# -- who runs chunks: timed reads and cross-pool chains (issue 9) --------------------------
+
+#: One scheduling quantum, generously: how much a timed read may overrun its timeout on a
+#: loaded 2-core machine under the ``pathological`` delay profile (at most 4 ms per sync
+#: point) without the oracle flaking. A reader that ran a chunk itself instead of waiting
+#: overruns by a whole chunk (``SLOW_ITEM_S``), which is longer.
+TIMED_READ_QUANTUM_S = 0.25
+
+#: How long a slow item takes in its task's function (a few instances have one).
+SLOW_ITEM_S = 0.3
+
+WORKER_THREAD_PREFIX = "refasync-worker-"
+
+
+class _WorkerOnly:
+    """A task function (identity on ints) that records every thread it runs in that is not
+    a pool worker, and sleeps ``SLOW_ITEM_S`` on the item ``slow_at``."""
+
+    def __init__(self, tid: str, slow_at: int | None) -> None:
+        self.tid = tid
+        self.slow_at = slow_at
+        self._lock = threading.Lock()
+        self.outsiders: list[str] = []  # guarded by _lock
+
+    def __call__(self, item: int) -> int:
+        name = threading.current_thread().name
+        if not name.startswith(WORKER_THREAD_PREFIX):
+            with self._lock:
+                self.outsiders.append(name)
+        if item == self.slow_at:
+            threading.Event().wait(SLOW_ITEM_S)  # the workload, not a synchronization
+        return item
+
+
+def _build_chain(ctx: Context, pools: list[Pool], length: int, items: int,
+                 slow: bool) -> tuple[PoolReader[int], list[_WorkerOnly]]:
+    """A chain of ``length`` tasks over ``items`` ints; task k lives in pools[k % len]."""
+    funs: list[_WorkerOnly] = []
+    slow_task = ctx.rng.randrange(length) if slow else -1
+    reader: Reader[int] | None = None
+    for k in range(length):
+        fun = _WorkerOnly(f"c{k}", ctx.rng.randrange(items) if k == slow_task else None)
+        funs.append(fun)
+        chunk = ctx.rng.choice([0, 1, 3])
+        pool = pools[k % len(pools)]
+        if reader is None:
+            source: IteratorThreadTask[int, int] = IteratorThreadTask(
+                iter(range(items)), fun.tid, fun, max_chunksize=chunk)
+            reader = pool.add_task(source)
+        else:
+            reader = pool.add_task(ChannelThreadTask(reader, fun.tid, fun, max_chunksize=chunk))
+    assert isinstance(reader, PoolReader)
+    return reader, funs
+
+
+def _timed_reader_loop(ctx: Context, name: str, reader: PoolReader[int],
+                       mine: list[int]) -> Callable[[], None]:
+    """Read until closed and drained, mostly with timed reads (0..4 ms): each must return
+    within (items it got + 1) timeouts plus one quantum (the timeout is per item)."""
+    def run() -> None:
+        rng = ctx.thread_rng(name)
+        came_up_empty = False  # then read blocking: no busy loop of empty timed reads
+        while True:
+            ctx.check_aborted()
+            count = rng.randint(1, 4)
+            draw = 1.0 if came_up_empty else rng.random()
+            if draw < 0.6:
+                timeout = rng.choice([0.0, rng.uniform(0.0, 0.004)])
+                start = util.monotonic()
+                items = reader.read(count, True, timeout)
+                elapsed = util.monotonic() - start
+                bound = (len(items) + 1) * timeout + TIMED_READ_QUANTUM_S
+                ctx.check(elapsed <= bound, lambda: (
+                    f"read({count}, timeout={timeout:.4f}) took {elapsed:.3f} s for "
+                    f"{len(items)} items: overran its timeout by more than "
+                    f"{TIMED_READ_QUANTUM_S} s"))
+            elif draw < 0.7:
+                items = reader.read(count, False)
+            else:
+                items = reader.read(count)
+                if len(items) < count:
+                    mine.extend(items)
+                    ctx.tick(len(items))
+                    return  # closed and drained
+            mine.extend(items)
+            ctx.tick(len(items))
+            came_up_empty = not items
+    return run
+
+
+def _read_chain(ctx: Context, reader: PoolReader[int], readers: int) -> list[int]:
+    """Read ``reader`` to its end with ``readers`` outside threads; :return: every item."""
+    results: list[list[int]] = []
+    threads: list[threading.Thread] = []
+    for j in range(readers):
+        mine: list[int] = []
+        results.append(mine)
+        name = f"timed-read-{j}"
+        threads.append(ctx.spawn(name, _timed_reader_loop(ctx, name, reader, mine)))
+    for thread in threads:
+        thread.join()
+    ctx.join_all()
+    return [item for mine in results for item in mine]
+
+
+def _check_chain(ctx: Context, got: list[int], items: int, funs: list[_WorkerOnly],
+                 workers_only: bool, what: str) -> None:
+    message = oracles.exactly_once(range(items), got, what)
+    ctx.check(not message, message)
+    if workers_only:
+        for fun in funs:
+            with fun._lock:
+                outsiders = list(fun.outsiders)
+            ctx.check(not outsiders, f"task {fun.tid} ran in {sorted(set(outsiders))}, "
+                      f"not only in pool workers ({what})")
+
+
+def _finish_chain(ctx: Context, stack: contextlib.ExitStack, pools: list[Pool],
+                  length: int) -> None:
+    """Every handle is gone: the chain's orphans are removed (one collection round per
+    task, since the chain goes back and forth between the pools), then the pools close."""
+    message = oracles.orphans_removed(pools, rounds=length)
+    ctx.check(not message, message)
+    _close_and_check(ctx, stack, pools)
+
+
+def pool_timed_reads(ctx: Context) -> None:
+    """A chain on a pool that keeps its workers (1..3; sometimes a second pool), read by
+    1..3 outside threads mostly with timed reads; some instances have one slow item.
+    Oracles: timed reads never overrun by more than a quantum, task functions run only in
+    worker threads, every item exactly once."""
+    with contextlib.ExitStack() as stack:
+        pools: list[Pool] = [stack.enter_context(ctx.new_pool(ctx.rng.randint(1, 3)))]
+        if ctx.rng.random() < 0.3:
+            pools.append(stack.enter_context(ctx.new_pool(ctx.rng.randint(1, 3))))
+        items = ctx.rng.randint(4, 30)
+        length = ctx.rng.randint(1, 3)
+        reader, funs = _build_chain(ctx, pools, length, items, slow=ctx.rng.random() < 0.15)
+        writers = [reader.channel]
+        ctx.on_abort(lambda: [c.queue.set_writable(False) for c in writers])
+        got = _read_chain(ctx, reader, ctx.rng.randint(1, 3))
+        what = f"chain of {length} over {[p.size() for p in pools]} workers, {items} items"
+        _check_chain(ctx, got, items, funs, workers_only=True, what=what)
+        del reader
+        _finish_chain(ctx, stack, pools, length)
+
+
+def cross_pool_chain(ctx: Context) -> None:
+    """A chain alternating between two pools of one worker each (A -> B -> A ...), read
+    by 1..2 outside threads (3..4 tasks, up to 20 items: cheap, since a hang, not volume,
+    is what it looks for); a quarter of the instances give one side zero workers.
+    Without helping (a worker runs queued upstream chunks itself) this hangs."""
+    with contextlib.ExitStack() as stack:
+        sizes = [1, 1]
+        if ctx.rng.random() < 0.25:
+            sizes[ctx.rng.randrange(2)] = 0
+        pools: list[Pool] = [stack.enter_context(ctx.new_pool(size)) for size in sizes]
+        items = ctx.rng.randint(4, 20)
+        length = ctx.rng.randint(3, 4)
+        reader, funs = _build_chain(ctx, pools, length, items, slow=False)
+        writers = [reader.channel]
+        ctx.on_abort(lambda: [c.queue.set_writable(False) for c in writers])
+        got = _read_chain(ctx, reader, ctx.rng.randint(1, 2))
+        what = f"chain of {length} across pools of {sizes} workers, {items} items"
+        _check_chain(ctx, got, items, funs, workers_only=0 not in sizes, what=what)
+        del reader
+        _finish_chain(ctx, stack, pools, length)

@@ -1,25 +1,61 @@
 """Implementation of a thread-pool working with channels.
 
-How a read is served (every pool size, every thread):
+Who runs chunks (the policy; rules P4, P11-P13 in docs/semantics.md):
+
+* A thread *inside a chunk* (a worker of any pool, or a reading thread running a serial
+  chunk) helps: when it needs items of a task whose chunks are queued but not started, it
+  takes them and runs them itself, as ``ForkJoinPool.join`` helps.
+* A thread *outside every chunk* never runs a chunk of a pool that has workers: it
+  schedules the work, then waits for the workers, and its timeout bounds that wait (per
+  item, as on a channel). With ``block=False`` it schedules and returns what is there.
+* On a pool of size 0 the reading thread runs the chunks (it is then inside a chunk, and
+  helps upstream like a worker). A timeout cannot interrupt a chunk that is running.
+
+How a read is served:
 
 1. ``PoolReader.read`` takes the items already in the task's channel.
 2. If it needs more and the task is not done, it makes sure enough production is
-   scheduled: chunks (``plan_chunks``) are queued for the task unless the items already
-   queued or in flight cover the demand.
-3. If a chunk of that task is queued but not started, the reader runs it itself. The
-   chunk reads its input through the input task's PoolReader, so upstream work is
+   scheduled: chunks (``plan_chunks``) are planned for the task unless the items already
+   queued, in flight or planned cover the demand; they are queued lazily, at most one
+   per worker at a time, so a huge count costs no more than that.
+3. If the thread may run chunks (above) and a chunk of that task is queued, it runs it.
+   The chunk reads its input through the input task's PoolReader, so upstream work is
    demanded, and possibly run, the same way.
 4. Otherwise the reader waits until the channel changes: an item is written, it is
-   closed, or a chunk of the task finishes (which pokes the channel). Then it loops.
+   closed, a chunk of the task finishes, or the pool loses its last worker (these last
+   two poke the channel). Then it loops. If the read raises (an interrupt in the wait, a
+   chunk it runs), the items it took go back to the front of the channel, in order.
 5. With no workers, before returning, the reader also runs the chunks its demand
    planned that are still queued (e.g. the ``min_count`` surplus): nobody else would.
 
-A reader therefore waits only while a chunk of its task is in flight in another thread,
-and that thread waits only on tasks strictly upstream; since the task graph is acyclic,
-some thread always makes progress: no read deadlocks, whatever the pool size.
+Why no read deadlocks, whatever the pool sizes (tasks may cross pools; the graph of
+tasks and their inputs is acyclic, since a task's input exists before the task):
+
+* A thread waits for items of task T only when no chunk of T it could run is queued: the
+  production it waits for is then queued for a pool with workers, or in flight in
+  another thread.
+* A chunk in flight ends: the thread running it is inside a chunk, so it waits only for
+  a task strictly upstream of T whose needed production is in flight elsewhere;
+  following these waits goes strictly upstream and so ends at a chunk that waits for no
+  pool task (by induction over the acyclic graph, every chunk in flight finishes).
+* A queued chunk of a pool with workers is taken by a worker: every worker is idle or
+  runs a chunk, which ends. If the pool loses its last worker meanwhile (``set_size(0)``,
+  ``close()``, a worker that ends), the channels of the tasks with queued chunks are
+  poked, and their readers run those chunks themselves.
+* Without helping this fails: two pools of one worker each, a chain A -> B -> A; A's
+  worker waits for B's chunk, which waits for a chunk queued behind A's busy worker
+  (``stress/broken.py`` variant ``no_helping``; ``tests/test_pool_policy.py``).
+
+Workers: the pool's size is the list of its member workers (``ChunkQueue``). A worker
+asked to leave (``set_size``, ``close``, ``PoolWorker.stop_and_join``) stops being a
+member at once and exits after its current chunk; a worker that ends any other way
+leaves as it ends; a worker survives whatever user code raises. So ``size()`` is always
+the live workers not asked to leave. After ``os.fork()`` a child's pools have no workers
+and fresh locks (``os.register_at_fork``).
 
 Lifetime: every PoolReader is a *handle* of its task. When the last handle is collected,
-its ``weakref.finalize`` posts the task to the pool's orphan mailbox; the pool removes
+its ``weakref.finalize`` posts the task's key (never the task, so that a removed task
+is freed while readers of it live) to the pool's orphan mailbox; the pool removes
 orphans at the start of every call into it (add_task, remove_task, num_tasks, set_size,
 size, and every read). A ChannelThreadTask added to a pool gets a handle of its own on
 its input (``PoolReader.duplicate``); removing the task releases that handle, so inputs
@@ -28,7 +64,10 @@ nobody else holds follow, recursively, in whichever pool they live.
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
+import traceback
 import weakref
 from collections import deque
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, TypeVar
@@ -52,19 +91,37 @@ T = TypeVar("T")
 AnyTask = Task[Any, Any]
 
 
+class _ChunkDepth(threading.local):
+    """How many chunks (of any pool) the current thread is running, one per thread."""
+
+    depth = 0
+
+
+_chunk_depth = _ChunkDepth()
+
+
+def inside_chunk() -> bool:
+    """:return: True if the calling thread is running a chunk of any pool (it then helps
+    run queued upstream chunks rather than only wait for them)."""
+    return _chunk_depth.depth > 0
+
+
 class _TaskState:
     """The pool's bookkeeping for one task. Every field is guarded by the pool lock."""
 
-    __slots__ = ("task", "handles", "pending", "pending_items", "inflight", "inflight_items",
-                 "unbounded", "running")
+    __slots__ = ("task", "key", "channel", "handles", "pending", "pending_items", "inflight",
+                 "inflight_items", "deferred_items", "unbounded", "running")
 
-    def __init__(self, task: AnyTask) -> None:
+    def __init__(self, task: AnyTask, key: int, channel: Channel[Any]) -> None:
         self.task = task
+        self.key = key  # what the finalizers of its handles post (never the task itself)
+        self.channel = channel  # the task's output channel (one task per channel)
         self.handles = 0  # live PoolReaders of this task that were not released
         self.pending = 0  # chunks queued, not started
         self.pending_items = 0  # items those chunks will process (count-0 chunks: 0)
         self.inflight = 0  # chunks being processed
         self.inflight_items = 0
+        self.deferred_items = 0  # planned, not queued yet (queued one batch at a time)
         self.unbounded = 0  # count-0 ("everything") chunks pending or in flight
         self.running: list[int] = []  # thread idents processing a chunk of the task
 
@@ -77,43 +134,85 @@ class _Chunk:
         self.count = count  # items to process; 0: all that are left
 
 
+def _is_stop_request(item: object) -> bool:
+    """:return: True for ``(W.stop,)`` with W any WorkerThread class (PoolWorker too)."""
+    if not isinstance(item, tuple) or len(item) != 1:
+        return False
+    return getattr(item[0], "__func__", None) is getattr(WorkerThread.stop, "__func__", None)
+
+
 class ChunkQueue:
     """The pool's queue of chunks, shared by its workers and its readers.
 
-    Its state is guarded by the pool lock it is given: the queued chunks, the number of
-    stop requests, the number of live workers and which threads are running chunks.
-    Workers wait on ``work_ready``; ``chunk_done`` is notified whenever a chunk ends and
-    whenever a worker exits.
+    Its state is guarded by the pool lock it is given: the queued chunks, the workers
+    that belong to the pool (its size), the number of live worker threads and which
+    threads are running chunks. Workers wait on ``work_ready``; ``chunk_done`` is
+    notified whenever a chunk ends and whenever a worker exits.
     """
 
     def __init__(self, lock: Lock, owner: weakref.ref[Pool]) -> None:
-        self._lock = lock
         self._owner = owner
+        self._reset(lock)
+
+    def _reset(self, lock: Lock) -> None:
+        self._lock = lock
         self.work_ready = HSCondition(lock, "Pool.work_ready")
         self.chunk_done = HSCondition(lock, "Pool.chunk_done")
         self._chunks: deque[_Chunk] = deque()
-        self._stops = 0  # workers asked to stop that have not taken the request yet
-        self.live_workers = 0  # started and not exited
+        # The pool's workers: started, alive, not asked to leave. Its length is size().
+        self._members: list[PoolWorker] = []
+        self.live_workers = 0  # worker threads started and not exited
         self._busy: dict[int, int] = {}  # thread ident -> chunks on that thread's stack
+
+    @property
+    def workers(self) -> int:
+        """The pool's size: its workers that are alive and not asked to leave."""
+        return len(self._members)
 
     # -- scheduling (pool lock held) --
 
-    def ensure_production_locked(self, state: _TaskState, need: int, workers: int) -> None:
-        """Queue chunks of ``state.task`` unless queued and in-flight ones cover ``need``."""
+    def ensure_production_locked(self, state: _TaskState, need: int) -> None:
+        """Queue chunks of ``state.task`` unless queued, in-flight and deferred ones cover
+        ``need``. A bounded demand is planned at once but queued lazily, one chunk per
+        worker at a time (``_top_up_locked``), so a huge count costs no more than that."""
         min_count, max_chunksize = state.task.chunk_limits()
+        workers = self.workers
         if need == ALL:
-            # Keep every thread (the workers and this reader) fed: top up with a batch
-            # whenever no more than one chunk per worker is left queued.
+            # Keep every worker (or the serial reader) fed: top up with a batch whenever
+            # no more than one chunk per worker is left queued.
             if state.unbounded or state.pending > workers:
                 return
-            counts = plan_unbounded(max_chunksize, workers + 1)
+            self._queue_locked(state, plan_unbounded(max_chunksize, workers + 1))
+            return
+        if state.unbounded:
+            return
+        self._top_up_locked(state)
+        outstanding = state.pending_items + state.inflight_items + state.deferred_items
+        if outstanding >= need:
+            return
+        total = max(need - outstanding, min_count)  # == sum(plan_chunks(need - outstanding, ...))
+        if max_chunksize == 0:
+            self._queue_locked(state, [total])
+            return
+        state.deferred_items += total
+        self._top_up_locked(state)
+
+    def _top_up_locked(self, state: _TaskState) -> None:
+        """Queue deferred items of the task in full chunks (``plan_chunks``), keeping at
+        most one queued chunk per worker (one without workers)."""
+        room = max(self.workers, 1) - state.pending
+        if not state.deferred_items or room <= 0:
+            return
+        _, max_chunksize = state.task.chunk_limits()
+        if max_chunksize == 0:
+            counts = [state.deferred_items]  # the limit was lifted meanwhile
         else:
-            if state.unbounded:
-                return
-            outstanding = state.pending_items + state.inflight_items
-            if outstanding >= need:
-                return
-            counts = plan_chunks(need - outstanding, min_count, max_chunksize)
+            counts = plan_chunks(min(state.deferred_items, max_chunksize * room), 0,
+                                 max_chunksize)
+        state.deferred_items -= sum(counts)
+        self._queue_locked(state, counts)
+
+    def _queue_locked(self, state: _TaskState, counts: list[int]) -> None:
         for count in counts:
             self._chunks.append(_Chunk(state, count))
             state.pending += 1
@@ -132,16 +231,21 @@ class ChunkQueue:
         return None
 
     def discard_locked(self, state: _TaskState) -> None:
-        """Forget the queued chunks of a removed task."""
+        """Forget the queued and deferred chunks of a removed task."""
+        state.deferred_items = 0
         if state.pending:
             mine = [c for c in self._chunks if c.state is state]
             self._chunks = deque(c for c in self._chunks if c.state is not state)
             state.unbounded -= sum(1 for c in mine if c.count == ALL)
             state.pending = state.pending_items = 0
 
-    def request_stops_locked(self, count: int) -> None:
-        self._stops += count
-        self.work_ready.notify_all_locked()
+    def queued_tasks_locked(self) -> list[AnyTask]:
+        """:return: the tasks that have queued chunks (their readers may be waiting for
+        workers that are going away)."""
+        seen: dict[int, AnyTask] = {}
+        for chunk in self._chunks:
+            seen.setdefault(id(chunk.state), chunk.state.task)
+        return list(seen.values())
 
     def runs_chunk_locked(self) -> bool:
         """:return: True if the calling thread is inside a chunk of this pool."""
@@ -160,13 +264,16 @@ class ChunkQueue:
     # -- running --
 
     def run(self, chunk: _Chunk) -> None:
-        """Process a started chunk (no lock held), then account for it and poke the task's
-        channel so that its readers re-evaluate."""
+        """Process a started chunk (no lock held), then account for it, queue the next
+        deferred chunk of its task, and poke the task's channel so that its readers
+        re-evaluate."""
         state = chunk.state
         task = state.task
+        _chunk_depth.depth += 1
         try:
             task.process(chunk.count)
         finally:
+            _chunk_depth.depth -= 1
             ident = threading.get_ident()
             with self._lock:
                 state.inflight -= 1
@@ -178,29 +285,41 @@ class ChunkQueue:
                     del self._busy[ident]
                 else:
                     self._busy[ident] -= 1
+                if state.deferred_items and not task.is_done():
+                    self._top_up_locked(state)
                 self.chunk_done.notify_all_locked()
-            writer = task.writer()
-            if isinstance(writer, ChannelWriter):
-                writer.channel.queue.poke()
+            _poke_readers([task])
+
+    def run_on_worker(self, chunk: _Chunk) -> None:
+        """``run`` for a worker: whatever user code raises that the task did not keep
+        (any BaseException) is reported on stderr, and the worker lives on, as the
+        workers of ``ThreadPoolExecutor`` do."""
+        try:
+            self.run(chunk)
+        except BaseException:
+            print(f"{threading.current_thread().name}: a chunk of task {chunk.state.task.id!r} "
+                  "raised:", file=sys.stderr)
+            traceback.print_exc()
 
     # -- the worker side (WorkQueue protocol) --
 
     def get(self, block: bool = True, timeout: float | None = None) -> WorkItem:
-        """:return: the next work item for a worker: a stop request, else the oldest chunk.
+        """:return: the next work item for a worker: a stop request if it was asked to
+        leave, else the oldest chunk.
 
         :raise util.Empty: if there is nothing after ``timeout`` (the worker then checks
             whether it should terminate, and asks again).
         """
+        me = threading.current_thread()
         with self._lock:
             timed_out = False
             while True:
-                if self._stops:
-                    self._stops -= 1
-                    return (WorkerThread.stop,)
+                if me not in self._members:
+                    return (WorkerThread.stop,)  # asked to leave (or not one of ours)
                 if self._chunks:
                     chunk = self._chunks.popleft()
                     self._start_locked(chunk)
-                    return (self.run, (chunk,))
+                    return (self.run_on_worker, (chunk,))
                 if self._owner() is None:
                     return (WorkerThread.stop,)  # the pool was collected
                 if not block or timed_out:
@@ -208,33 +327,89 @@ class ChunkQueue:
                 timed_out = not self.work_ready.wait(timeout) and timeout is not None
 
     def put(self, item: WorkItem, block: bool = True, timeout: float | None = None) -> None:
-        """Accept a stop request (``WorkerThread.stop_and_join`` sends one)."""
-        if item != (WorkerThread.stop,):
+        """Accept a stop request (``(WorkerThread.stop,)``, or ``(W.stop,)`` for any
+        WorkerThread class W): one worker leaves the pool, which shrinks by one."""
+        if not _is_stop_request(item):
             raise ValueError(f"a pool's queue only takes stop requests, got {item!r}")
+        stranded: list[AnyTask] = []
         with self._lock:
-            self.request_stops_locked(1)
+            if self._members:
+                stranded = self.shrink_locked(1)
+        _poke_readers(stranded)
 
-    def worker_started_locked(self) -> None:
+    # -- membership (pool lock held unless said otherwise) --
+
+    def shrink_locked(self, count: int) -> list[AnyTask]:
+        """Ask ``count`` workers to leave (idle ones first); each exits once it has
+        finished its current chunk. :return: the tasks whose queued chunks no worker
+        will run any more (their readers must be poked, without the lock)."""
+        idle = [w for w in self._members if w.ident not in self._busy]
+        busy = [w for w in self._members if w.ident in self._busy]
+        for worker in (idle + busy)[:count]:
+            self._members.remove(worker)
+        self.work_ready.notify_all_locked()
+        return [] if self._members else self.queued_tasks_locked()
+
+    def retire(self, worker: PoolWorker) -> None:
+        """``worker`` leaves the pool (if it is one of its workers)."""
+        stranded: list[AnyTask] = []
+        with self._lock:
+            if worker in self._members:
+                self._members.remove(worker)
+                self.work_ready.notify_all_locked()
+                if not self._members:
+                    stranded = self.queued_tasks_locked()
+        _poke_readers(stranded)
+
+    def worker_started_locked(self, worker: PoolWorker) -> None:
+        self._members.append(worker)
         self.live_workers += 1
 
-    def worker_exited(self) -> None:
+    def worker_start_failed_locked(self, worker: PoolWorker) -> None:
+        self._members.remove(worker)
+        self.live_workers -= 1
+        worker._exited = True
+
+    def is_member_locked(self, worker: PoolWorker) -> bool:
+        return worker in self._members
+
+    def worker_exited(self, worker: PoolWorker) -> None:
+        """Called by a worker thread as it ends, however it ends: if it was still one of
+        the pool's workers (it died, or was terminated without a stop request), the
+        pool shrinks by one, so that ``size()`` is always the live workers."""
+        stranded: list[AnyTask] = []
         with self._lock:
             self.live_workers -= 1
+            worker._exited = True
+            if worker in self._members:
+                self._members.remove(worker)
+                if not self._members:
+                    stranded = self.queued_tasks_locked()
             self.chunk_done.notify_all_locked()
+        _poke_readers(stranded)
 
 
 class PoolWorker(WorkerThread):
-    """A pool's worker thread: a WorkerThread that reports its exit to the pool's queue."""
+    """A pool's worker thread: a WorkerThread that reports its exit to the pool's queue.
+
+    ``stop_and_join()`` makes it leave its pool (the pool's size drops by one at once);
+    it exits once it has finished its current chunk. Like ``WorkerThread``'s, it does
+    not block."""
 
     def __init__(self, inq: ChunkQueue, name: str | None = None) -> None:
         super().__init__(inq, name)
         self._chunk_queue = inq
+        self._exited = False  # guarded by the pool lock
 
     def run(self) -> None:
         try:
             super().run()
         finally:
-            self._chunk_queue.worker_exited()
+            self._chunk_queue.worker_exited(self)
+
+    def stop_and_join(self) -> None:
+        """Leave the pool; the thread ends after its current chunk. Does not block."""
+        self._chunk_queue.retire(self)
 
 
 class PoolReader(CallbackChannelReader[T]):
@@ -242,7 +417,8 @@ class PoolReader(CallbackChannelReader[T]):
 
     Reading triggers the production of the items it needs (see the module docstring).
     It is safe from any thread; concurrent readers get each item exactly once. A handle
-    keeps its pool alive; when the last handle of a task is gone the task is removed.
+    keeps its pool alive (not its task: once the task is removed it can be collected);
+    when the last handle of a task is gone the task is removed.
     """
 
     def __init__(self, channel: Channel[T], task: Task[Any, T], pool: Pool) -> None:
@@ -254,10 +430,11 @@ class PoolReader(CallbackChannelReader[T]):
     def task(self) -> Task[Any, T]:
         """:return: task we read from
 
-        :raise ValueError: If the instance is not attached to a task anymore
+        :raise ValueError: If the instance is not attached to a task anymore (the task
+            was removed from its pool)
         """
         task = self._task_ref()
-        if task is None:
+        if task is None or not self._pool._has_task(task):
             raise ValueError("PoolReader is not associated with a task anymore")
         return task
 
@@ -293,28 +470,44 @@ class PoolReader(CallbackChannelReader[T]):
 
     def read(self, count: int = 0, block: bool = True, timeout: float | None = None) -> list[T]:
         """Read items processed by the pool, producing them as needed (see the module
-        docstring); the semantics of ``Reader.read`` otherwise. A timed read may run
-        upstream chunks itself: the timeout bounds each wait, not that work."""
+        docstring); the semantics of ``Reader.read`` otherwise.
+
+        Outside every chunk, on a pool with workers, the calling thread only waits for
+        the workers, and ``timeout`` bounds that wait (per item). On a pool of size 0, or
+        from inside a chunk, it runs chunks itself, and a timeout cannot interrupt a
+        chunk that is running. A read that raises (``KeyboardInterrupt`` in a wait, a
+        chunk it runs) puts the items it took back at the front of the channel, in
+        order.
+
+        :raise ValueError: if timeout is negative, NaN or above ``threading.TIMEOUT_MAX``
+            (``float('inf')`` included: use None to wait without limit)
+        """
         return self._with_callbacks(self._demand_read, count, block, timeout)
 
     def _demand_read(self, count: int, block: bool, timeout: float | None) -> list[T]:
         count = normalize_count(count)
         timeout = normalize_timeout(timeout)
+        if timeout is not None and not timeout <= threading.TIMEOUT_MAX:
+            raise ValueError(f"timeout must be at most threading.TIMEOUT_MAX "
+                             f"({threading.TIMEOUT_MAX}) or None, got {timeout!r}")
         task = self._task_ref()
+        out: list[T] = []
         try:
-            return self._read_until_served(task, count, block, timeout)
-        finally:
+            self._read_until_served(task, out, count, block, timeout)
             if task is not None:
                 # Without workers nobody else would run the rest of what this read
                 # planned (e.g. the min_count surplus): run it before returning.
                 self._pool._run_planned_if_serial(task)
+        except BaseException:
+            self.channel.queue.put_back(out)  # no effect, or a complete one
+            raise
+        return out
 
-    def _read_until_served(
-        self, task: Task[Any, T] | None, count: int, block: bool, timeout: float | None
-    ) -> list[T]:
+    def _read_until_served(self, task: Task[Any, T] | None, out: list[T], count: int,
+                           block: bool, timeout: float | None) -> None:
+        """Fill ``out`` (the caller puts it back if this raises)."""
         queue = self.channel.queue
         pool = self._pool
-        out: list[T] = []
         deadline: float | None = None
         while True:
             need = count - len(out) if count else ALL
@@ -323,16 +516,16 @@ class PoolReader(CallbackChannelReader[T]):
                 out.extend(items)
                 deadline = None  # the timeout is per item: it restarts
                 if count and len(out) >= count:
-                    return out
+                    return
             if drained:
-                return out
+                return
             need = count - len(out) if count else ALL
             chunk = None if task is None else pool._demand(task, need, block)
             if chunk is not None:
                 pool._queue.run(chunk)
                 continue
             if not block:
-                return out
+                return
             remaining = None
             if timeout is not None:
                 now = util.monotonic()
@@ -340,8 +533,17 @@ class PoolReader(CallbackChannelReader[T]):
                     deadline = now + timeout
                 remaining = deadline - now
                 if remaining <= 0:
-                    return out
+                    return
             queue.wait_for_change(generation, remaining)
+
+
+def _poke_readers(tasks: list[AnyTask]) -> None:
+    """Wake the readers waiting on the tasks' channels, so that they re-evaluate who runs
+    the queued chunks (call without the pool lock)."""
+    for task in tasks:
+        writer = task.writer()
+        if isinstance(writer, ChannelWriter):
+            writer.channel.queue.poke()
 
 
 def _check_size(size: int) -> int:
@@ -360,6 +562,11 @@ class Pool:
     ``Pool`` is the base; instantiate ``ThreadPool`` (or set ``LockCls``,
     ``TaskQueueCls`` and ``WorkerCls`` in a subclass). A pool is a context manager that
     ends its workers on exit.
+
+    After ``os.fork()`` the child's copy of a pool has no workers (size 0) and fresh
+    locks, and works serially; the child must not rely on the parent's workers, nor on
+    chunks that were in flight in the parent when it forked (their items are lost to the
+    child, and their tasks' channels may never close there).
     """
 
     LockCls: ClassVar[type[Lock] | None] = None
@@ -376,15 +583,25 @@ class Pool:
         self._lock = cls.LockCls("Pool.lock")
         self._queue = cls.TaskQueueCls(self._lock, weakref.ref(self))
         self._worker_cls = cls.WorkerCls
-        # Guarded by _lock: the task graph, each task's state, the requested worker
-        # count and the worker threads started (some may have exited).
+        # Guarded by _lock: the task graph, each task's state (also by key, and by
+        # output channel), the worker threads started (some may have exited) and how
+        # many were ever started (for their names).
         self._tasks: Graph[AnyTask] = Graph()
         self._states: dict[AnyTask, _TaskState] = {}
-        self._num_workers = 0
-        self._threads: list[WorkerThread] = []
-        # Self-synchronized (finalizers post here from any thread, holding any lock).
-        self._orphans: Mailbox[_TaskState] = Mailbox()
-        self.set_size(size)
+        self._keys: dict[int, _TaskState] = {}
+        self._channels: dict[int, _TaskState] = {}  # id(output channel) -> its task
+        self._threads: list[PoolWorker] = []
+        self._started = 0
+        self._next_key = 0  # the last task key handed out
+        # Self-synchronized (finalizers post here from any thread, holding any lock):
+        # the keys of tasks that lost a handle.
+        self._orphans: Mailbox[int] = Mailbox()
+        _register_for_fork(self)
+        try:
+            self.set_size(size)
+        except BaseException:
+            self.close()  # a worker failed to start: end those that did, then raise
+            raise
 
     def __enter__(self) -> Self:
         return self
@@ -395,48 +612,70 @@ class Pool:
     def __repr__(self) -> str:
         return f"<{type(self).__name__} size={self.size()} tasks={self.num_tasks()}>"
 
+    @property
+    def _num_workers(self) -> int:
+        """The pool's size (read with the pool lock held)."""
+        return self._queue.workers
+
     # -- interface --
 
     def size(self) -> int:
-        """:return: amount of workers in the pool"""
+        """:return: amount of workers in the pool: its live worker threads, not counting
+        those asked to leave that are finishing their chunk"""
         with self._lock:
             self._collect_orphans_locked()
-            return self._num_workers
+            return self._queue.workers
 
     def set_size(self, size: int = 0) -> Pool:
         """Set the amount of workers. New workers start at once; when reducing, a worker
         finishes its chunk before it exits. With 0, every read does its work in the
-        reading thread. Safe from any thread.
+        reading thread, and readers waiting for queued chunks are woken to run them.
+        Safe from any thread; of concurrent calls (``close()`` included) the last wins.
 
         :return: self
         :raise ValueError: if size is negative
+        :raise RuntimeError: if a worker thread cannot be started; the workers that did
+            start are kept, and ``size()`` counts exactly them
         """
         size = _check_size(size)
-        with self._lock:
-            self._collect_orphans_locked()
-            self._threads = [t for t in self._threads if t.is_alive()]
-            current = self._num_workers
-            for index in range(current, size):
-                worker = self._worker_cls(self._queue, f"refasync-worker-{id(self):x}-{index}")
-                self._queue.worker_started_locked()
-                worker.start()
-                self._threads.append(worker)
-            if size < current:
-                self._queue.request_stops_locked(current - size)
-            self._num_workers = size
+        stranded: list[AnyTask] = []
+        try:
+            with self._lock:
+                self._collect_orphans_locked()
+                self._threads = [t for t in self._threads if t.is_alive()]
+                queue = self._queue
+                current = queue.workers
+                for _ in range(current, size):
+                    name = f"refasync-worker-{id(self):x}-{self._started}"
+                    self._started += 1
+                    worker = self._worker_cls(queue, name)
+                    queue.worker_started_locked(worker)
+                    try:
+                        worker.start()
+                    except BaseException:
+                        queue.worker_start_failed_locked(worker)
+                        raise
+                    self._threads.append(worker)
+                if size < current:
+                    stranded = queue.shrink_locked(current - size)
+        finally:
+            _poke_readers(stranded)
         return self
 
     def close(self) -> None:
-        """End every worker: ``set_size(0)``, then wait until they have exited (each
-        finishes its current chunk first). The pool stays usable in serial mode."""
+        """End every worker: ``set_size(0)``, then wait until the workers it asked to
+        leave have exited (each finishes its current chunk first). Workers added by a
+        ``set_size`` that runs after it are not waited for: the last call wins. The pool
+        stays usable in serial mode."""
         self.set_size(0)
         me = threading.current_thread()
         with self._lock:
-            own = 1 if me in self._threads else 0
-            while self._queue.live_workers > own:
+            # The workers that left (those that exited may still be finishing too).
+            ending = [t for t in self._threads if t is not me
+                      and not self._queue.is_member_locked(t)]
+            while any(not t._exited for t in ending):
                 self._queue.chunk_done.wait()
-            threads = [t for t in self._threads if t is not me]
-        for thread in threads:
+        for thread in ending:
             thread.join()
 
     def num_tasks(self) -> int:
@@ -451,8 +690,8 @@ class Pool:
         :return: a reader to retrieve processed items. It is the task's handle: once
             every handle is gone, the task is orphaned and removed on the next occasion.
         :raise TypeError: if task is not a Task, or its writer is not a ChannelWriter
-        :raise ValueError: if the task was added to a pool before, has no input, or
-            writes to a bounded or serial channel
+        :raise ValueError: if the task was added to a pool before, has no input, writes
+            to a bounded or serial channel, or to the channel of another task of this pool
         """
         if not isinstance(task, Task):
             raise TypeError(f"add_task needs a Task, got {task!r}")
@@ -473,7 +712,19 @@ class Pool:
                 raise ValueError(f"task {task.id!r} writes to a bounded channel; a pool "
                                  "task's output must be unbounded (it would block the "
                                  "thread that produces for its reader)")
-        task._claim(self)
+        with self._lock:
+            self._collect_orphans_locked()
+            other = self._channels.get(id(channel))
+            if other is not None and self._states.get(other.task) is other:
+                raise ValueError(f"task {task.id!r} writes to the channel of task "
+                                 f"{other.task.id!r} of this pool; give each task its own "
+                                 "writer (the first to finish would close the other's)")
+            task._claim(self)  # raises ValueError if the task was added before
+            state = _TaskState(task, self._new_key_locked(), channel)
+            self._states[task] = state
+            self._keys[state.key] = state
+            self._channels[id(channel)] = state
+            self._tasks.add_node(task)
         task.set_writer(writer)
         if isinstance(task, ChannelThreadTask):
             source = task.reader()
@@ -484,32 +735,35 @@ class Pool:
                     task._use_input(source.duplicate())
                 except ValueError:
                     pass  # the input task is gone: read what its channel still holds
-        with self._lock:
-            self._collect_orphans_locked()
-            self._states[task] = _TaskState(task)
-            self._tasks.add_node(task)
-            if isinstance(task, ChannelThreadTask):
-                source = task.reader()
-                if isinstance(source, PoolReader) and source._pool is self:
+                if source._pool is self:
                     upstream = source._task_ref()
-                    if upstream is not None and upstream in self._states:
-                        self._tasks.add_edge(upstream, task)
+                    with self._lock:
+                        if (upstream is not None and upstream in self._states
+                                and task in self._states):
+                            self._tasks.add_edge(upstream, task)
         return PoolReader(channel, task, self)
 
     def remove_task(self, task: AnyTask, _from_destructor_: bool = False) -> Pool:
         """Remove the task, and the tasks orphaned by it, recursively: it is done, its
         queued chunks are dropped and its channel closes once no chunk writes to it.
+        Removing a task that was removed already (e.g. as an orphan) does nothing.
 
         Blocks until the chunks of removed tasks in flight in other threads have
         finished (not when called from inside a chunk of this pool).
 
         :return: self
+        :raise TypeError: if task is not a Task
+        :raise ValueError: if the task was never added to this pool
         """
+        if not isinstance(task, Task):
+            raise TypeError(f"remove_task needs a Task, got {task!r}")
         with self._lock:
             self._collect_orphans_locked()
             state = self._states.get(task)
             if state is None:
-                return self
+                if task._owner() is self:
+                    return self
+                raise ValueError(f"task {task.id!r} is not a task of this pool")
             removed = [state]
             self._remove_locked(state)
             removed.extend(self._collect_orphans_locked())
@@ -522,15 +776,25 @@ class Pool:
 
     # -- internals --
 
+    def _new_key_locked(self) -> int:
+        self._next_key += 1
+        return self._next_key
+
+    def _has_task(self, task: AnyTask) -> bool:
+        with self._lock:
+            self._collect_orphans_locked()
+            return task in self._states
+
     def _adopt_handle(self, reader: PoolReader[T], task: Task[Any, T]) -> Callable[[], object]:
         """Count ``reader`` as a handle of ``task``; :return: its release function, which
-        the reader's finalizer also calls when it is collected."""
+        the reader's finalizer also calls when it is collected. The finalizer holds the
+        task's key, never the task, so a removed task is freed while readers remain."""
         with self._lock:
             state = self._states.get(task)
             if state is None:
                 raise ValueError(f"task {task.id!r} is not a task of this pool")
             state.handles += 1
-            return weakref.finalize(reader, self._orphans.post, state)
+            return weakref.finalize(reader, self._orphans.post, state.key)
 
     def _demand(self, task: AnyTask, need: int, block: bool) -> _Chunk | None:
         """Make sure ``need`` items of ``task`` are being produced; :return: a queued chunk
@@ -540,9 +804,12 @@ class Pool:
             state = self._states.get(task)
             if state is None:
                 return None
+            workers = self._num_workers
             if not task.is_done():
-                self._queue.ensure_production_locked(state, need, self._num_workers)
-            if block or self._num_workers == 0:
+                self._queue.ensure_production_locked(state, need)
+            # Who runs chunks: nobody else on a serial pool; a thread inside a chunk
+            # helps; a thread outside every chunk leaves them to the workers.
+            if workers == 0 or (block and inside_chunk()):
                 return self._queue.take_for_locked(state)
             return None
 
@@ -568,7 +835,10 @@ class Pool:
             messages = self._orphans.take_all()
             if not messages:
                 return removed
-            for state in messages:
+            for key in messages:
+                state = self._keys.get(key)
+                if state is None:
+                    continue  # its task was removed already
                 state.handles -= 1
                 if state.handles == 0 and self._states.get(state.task) is state:
                     self._remove_locked(state)
@@ -577,6 +847,9 @@ class Pool:
     def _remove_locked(self, state: _TaskState) -> None:
         task = state.task
         del self._states[task]
+        self._keys.pop(state.key, None)
+        if self._channels.get(id(state.channel)) is state:
+            del self._channels[id(state.channel)]
         self._tasks.remove_node(task)
         self._queue.discard_locked(state)
         task.set_done()
@@ -585,6 +858,23 @@ class Pool:
             if isinstance(source, PoolReader):
                 source.release()
 
+    # -- os.fork() --
+
+    def _reset_in_child(self) -> None:
+        """In a forked child (only its forking thread exists): no workers, fresh locks;
+        chunks that were in flight in the parent's threads are forgotten."""
+        cls = type(self)
+        assert cls.LockCls is not None
+        self._lock = cls.LockCls("Pool.lock")
+        chunks = self._queue._chunks
+        self._queue._reset(self._lock)
+        self._queue._chunks = chunks
+        self._threads = []
+        for state in self._states.values():
+            state.inflight = state.inflight_items = 0
+            state.running = []
+            state.unbounded = sum(1 for c in chunks if c.state is state and c.count == ALL)
+
 
 class ThreadPool(Pool):
     """A pool using threads as workers."""
@@ -592,3 +882,47 @@ class ThreadPool(Pool):
     LockCls = Lock
     TaskQueueCls = ChunkQueue
     WorkerCls = PoolWorker
+
+
+# -- os.fork(): every pool's lock is held across the fork, then renewed in the child --
+
+_registry_lock = Lock("refasync.pool.registry")
+_registry: list[weakref.ref[Pool]] = []  # guarded by _registry_lock
+_held_across_fork: list[Pool] = []  # owned by the forking thread, between its handlers
+
+
+def _register_for_fork(pool: Pool) -> None:
+    with _registry_lock:
+        _registry[:] = [ref for ref in _registry if ref() is not None]
+        _registry.append(weakref.ref(pool))
+
+
+def _before_fork() -> None:
+    _registry_lock.acquire()
+    pools = [pool for pool in (ref() for ref in _registry) if pool is not None]
+    pools.sort(key=id)  # one order for every pool lock (they are never nested otherwise)
+    for pool in pools:
+        pool._lock.acquire()
+    _held_across_fork[:] = pools
+
+
+def _after_fork_in_parent() -> None:
+    pools = list(_held_across_fork)
+    _held_across_fork.clear()
+    for pool in reversed(pools):
+        pool._lock.release()
+    _registry_lock.release()
+
+
+def _after_fork_in_child() -> None:
+    global _registry_lock
+    pools = list(_held_across_fork)
+    _held_across_fork.clear()
+    for pool in pools:
+        pool._reset_in_child()
+    _registry_lock = Lock("refasync.pool.registry")
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent,
+                        after_in_child=_after_fork_in_child)
