@@ -35,7 +35,7 @@ def check_task_types() -> None:
     task.min_count = 3
     task.max_chunksize = 0
     assert_type(Task("fresh", to_text).min_count, int | None)
-    assert_type(task.error(), Exception | None)
+    assert_type(task.error(), BaseException | None)
 
 
 def check_pipeline() -> None:
