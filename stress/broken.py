@@ -109,7 +109,7 @@ def _process_unlocked_counter(self: Task[Any, Any], count: int = 0) -> None:
     except ReadOnly:
         exhausted = True
     except Exception as exc:
-        self._fail(exc, writer)
+        self._fail(exc)
     finally:
         seen = self._num_writers  # BUG: read outside the lock
         with self._wlock:

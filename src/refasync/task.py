@@ -271,8 +271,9 @@ class Task(Node, Generic[In, Out]):
         Anything raised by the input, by ``fun`` or by the writer (other than the
         ``ReadOnly`` of a channel closed under us) makes the task fail: the results
         computed before it are written, including those of the items the input produced
-        before it raised; the exception is kept (``error()``), the task is done and its
-        channel closed at once. An ``Exception`` is never raised to the caller, so a
+        before it raised; the exception is kept (``error()``) and the task is done: no
+        chunk starts any more, and its channel closes as soon as the chunks in flight
+        have written their results. An ``Exception`` is never raised to the caller, so a
         failing task never kills a worker thread; a ``KeyboardInterrupt``, ``SystemExit``
         or other ``BaseException`` is kept and then re-raised in this thread.
         """
@@ -328,7 +329,7 @@ class Task(Node, Generic[In, Out]):
                 writer.write_many(results, True)
             except BaseException:
                 pass  # closed under us, or the writer itself failed: exc is the cause
-            self._fail(exc, writer)
+            self._fail(exc)
             if not isinstance(exc, Exception):
                 raise  # KeyboardInterrupt, SystemExit, ...: still reach this thread
         finally:
@@ -340,7 +341,7 @@ class Task(Node, Generic[In, Out]):
             if close_now:
                 writer.close()
 
-    def _fail(self, exc: BaseException, writer: Writer[Out]) -> None:
+    def _fail(self, exc: BaseException) -> None:
         # The traceback's frames hold whatever the failing chunk had in hand, PoolReader
         # handles included; kept, they would pin those tasks forever. Keep its text.
         text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
@@ -349,10 +350,9 @@ class Task(Node, Generic[In, Out]):
             if self._exc is None:
                 self._exc = exc
                 self._exc_traceback = text
+            # Done: no chunk starts any more. The channel closes when the chunks in
+            # flight (this one included) have written what they produced before it.
             self._done = True
-        # Close at once: other chunks' writes now fail, and no reader waits for items
-        # this task can no longer promise.
-        writer.close()
 
 
 def _nothing_held() -> list[object]:
