@@ -25,7 +25,7 @@ from typing import (
 
 from .channel import IteratorReader, Reader, Writer
 from .graph import Node
-from .util import Lock, ReadOnly, normalize_count
+from .util import Lock, ReadOnly, completing, normalize_count
 
 if TYPE_CHECKING:
     from .pool import Pool
@@ -282,13 +282,20 @@ class Task(Node, Generic[In, Out]):
         writer = self._require_writer()
         if read is None:
             raise ValueError(f"task {self.id!r} has no input to read from")
-        with self._wlock:
-            if self._done:
-                return
-            self._num_writers += 1
+        counting_in = completing(self._wlock, reraise=False)
+        with counting_in:
+            counted = not self._done
+            if counted:
+                self._num_writers += 1
+        if not counted:
+            if counting_in.deferred is not None:
+                raise counting_in.deferred
+            return
         exhausted = False
         results: list[Out] = []  # computed, not yet written
         try:
+            if counting_in.deferred is not None:
+                raise counting_in.deferred  # interrupted while counting in: the chunk fails
             input_failure: BaseException | None = None
             try:
                 items = read(count)
@@ -333,7 +340,8 @@ class Task(Node, Generic[In, Out]):
             if not isinstance(exc, Exception):
                 raise  # KeyboardInterrupt, SystemExit, ...: still reach this thread
         finally:
-            with self._wlock:
+            # Counting the chunk out and closing always complete (see util.completing).
+            with completing(self._wlock):
                 self._num_writers -= 1
                 if exhausted:
                     self._done = True
@@ -346,7 +354,7 @@ class Task(Node, Generic[In, Out]):
         # handles included; kept, they would pin those tasks forever. Keep its text.
         text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         _drop_tracebacks(exc)
-        with self._wlock:
+        with completing(self._wlock):
             if self._exc is None:
                 self._exc = exc
                 self._exc_traceback = text

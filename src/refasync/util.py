@@ -33,6 +33,7 @@ __all__ = (
     "SyncPoint",
     "SyncQueue",
     "check_block",
+    "completing",
     "cpu_count",
     "get_sync_hook",
     "monotonic",
@@ -164,6 +165,60 @@ class Lock:
 
     def __repr__(self) -> str:
         return f"<refasync.util.Lock {self.name!r} {'locked' if self.locked() else 'unlocked'}>"
+
+
+class completing:
+    """``with completing(lock):`` takes ``lock`` like ``with lock:``, but an exception the
+    hook raises at its ACQUIRE or RELEASE point (an injected interrupt) is raised only
+    once the block has run and the lock is released, so bookkeeping that must not be
+    skipped (closing a channel, counting a chunk out) always completes. An exception from
+    the block itself wins. With ``reraise=False`` the exception is left in ``deferred``
+    for the caller to raise where it can handle it."""
+
+    __slots__ = ("_lock", "_interrupt", "_reraise", "deferred")
+
+    def __init__(self, lock: Lock, reraise: bool = True) -> None:
+        self._lock = lock
+        self._interrupt: BaseException | None = None
+        self._reraise = reraise
+        self.deferred: BaseException | None = None
+
+    def __enter__(self) -> None:
+        hook = _hook
+        if hook is not None:
+            try:
+                hook(SyncPoint.ACQUIRE, self._lock)
+            except BaseException as exc:
+                self._interrupt = exc
+        self._lock._lock.acquire()
+
+    def defer(self, exc: BaseException) -> None:
+        """Raise ``exc`` when the block ends (the first deferred exception wins)."""
+        if self._interrupt is None:
+            self._interrupt = exc
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self._lock._lock.release()
+        hook = _hook
+        if hook is not None:
+            try:
+                hook(SyncPoint.RELEASE, self._lock)
+            except BaseException as error:
+                self.defer(error)
+        interrupt, self._interrupt = self._interrupt, None
+        if interrupt is not None and exc is None:
+            if not self._reraise:
+                self.deferred = interrupt
+                return
+            raise interrupt
+
+
+def _notify_all_completing(condition: HSCondition, block: completing) -> None:
+    # Inside a completing block: every waiter is woken; a hook exception at NOTIFY waits.
+    try:
+        condition.notify_all_locked()
+    except BaseException as exc:
+        block.defer(exc)
 
 
 class DummyLock:
@@ -575,13 +630,18 @@ class AsyncQueue(ItemQueue[T]):
             raise ValueError("put_many needs an unbounded queue; use put on a bounded one")
         if not isinstance(items, list):
             items = list(items)  # an iterable that raises adds nothing
-        with self.mutex:
+        # An interrupt from the hook is raised after the items are in: never half done.
+        block = completing(self.mutex)
+        with block:
             if not self._writable:
                 raise ReadOnly("write to a closed channel")
             self._items.extend(items)
             self._generation += 1
             if self.not_empty._waiters:
-                self.not_empty.notify_locked(len(items))
+                try:
+                    self.not_empty.notify_locked(len(items))
+                except BaseException as exc:
+                    block.defer(exc)
 
     def _wait_for_space(self, block: bool, timeout: float | None) -> None:
         # Called with the mutex held on a full, open queue.
@@ -604,47 +664,36 @@ class AsyncQueue(ItemQueue[T]):
 
         :return: the previous state
         """
-        with self.mutex:
+        # Closing always completes, even if the hook raises (the exception comes after).
+        block = completing(self.mutex)
+        with block:
             previous = self._writable
             if not state and previous:
                 self._writable = False
                 self._generation += 1
-                self.not_empty.notify_all_locked()
-                self.not_full.notify_all_locked()
+                _notify_all_completing(self.not_empty, block)
+                _notify_all_completing(self.not_full, block)
             elif state and not previous:
                 raise ValueError("a closed queue cannot be reopened")
-            return previous
+        return previous
 
     def writable(self) -> bool:
         with self.mutex:
             return self._writable
 
     def poke(self) -> None:
-        with self.mutex:
+        block = completing(self.mutex)
+        with block:
             self._generation += 1
-            self.not_empty.notify_all_locked()
+            _notify_all_completing(self.not_empty, block)
 
     def put_back(self, items: list[T]) -> None:
         if not items:
             return
-        # Recovery path (a read that failed after taking items): the hook is told, but an
-        # exception it raises now must not lose the items, so it is raised after them.
-        hook = _hook
-        interrupt: BaseException | None = None
-        if hook is not None:
-            try:
-                hook(SyncPoint.ACQUIRE, self.mutex)
-            except BaseException as exc:
-                interrupt = exc
-        with self._raw_mutex:
+        # Recovery path (a read that failed after taking items): an exception the hook
+        # raises now must not lose the items, so it is raised after them.
+        with completing(self.mutex):
             self._put_back_locked(items)
-        if hook is not None:
-            try:
-                hook(SyncPoint.RELEASE, self.mutex)
-            except BaseException as exc:
-                interrupt = interrupt or exc
-        if interrupt is not None:
-            raise interrupt
 
     def _put_back_locked(self, items: list[T]) -> None:
         # A put-back may leave a bounded queue above maxsize until it is read: the items
