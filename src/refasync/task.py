@@ -239,11 +239,15 @@ class Task(Node, Generic[In, Out]):
     def set_done(self) -> None:
         """Mark the task done: it processes nothing more, and its channel closes as soon
         as no chunk is writing to it (at once if none is)."""
-        with self._wlock:
+        # Never half done: an interrupt from the hook is raised once the channel is closed.
+        block = completing(self._wlock, reraise=False)
+        with block:
             self._done = True
             close_now = self._num_writers == 0
         if close_now and self._out_writer is not None:
             self._out_writer.close()
+        if block.deferred is not None:
+            raise block.deferred
 
     def _claim(self, pool: Pool) -> None:
         """Record the pool this task is added to; a task belongs to one pool, once."""
@@ -292,6 +296,7 @@ class Task(Node, Generic[In, Out]):
                 raise counting_in.deferred
             return
         exhausted = False
+        reraising = False  # a KeyboardInterrupt, SystemExit, ... is on its way out
         results: list[Out] = []  # computed, not yet written
         try:
             if counting_in.deferred is not None:
@@ -338,23 +343,28 @@ class Task(Node, Generic[In, Out]):
                 pass  # closed under us, or the writer itself failed: exc is the cause
             self._fail(exc)
             if not isinstance(exc, Exception):
+                reraising = True
                 raise  # KeyboardInterrupt, SystemExit, ...: still reach this thread
         finally:
-            # Counting the chunk out and closing always complete (see util.completing).
-            with completing(self._wlock):
+            # Counting the chunk out and closing always complete (see util.completing);
+            # an interrupt from the hook there is raised after them.
+            counting_out = completing(self._wlock, reraise=False)
+            with counting_out:
                 self._num_writers -= 1
                 if exhausted:
                     self._done = True
                 close_now = self._done and self._num_writers == 0
             if close_now:
                 writer.close()
+            if counting_out.deferred is not None and not reraising:
+                raise counting_out.deferred
 
     def _fail(self, exc: BaseException) -> None:
         # The traceback's frames hold whatever the failing chunk had in hand, PoolReader
         # handles included; kept, they would pin those tasks forever. Keep its text.
         text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         _drop_tracebacks(exc)
-        with completing(self._wlock):
+        with completing(self._wlock, reraise=False):  # exc is the one that propagates
             if self._exc is None:
                 self._exc = exc
                 self._exc_traceback = text
