@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from .harness import Scenario
 from .scenarios_channel import channel_close_blocked, channel_mpmc
+from .scenarios_faults import fault_channel, fault_tasks
 from .scenarios_pool import orphan_churn, pool_failure, pool_pipeline, set_size_churn
 
-__all__ = ("SCENARIOS",)
+__all__ = ("ALL_SCENARIOS", "FAULT_SCENARIOS", "SCENARIOS")
 
 SCENARIOS: dict[str, Scenario] = {
     "channel_mpmc": channel_mpmc,
@@ -16,3 +17,12 @@ SCENARIOS: dict[str, Scenario] = {
     "orphan_churn": orphan_churn,
     "set_size_churn": set_size_churn,
 }
+
+#: The fault dimension (``python -m stress --faults``; on in ``make test``'s short budget).
+FAULT_SCENARIOS: dict[str, Scenario] = {
+    "fault_channel": fault_channel,
+    "fault_tasks": fault_tasks,
+}
+
+#: Every kind, for looking one up by name.
+ALL_SCENARIOS: dict[str, Scenario] = {**SCENARIOS, **FAULT_SCENARIOS}
