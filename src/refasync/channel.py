@@ -129,7 +129,9 @@ class ChannelWriter(Writer[T]):
     ) -> None:
         """Write ``items`` (any iterable, consumed first) in order; on an unbounded
         channel all under one lock."""
-        check_block(block)
+        given: object = block  # checked without a call when it is a bool
+        if given is not True and given is not False:
+            check_block(block)
         if timeout is not None:
             timeout = normalize_timeout(timeout)
         if not isinstance(items, list):
@@ -203,7 +205,9 @@ class ChannelReader(Reader[T]):
     def read(self, count: int = 0, block: bool = True, timeout: float | None = None) -> list[T]:
         if type(count) is not int:
             count = normalize_count(count)
-        check_block(block)
+        given: object = block  # checked without a call when it is a bool
+        if given is not True and given is not False:
+            check_block(block)
         if timeout is not None:
             timeout = normalize_timeout(timeout)
         return self._get_many(count if count > 0 else 0, block, timeout)
@@ -329,7 +333,9 @@ class CallbackReaderMixin(Reader[T]):
     ) -> list[T]:
         # pre-read callback, read, post-read callback; put the items back if it raises.
         count = normalize_count(count)
-        check_block(block)
+        given: object = block  # checked without a call when it is a bool
+        if given is not True and given is not False:
+            check_block(block)
         if timeout is not None:
             timeout = normalize_timeout(timeout)
         with self._cb_lock:
@@ -392,7 +398,9 @@ class IteratorReader(Reader[T]):
     def read(self, count: int = 0, block: bool = True, timeout: float | None = None) -> list[T]:
         """Non-blocking read: up to ``count`` items (all that are left when < 1)."""
         count = normalize_count(count)
-        check_block(block)
+        given: object = block  # checked without a call when it is a bool
+        if given is not True and given is not False:
+            check_block(block)
         normalize_timeout(timeout)
         with self._lock:
             if count and len(self._held) >= count:

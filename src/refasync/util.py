@@ -603,7 +603,9 @@ class AsyncQueue(ItemQueue[T]):
         :raise ReadOnly: if the queue is closed, or closes while we wait for space.
         :raise Full: if the queue is full and ``block`` is False or ``timeout`` expired.
         """
-        check_block(block)
+        given: object = block  # checked without a call when it is a bool
+        if given is not True and given is not False:
+            check_block(block)
         if timeout is not None:
             timeout = normalize_timeout(timeout)
         # The hot paths (put, get_many, take_nowait) take the raw lock inside ``mutex``
@@ -719,7 +721,9 @@ class AsyncQueue(ItemQueue[T]):
 
         :raise Empty: if none arrives (not ``block``, timeout, or closed and drained).
         """
-        check_block(block)
+        given: object = block  # checked without a call when it is a bool
+        if given is not True and given is not False:
+            check_block(block)
         if timeout is not None:
             timeout = normalize_timeout(timeout)
         items = self.get_many(1, block, timeout)
@@ -857,7 +861,9 @@ class SyncQueue(ItemQueue[T]):
         self._generation = 0
 
     def put(self, item: T, block: bool = True, timeout: float | None = None) -> None:
-        check_block(block)
+        given: object = block  # checked without a call when it is a bool
+        if given is not True and given is not False:
+            check_block(block)
         if timeout is not None:
             normalize_timeout(timeout)
         if not self._writable:
@@ -878,7 +884,9 @@ class SyncQueue(ItemQueue[T]):
         self._generation += 1
 
     def get(self, block: bool = True, timeout: float | None = None) -> T:
-        check_block(block)
+        given: object = block  # checked without a call when it is a bool
+        if given is not True and given is not False:
+            check_block(block)
         if timeout is not None:
             normalize_timeout(timeout)
         try:
