@@ -62,6 +62,10 @@ def check_explicit_passthrough() -> None:
     task: IteratorThreadTask[str, str] = IteratorThreadTask(iter("ab"), "letters")
     pool = ThreadPool(0)
     assert_type(pool.add_task(task).read(), list[str])
+    # fun=None is the identity for every task kind (F9).
+    relay: ChannelThreadTask[str, str] = ChannelThreadTask(pool.add_task(
+        IteratorThreadTask(iter("cd"), "more")), "relay", None)
+    assert_type(pool.add_task(relay).read(), list[str])
 
 
 def check_graph_and_helpers() -> None:
