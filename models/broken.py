@@ -118,6 +118,13 @@ class WriteWakesNobodyQueue(AsyncQueue[T]):
             self._generation += 1
 
 
+class InterruptedReadLosesItemsQueue(AsyncQueue[T]):
+    """A blocking read interrupted in its wait loses what it took (no put-back)."""
+
+    def _get_many_locked(self, count: int, block: bool, timeout: float | None) -> list[T]:
+        return self._get_many_into_locked([], count, block, timeout)
+
+
 def channel_class(queue_cls: type[AsyncQueue[int]]) -> type[Channel[int]]:
     """A Channel subclass whose queue is ``queue_cls``."""
     return type(f"ChannelWith{queue_cls.__name__}", (Channel,), {"QueueCls": queue_cls})

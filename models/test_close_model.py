@@ -14,7 +14,13 @@ conditions). Then it checks:
 * ``size()`` is the number of items written minus those delivered (no reader waiting);
 * at teardown (close, drain): the multiset of delivered items equals the multiset of
   written items - nothing lost, nothing twice - and the whole recorded history is
-  linearizable (models/linearizability.py).
+  linearizable (models/linearizability.py);
+* a blocked operation interrupted as it wakes (rule ``interrupt_a_blocked_operation``,
+  a BaseException raised by the hook, as Ctrl-C would be) has no effect: a read puts what
+  it took back at the front, a write wrote nothing, and no other operation is stranded.
+  The sequential specification has no put-back (the items were out of sight while the
+  read waited), so a history with an interrupted read is checked by the multisets and
+  the size invariant only, not for linearizability.
 """
 
 from __future__ import annotations
@@ -43,6 +49,11 @@ from ._settings import model_timeout
 from .linearizability import History, check_channel_history
 
 QUIESCENCE_TIMEOUT_S = 10.0
+
+
+class ModelInterrupt(BaseException):
+    """Raised by the model's hook in the thread it interrupts."""
+
 MAX_BACKGROUND = 4  # background operations unfinished at once
 
 
@@ -55,7 +66,8 @@ class Background:
     item: int  # write: its item
     done: threading.Event = field(default_factory=threading.Event)
     items: list[int] = field(default_factory=list)  # read: what it returned
-    outcome: str = ""  # write: "ok" | "ReadOnly" | "Full"; read: "ok"
+    outcome: str = ""  # write: "ok" | "ReadOnly" | "Full"; read: "ok"; "interrupted"
+    name: str = ""  # its thread's name
     error: BaseException | None = None  # anything unexpected it raised
     checked: bool = False  # its result was checked once it finished
 
@@ -85,10 +97,15 @@ class CloseModel(RuleBasedStateMachine):
         self.closed = False
         self.next_item = 0
         self.maxsize = 0
+        self.interrupt: str | None = None  # the thread to interrupt at its next WAKE
+        self.read_interrupted = False  # then the history is not checked (see above)
 
     def _hook(self, point: SyncPoint, primitive: SyncPrimitive) -> bool:
         if point is SyncPoint.WAIT:
             self.changed.set()
+        if point is SyncPoint.WAKE and self.interrupt == threading.current_thread().name:
+            self.interrupt = None
+            raise ModelInterrupt(f"interrupted at {primitive.name}")
         return False
 
     @initialize(maxsize=st.sampled_from([0, 1, 1, 2]))
@@ -100,7 +117,7 @@ class CloseModel(RuleBasedStateMachine):
 
     def _start(self, op: Background) -> Background:
         self.ops.append(op)
-        name = f"{op.kind}-{len(self.ops)}"
+        name = op.name = f"{op.kind}-{len(self.ops)}"
         threading.Thread(target=self._run, args=(op, name), name=name, daemon=True).start()
         self._settle()
         return op
@@ -109,7 +126,13 @@ class CloseModel(RuleBasedStateMachine):
         try:
             if op.kind == "read":
                 token = self.history.call(name, "read", (op.count, True))
-                op.items = self.reader.read(op.count, True)
+                try:
+                    op.items = self.reader.read(op.count, True)
+                except ModelInterrupt:
+                    self.history.pending(token)
+                    self.read_interrupted = True
+                    op.outcome = "interrupted"
+                    return
                 self.history.ret(token, list(op.items))
                 op.outcome = "ok"
             else:
@@ -121,6 +144,9 @@ class CloseModel(RuleBasedStateMachine):
                 except ReadOnly:
                     self.history.ret(token, "ReadOnly")
                     op.outcome = "ReadOnly"
+                except ModelInterrupt:
+                    self.history.pending(token)
+                    op.outcome = "interrupted"
         except BaseException as exc:  # reported by the model's checks
             op.error = exc
         finally:
@@ -186,6 +212,21 @@ class CloseModel(RuleBasedStateMachine):
         self.closed = True
         self._settle()
 
+    @precondition(lambda self: bool(self._unfinished()))
+    @rule(data=st.data())
+    def interrupt_a_blocked_operation(self, data: st.DataObject) -> None:
+        """Interrupt one blocked operation as it wakes (every waiter on its condition is
+        woken; the others must go back to waiting)."""
+        op = data.draw(st.sampled_from(self._unfinished()), label="interrupted")
+        queue = self.channel.queue
+        assert isinstance(queue, AsyncQueue)
+        self.interrupt = op.name
+        with queue.mutex:
+            (queue.not_empty if op.kind == "read" else queue.not_full).notify_all_locked()
+        self._settle()
+        assert op.done.is_set() and op.outcome == "interrupted", (
+            f"{op.name} was not interrupted: {op.outcome!r} {op.error!r}")
+
     @rule(reader=readers, writer=writers)
     def pending_operations_wait_only_when_they_must(self, reader: Background,
                                                     writer: Background) -> None:
@@ -222,6 +263,8 @@ class CloseModel(RuleBasedStateMachine):
     def _check_finished(self, op: Background) -> None:
         op.checked = True
         assert op.error is None, f"{op.kind} raised {op.error!r}"
+        if op.outcome == "interrupted":
+            return  # no effect: the size invariant and the teardown multisets check it
         if op.kind == "write":
             if op.outcome == "ok":
                 self.written[op.item] += 1
@@ -266,8 +309,9 @@ class CloseModel(RuleBasedStateMachine):
                 self.history.ret(token, list(rest))
                 self._deliver(rest)
                 assert self.delivered == self.written, "items lost: written but not delivered"
-                result = check_channel_history(self.history.ops(), self.maxsize)
-                assert result.ok, result.explanation
+                if not self.read_interrupted:
+                    result = check_channel_history(self.history.ops(), self.maxsize)
+                    assert result.ok, result.explanation
         finally:
             set_sync_hook(self.previous_hook)
             if hasattr(self, "writer"):

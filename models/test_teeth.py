@@ -107,6 +107,7 @@ def close_model_with(queue_cls: type[AsyncQueue[int]]) -> type[CloseModel]:
     broken.CloseForgetsReadersQueue,
     broken.CloseForgetsWritersQueue,
     broken.CloseWakesOneReaderQueue,
+    broken.InterruptedReadLosesItemsQueue,
     broken.WriteWakesNobodyQueue,
     broken.DropsLastItemQueue,
     broken.ReturnsAnItemTwiceQueue,

@@ -9,6 +9,8 @@ Nothing here is imported by the library; ``src/`` is never edited.
 from __future__ import annotations
 
 import contextlib
+import inspect
+import textwrap
 import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, cast
@@ -30,6 +32,7 @@ class Variant:
     owner: type  # the patched class
     method: str  # the patched method
     replacement: Callable[..., Any]  # Any: a replacement method takes the original's args
+    faults: bool = False  # only the fault scenarios (stress/faults.py) can reveal it
 
 
 # -- 1. notify before the item is appended ------------------------------------------------
@@ -109,7 +112,7 @@ def _process_unlocked_counter(self: Task[Any, Any], count: int = 0) -> None:
     except ReadOnly:
         exhausted = True
     except Exception as exc:
-        self._fail(exc, writer)
+        self._fail(exc)
     finally:
         seen = self._num_writers  # BUG: read outside the lock
         with self._wlock:
@@ -205,6 +208,69 @@ def _demand_outside_reader_runs_chunks(self: Pool, task: Task[Any, Any], need: i
         if workers == 0 or block:  # BUG: any blocking reader runs chunks, timed or not
             return self._queue.take_for_locked(state)
         return None
+# -- 9-12. the fault dimension's variants: each puts one defect of issue 10 back ----------
+
+
+def _with_defect(function: Callable[..., Any], old: str, new: str) -> Callable[..., Any]:
+    """:return: a copy of ``function`` (compiled from its source, in its module's
+    namespace) with the line ``old`` replaced by ``new``."""
+    source = textwrap.dedent(inspect.getsource(function))
+    if source.count(old) != 1:
+        raise AssertionError(f"{function.__qualname__}: defect site {old!r} not found once")
+    namespace: dict[str, Any] = {}
+    exec(compile(source.replace(old, new), f"<broken {function.__qualname__}>", "exec"),
+         function.__globals__, namespace)
+    return cast(Callable[..., Any], namespace[function.__name__])
+
+
+# H1: a chunk catches only Exception: a BaseException drops its results, the task goes on.
+_process_catches_exception_only = _with_defect(
+    Task.process, "    except BaseException as exc:\n        # Items produced",
+    "    except Exception as exc:\n        # Items produced")
+
+# M6: the items an input produced before raising are not delivered.
+_process_drops_unread_input = _with_defect(
+    Task.process, "            items = self._take_unread()", "            items = []")
+
+
+# H2: a blocking read interrupted in its wait loses what it took.
+def _get_many_without_put_back(self: AsyncQueue[Any], count: int, block: bool,
+                               timeout: float | None) -> list[Any]:
+    return self._get_many_into_locked([], count, block, timeout)  # BUG: no put-back
+
+
+# L2: HSCondition.wait as it was: registers the waiter before checking anything, so a
+# wait without the lock (or interrupted by the hook) leaves a stale waiter behind.
+def _wait_leaves_stale_waiter(self: HSCondition, timeout: float | None = None) -> bool:
+    hook = util.get_sync_hook()
+    if hook is not None and hook(SyncPoint.WAIT, self):
+        self._lock.release()
+        self._lock.acquire()
+        hook(SyncPoint.WAKE, self)
+        return False
+    waiter = _thread.allocate_lock()
+    waiter.acquire()
+    self._waiters.append(waiter)
+    self._lock.release()  # BUG: raises without the lock, the waiter stays registered
+    notified = False
+    try:
+        if timeout is None:
+            notified = waiter.acquire()
+        elif timeout > 0:
+            notified = waiter.acquire(True, timeout)
+        else:
+            notified = waiter.acquire(False)
+    finally:
+        self._lock.acquire()
+        if not notified:
+            try:
+                self._waiters.remove(waiter)
+            except ValueError:
+                notified = True
+    hook = util.get_sync_hook()
+    if hook is not None:
+        hook(SyncPoint.WAKE, self)
+    return notified
 
 
 BROKEN: dict[str, Variant] = {
@@ -227,6 +293,18 @@ BROKEN: dict[str, Variant] = {
         Variant("outside_reader_runs_chunks", "a blocking reader outside every chunk runs "
                 "its task's chunks on a pool with workers", Pool, "_demand",
                 _demand_outside_reader_runs_chunks),
+        Variant("chunk_catches_exception_only", "H1: a chunk interrupted by a BaseException "
+                "drops its results and the task goes on", Task, "process",
+                _process_catches_exception_only, faults=True),
+        Variant("read_loses_items_on_interrupt", "H2: a blocking read interrupted in its "
+                "wait loses the items it took", AsyncQueue, "_get_many_locked",
+                _get_many_without_put_back, faults=True),
+        Variant("failing_input_drops_its_items", "M6: the items an input produced before "
+                "raising are not delivered", Task, "process", _process_drops_unread_input,
+                faults=True),
+        Variant("wait_leaves_stale_waiter", "L2: a wait without the lock (or interrupted) "
+                "leaves a stale waiter", HSCondition, "wait", _wait_leaves_stale_waiter,
+                faults=True),
     )
 }
 

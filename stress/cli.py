@@ -6,6 +6,7 @@ Examples::
     python -m stress --scenario pool_failure --seed 42  # rerun one instance until it fails
     python -m stress --broken lost_wakeup --profile heavy --seconds 120
     python -m stress --detect 5 --json detect.json      # time-to-detect of every broken variant
+    python -m stress --faults --seconds 60              # with injected interrupts and failures
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from .gil import GilSampler, gil_check_active
 from .harness import Outcome, repro_line
 from .inject import PROFILES, derive_seed
 from .runner import Summary, format_summary, repeat_instance, run_many
-from .scenarios import SCENARIOS
+from .scenarios import ALL_SCENARIOS, FAULT_SCENARIOS, SCENARIOS
 
 __all__ = ("main",)
 
@@ -63,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m stress", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--seconds", type=float, default=60.0, help="time budget (default 60)")
-    p.add_argument("--scenario", action="append", choices=sorted(SCENARIOS),
+    p.add_argument("--scenario", action="append", choices=sorted(ALL_SCENARIOS),
                    help="scenario kind (repeatable; default: all)")
     p.add_argument("--seed", type=int, default=None, help="master seed; with --scenario: "
                    "one instance's seed, rerun until it fails")
@@ -72,6 +73,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--json", metavar="REPORT", default=None, help="write a JSON report")
     p.add_argument("--stall", type=float, default=10.0,
                    help="watchdog: seconds without a completed operation (default 10)")
+    p.add_argument("--faults", action="store_true",
+                   help="add the fault scenarios (injected interrupts, failing user code)")
     p.add_argument("--instances", type=int, default=None, help="stop after N instances")
     p.add_argument("--max-runs", type=int, default=500,
                    help="with --scenario and --seed: rerun at most N times (default 500)")
@@ -80,6 +83,15 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--detect", type=int, metavar="TRIALS", default=None,
                    help="time-to-detect table: TRIALS runs per broken variant (or --broken)")
     return p
+
+
+def _default_scenarios(args: argparse.Namespace, variant: str | None = None) -> list[str]:
+    """Every classic kind; with ``--faults`` the fault kinds too. A fault variant (one
+    that only faults reveal) runs the fault kinds only."""
+    variant = variant or args.broken
+    if variant is not None and BROKEN[variant].faults:
+        return list(FAULT_SCENARIOS)
+    return list(SCENARIOS) + (list(FAULT_SCENARIOS) if args.faults else [])
 
 
 @contextlib.contextmanager
@@ -104,7 +116,6 @@ def _detect(args: argparse.Namespace, out: TextIO) -> int:
     """Median time-to-detect per broken variant."""
     trials = args.detect
     names = [args.broken] if args.broken else sorted(BROKEN)
-    scenarios = args.scenario or list(SCENARIOS)
     master = args.seed if args.seed is not None else random.randrange(1 << 32)
     out.write(f"master seed {master}; profile {args.profile}; {trials} trials per variant; "
               f"budget {args.seconds} s per trial\n")
@@ -115,6 +126,7 @@ def _detect(args: argparse.Namespace, out: TextIO) -> int:
         caught_by: list[str] = []
         for trial in range(trials):
             with broken(name):
+                scenarios = args.scenario or _default_scenarios(args, name)
                 summary = run_many(scenarios, derive_seed(master, name, trial), args.profile,
                                    seconds=args.seconds, stall_s=args.stall,
                                    stop_on_failure=True)
@@ -148,7 +160,7 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
         printer.end()
         _report_failure(outcome, args.profile, out)
 
-    scenarios = args.scenario or list(SCENARIOS)
+    scenarios = args.scenario or _default_scenarios(args)
     # On a free-threaded interpreter the GIL must stay off for the whole run: sampled.
     gil = GilSampler() if gil_check_active() else None
     with _maybe_broken(args.broken), gil if gil is not None else contextlib.nullcontext():

@@ -8,7 +8,7 @@ from typing import Callable
 
 from .harness import Outcome, repro_line, run_instance
 from .inject import derive_seed
-from .scenarios import SCENARIOS
+from .scenarios import ALL_SCENARIOS
 
 __all__ = ("Stats", "Summary", "format_summary", "repeat_instance", "run_many")
 
@@ -96,7 +96,7 @@ def run_many(
             break
         name = scenarios[index % len(scenarios)]
         seed = derive_seed(master_seed, index)
-        outcome = run_instance(name, SCENARIOS[name], seed, profile, stall_s)
+        outcome = run_instance(name, ALL_SCENARIOS[name], seed, profile, stall_s)
         summary.add(outcome, start)
         summary.elapsed = time.monotonic() - start
         if not outcome.ok and on_failure is not None:
@@ -124,7 +124,7 @@ def repeat_instance(
     summary = Summary(seed, profile, {name: Stats()})
     start = time.monotonic()
     for _ in range(max_runs):
-        outcome = run_instance(name, SCENARIOS[name], seed, profile, stall_s)
+        outcome = run_instance(name, ALL_SCENARIOS[name], seed, profile, stall_s)
         summary.add(outcome, start)
         summary.elapsed = time.monotonic() - start
         if on_progress is not None:

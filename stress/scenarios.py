@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .harness import Scenario
 from .scenarios_channel import channel_close_blocked, channel_mpmc
+from .scenarios_faults import fault_channel, fault_tasks
 from .scenarios_pool import (
     cross_pool_chain,
     orphan_churn,
@@ -13,7 +14,7 @@ from .scenarios_pool import (
     set_size_churn,
 )
 
-__all__ = ("SCENARIOS",)
+__all__ = ("ALL_SCENARIOS", "FAULT_SCENARIOS", "SCENARIOS")
 
 SCENARIOS: dict[str, Scenario] = {
     "channel_mpmc": channel_mpmc,
@@ -25,3 +26,12 @@ SCENARIOS: dict[str, Scenario] = {
     "pool_timed_reads": pool_timed_reads,
     "cross_pool_chain": cross_pool_chain,
 }
+
+#: The fault dimension (``python -m stress --faults``; on in ``make test``'s short budget).
+FAULT_SCENARIOS: dict[str, Scenario] = {
+    "fault_channel": fault_channel,
+    "fault_tasks": fault_tasks,
+}
+
+#: Every kind, for looking one up by name.
+ALL_SCENARIOS: dict[str, Scenario] = {**SCENARIOS, **FAULT_SCENARIOS}

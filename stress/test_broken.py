@@ -12,7 +12,7 @@ from refasync.task import Task
 from refasync.util import AsyncQueue, HSCondition
 from stress.broken import BROKEN, broken
 from stress.runner import run_many
-from stress.scenarios import SCENARIOS
+from stress.scenarios import FAULT_SCENARIOS, SCENARIOS
 
 #: Budget per variant; the median time-to-detect is a few seconds (see the report).
 DETECT_BUDGET_S = 60.0
@@ -22,8 +22,9 @@ DETECT_BUDGET_S = 60.0
 @pytest.mark.parametrize("name", sorted(BROKEN))
 def test_broken_variant_is_caught(name: str) -> None:
     master = random.randrange(1 << 32)
+    kinds = list(FAULT_SCENARIOS if BROKEN[name].faults else SCENARIOS)
     with broken(name):
-        summary = run_many(list(SCENARIOS), master, "heavy", seconds=DETECT_BUDGET_S,
+        summary = run_many(kinds, master, "heavy", seconds=DETECT_BUDGET_S,
                            stall_s=3.0, stop_on_failure=True)
     assert summary.failures, (
         f"{name} ({BROKEN[name].description}) not caught in {DETECT_BUDGET_S} s, "

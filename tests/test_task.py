@@ -352,7 +352,7 @@ def test_only_the_first_failure_is_kept() -> None:
     assert task.error() is first
 
 
-def test_failure_closes_the_channel_at_once_while_another_chunk_is_in_flight() -> None:
+def test_failure_lets_the_chunk_in_flight_deliver_then_closes() -> None:
     gate = Gate(block_at=0)
 
     def fun(x: int) -> int:
@@ -365,12 +365,15 @@ def test_failure_closes_the_channel_at_once_while_another_chunk_is_in_flight() -
     wait_or_fail(gate.entered, BOUND_S, "first chunk entered fun")
     task.process(1)  # takes item 1 and fails
     assert not held.finished.is_set()
-    assert task.is_closed()  # closed although a chunk is still in flight
-    assert task.is_done()
+    assert task.is_done()  # no chunk starts any more ...
+    assert not task.is_closed()  # ... but item 0, taken before the failure, is owed
+    task.process(1)
+    assert not task.is_closed()
     gate.release.set()
-    held.result()  # its write finds the channel closed: it stops quietly
+    held.result()
+    assert task.is_closed()
     assert isinstance(task.error(), Boom)
-    assert reader.read(0) == []
+    assert reader.read(0) == [0]
 
 
 # --- set_done -----------------------------------------------------------------------------

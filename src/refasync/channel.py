@@ -8,7 +8,7 @@ returns strings, and never raise because a channel is empty or closed.
 from __future__ import annotations
 
 import collections.abc
-from typing import Any, Callable, ClassVar, Generic, Iterator, TypeVar
+from typing import Any, Callable, ClassVar, Generic, Iterable, Iterator, TypeVar
 
 from .util import (
     AsyncQueue,
@@ -17,6 +17,7 @@ from .util import (
     Lock,
     ReadOnly,
     SyncQueue,
+    check_block,
     normalize_count,
     normalize_timeout,
 )
@@ -86,10 +87,14 @@ class Writer(Generic[T]):
         """
         raise NotImplementedError
 
-    def write_many(self, items: list[T], block: bool = True, timeout: float | None = None) -> None:
-        """Write ``items`` in order, as ``write`` would one by one (a subclass may do it
-        under one lock acquisition). On an exception the items before it were written."""
-        for item in items:
+    def write_many(
+        self, items: Iterable[T], block: bool = True, timeout: float | None = None
+    ) -> None:
+        """Write ``items`` (any iterable) in order, as ``write`` would one by one (a
+        subclass may do it under one lock acquisition). The iterable is consumed before
+        anything is written, so one that raises writes nothing; on an exception from a
+        write the items before it were written."""
+        for item in list(items):
             self.write(item, block, timeout)
 
     def size(self) -> int:
@@ -117,12 +122,20 @@ class ChannelWriter(Writer[T]):
     def write(self, item: T, block: bool = False, timeout: float | None = None) -> None:
         """Write ``item``. The default ``block=False`` (the seed's) matters only for a
         bounded channel: a full one then raises ``Full`` at once."""
+        self._put(item, block, timeout)  # the queue checks block and timeout
+
+    def write_many(
+        self, items: Iterable[T], block: bool = True, timeout: float | None = None
+    ) -> None:
+        """Write ``items`` (any iterable, consumed first) in order; on an unbounded
+        channel all under one lock."""
+        given: object = block  # checked without a call when it is a bool
+        if given is not True and given is not False:
+            check_block(block)
         if timeout is not None:
             timeout = normalize_timeout(timeout)
-        self._put(item, block, timeout)
-
-    def write_many(self, items: list[T], block: bool = True, timeout: float | None = None) -> None:
-        """Write ``items`` in order; on an unbounded channel all under one lock."""
+        if not isinstance(items, list):
+            items = list(items)
         queue = self.channel.queue
         if queue.maxsize:
             for item in items:
@@ -173,8 +186,9 @@ class Reader(Generic[T]):
             each item, returning the items received so far when it expires.
         :return: a list of at most ``count`` items; fewer (possibly none) when the channel
             is closed and drained, when not blocking, or when the timeout expired.
-        :raise TypeError: if count is not an int
-        :raise ValueError: if timeout is negative
+        :raise TypeError: if count is not an int, or block not a bool
+        :raise ValueError: if timeout is negative; a timeout of ``util.TIMEOUT_MAX`` or
+            more (``float('inf')``) means no limit
         """
         raise NotImplementedError
 
@@ -191,6 +205,9 @@ class ChannelReader(Reader[T]):
     def read(self, count: int = 0, block: bool = True, timeout: float | None = None) -> list[T]:
         if type(count) is not int:
             count = normalize_count(count)
+        given: object = block  # checked without a call when it is a bool
+        if given is not True and given is not False:
+            check_block(block)
         if timeout is not None:
             timeout = normalize_timeout(timeout)
         return self._get_many(count if count > 0 else 0, block, timeout)
@@ -231,11 +248,14 @@ class CallbackWriterMixin(Writer[T]):
             item = pre_cb(item)
         super().write(item, block, timeout)
 
-    def write_many(self, items: list[T], block: bool = True, timeout: float | None = None) -> None:
+    def write_many(
+        self, items: Iterable[T], block: bool = True, timeout: float | None = None
+    ) -> None:
         """Write ``items`` through the pre-write callback; if it raises for an item, the
         items before it are written and the exception propagates."""
         with self._cb_lock:
             pre_cb = self._pre_cb
+        items = list(items)  # an iterable that raises writes nothing
         if pre_cb is None:
             super().write_many(items, block, timeout)
             return
@@ -313,6 +333,11 @@ class CallbackReaderMixin(Reader[T]):
     ) -> list[T]:
         # pre-read callback, read, post-read callback; put the items back if it raises.
         count = normalize_count(count)
+        given: object = block  # checked without a call when it is a bool
+        if given is not True and given is not False:
+            check_block(block)
+        if timeout is not None:
+            timeout = normalize_timeout(timeout)
         with self._cb_lock:
             pre_cb, post_cb = self._pre_cb, self._post_cb
         if pre_cb is not None:
@@ -373,6 +398,9 @@ class IteratorReader(Reader[T]):
     def read(self, count: int = 0, block: bool = True, timeout: float | None = None) -> list[T]:
         """Non-blocking read: up to ``count`` items (all that are left when < 1)."""
         count = normalize_count(count)
+        given: object = block  # checked without a call when it is a bool
+        if given is not True and given is not False:
+            check_block(block)
         normalize_timeout(timeout)
         with self._lock:
             if count and len(self._held) >= count:
@@ -395,6 +423,14 @@ class IteratorReader(Reader[T]):
                 self._held = out
                 raise
             return out
+
+    def take_held(self) -> list[T]:
+        """:return: the items a failed read took from the iterator (they are no longer
+        kept for the next read). A task uses it to deliver what its input produced
+        before failing."""
+        with self._lock:
+            held, self._held = self._held, []
+            return held
 
 
 def mkchannel(

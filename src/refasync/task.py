@@ -25,7 +25,7 @@ from typing import (
 
 from .channel import IteratorReader, Reader, Writer
 from .graph import Node
-from .util import Lock, ReadOnly, normalize_count
+from .util import Lock, ReadOnly, completing, normalize_count
 
 if TYPE_CHECKING:
     from .pool import Pool
@@ -86,6 +86,17 @@ class Task(Node, Generic[In, Out]):
 
     @overload
     def __init__(
+        self: Task[In, In],
+        id: object,
+        fun: None,
+        apply_single: bool = True,
+        min_count: int | None = None,
+        max_chunksize: int = 0,
+        writer: Writer[In] | None = None,
+    ) -> None: ...
+
+    @overload
+    def __init__(
         self: Task[In, Out],
         id: object,
         fun: Callable[[In], Out],
@@ -109,18 +120,19 @@ class Task(Node, Generic[In, Out]):
     def __init__(
         self,
         id: object,
-        fun: Callable[[In], Out] | Callable[[list[In]], Iterable[Out]],
+        fun: Callable[[In], Out] | Callable[[list[In]], Iterable[Out]] | None,
         apply_single: bool = True,
         min_count: int | None = None,
         max_chunksize: int = 0,
-        writer: Writer[Out] | None = None,
+        writer: Writer[Out] | Writer[In] | None = None,
     ) -> None:
-        self._setup(id, fun, apply_single, min_count, max_chunksize, writer)
+        self._setup(id, fun, apply_single, min_count, max_chunksize,
+                    cast("Writer[Out] | None", writer))
 
     def _setup(
         self,
         id: object,
-        fun: Callable[[In], Out] | Callable[[list[In]], Iterable[Out]],
+        fun: Callable[[In], Out] | Callable[[list[In]], Iterable[Out]] | None,
         apply_single: bool,
         min_count: int | None,
         max_chunksize: int,
@@ -128,8 +140,14 @@ class Task(Node, Generic[In, Out]):
     ) -> None:
         # The constructor proper, shared by subclasses (whose overloads narrow fun).
         Node.__init__(self, id)
+        if fun is None:
+            # Every task kind: None passes items through unchanged (Out is In), as in the
+            # original; with apply_single=False the identity returns the chunk itself.
+            fun = cast("Callable[[In], Out]", _identity)
         if not callable(fun):
-            raise TypeError(f"Task {id!r}: fun must be callable, got {fun!r}")
+            raise TypeError(f"Task {id!r}: fun must be callable or None, got {fun!r}")
+        _check_apply_single(id, apply_single)
+        _check_writer(writer)
         self._wlock = Lock("Task.wlock")
         self.fun = fun
         self.apply_single = apply_single
@@ -137,9 +155,11 @@ class Task(Node, Generic[In, Out]):
         self._max_chunksize = _check_max_chunksize(max_chunksize)
         self._out_writer: Writer[Out] | None = writer
         self._read: Callable[[int], list[In]] | None = None  # set by subclasses
+        # Set by subclasses whose input keeps what a failed read took (IteratorReader).
+        self._take_unread = cast("Callable[[], list[In]]", _nothing_held)
         self._num_writers = 0
         self._done = False
-        self._exc: Exception | None = None
+        self._exc: BaseException | None = None
         self._exc_traceback: str | None = None
         self._pool_ref: weakref.ref[Pool] | None = None
 
@@ -173,7 +193,12 @@ class Task(Node, Generic[In, Out]):
             return self._min_count or 0, self._max_chunksize
 
     def set_writer(self, writer: Writer[Out]) -> None:
-        """Set the write channel to the given one."""
+        """Set the write channel to the given one.
+
+        :raise TypeError: if ``writer`` is not a Writer
+        """
+        if not isinstance(writer, Writer):
+            raise TypeError(f"task {self.id!r}: writer must be a Writer, got {writer!r}")
         self._out_writer = writer
 
     def writer(self) -> Writer[Out] | None:
@@ -190,10 +215,11 @@ class Task(Node, Generic[In, Out]):
         with self._wlock:
             return self._done
 
-    def error(self) -> Exception | None:
+    def error(self) -> BaseException | None:
         """:return: the exception that made the task fail, or None. Its ``__traceback__``
         is cleared (frames would keep the chunk's objects alive): see
-        ``error_traceback()``."""
+        ``error_traceback()``. A ``KeyboardInterrupt``, ``SystemExit`` or other
+        non-``Exception`` is kept too, and was also re-raised by ``process``."""
         with self._wlock:
             return self._exc
 
@@ -213,11 +239,15 @@ class Task(Node, Generic[In, Out]):
     def set_done(self) -> None:
         """Mark the task done: it processes nothing more, and its channel closes as soon
         as no chunk is writing to it (at once if none is)."""
-        with self._wlock:
+        # Never half done: an interrupt from the hook is raised once the channel is closed.
+        block = completing(self._wlock, reraise=False)
+        with block:
             self._done = True
             close_now = self._num_writers == 0
         if close_now and self._out_writer is not None:
             self._out_writer.close()
+        if block.deferred is not None:
+            raise block.deferred
 
     def _claim(self, pool: Pool) -> None:
         """Record the pool this task is added to; a task belongs to one pool, once."""
@@ -242,24 +272,44 @@ class Task(Node, Generic[In, Out]):
     def process(self, count: int = 0) -> None:
         """Read ``count`` items (all, if < 1), process them and write the results.
 
-        An exception raised by the input or by ``fun`` makes the task fail: it is kept
-        (``error()``), the task is done and its channel closed at once. Exceptions are
-        never raised to the caller, so a failing task never kills a worker thread.
+        Anything raised by the input, by ``fun`` or by the writer (other than the
+        ``ReadOnly`` of a channel closed under us) makes the task fail: the results
+        computed before it are written, including those of the items the input produced
+        before it raised; the exception is kept (``error()``) and the task is done: no
+        chunk starts any more, and its channel closes as soon as the chunks in flight
+        have written their results. An ``Exception`` is never raised to the caller, so a
+        failing task never kills a worker thread; a ``KeyboardInterrupt``, ``SystemExit``
+        or other ``BaseException`` is kept and then re-raised in this thread.
         """
         count = normalize_count(count)
         read = self._read
         writer = self._require_writer()
         if read is None:
             raise ValueError(f"task {self.id!r} has no input to read from")
-        with self._wlock:
-            if self._done:
-                return
-            self._num_writers += 1
+        counting_in = completing(self._wlock, reraise=False)
+        with counting_in:
+            counted = not self._done
+            if counted:
+                self._num_writers += 1
+        if not counted:
+            if counting_in.deferred is not None:
+                raise counting_in.deferred
+            return
         exhausted = False
+        reraising = False  # a KeyboardInterrupt, SystemExit, ... is on its way out
         results: list[Out] = []  # computed, not yet written
         try:
-            items = read(count)
-            exhausted = count == 0 or len(items) < count
+            if counting_in.deferred is not None:
+                raise counting_in.deferred  # interrupted while counting in: the chunk fails
+            input_failure: BaseException | None = None
+            try:
+                items = read(count)
+            except BaseException as exc:
+                # The items the input produced before it raised are delivered first.
+                input_failure = exc
+                items = self._take_unread()
+            else:
+                exhausted = count == 0 or len(items) < count
             if items:
                 # Results go out in batches: one lock acquisition per batch, not per item.
                 if self.apply_single:
@@ -279,39 +329,62 @@ class Task(Node, Generic[In, Out]):
                             writer.write_many(batch, True)
                 batch, results = results, []
                 writer.write_many(batch, True)
+            if input_failure is not None:
+                raise input_failure
         except ReadOnly:
             # Our channel was closed under us (the task failed in another chunk, or was
             # removed): stop quietly, the first cause is already recorded.
             exhausted = True
-        except Exception as exc:
+        except BaseException as exc:
             # Items produced before the failure are delivered, then the channel closes.
             try:
                 writer.write_many(results, True)
-            except Exception:
+            except BaseException:
                 pass  # closed under us, or the writer itself failed: exc is the cause
-            self._fail(exc, writer)
+            self._fail(exc)
+            if not isinstance(exc, Exception):
+                reraising = True
+                raise  # KeyboardInterrupt, SystemExit, ...: still reach this thread
         finally:
-            with self._wlock:
+            # Counting the chunk out and closing always complete (see util.completing);
+            # an interrupt from the hook there is raised after them.
+            counting_out = completing(self._wlock, reraise=False)
+            with counting_out:
                 self._num_writers -= 1
                 if exhausted:
                     self._done = True
                 close_now = self._done and self._num_writers == 0
             if close_now:
                 writer.close()
+            if counting_out.deferred is not None and not reraising:
+                raise counting_out.deferred
 
-    def _fail(self, exc: Exception, writer: Writer[Out]) -> None:
+    def _fail(self, exc: BaseException) -> None:
         # The traceback's frames hold whatever the failing chunk had in hand, PoolReader
         # handles included; kept, they would pin those tasks forever. Keep its text.
         text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         _drop_tracebacks(exc)
-        with self._wlock:
+        with completing(self._wlock, reraise=False):  # exc is the one that propagates
             if self._exc is None:
                 self._exc = exc
                 self._exc_traceback = text
+            # Done: no chunk starts any more. The channel closes when the chunks in
+            # flight (this one included) have written what they produced before it.
             self._done = True
-        # Close at once: other chunks' writes now fail, and no reader waits for items
-        # this task can no longer promise.
-        writer.close()
+
+
+def _nothing_held() -> list[object]:
+    return []
+
+
+def _check_apply_single(id: object, apply_single: object) -> None:
+    if apply_single is not True and apply_single is not False:
+        raise TypeError(f"Task {id!r}: apply_single must be a bool, got {apply_single!r}")
+
+
+def _check_writer(writer: object) -> None:
+    if writer is not None and not isinstance(writer, Writer):
+        raise TypeError(f"writer must be a Writer or None, got {writer!r}")
 
 
 def _drop_tracebacks(exc: BaseException) -> None:
@@ -397,13 +470,14 @@ class IteratorTaskBase(Task[In, Out]):
         # Without fun, items pass through: Out is In (the first overload says so).
         self._setup(
             id,
-            cast("Callable[[In], Out]", _identity) if fun is None else fun,
+            fun,
             apply_single,
             min_count,
             max_chunksize,
             cast("Writer[Out] | None", writer),
         )
         self._read = reader.read
+        self._take_unread = reader.take_held
 
 
 def _identity(item: object) -> object:
@@ -468,7 +542,24 @@ class IteratorThreadTask(IteratorTaskBase[In, Out], ThreadTaskBase):
 
 class ChannelThreadTask(Task[In, Out], ThreadTaskBase):
     """A task reading its input from a Reader (typically another task's PoolReader,
-    which makes this task depend on that one)."""
+    which makes this task depend on that one). With ``fun=None`` items pass through
+    unchanged.
+
+    Added to a pool with a ``PoolReader`` input, the task reads through a handle of its
+    own (``PoolReader.duplicate``): ``reader()`` then returns that handle, not the reader
+    it was given, which stays the caller's."""
+
+    @overload
+    def __init__(
+        self: ChannelThreadTask[In, In],
+        in_reader: Reader[In],
+        id: object,
+        fun: None = None,
+        apply_single: bool = True,
+        min_count: int | None = None,
+        max_chunksize: int = 0,
+        writer: Writer[In] | None = None,
+    ) -> None: ...
 
     @overload
     def __init__(
@@ -498,15 +589,16 @@ class ChannelThreadTask(Task[In, Out], ThreadTaskBase):
         self,
         in_reader: Reader[In],
         id: object,
-        fun: Callable[[In], Out] | Callable[[list[In]], Iterable[Out]],
+        fun: Callable[[In], Out] | Callable[[list[In]], Iterable[Out]] | None = None,
         apply_single: bool = True,
         min_count: int | None = None,
         max_chunksize: int = 0,
-        writer: Writer[Out] | None = None,
+        writer: Writer[Out] | Writer[In] | None = None,
     ) -> None:
         if not isinstance(in_reader, Reader):
             raise TypeError(f"in_reader must be a Reader, got {in_reader!r}")
-        self._setup(id, fun, apply_single, min_count, max_chunksize, writer)
+        self._setup(id, fun, apply_single, min_count, max_chunksize,
+                    cast("Writer[Out] | None", writer))
         self._in_reader = in_reader
         self._read = in_reader.read
 

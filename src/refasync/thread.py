@@ -129,13 +129,18 @@ class WorkerThread(TerminatableThread):
         inq.put((print, ("hello",)))
         inq.put((WorkerThread.stop,))
 
-    An exception raised by a work item is printed to stderr and the thread carries on.
+    Any exception raised by a work item (``KeyboardInterrupt`` and ``SystemExit``
+    included, as a ``ThreadPoolExecutor`` worker survives them) is printed to stderr and
+    the thread carries on.
     """
 
     # How often a worker waiting on an empty queue checks for a termination request.
     shutdown_check_time_s = 0.5
 
     def __init__(self, inq: WorkQueue | None = None, name: str | None = None) -> None:
+        if inq is not None and not (callable(getattr(inq, "get", None))
+                                    and callable(getattr(inq, "put", None))):
+            raise TypeError(f"inq must be a queue with get() and put(), or None, got {inq!r}")
         super().__init__(name=name)
         self.inq: WorkQueue = AsyncQueue() if inq is None else inq
 
@@ -155,7 +160,7 @@ class WorkerThread(TerminatableThread):
                 _call(item)
             except StopProcessing:
                 break
-            except Exception:
+            except BaseException:
                 print(f"{self.name}: work item {item!r} raised:", file=sys.stderr)
                 traceback.print_exc()
             finally:

@@ -12,9 +12,10 @@ from __future__ import annotations
 import enum
 import os
 import queue as _stdlib_queue
+import threading
 import time
 from collections import deque
-from typing import Callable, Generic, Protocol, TypeVar
+from typing import Callable, Generic, Iterable, Protocol, TypeVar
 
 import _thread
 
@@ -31,6 +32,8 @@ __all__ = (
     "SyncHook",
     "SyncPoint",
     "SyncQueue",
+    "check_block",
+    "completing",
     "cpu_count",
     "get_sync_hook",
     "monotonic",
@@ -79,8 +82,14 @@ def set_sync_hook(hook: SyncHook | None) -> SyncHook | None:
 
     :return: the previously installed hook. The hook is called from any thread, possibly
         with a refasync lock held, so it must not take refasync locks itself.
+    :raise TypeError: if ``hook`` is neither callable nor None (nothing is installed)
+
+    A hook may raise: that is an interrupt at that point, and refasync handles one per
+    operation as it handles ``KeyboardInterrupt`` in a wait (docs/semantics.md, Faults).
     """
     global _hook
+    if hook is not None and not callable(hook):
+        raise TypeError(f"hook must be a callable(point, primitive) or None, got {hook!r}")
     previous = _hook
     _hook = hook
     return previous
@@ -158,6 +167,60 @@ class Lock:
         return f"<refasync.util.Lock {self.name!r} {'locked' if self.locked() else 'unlocked'}>"
 
 
+class completing:
+    """``with completing(lock):`` takes ``lock`` like ``with lock:``, but an exception the
+    hook raises at its ACQUIRE or RELEASE point (an injected interrupt) is raised only
+    once the block has run and the lock is released, so bookkeeping that must not be
+    skipped (closing a channel, counting a chunk out) always completes. An exception from
+    the block itself wins. With ``reraise=False`` the exception is left in ``deferred``
+    for the caller to raise where it can handle it."""
+
+    __slots__ = ("_lock", "_interrupt", "_reraise", "deferred")
+
+    def __init__(self, lock: Lock, reraise: bool = True) -> None:
+        self._lock = lock
+        self._interrupt: BaseException | None = None
+        self._reraise = reraise
+        self.deferred: BaseException | None = None
+
+    def __enter__(self) -> None:
+        hook = _hook
+        if hook is not None:
+            try:
+                hook(SyncPoint.ACQUIRE, self._lock)
+            except BaseException as exc:
+                self._interrupt = exc
+        self._lock._lock.acquire()
+
+    def defer(self, exc: BaseException) -> None:
+        """Raise ``exc`` when the block ends (the first deferred exception wins)."""
+        if self._interrupt is None:
+            self._interrupt = exc
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self._lock._lock.release()
+        hook = _hook
+        if hook is not None:
+            try:
+                hook(SyncPoint.RELEASE, self._lock)
+            except BaseException as error:
+                self.defer(error)
+        interrupt, self._interrupt = self._interrupt, None
+        if interrupt is not None and exc is None:
+            if not self._reraise:
+                self.deferred = interrupt
+                return
+            raise interrupt
+
+
+def _notify_all_completing(condition: HSCondition, block: completing) -> None:
+    # Inside a completing block: every waiter is woken; a hook exception at NOTIFY waits.
+    try:
+        condition.notify_all_locked()
+    except BaseException as exc:
+        block.defer(exc)
+
+
 class DummyLock:
     """An object providing a do-nothing lock interface for use in sync mode."""
 
@@ -211,56 +274,103 @@ class HSCondition:
     def wait(self, timeout: float | None = None) -> bool:
         """Release the lock, wait for a notify or ``timeout`` seconds, re-take the lock.
 
-        Callers hold the lock and call this inside ``while predicate:``.
+        Callers hold the lock and call this inside ``while predicate:``. It returns or
+        raises with the lock held again, whatever interrupts it (``KeyboardInterrupt``, a
+        raising hook); a waiter that is interrupted after a notify chose it passes that
+        notify on, so no other waiter is stranded.
 
         :return: True if woken by a notify, False on timeout or a spurious wake-up.
+        :raise RuntimeError: if the lock is not held (nothing changes then)
         """
+        raw = self._lock._lock
+        if not raw.locked():
+            raise RuntimeError(f"{self.name}: wait() needs the condition's lock held")
         hook = _hook
         if hook is not None and hook(SyncPoint.WAIT, self):
             # An injected spurious wake-up: let other threads run, then return.
-            self._lock.release()
-            self._lock.acquire()
+            raw.release()
+            try:
+                hook(SyncPoint.RELEASE, self._lock)
+                hook(SyncPoint.ACQUIRE, self._lock)
+            finally:
+                raw.acquire()
             hook(SyncPoint.WAKE, self)
             return False
         waiter = _thread.allocate_lock()
         waiter.acquire()
         self._waiters.append(waiter)
-        self._lock.release()
+        raw.release()
         notified = False
         try:
+            if hook is not None:
+                hook(SyncPoint.RELEASE, self._lock)
             if timeout is None:
                 notified = waiter.acquire()
             elif timeout > 0:
                 notified = waiter.acquire(True, timeout)
             else:
                 notified = waiter.acquire(False)
-        finally:
-            self._lock.acquire()
-            if not notified:
-                # Timed out (or interrupted): withdraw unless a notifier already took us,
-                # in which case that notify was delivered to us and we report it.
-                try:
-                    self._waiters.remove(waiter)
-                except ValueError:
-                    notified = True
+        except BaseException:
+            self._reacquire_after_wait(waiter, interrupted=True)
+            raise
+        if not self._reacquire_after_wait(waiter, interrupted=False):
+            notified = True
         hook = _hook
         if hook is not None:
-            hook(SyncPoint.WAKE, self)
+            try:
+                hook(SyncPoint.WAKE, self)
+            except BaseException:
+                if notified:
+                    self._pass_notify_on()
+                raise
         return notified
+
+    def _reacquire_after_wait(self, waiter: _thread.LockType, interrupted: bool) -> bool:
+        """Re-take the lock (always, even if the hook raises) and withdraw ``waiter``.
+
+        :return: True if the waiter was still registered (nobody notified it). An
+            interrupted waiter that a notify already chose passes the notify on.
+        """
+        hook = _hook
+        registered = True
+        try:
+            if hook is not None:
+                hook(SyncPoint.ACQUIRE, self._lock)
+        except BaseException:
+            interrupted = True
+            raise
+        finally:
+            self._lock._lock.acquire()
+            try:
+                self._waiters.remove(waiter)
+            except ValueError:
+                registered = False
+            if interrupted and not registered:
+                self._pass_notify_on()
+        return registered
+
+    def _pass_notify_on(self) -> None:
+        # A waiter chosen by a notify leaves with an exception: wake the next one instead
+        # (at worst a spurious wake-up, which every wait loop survives).
+        if self._waiters:
+            self._waiters.popleft().release()
 
     def has_waiters(self) -> bool:
         """:return: True if a thread waits on this condition. Call with the lock held."""
         return bool(self._waiters)
 
     def notify_locked(self, n: int = 1) -> None:
-        """Wake up to ``n`` waiters. Call with the lock held."""
+        """Wake up to ``n`` waiters. Call with the lock held. The waiters are woken even
+        if the hook raises at ``NOTIFY`` (the exception then propagates)."""
         hook = _hook
-        if hook is not None:
-            hook(SyncPoint.NOTIFY, self)
-        waiters = self._waiters
-        while waiters and n > 0:
-            waiters.popleft().release()
-            n -= 1
+        try:
+            if hook is not None:
+                hook(SyncPoint.NOTIFY, self)
+        finally:
+            waiters = self._waiters
+            while waiters and n > 0:
+                waiters.popleft().release()
+                n -= 1
 
     def notify_all_locked(self) -> None:
         """Wake every waiter. Call with the lock held."""
@@ -272,6 +382,7 @@ class HSCondition:
         Taking the lock first is vital: a waiter appends itself under the lock, so a
         notifier that looked without it could miss a waiter about to block forever.
         """
+        n = _check_notify_count(n)
         with self._lock:
             self.notify_locked(n)
 
@@ -279,6 +390,22 @@ class HSCondition:
         """Take the lock and wake every waiter."""
         with self._lock:
             self.notify_locked(len(self._waiters))
+
+
+def _report_quietly(hook: SyncHook, point: SyncPoint, primitive: SyncPrimitive) -> None:
+    # Report a point while another exception propagates: that one wins.
+    try:
+        hook(point, primitive)
+    except BaseException:
+        pass
+
+
+def _check_notify_count(n: int) -> int:
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"n must be an int (the number of waiters to wake), got {n!r}")
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    return n
 
 
 class Mailbox(Generic[T]):
@@ -330,14 +457,20 @@ def normalize_count(count: int) -> int:
     return count if count > 0 else ALL
 
 
+#: Timeouts at or above this (``float('inf')`` included) mean "no limit": a lock cannot
+#: wait longer, and ``acquire`` would raise ``OverflowError`` deep inside a read.
+TIMEOUT_MAX = threading.TIMEOUT_MAX
+
+
 def normalize_timeout(timeout: float | None) -> float | None:
-    """:return: ``timeout`` as a float, or None for "wait as long as it takes".
+    """:return: ``timeout`` as a float, or None for "wait as long as it takes" (also for
+        timeouts of ``TIMEOUT_MAX`` or more, such as ``float('inf')``).
 
     :raise TypeError: if ``timeout`` is not a real number or None.
     :raise ValueError: if ``timeout`` is negative (or NaN).
 
     pre: timeout is None or timeout >= 0
-    post: (__return__ is None) == (timeout is None)
+    post: (__return__ is None) == (timeout is None or timeout >= TIMEOUT_MAX)
     post: __return__ is None or (__return__ >= 0 and __return__ == timeout)
     """
     if timeout is None:
@@ -346,7 +479,18 @@ def normalize_timeout(timeout: float | None) -> float | None:
         raise TypeError(f"timeout must be a number of seconds or None, got {timeout!r}")
     if not timeout >= 0:
         raise ValueError(f"timeout must be >= 0 seconds or None, got {timeout!r}")
+    if timeout >= TIMEOUT_MAX:
+        return None
     return float(timeout)
+
+
+def check_block(block: object) -> bool:
+    """:return: ``block``; :raise TypeError: unless it is True or False (a number there is
+    almost always a timeout passed positionally: ``read(5, 0.5)``)."""
+    if block is not True and block is not False:
+        raise TypeError(f"block must be a bool, got {type(block).__name__}: {block!r} "
+                        "(pass a timeout as timeout=...)")
+    return True if block else False
 
 
 # --- queues -------------------------------------------------------------------------------
@@ -378,7 +522,7 @@ class ItemQueue(Generic[T]):
     def put(self, item: T, block: bool = True, timeout: float | None = None) -> None:
         raise NotImplementedError
 
-    def put_many(self, items: list[T]) -> None:
+    def put_many(self, items: Iterable[T]) -> None:
         """Append ``items`` in order, atomically; the queue must be unbounded.
 
         :raise ReadOnly: if the queue is closed (then nothing is added)
@@ -459,6 +603,11 @@ class AsyncQueue(ItemQueue[T]):
         :raise ReadOnly: if the queue is closed, or closes while we wait for space.
         :raise Full: if the queue is full and ``block`` is False or ``timeout`` expired.
         """
+        given: object = block  # checked without a call when it is a bool
+        if given is not True and given is not False:
+            check_block(block)
+        if timeout is not None:
+            timeout = normalize_timeout(timeout)
         # The hot paths (put, get_many, take_nowait) take the raw lock inside ``mutex``
         # and report to the hook themselves: same lock, same points, fewer calls.
         hook = _hook
@@ -478,16 +627,23 @@ class AsyncQueue(ItemQueue[T]):
             if hook is not None:
                 hook(SyncPoint.RELEASE, self.mutex)
 
-    def put_many(self, items: list[T]) -> None:
+    def put_many(self, items: Iterable[T]) -> None:
         if self.maxsize:
             raise ValueError("put_many needs an unbounded queue; use put on a bounded one")
-        with self.mutex:
+        if not isinstance(items, list):
+            items = list(items)  # an iterable that raises adds nothing
+        # An interrupt from the hook is raised after the items are in: never half done.
+        block = completing(self.mutex)
+        with block:
             if not self._writable:
                 raise ReadOnly("write to a closed channel")
             self._items.extend(items)
             self._generation += 1
             if self.not_empty._waiters:
-                self.not_empty.notify_locked(len(items))
+                try:
+                    self.not_empty.notify_locked(len(items))
+                except BaseException as exc:
+                    block.defer(exc)
 
     def _wait_for_space(self, block: bool, timeout: float | None) -> None:
         # Called with the mutex held on a full, open queue.
@@ -510,33 +666,45 @@ class AsyncQueue(ItemQueue[T]):
 
         :return: the previous state
         """
-        with self.mutex:
+        # Closing always completes, even if the hook raises (the exception comes after).
+        block = completing(self.mutex)
+        with block:
             previous = self._writable
             if not state and previous:
                 self._writable = False
                 self._generation += 1
-                self.not_empty.notify_all_locked()
-                self.not_full.notify_all_locked()
+                _notify_all_completing(self.not_empty, block)
+                _notify_all_completing(self.not_full, block)
             elif state and not previous:
                 raise ValueError("a closed queue cannot be reopened")
-            return previous
+        return previous
 
     def writable(self) -> bool:
         with self.mutex:
             return self._writable
 
     def poke(self) -> None:
-        with self.mutex:
+        block = completing(self.mutex)
+        with block:
             self._generation += 1
-            self.not_empty.notify_all_locked()
+            _notify_all_completing(self.not_empty, block)
 
     def put_back(self, items: list[T]) -> None:
         if not items:
             return
-        with self.mutex:
-            self._items.extendleft(reversed(items))
-            self._generation += 1
-            self.not_empty.notify_all_locked()
+        # Recovery path (a read that failed after taking items): an exception the hook
+        # raises now must not lose the items, so it is raised after them.
+        with completing(self.mutex):
+            self._put_back_locked(items)
+
+    def _put_back_locked(self, items: list[T]) -> None:
+        # A put-back may leave a bounded queue above maxsize until it is read: the items
+        # were in it before, and dropping them would lose them.
+        self._items.extendleft(reversed(items))
+        self._generation += 1
+        waiters = self.not_empty._waiters
+        while waiters:  # wake every reader without the NOTIFY point: nothing may raise
+            waiters.popleft().release()
 
     # -- reading --
 
@@ -553,6 +721,11 @@ class AsyncQueue(ItemQueue[T]):
 
         :raise Empty: if none arrives (not ``block``, timeout, or closed and drained).
         """
+        given: object = block  # checked without a call when it is a bool
+        if given is not True and given is not False:
+            check_block(block)
+        if timeout is not None:
+            timeout = normalize_timeout(timeout)
         items = self.get_many(1, block, timeout)
         if not items:
             raise Empty("channel is empty" if block else "channel is empty and block is False")
@@ -562,26 +735,52 @@ class AsyncQueue(ItemQueue[T]):
         """Take up to ``count`` items (``ALL``: every item until closed).
 
         Available items are taken in one critical section. When ``block``, wait for the
-        rest; the ``timeout`` is per item: it restarts whenever an item arrives.
+        rest; the ``timeout`` is per item: it restarts whenever an item arrives. If the
+        read is interrupted after taking items (``KeyboardInterrupt`` in the wait, a
+        raising hook), the items go back to the front of the queue, in order.
         """
         hook = _hook
         if hook is not None:
             hook(SyncPoint.ACQUIRE, self.mutex)
+            try:
+                with self._raw_mutex:
+                    out = self._get_many_locked(count, block, timeout)
+            except BaseException:
+                _report_quietly(hook, SyncPoint.RELEASE, self.mutex)
+                raise
+            self._report_release_keeping(hook, out)
+            return out
+        with self._raw_mutex:
+            items = self._items
+            if count == 1 and items:  # the common case, kept short
+                out = [items.popleft()]
+                if self.maxsize and self.not_full._waiters:
+                    self.not_full.notify_locked(1)
+                return out
+            return self._get_many_locked(count, block, timeout)
+
+    def _report_release_keeping(self, hook: SyncHook, out: list[T]) -> None:
+        """Report RELEASE after a read that took ``out``; if the hook raises there, the
+        items go back to the front before the exception propagates."""
         try:
+            hook(SyncPoint.RELEASE, self.mutex)
+        except BaseException:
             with self._raw_mutex:
-                items = self._items
-                if count == 1 and items:  # the common case, kept short
-                    out = [items.popleft()]
-                    if self.maxsize and self.not_full._waiters:
-                        self.not_full.notify_locked(1)
-                    return out
-                return self._get_many_locked(count, block, timeout)
-        finally:
-            if hook is not None:
-                hook(SyncPoint.RELEASE, self.mutex)
+                self._put_back_locked(out)
+            raise
 
     def _get_many_locked(self, count: int, block: bool, timeout: float | None) -> list[T]:
         out: list[T] = []
+        try:
+            return self._get_many_into_locked(out, count, block, timeout)
+        except BaseException:
+            # Interrupted in a wait (the condition re-took the lock): nothing is lost.
+            self._put_back_locked(out)
+            raise
+
+    def _get_many_into_locked(
+        self, out: list[T], count: int, block: bool, timeout: float | None
+    ) -> list[T]:
         items = self._items
         deadline = None
         while True:
@@ -621,14 +820,17 @@ class AsyncQueue(ItemQueue[T]):
         hook = _hook
         if hook is not None:
             hook(SyncPoint.ACQUIRE, self.mutex)
-        try:
-            with self._raw_mutex:
-                if self._items:
+        with self._raw_mutex:
+            if self._items:
+                try:
                     self._take_locked(out, count)
-                return out, self._generation, not self._writable and not self._items
-        finally:
-            if hook is not None:
-                hook(SyncPoint.RELEASE, self.mutex)
+                except BaseException:  # the hook raised at NOTIFY: keep the items
+                    self._put_back_locked(out)
+                    raise
+            result = out, self._generation, not self._writable and not self._items
+        if hook is not None:
+            self._report_release_keeping(hook, out)
+        return result
 
     def wait_for_change(self, generation: int, timeout: float | None) -> None:
         with self.mutex:
@@ -659,6 +861,11 @@ class SyncQueue(ItemQueue[T]):
         self._generation = 0
 
     def put(self, item: T, block: bool = True, timeout: float | None = None) -> None:
+        given: object = block  # checked without a call when it is a bool
+        if given is not True and given is not False:
+            check_block(block)
+        if timeout is not None:
+            normalize_timeout(timeout)
         if not self._writable:
             raise ReadOnly("write to a closed channel")
         if self.maxsize and len(self._items) >= self.maxsize:
@@ -666,15 +873,22 @@ class SyncQueue(ItemQueue[T]):
         self._items.append(item)
         self._generation += 1
 
-    def put_many(self, items: list[T]) -> None:
+    def put_many(self, items: Iterable[T]) -> None:
         if self.maxsize:
             raise ValueError("put_many needs an unbounded queue; use put on a bounded one")
+        if not isinstance(items, list):
+            items = list(items)  # an iterable that raises adds nothing
         if not self._writable:
             raise ReadOnly("write to a closed channel")
         self._items.extend(items)
         self._generation += 1
 
     def get(self, block: bool = True, timeout: float | None = None) -> T:
+        given: object = block  # checked without a call when it is a bool
+        if given is not True and given is not False:
+            check_block(block)
+        if timeout is not None:
+            normalize_timeout(timeout)
         try:
             return self._items.popleft()
         except IndexError:

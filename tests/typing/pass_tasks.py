@@ -35,7 +35,7 @@ def check_task_types() -> None:
     task.min_count = 3
     task.max_chunksize = 0
     assert_type(Task("fresh", to_text).min_count, int | None)
-    assert_type(task.error(), Exception | None)
+    assert_type(task.error(), BaseException | None)
 
 
 def check_pipeline() -> None:
@@ -62,6 +62,10 @@ def check_explicit_passthrough() -> None:
     task: IteratorThreadTask[str, str] = IteratorThreadTask(iter("ab"), "letters")
     pool = ThreadPool(0)
     assert_type(pool.add_task(task).read(), list[str])
+    # fun=None is the identity for every task kind (F9).
+    relay: ChannelThreadTask[str, str] = ChannelThreadTask(pool.add_task(
+        IteratorThreadTask(iter("cd"), "more")), "relay", None)
+    assert_type(pool.add_task(relay).read(), list[str])
 
 
 def check_graph_and_helpers() -> None:
