@@ -149,6 +149,8 @@ class Adapter:
             return "self"
         if value is None or isinstance(value, (bool, int, float, str)):
             return value
+        if isinstance(value, dict):  # a function's label: the spec it was made from
+            return value
         if isinstance(value, (list, tuple)):
             return [self.to_json(item, {}) for item in value]
         return f"<{type(value).__name__}>"
