@@ -19,7 +19,7 @@ VECTORS = Path(__file__).parent / "vectors"
 DEFAULT_ADAPTER = [sys.executable, "-m", "conformance.adapters.module", "--module", "refasync"]
 
 Case = dict[str, Any]
-CASE_FIELDS = {"id", "rule", "description", "setup", "script", "outcomes", "exclusive"}
+CASE_FIELDS = {"id", "rule", "description", "setup", "script", "outcomes", "collected", "exclusive"}
 STEP_CONTROL = {"id", "thread", "op", "expect"}
 
 
@@ -71,12 +71,17 @@ def mismatch(expect: dict[str, Any], got: dict[str, Any] | None) -> str | None:
         return f"raised {got['error']}"
     if "value" in expect and got.get("value") != expect["value"]:
         return f"expected {json.dumps(expect['value'])}, got {json.dumps(got.get('value'))}"
-    if "value_unordered" in expect:
-        want = sorted(json.dumps(v) for v in expect["value_unordered"])
-        have = sorted(json.dumps(v) for v in (got.get("value") or []))
-        if want != have:
-            return f"expected {json.dumps(expect['value_unordered'])} in any order, got {json.dumps(got.get('value'))}"
+    if "value_unordered" in expect and not same_multiset(expect["value_unordered"], got.get("value")):
+        return f"expected {json.dumps(expect['value_unordered'])} in any order, got {json.dumps(got.get('value'))}"
+    if "length" in expect and len(got.get("value") or []) != expect["length"]:
+        return f"expected {expect['length']} items, got {json.dumps(got.get('value'))}"
     return None
+
+
+def same_multiset(want: list[Any], have: Any) -> bool:
+    if not isinstance(have, list):
+        return False
+    return sorted(json.dumps(v) for v in want) == sorted(json.dumps(v) for v in have)
 
 
 def _show(got: dict[str, Any]) -> str:
@@ -97,6 +102,14 @@ def grade(case: Case, report: dict[str, Any]) -> list[str]:
         why = mismatch(step.get("expect", {}), results.get(step["id"]))
         if why is not None:
             problems.append(f"{step['id']} ({_describe(step)}): {why}")
+    for collected in case.get("collected", []):
+        items: list[Any] = []
+        for sid in collected["steps"]:
+            value = (results.get(sid) or {}).get("value")
+            items.extend(value if isinstance(value, list) else [])
+        if not same_multiset(collected["value_unordered"], items):
+            problems.append(f"the items of {', '.join(collected['steps'])} together are {json.dumps(items)}, "
+                            f"expected {json.dumps(collected['value_unordered'])} in any order")
     if alternatives:
         reasons = []
         for outcome in alternatives:

@@ -386,6 +386,16 @@ class Adapter:
         with self.lock:
             return list(self.logs.get(step["log"], []))
 
+    def op_wait_log(self, step: Step) -> JSON:
+        """Wait (at most GATE_LIMIT_S) until a log holds ``length`` entries: whether it does."""
+        deadline = time.monotonic() + GATE_LIMIT_S
+        while time.monotonic() < deadline:
+            with self.lock:
+                if len(self.logs.get(step["log"], [])) >= step["length"]:
+                    return True
+            time.sleep(0.005)
+        return False
+
     def op_sleep(self, step: Step) -> JSON:
         time.sleep(step["seconds"])
         return None
