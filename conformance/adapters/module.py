@@ -280,8 +280,8 @@ class Adapter:
     def op_task(self, step: Step) -> JSON:
         kind = step.get("kind", "IteratorThreadTask")
         fun: Any = self.fn(step["fn"]) if isinstance(step.get("fn"), dict) else step.get("fn")
-        options = {key: step[key] for key in ("apply_single", "min_count", "max_chunksize")
-                   if key in step}
+        options: dict[str, Any] = {key: step[key] for key in ("apply_single", "min_count", "max_chunksize")
+                                   if key in step}
         if "writer" in step:
             options["writer"] = self.obj(step["writer"])
         task_id = step.get("id", step["as"])
