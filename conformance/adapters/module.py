@@ -25,6 +25,7 @@ JSON = Any
 Step = dict[str, Any]
 
 GATE_LIMIT_S = 30.0  # a gated function never waits longer than this for its gate
+WAIT_LOG_LIMIT_S = 10.0  # wait_log gives up after this
 
 
 class CallbackError(Exception):
@@ -364,6 +365,66 @@ class Adapter:
         worker = self.thread.WorkerThread
         return sum(1 for t in threading.enumerate() if isinstance(t, worker) and t.is_alive())
 
+    # threads
+
+    def op_worker_start(self, step: Step) -> JSON:
+        worker = self.thread.WorkerThread(queue.Queue())
+        worker.start()
+        self.objects[step["as"]] = worker
+        return None
+
+    def op_worker_put(self, step: Step) -> JSON:
+        """Queue a work item: ``form`` "callable" (fn(arg) as a no-argument callable),
+        "tuple" ((fn, (arg,), {})) or "stop" ((WorkerThread.stop,))."""
+        worker = self.obj(step["target"])
+        form = step["form"]
+        if form == "stop":
+            item: Any = (self.thread.WorkerThread.stop,)
+        else:
+            fun, arg = self.fn(step["fn"]), step.get("arg")
+            item = (lambda: fun(arg)) if form == "callable" else (fun, (arg,), {})
+        worker.inq.put(item)
+        return None
+
+    def op_stop_and_join(self, step: Step) -> JSON:
+        return self.obj(step["target"]).stop_and_join()
+
+    def op_join(self, step: Step) -> JSON:
+        """Join the thread (at most ``timeout`` seconds): whether it is still alive."""
+        thread = self.obj(step["target"])
+        thread.join(step.get("timeout", GATE_LIMIT_S))
+        return bool(thread.is_alive())
+
+    def op_terminate_threads(self, step: Step) -> JSON:
+        """Call, decorated with terminate_threads, a function that starts ``threads``
+        TerminatableThreads (each runs until asked to terminate) and, if ``raise``,
+        raises CallbackError. Returns how many of them are still alive afterwards; the
+        function's error, if any, propagates."""
+        base = self.thread.TerminatableThread
+        started: list[Any] = []
+
+        class Looper(base):  # type: ignore[misc, valid-type]  # base comes from the module under test
+            def run(self) -> None:
+                while not self._should_terminate():
+                    time.sleep(0.005)
+
+        def body() -> None:
+            for _ in range(step["threads"]):
+                started.append(Looper().start())
+            if step.get("raise"):
+                raise CallbackError("raised inside terminate_threads")
+
+        try:
+            self.thread.terminate_threads(body)()
+        finally:
+            self.objects[step["as"]] = started
+        return sum(1 for t in started if t.is_alive())
+
+    def op_alive(self, step: Step) -> JSON:
+        """How many of the threads named ``target`` (a thread or a list) are alive."""
+        threads = self.obj(step["target"])
+        return sum(1 for t in (threads if isinstance(threads, list) else [threads]) if t.is_alive())
+
     # control
 
     def op_drop(self, step: Step) -> JSON:
@@ -387,8 +448,8 @@ class Adapter:
             return list(self.logs.get(step["log"], []))
 
     def op_wait_log(self, step: Step) -> JSON:
-        """Wait (at most GATE_LIMIT_S) until a log holds ``length`` entries: whether it does."""
-        deadline = time.monotonic() + GATE_LIMIT_S
+        """Wait (at most WAIT_LOG_LIMIT_S) until a log holds ``length`` entries: whether it does."""
+        deadline = time.monotonic() + WAIT_LOG_LIMIT_S
         while time.monotonic() < deadline:
             with self.lock:
                 if len(self.logs.get(step["log"], [])) >= step["length"]:
