@@ -28,7 +28,7 @@ ORIGINAL_FAILURES = Path(__file__).parent / "expected-failures" / "original-asyn
 @pytest.mark.timeout(600)
 def test_refasync_passes_every_vector() -> None:
     cases = load_cases()
-    results = run_all(DEFAULT_ADAPTER, cases, jobs=4, quiescence_s=0.5)
+    results = run_all(DEFAULT_ADAPTER, cases, jobs=8, quiescence_s=0.5)
     failed = [f"{r.case['id']} ({r.case['rule']}): {'; '.join(r.problems)}" for r in results if not r.passed]
     assert not failed, "\n".join(failed)
 
@@ -51,6 +51,23 @@ def test_expected_failures_of_the_original_name_existing_cases_and_a_departure()
     ids = {case["id"] for case in load_cases()}
     assert set(expected) <= ids
     assert all("departure" in reason for reason in expected.values())
+
+
+@pytest.mark.timeout(900)
+def test_the_original_fails_exactly_its_listed_departures() -> None:
+    """Runs only where `python tools/original_async.py --prepare` has made the copy (it
+    downloads the original from PyPI; make test does not download)."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import original_async
+    finally:
+        sys.path.remove(str(ROOT / "tools"))
+    if not (original_async.cache_dir() / original_async.PACKAGE / "__init__.py").exists():
+        pytest.skip("the original is not prepared: python tools/original_async.py --prepare")
+    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "original_async.py")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=840)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert " 0 failed" in proc.stdout and " 0 unexpected passes" in proc.stdout, proc.stdout
 
 
 # -- teeth: small broken implementations, each built on refasync with one defect --
