@@ -1,0 +1,1 @@
+"""Conformance adapters: programs that run one case (JSON on stdin) and print its outcomes."""

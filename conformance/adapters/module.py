@@ -1,0 +1,571 @@
+"""Conformance adapter for any Python implementation of the seed's API.
+
+``python -m conformance.adapters.module --module NAME`` reads one case (JSON) on stdin,
+runs it against the package ``NAME`` (its submodules ``channel``, ``graph``, ``task``,
+``pool``, ``util`` and ``thread``, as in the seed) and prints the outcomes (JSON) on
+stdout. The protocol, and what every operation means, is in ``conformance/PROTOCOL.md``.
+It uses nothing but the seed's API, so it grades refasync (``--module refasync``, the
+runner's default) and the original library copied under another name alike.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import importlib
+import json
+import os
+import queue
+import sys
+import threading
+import time
+from typing import Any, Callable, Iterator
+
+JSON = Any
+Step = dict[str, Any]
+
+GATE_LIMIT_S = 30.0  # a gated function never waits longer than this for its gate
+WAIT_LOG_LIMIT_S = 10.0  # wait_log gives up after this
+
+
+class CallbackError(Exception):
+    """What the case's test functions raise (specs "raise" and "raise_if")."""
+
+
+class RaisingIterator:
+    """Yields ``items``; raises ``CallbackError`` once, after ``raise_after`` of them."""
+
+    def __init__(self, items: list[JSON], raise_after: int | None) -> None:
+        self._items = list(items)
+        self._raise_after = raise_after
+        self._given = 0
+
+    def __iter__(self) -> Iterator[JSON]:
+        return self
+
+    def __next__(self) -> JSON:
+        if self._raise_after is not None and self._given == self._raise_after:
+            self._raise_after = None
+            raise CallbackError("iterator raised")
+        if not self._items:
+            raise StopIteration
+        self._given += 1
+        return self._items.pop(0)
+
+    next = __next__  # what a Python 2 era implementation looks for
+
+
+class Adapter:
+    """The objects a case names, its logs and gates, and the operations on them."""
+
+    def __init__(self, module: str) -> None:
+        self.channel = importlib.import_module(f"{module}.channel")
+        self.graph = importlib.import_module(f"{module}.graph")
+        self.task = importlib.import_module(f"{module}.task")
+        self.pool = importlib.import_module(f"{module}.pool")
+        self.util = importlib.import_module(f"{module}.util")
+        self.thread = importlib.import_module(f"{module}.thread")
+        self.objects: dict[str, Any] = {}
+        self.logs: dict[str, list[JSON]] = {}
+        self.gates: dict[str, threading.Event] = {}
+        self.labels: dict[int, JSON] = {}  # id(function) -> the spec it was made from
+        self.lock = threading.Lock()
+
+    # -- helpers --
+
+    def obj(self, name: str) -> Any:
+        return self.objects[name]
+
+    def log(self, name: str) -> list[JSON]:
+        with self.lock:
+            return self.logs.setdefault(name, [])
+
+    def gate(self, name: str) -> threading.Event:
+        with self.lock:
+            return self.gates.setdefault(name, threading.Event())
+
+    def fn(self, spec: JSON) -> Callable[[Any], Any]:
+        """The function a spec describes (see PROTOCOL.md, "Functions")."""
+        kind = spec["fn"]
+        then = self.fn(spec["then"]) if "then" in spec else None
+
+        def run(arg: Any) -> Any:
+            result = self._apply(kind, spec, arg)
+            return then(result) if then is not None else result
+
+        self.labels[id(run)] = spec
+        return run
+
+    def _apply(self, kind: str, spec: JSON, arg: Any) -> Any:
+        if kind == "identity":
+            return arg
+        if kind == "add":
+            return arg + spec["k"]
+        if kind == "mul":
+            return arg * spec["k"]
+        if kind == "raise":
+            raise CallbackError("raised by the case's function")
+        if kind == "raise_if":
+            if arg == spec["equals"]:
+                raise CallbackError(f"raised on {arg!r}")
+            return arg
+        if kind == "log":
+            with self.lock:
+                self.logs.setdefault(spec["log"], []).append(
+                    len(arg) if spec.get("len") else (list(arg) if isinstance(arg, list) else arg)
+                )
+            return arg
+        if kind == "gate":
+            self.gate(spec["gate"]).wait(GATE_LIMIT_S)
+            return arg
+        if kind == "reverse":
+            return list(reversed(arg))
+        if kind == "map":
+            inner = self.fn(spec["of"])
+            return [inner(item) for item in arg]
+        raise ValueError(f"unknown function spec {spec!r}")
+
+    def label(self, fun: Any) -> JSON:
+        if fun is None:
+            return None
+        return self.labels.get(id(fun), "<unknown callable>")
+
+    def error_kind(self, exc: BaseException) -> str:
+        if isinstance(exc, CallbackError):
+            return "CallbackError"
+        if isinstance(exc, self.util.ReadOnly):
+            return "ReadOnly"
+        if isinstance(exc, queue.Full):
+            return "Full"
+        if isinstance(exc, queue.Empty):
+            return "Empty"
+        for base in (ValueError, TypeError):
+            if isinstance(exc, base):
+                return base.__name__
+        return f"Error:{type(exc).__name__}"
+
+    def to_json(self, value: Any, step: Step) -> JSON:
+        target = step.get("target")
+        if target is not None and target in self.objects and value is self.objects[target]:
+            return "self"
+        if value is None or isinstance(value, (bool, int, float, str)):
+            return value
+        if isinstance(value, dict):  # a function's label: the spec it was made from
+            return value
+        if isinstance(value, (list, tuple)):
+            return [self.to_json(item, {}) for item in value]
+        return f"<{type(value).__name__}>"
+
+    # -- operations --
+
+    def run(self, step: Step) -> JSON:
+        op = getattr(self, "op_" + step["op"], None)
+        if op is None:
+            raise NotImplementedError(f"operation {step['op']!r}")
+        return op(step)
+
+    @staticmethod
+    def _read_args(step: Step) -> dict[str, Any]:
+        return {key: step[key] for key in ("count", "block", "timeout") if key in step}
+
+    def op_mkchannel(self, step: Step) -> JSON:
+        ch = self.channel
+        ctype = getattr(ch, step.get("channel", "Channel"))
+        if "maxsize" in step:
+            maxsize, base = step["maxsize"], ctype
+
+            def ctype() -> Any:
+                return base(maxsize)
+
+        pair = ch.mkchannel(
+            ctype,
+            getattr(ch, step.get("writer", "ChannelWriter")),
+            getattr(ch, step.get("reader", "ChannelReader")),
+        )
+        self.objects[step["as"][0]], self.objects[step["as"][1]] = pair
+        return None
+
+    def op_write(self, step: Step) -> JSON:
+        args = {key: step[key] for key in ("block", "timeout") if key in step}
+        return self.obj(step["target"]).write(step["item"], **args)
+
+    def op_read(self, step: Step) -> JSON:
+        return self.obj(step["target"]).read(**self._read_args(step))
+
+    def op_iterate(self, step: Step) -> JSON:
+        return list(iter(self.obj(step["target"])))
+
+    def op_close(self, step: Step) -> JSON:
+        return self.obj(step["target"]).close()
+
+    def op_closed(self, step: Step) -> JSON:
+        return self.obj(step["target"]).closed()
+
+    def op_size(self, step: Step) -> JSON:
+        return self.obj(step["target"]).size()
+
+    def _set_cb(self, step: Step, method: str) -> JSON:
+        setter = getattr(self.obj(step["target"]), method)
+        if "fn" not in step:
+            return self.label(setter())
+        spec = step["fn"]
+        if isinstance(spec, dict):
+            return self.label(setter(self.fn(spec)))
+        return self.label(setter(spec))  # null uninstalls; any other value is not callable
+
+    def op_set_pre_cb(self, step: Step) -> JSON:
+        return self._set_cb(step, "set_pre_cb")
+
+    def op_set_post_cb(self, step: Step) -> JSON:
+        return self._set_cb(step, "set_post_cb")
+
+    def _iterator(self, step: Step) -> Any:
+        if "not_iterator" in step:
+            return step["not_iterator"]
+        return RaisingIterator(step["items"], step.get("raise_after"))
+
+    def op_iterator_reader(self, step: Step) -> JSON:
+        self.objects[step["as"]] = self.channel.IteratorReader(self._iterator(step))
+        return None
+
+    def op_async_queue(self, step: Step) -> JSON:
+        self.objects[step["as"]] = self.util.AsyncQueue(step.get("maxsize", 0))
+        return None
+
+    def op_set_writable(self, step: Step) -> JSON:
+        return self.obj(step["target"]).set_writable(step["state"])
+
+    def op_put(self, step: Step) -> JSON:
+        args = {key: step[key] for key in ("block", "timeout") if key in step}
+        return self.obj(step["target"]).put(step["item"], **args)
+
+    def op_get(self, step: Step) -> JSON:
+        args = {key: step[key] for key in ("block", "timeout") if key in step}
+        return self.obj(step["target"]).get(**args)
+
+    # graph
+
+    def op_graph(self, step: Step) -> JSON:
+        self.objects[step["as"]] = self.graph.Graph()
+        return None
+
+    def op_node(self, step: Step) -> JSON:
+        self.objects[step["as"]] = self.graph.Node(step.get("id", step["as"]))
+        return None
+
+    def op_add_node(self, step: Step) -> JSON:
+        self.obj(step["target"]).add_node(self.obj(step["node"]))
+        return None
+
+    def op_add_edge(self, step: Step) -> JSON:
+        return self.obj(step["target"]).add_edge(self.obj(step["u"]), self.obj(step["v"]))
+
+    def op_remove_node(self, step: Step) -> JSON:
+        return self.obj(step["target"]).remove_node(self.obj(step["node"]))
+
+    def op_inputs_first(self, step: Step) -> JSON:
+        nodes = self.obj(step["target"]).input_inclusive_dfirst_reversed(self.obj(step["node"]))
+        return [node.id for node in nodes]
+
+    def op_in_nodes(self, step: Step) -> JSON:
+        return sorted(node.id for node in self.obj(step["node"]).in_nodes)
+
+    def op_out_nodes(self, step: Step) -> JSON:
+        return sorted(node.id for node in self.obj(step["node"]).out_nodes)
+
+    def op_nodes(self, step: Step) -> JSON:
+        return sorted(node.id for node in self.obj(step["target"]).nodes)
+
+    # tasks
+
+    def op_task(self, step: Step) -> JSON:
+        kind = step.get("kind", "IteratorThreadTask")
+        fun: Any = self.fn(step["fn"]) if isinstance(step.get("fn"), dict) else step.get("fn")
+        options: dict[str, Any] = {key: step[key] for key in ("apply_single", "min_count", "max_chunksize")
+                                   if key in step}
+        if "writer" in step:
+            options["writer"] = self.obj(step["writer"])
+        task_id = step.get("id", step["as"])
+        if kind == "IteratorThreadTask":
+            source = self._iterator(step)
+            task = self.task.IteratorThreadTask(source, task_id, fun, **options)
+        elif kind == "ChannelThreadTask":
+            task = self.task.ChannelThreadTask(self.obj(step["input"]), task_id, fun, **options)
+        else:
+            raise ValueError(f"unknown task kind {kind!r}")
+        self.objects[step["as"]] = task
+        return None
+
+    def op_get_attr(self, step: Step) -> JSON:
+        return getattr(self.obj(step["target"]), step["attr"])
+
+    def op_set_attr(self, step: Step) -> JSON:
+        setattr(self.obj(step["target"]), step["attr"], step["value"])
+        return None
+
+    def op_set_writer(self, step: Step) -> JSON:
+        return self.obj(step["target"]).set_writer(self.obj(step["writer"]))
+
+    def op_process(self, step: Step) -> JSON:
+        return self.obj(step["target"]).process(**({"count": step["count"]} if "count" in step else {}))
+
+    def op_is_done(self, step: Step) -> JSON:
+        return self.obj(step["target"]).is_done()
+
+    def op_is_closed(self, step: Step) -> JSON:
+        return self.obj(step["target"]).is_closed()
+
+    def op_set_done(self, step: Step) -> JSON:
+        return self.obj(step["target"]).set_done()
+
+    def op_error(self, step: Step) -> JSON:
+        exc = self.obj(step["target"]).error()
+        return None if exc is None else self.error_kind(exc)
+
+    # pools
+
+    def op_pool(self, step: Step) -> JSON:
+        cls = getattr(self.pool, step.get("kind", "ThreadPool"))
+        self.objects[step["as"]] = cls(step["size"]) if "size" in step else cls()
+        return None
+
+    def op_add_task(self, step: Step) -> JSON:
+        reader = self.obj(step["target"]).add_task(self.obj(step["task"]))
+        if "as" in step:
+            self.objects[step["as"]] = reader
+        return None
+
+    def op_add_object(self, step: Step) -> JSON:
+        """add_task with something that is not a task (a JSON value)."""
+        return self.obj(step["target"]).add_task(step["value"])
+
+    def op_num_tasks(self, step: Step) -> JSON:
+        return self.obj(step["target"]).num_tasks()
+
+    def op_set_size(self, step: Step) -> JSON:
+        return self.obj(step["target"]).set_size(step["size"])
+
+    def op_remove_task(self, step: Step) -> JSON:
+        return self.obj(step["target"]).remove_task(self.obj(step["task"]))
+
+    def op_release(self, step: Step) -> JSON:
+        return self.obj(step["target"]).release()
+
+    def op_duplicate(self, step: Step) -> JSON:
+        self.objects[step["as"]] = self.obj(step["target"]).duplicate()
+        return None
+
+    def op_enter(self, step: Step) -> JSON:
+        return self.obj(step["target"]).__enter__()
+
+    def op_exit(self, step: Step) -> JSON:
+        return self.obj(step["target"]).__exit__(None, None, None)
+
+    def op_worker_threads(self, step: Step) -> JSON:
+        worker = self.thread.WorkerThread
+        return sum(1 for t in threading.enumerate() if isinstance(t, worker) and t.is_alive())
+
+    # threads
+
+    def op_worker_start(self, step: Step) -> JSON:
+        worker = self.thread.WorkerThread(queue.Queue())
+        worker.start()
+        self.objects[step["as"]] = worker
+        return None
+
+    def op_worker_put(self, step: Step) -> JSON:
+        """Queue a work item: ``form`` "callable" (fn(arg) as a no-argument callable),
+        "tuple" ((fn, (arg,), {})) or "stop" ((WorkerThread.stop,))."""
+        worker = self.obj(step["target"])
+        form = step["form"]
+        if form == "stop":
+            item: Any = (self.thread.WorkerThread.stop,)
+        else:
+            fun, arg = self.fn(step["fn"]), step.get("arg")
+            item = (lambda: fun(arg)) if form == "callable" else (fun, (arg,), {})
+        worker.inq.put(item)
+        return None
+
+    def op_stop_and_join(self, step: Step) -> JSON:
+        return self.obj(step["target"]).stop_and_join()
+
+    def op_join(self, step: Step) -> JSON:
+        """Join the thread (at most ``timeout`` seconds): whether it is still alive."""
+        thread = self.obj(step["target"])
+        thread.join(step.get("timeout", GATE_LIMIT_S))
+        return bool(thread.is_alive())
+
+    def op_terminate_threads(self, step: Step) -> JSON:
+        """Call, decorated with terminate_threads, a function that starts ``threads``
+        TerminatableThreads (each runs until asked to terminate) and, if ``raise``,
+        raises CallbackError. Returns how many of them are still alive afterwards; the
+        function's error, if any, propagates."""
+        base = self.thread.TerminatableThread
+        started: list[Any] = []
+
+        class Looper(base):  # type: ignore[misc, valid-type]  # base comes from the module under test
+            def run(self) -> None:
+                while not self._should_terminate():
+                    time.sleep(0.005)
+
+        def body() -> None:
+            for _ in range(step["threads"]):
+                started.append(Looper().start())
+            if step.get("raise"):
+                raise CallbackError("raised inside terminate_threads")
+
+        try:
+            self.thread.terminate_threads(body)()
+        finally:
+            self.objects[step["as"]] = started
+        return sum(1 for t in started if t.is_alive())
+
+    def op_alive(self, step: Step) -> JSON:
+        """How many of the threads named ``target`` (a thread or a list) are alive."""
+        threads = self.obj(step["target"])
+        return sum(1 for t in (threads if isinstance(threads, list) else [threads]) if t.is_alive())
+
+    # control
+
+    def op_drop(self, step: Step) -> JSON:
+        for name in step["names"]:
+            del self.objects[name]
+        for _ in range(3):
+            gc.collect()
+        return None
+
+    def op_gc(self, step: Step) -> JSON:
+        for _ in range(3):
+            gc.collect()
+        return None
+
+    def op_open_gate(self, step: Step) -> JSON:
+        self.gate(step["gate"]).set()
+        return None
+
+    def op_log(self, step: Step) -> JSON:
+        with self.lock:
+            return list(self.logs.get(step["log"], []))
+
+    def op_wait_log(self, step: Step) -> JSON:
+        """Wait (at most WAIT_LOG_LIMIT_S) until a log holds ``length`` entries: whether it does."""
+        deadline = time.monotonic() + WAIT_LOG_LIMIT_S
+        while time.monotonic() < deadline:
+            with self.lock:
+                if len(self.logs.get(step["log"], [])) >= step["length"]:
+                    return True
+            time.sleep(0.005)
+        return False
+
+    def op_sleep(self, step: Step) -> JSON:
+        time.sleep(step["seconds"])
+        return None
+
+
+class Outcome:
+    """One issued operation: done once its thread has run it."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.result: dict[str, JSON] = {}
+
+
+class LogicalThread:
+    """A thread that runs the operations issued to it, one at a time."""
+
+    def __init__(self, adapter: Adapter, name: str) -> None:
+        self.adapter = adapter
+        self.inbox: queue.SimpleQueue[tuple[Step, Outcome]] = queue.SimpleQueue()
+        self.current: Outcome | None = None
+        threading.Thread(target=self._serve, name=f"conformance-{name}", daemon=True).start()
+
+    def issue(self, step: Step) -> Outcome:
+        outcome = Outcome()
+        self.current = outcome
+        self.inbox.put((step, outcome))
+        return outcome
+
+    def busy(self) -> bool:
+        return self.current is not None and not self.current.done.is_set()
+
+    def _serve(self) -> None:
+        while True:
+            step, outcome = self.inbox.get()
+            outcome.result = perform(self.adapter, step)
+            del step
+            outcome.done.set()
+            del outcome
+
+
+def perform(adapter: Adapter, step: Step) -> dict[str, JSON]:
+    """Run one operation; its value or its error kind, never the objects themselves."""
+    try:
+        return {"value": adapter.to_json(adapter.run(step), step)}
+    except Exception as exc:  # every error is an outcome; the case says which one is right
+        return {"error": adapter.error_kind(exc)}
+
+
+def run_case(adapter: Adapter, case: dict[str, Any]) -> dict[str, Any]:
+    quiescence = float(case.get("quiescence_s", 0.5))
+    final_wait = float(case.get("final_s", 5.0))
+    for step in case.get("setup", []):
+        result = perform(adapter, step)
+        if "error" in result:
+            return {"id": case["id"], "setup_error": f"{step['op']}: {result['error']}",
+                    "results": {}}
+    threads: dict[str, LogicalThread] = {}
+    outcomes: dict[str, tuple[bool, Outcome]] = {}
+    for step in case["script"]:
+        if "thread" not in step:  # a control operation, run inline
+            outcome = Outcome()
+            outcome.result = perform(adapter, step)
+            outcome.done.set()
+            outcomes[step["id"]] = (False, outcome)
+            continue
+        thread = threads.get(step["thread"])
+        if thread is None:
+            thread = threads[step["thread"]] = LogicalThread(adapter, step["thread"])
+        if thread.busy():
+            outcome = Outcome()
+            outcome.result = {"error": "Protocol:thread busy"}
+            outcome.done.set()
+            outcomes[step["id"]] = (False, outcome)
+            continue
+        outcome = thread.issue(step)
+        deadline = time.monotonic() + quiescence
+        issued_done = outcome.done.wait(quiescence)
+        # Let operations this one unblocked finish before the next is issued.
+        for _, other in list(outcomes.values()):
+            other.done.wait(max(0.0, deadline - time.monotonic()))
+        outcomes[step["id"]] = (not issued_done, outcome)
+    deadline = time.monotonic() + final_wait
+    for _, outcome in outcomes.values():
+        outcome.done.wait(max(0.0, deadline - time.monotonic()))
+    results: dict[str, Any] = {}
+    for step_id, (blocked, outcome) in outcomes.items():
+        if outcome.done.is_set():
+            results[step_id] = {"blocked": blocked, **outcome.result}
+        else:
+            results[step_id] = {"blocked": True, "pending": True}
+    return {"id": case["id"], "results": results}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--module", required=True, help="the package implementing the API")
+    args = parser.parse_args(argv)
+    case = json.load(sys.stdin)
+    try:
+        adapter = Adapter(args.module)
+    except ImportError as exc:
+        print(f"cannot import {args.module}: {exc}", file=sys.stderr)
+        os._exit(3)
+    report = run_case(adapter, case)
+    sys.stdout.write(json.dumps(report) + "\n")
+    sys.stdout.flush()
+    # Blocked operations may still hold threads: leave without waiting for them.
+    os._exit(0)
+
+
+if __name__ == "__main__":
+    main()

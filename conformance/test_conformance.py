@@ -1,0 +1,187 @@
+"""The conformance vectors pass on refasync; the runner catches broken implementations
+(teeth); the coverage table is up to date; the grading logic does what PROTOCOL.md says."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from conformance import coverage
+from conformance.runner import (
+    DEFAULT_ADAPTER,
+    load_cases,
+    load_expected_failures,
+    grade,
+    mismatch,
+    run_all,
+)
+
+ROOT = Path(__file__).resolve().parent.parent
+ORIGINAL_FAILURES = Path(__file__).parent / "expected-failures" / "original-async-0.6.2.txt"
+
+
+@pytest.mark.timeout(600)
+def test_refasync_passes_every_vector() -> None:
+    cases = load_cases()
+    results = run_all(DEFAULT_ADAPTER, cases, jobs=8, quiescence_s=0.5)
+    failed = [f"{r.case['id']} ({r.case['rule']}): {'; '.join(r.problems)}" for r in results if not r.passed]
+    assert not failed, "\n".join(failed)
+
+
+def test_coverage_table_is_up_to_date_and_consistent() -> None:
+    table, problems = coverage.build()
+    assert not problems
+    assert coverage.TABLE.read_text() == table, "run: python -m conformance.coverage"
+
+
+def test_every_rule_has_a_case_or_a_reason() -> None:
+    rule_ids = {rule for _, rule, _ in coverage.rules(coverage.SEMANTICS.read_text())}
+    with_cases = {case["rule"] for case in load_cases()}
+    reasons = set(__import__("json").loads(coverage.UNCOVERED.read_text()))
+    assert rule_ids - with_cases - reasons == set()
+
+
+def test_expected_failures_of_the_original_name_existing_cases_and_a_departure() -> None:
+    expected = load_expected_failures(ORIGINAL_FAILURES)
+    ids = {case["id"] for case in load_cases()}
+    assert set(expected) <= ids
+    assert all("departure" in reason for reason in expected.values())
+
+
+@pytest.mark.timeout(900)
+def test_the_original_fails_exactly_its_listed_departures() -> None:
+    """Runs only where `python tools/original_async.py --prepare` has made the copy (it
+    downloads the original from PyPI; make test does not download)."""
+    sys.path.insert(0, str(ROOT / "tools"))
+    try:
+        import original_async
+    finally:
+        sys.path.remove(str(ROOT / "tools"))
+    if not (original_async.cache_dir() / original_async.PACKAGE / "__init__.py").exists():
+        pytest.skip("the original is not prepared: python tools/original_async.py --prepare")
+    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "original_async.py")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=840)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert " 0 failed" in proc.stdout and " 0 unexpected passes" in proc.stdout, proc.stdout
+
+
+# -- teeth: small broken implementations, each built on refasync with one defect --
+
+BROKEN: dict[str, tuple[str, str]] = {
+    # name: (source of its channel module, a case that must fail)
+    "read_ignores_count": (
+        "from refasync.channel import *\n"
+        "from refasync.channel import ChannelReader as _Reader\n"
+        "class ChannelReader(_Reader):\n"
+        "    def read(self, count=0, block=True, timeout=None):\n"
+        "        return _Reader.read(self, 0, False, timeout) if count > 0 else _Reader.read(self, count, block, timeout)\n",
+        "read-returns-at-most-count",
+    ),
+    "close_does_nothing": (
+        "from refasync.channel import *\n"
+        "from refasync.channel import ChannelWriter as _Writer\n"
+        "class ChannelWriter(_Writer):\n"
+        "    def close(self):\n"
+        "        pass\n",
+        "close-wakes-a-blocked-reader-with-its-items",
+    ),
+    "serial_pool": (
+        "from refasync.channel import *\n",
+        "non-blocking-read-does-not-wait-for-a-chunk-in-flight",
+    ),
+}
+SERIAL_POOL = (
+    "from refasync.pool import *\n"
+    "from refasync.pool import ThreadPool as _Pool\n"
+    "class ThreadPool(_Pool):\n"
+    "    def set_size(self, size=0):\n"
+    "        return _Pool.set_size(self, 0)\n"
+)
+
+
+def _broken_package(root: Path, name: str) -> None:
+    package = root / name
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    for sub in ("graph", "task", "util", "thread", "pool"):
+        (package / f"{sub}.py").write_text(f"from refasync.{sub} import *\n")
+    (package / "channel.py").write_text(BROKEN[name][0])
+    if name == "serial_pool":
+        (package / "pool.py").write_text(SERIAL_POOL)
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("name", sorted(BROKEN))
+def test_the_runner_catches_a_broken_implementation(name: str, tmp_path: Path) -> None:
+    _broken_package(tmp_path, name)
+    case_id = BROKEN[name][1]
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(tmp_path), str(ROOT)]))
+    adapter = f"{sys.executable} -m conformance.adapters.module --module {name}"
+    proc = subprocess.run([sys.executable, "-m", "conformance", "--adapter", adapter, "-k", f"^{case_id}$"],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert f"FAIL" in proc.stdout and case_id in proc.stdout, proc.stdout
+
+
+def test_an_unexpected_pass_is_reported(tmp_path: Path) -> None:
+    listed = tmp_path / "xfail.txt"
+    listed.write_text("mkchannel-returns-writer-then-reader: pretend it fails\n")
+    proc = subprocess.run([sys.executable, "-m", "conformance", "-k", "^mkchannel-returns",
+                           "--expected-failures", str(listed)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert "XPASS" in proc.stdout and "unexpected pass" in proc.stdout
+
+
+# -- grading --
+
+
+def _case(script: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    return {"id": "c", "rule": "C1", "script": script, **extra}
+
+
+def test_an_operation_that_should_return_at_once_must_not_block() -> None:
+    assert mismatch({"value": [1]}, {"blocked": True, "value": [1]}) is not None
+    assert mismatch({"value": [1]}, {"blocked": False, "value": [1]}) is None
+    assert mismatch({"blocked": True, "value": [1]}, {"blocked": True, "value": [1]}) is None
+
+
+def test_a_pending_operation_fails_unless_expected() -> None:
+    assert mismatch({"blocked": True, "value": []}, {"blocked": True, "pending": True}) == "never returned"
+    assert mismatch({"blocked": True, "pending": True}, {"blocked": True, "pending": True}) is None
+
+
+def test_errors_and_values_are_told_apart() -> None:
+    assert mismatch({"error": "ReadOnly"}, {"blocked": False, "value": None}) is not None
+    assert mismatch({"value": None}, {"blocked": False, "error": "ReadOnly"}) is not None
+    assert mismatch({"error": "Full"}, {"blocked": False, "error": "Full"}) is None
+    assert mismatch({"any": True}, {"blocked": True, "error": "X"}) is None
+
+
+def test_one_of_the_allowed_outcomes_must_match() -> None:
+    case = _case([{"id": "a", "op": "read"}, {"id": "b", "op": "read"}],
+                 outcomes=[{"a": {"value": [1]}, "b": {"value": [2]}},
+                           {"a": {"value": [2]}, "b": {"value": [1]}}])
+    ok = {"results": {"a": {"blocked": False, "value": [2]}, "b": {"blocked": False, "value": [1]}}}
+    bad = {"results": {"a": {"blocked": False, "value": [1]}, "b": {"blocked": False, "value": [1]}}}
+    assert grade(case, ok) == []
+    assert len(grade(case, bad)) == 1
+
+
+def test_collected_items_are_compared_as_a_multiset() -> None:
+    case = _case([{"id": "a", "op": "read", "expect": {"any": True}},
+                  {"id": "b", "op": "read", "expect": {"any": True}}],
+                 collected=[{"steps": ["a", "b"], "value_unordered": [1, 2, 3]}])
+    ok = {"results": {"a": {"blocked": False, "value": [3]}, "b": {"blocked": False, "value": [1, 2]}}}
+    twice = {"results": {"a": {"blocked": False, "value": [1, 3]}, "b": {"blocked": False, "value": [1, 2]}}}
+    assert grade(case, ok) == []
+    assert grade(case, twice) != []
+
+
+def test_a_setup_error_fails_the_case() -> None:
+    assert grade(_case([]), {"setup_error": "mkchannel: TypeError"}) == ["setup failed: mkchannel: TypeError"]
