@@ -1,0 +1,1 @@
+"""refasync's porting kit: conformance vectors and the history checker."""
