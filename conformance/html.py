@@ -146,7 +146,7 @@ body { font: 13px/1.4 system-ui, sans-serif; margin: 16px; color: #111; backgrou
 h1 { font-size: 16px; margin: 0 0 8px; }
 pre.notes { background: #f6f6f6; padding: 8px; max-height: 240px; overflow: auto; font-size: 12px; }
 #controls { margin: 8px 0; }
-#timeline { position: relative; overflow-x: auto; border: 1px solid #ccc; }
+#timeline { position: relative; overflow-x: auto; overflow-y: hidden; border: 1px solid #ccc; }
 #canvas { position: relative; }
 .lane { position: absolute; left: 0; right: 0; height: 30px; border-bottom: 1px solid #eee; }
 .lane-name { position: absolute; left: 4px; top: 7px; width: 110px; overflow: hidden;
