@@ -25,7 +25,7 @@ crosshair: $(STAMP)
 # Unit tests, the state-machine models and the stress harness's short budget
 # (the long per-scenario batches are for `pytest stress -k scenario_batch --count N`).
 test: typecheck crosshair
-	$(BIN)/python -m pytest -q tests models stress -k "not scenario_batch"
+	$(BIN)/python -m pytest -q tests models stress conformance -k "not scenario_batch"
 
 # 60 seconds of randomized interleavings; prints its master seed and a summary.
 stress: $(STAMP)

@@ -138,16 +138,19 @@ class _Interner:
     def __init__(self) -> None:
         self._hashable: dict[Hashable, int] = {}
         self._other: list[object] = []
+        self.items: dict[int, object] = {}  # the reverse map, for explanations
 
     def __call__(self, item: object) -> int:
         try:
-            return self._hashable.setdefault(item, len(self._hashable) + len(self._other))  # unhashable: TypeError
+            number = self._hashable.setdefault(item, len(self._hashable) + len(self._other))  # unhashable: TypeError
         except TypeError:
             for i, known in enumerate(self._other):
                 if known == item:
                     return -1 - i
             self._other.append(item)
-            return -len(self._other)
+            number = -len(self._other)
+        self.items.setdefault(number, item)
+        return number
 
 
 def _read_mode(arg: object) -> tuple[int, ReadMode]:
@@ -162,9 +165,8 @@ def _read_mode(arg: object) -> tuple[int, ReadMode]:
     return count, ReadMode.BLOCK if timeout is None else ReadMode.TIMED
 
 
-def _prepare(ops: Sequence[Op]) -> list[_Entry]:
+def _prepare(ops: Sequence[Op], intern: _Interner) -> list[_Entry]:
     """:return: the entries in call order (ties: given order)."""
-    intern = _Interner()
     prepared = []
     for index, op in enumerate(ops):
         if op.kind not in KINDS:
@@ -379,7 +381,8 @@ def check_channel_history(
     :raise ValueError: on a malformed operation.
     :raise CheckTimeout: when the deadline passed before the search decided.
     """
-    entries = _prepare(ops)
+    intern = _Interner()
+    entries = _prepare(ops, intern)
     search = _Search(entries, maxsize, deadline)
     events = search.run()
     if events is not None:
@@ -388,7 +391,7 @@ def check_channel_history(
     _, best_events, _, _ = search.best
     placed = sorted(entries[pos].index for pos, what in best_events if what == "done")
     culprit = _culprit(search)
-    return LinearizabilityResult(False, None, _explain(search), placed,
+    return LinearizabilityResult(False, None, _explain(search, intern.items), placed,
                                  None if culprit is None else culprit.index)
 
 
@@ -406,7 +409,7 @@ def _culprit(search: _Search) -> _Entry | None:
     return first
 
 
-def _explain(search: _Search) -> str:
+def _explain(search: _Search, items: dict[int, object]) -> str:
     finished, events, state, _ = search.best
     lines = [f"not linearizable: at best {finished} of {len(search.entries)} operations placed"]
     lines.append("longest linearizable prefix (events in order):")
@@ -415,7 +418,7 @@ def _explain(search: _Search) -> str:
     for pos, what in events[-_SHOWN_EVENTS:]:
         e = search.entries[pos]
         lines.append(f"  {what:4} #{e.index} {_describe(e.op)}")
-    lines.append(f"channel then: items={list(state.items)} closed={state.closed}")
+    lines.append(f"channel then: items={[items[x] for x in state.items]} closed={state.closed}")
     first = _culprit(search)
     if first is not None:
         lines.append(f"could not place: #{first.index} {_describe(first.op)}")
