@@ -160,7 +160,8 @@ pre.notes { background: #f6f6f6; padding: 8px; max-height: 240px; overflow: auto
 .bar.culprit { background: #dc2626; outline: 2px solid #000; }
 .window { position: absolute; top: 0; bottom: 0; background: rgba(250, 204, 21, 0.35);
   border-left: 2px solid #ca8a04; border-right: 2px solid #ca8a04; z-index: 1; }
-.sync { position: absolute; width: 2px; height: 8px; top: 0; background: #16a34a; z-index: 3; }
+.sync { position: absolute; width: 2px; height: 30px; top: 0; background: #16a34a; z-index: 3; }
+pre.notes:empty { display: none; }
 .legend span { display: inline-block; padding: 0 6px; margin-right: 6px; color: #fff; border-radius: 2px; }
 </style></head>
 <body>
