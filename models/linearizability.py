@@ -42,7 +42,7 @@ from refasync.util import Lock
 from . import channel_spec as spec
 from .channel_spec import ChannelState, ReadMode
 
-__all__ = ("History", "LinearizabilityResult", "Op", "check_channel_history")
+__all__ = ("CheckTimeout", "History", "LinearizabilityResult", "Op", "check_channel_history")
 
 KINDS = ("write", "read", "close")
 _SHOWN_EVENTS = 60  # the explanation shows this many events before the dead end
@@ -100,6 +100,10 @@ class LinearizabilityResult:
     order: list[Op] | None  # when ok: the ops in the order they took effect (a read at its
     # last step; pending ops that never took effect are left out)
     explanation: str  # when not ok: the longest linearizable prefix and what failed
+    # when not ok: the indices (in the given ops) of the operations the deepest search
+    # placed, and of the first one (by return) it could not place
+    placed: list[int] = field(default_factory=list)
+    culprit: int | None = None
 
     def __bool__(self) -> bool:
         return self.ok
@@ -108,11 +112,16 @@ class LinearizabilityResult:
 # --- the search ------------------------------------------------------------------------
 
 
+class CheckTimeout(Exception):
+    """The search passed its deadline before it decided (the answer is unknown)."""
+
+
 @dataclass(frozen=True)
 class _Entry:
     """One operation, prepared for the search: items interned to ints."""
 
-    index: int
+    index: int  # its position in the given operations (explanations name it)
+    pos: int  # its position in call order: its bit in the set of finished operations
     op: Op
     call: int
     ret: int  # _NEVER when pending
@@ -129,16 +138,19 @@ class _Interner:
     def __init__(self) -> None:
         self._hashable: dict[Hashable, int] = {}
         self._other: list[object] = []
+        self.items: dict[int, object] = {}  # the reverse map, for explanations
 
     def __call__(self, item: object) -> int:
         try:
-            return self._hashable.setdefault(item, len(self._hashable) + len(self._other))  # unhashable: TypeError
+            number = self._hashable.setdefault(item, len(self._hashable) + len(self._other))  # unhashable: TypeError
         except TypeError:
             for i, known in enumerate(self._other):
                 if known == item:
                     return -1 - i
             self._other.append(item)
-            return -len(self._other)
+            number = -len(self._other)
+        self.items.setdefault(number, item)
+        return number
 
 
 def _read_mode(arg: object) -> tuple[int, ReadMode]:
@@ -153,9 +165,9 @@ def _read_mode(arg: object) -> tuple[int, ReadMode]:
     return count, ReadMode.BLOCK if timeout is None else ReadMode.TIMED
 
 
-def _prepare(ops: Sequence[Op]) -> list[_Entry]:
-    intern = _Interner()
-    entries = []
+def _prepare(ops: Sequence[Op], intern: _Interner) -> list[_Entry]:
+    """:return: the entries in call order (ties: given order)."""
+    prepared = []
     for index, op in enumerate(ops):
         if op.kind not in KINDS:
             raise ValueError(f"unknown operation kind {op.kind!r} in {op!r}")
@@ -171,38 +183,100 @@ def _prepare(ops: Sequence[Op]) -> list[_Entry]:
                 if not isinstance(op.result, list):
                     raise ValueError(f"a read's result must be a list: {op!r}")
                 expected = tuple(intern(x) for x in op.result)
-        ret = _NEVER if op.ret is None else op.ret
-        entries.append(_Entry(index, op, op.call, ret, pending, item, count, mode, expected))
-    return entries
+        prepared.append((index, op, pending, item, count, mode, expected))
+    prepared.sort(key=lambda p: (p[1].call, p[0]))
+    return [_Entry(index, pos, op, op.call, _NEVER if pending else op.ret or 0, pending,
+                   item, count, mode, expected)
+            for pos, (index, op, pending, item, count, mode, expected) in enumerate(prepared)]
 
 
-# (bitmask of finished ops, ((op index, items taken), ...) of partial reads, channel)
+class _FifoOrder:
+    """What the read results say about the order of items in the channel, used to prune
+    an append at once instead of exploring everything behind it (sound only when every
+    item is written by one operation and returned by at most one read, as in the stress
+    harness; otherwise it never prunes).
+
+    If ``x`` is ahead of ``y`` in the channel, ``x`` leaves first. So ``y`` may not join
+    behind ``x`` when: one read returned ``y`` before ``x``; or the read that returned
+    ``y`` ended before the read that returned ``x`` started; or no finished read returned
+    ``x``, ``y`` was returned, and no pending read could have taken ``x``."""
+
+    def __init__(self, entries: Sequence[_Entry]) -> None:
+        self.where: dict[int, tuple[_Entry, int]] = {}  # item -> (its read, position)
+        self.pending_reads = any(e.pending and e.op.kind == "read" for e in entries)
+        writes = [e.item for e in entries if e.op.kind == "write"]
+        self.active = len(writes) == len(set(writes))
+        for e in entries:
+            if e.expected is None:
+                continue
+            for position, item in enumerate(e.expected):
+                if item in self.where:
+                    self.active = False
+                self.where[item] = (e, position)
+
+    def may_join(self, ahead: tuple[int, ...], item: int) -> bool:
+        """May ``item`` be appended behind ``ahead``?"""
+        if not self.active:
+            return True
+        mine = self.where.get(item)
+        if mine is None:
+            return True
+        read, position = mine
+        for x in ahead:
+            theirs = self.where.get(x)
+            if theirs is None:
+                if not self.pending_reads:
+                    return False
+            elif theirs[0] is read:
+                if theirs[1] > position:
+                    return False
+            elif read.ret < theirs[0].call:
+                return False
+        return True
+
+
+# (bitmask of finished ops by call position, ((op pos, items taken), ...) of partial
+# reads, channel)
 _Key = tuple[int, tuple[tuple[int, int], ...], ChannelState]
+_Event = tuple[int, str]  # (op pos, "step" | "done")
+_DEADLINE_EVERY = 512  # the search reads the clock every this many nodes
 
 
 @dataclass
 class _Search:
     entries: list[_Entry]
     maxsize: int
+    deadline: float | None = None  # time.monotonic() value; None: no limit
     seen: set[_Key] = field(default_factory=set)
-    # the deepest dead end: (number finished, events so far, state there)
-    best: tuple[int, list[tuple[int, str]], ChannelState] = (-1, [], ChannelState())
+    # the deepest dead end: (number finished, events so far, state there, its done mask)
+    best: tuple[int, list[_Event], ChannelState, int] = (-1, [], ChannelState(), 0)
 
-    def run(self) -> list[tuple[int, str]] | None:
-        """:return: the events of a linearization ((op index, "step"|"done"), ...) or None."""
-        must_finish = 0
+    def __post_init__(self) -> None:
+        self.order = _FifoOrder(self.entries)
+        self.pending_mask = 0
         for e in self.entries:
-            if not e.pending:
-                must_finish |= 1 << e.index
+            if e.pending:
+                self.pending_mask |= 1 << e.pos
+        self.pending_entries = [e for e in self.entries if e.pending]
+
+    def run(self) -> list[_Event] | None:
+        """:return: the events of a linearization, or None.
+        :raise CheckTimeout: past the deadline."""
+        must_finish = ((1 << len(self.entries)) - 1) & ~self.pending_mask
         start: _Key = (0, (), spec.empty_channel(self.maxsize))
-        events: list[tuple[int, str]] = []
+        events: list[_Event] = []
         # Depth-first with an explicit stack of (key, iterator over its successors).
         stack = [(start, iter(self._successors(start)))]
         self.seen.add(start)
+        nodes = 0
         while stack:
             key, successors = stack[-1]
             if key[0] & must_finish == must_finish:
                 return events
+            nodes += 1
+            if self.deadline is not None and nodes % _DEADLINE_EVERY == 0 \
+                    and time.monotonic() > self.deadline:
+                raise CheckTimeout(f"undecided after exploring {nodes} states")
             advanced = False
             for event, succ in successors:
                 if succ in self.seen:
@@ -219,52 +293,68 @@ class _Search:
                     events.pop()
         return None
 
-    def _note_dead_end(self, key: _Key, events: list[tuple[int, str]]) -> None:
-        finished = bin(key[0]).count("1")
+    def _note_dead_end(self, key: _Key, events: list[_Event]) -> None:
+        finished = key[0].bit_count()
         if finished > self.best[0]:
-            self.best = (finished, list(events), key[2])
+            self.best = (finished, list(events), key[2], key[0])
 
     def _candidates(self, done: int) -> list[_Entry]:
-        # o may act next iff no unfinished op returned before o was called.
-        unfinished = [e for e in self.entries if not done >> e.index & 1]
-        if not unfinished:
-            return []
-        first_ret = min(e.ret for e in unfinished)
-        return [e for e in unfinished if e.call <= first_ret]
+        """o may act next iff no unfinished op returned before o was called. Entries are
+        in call order, so the scan starts at the first unfinished one and stops at the
+        first call after the earliest return seen (a later entry cannot return earlier)."""
+        entries = self.entries
+        free = ~(done | self.pending_mask)
+        out: list[_Entry] = []
+        first_ret = _NEVER
+        for pos in range((free & -free).bit_length() - 1, len(entries)):
+            e = entries[pos]
+            if e.call > first_ret:
+                break
+            if e.pending or done >> pos & 1:
+                continue
+            out.append(e)
+            if e.ret < first_ret:
+                first_ret = e.ret
+        for e in self.pending_entries:  # last: they may also never take effect
+            if e.call <= first_ret and not done >> e.pos & 1:
+                out.append(e)
+        return out
 
-    def _successors(self, key: _Key) -> list[tuple[tuple[int, str], _Key]]:
+    def _successors(self, key: _Key) -> list[tuple[_Event, _Key]]:
         done, partial, state = key
         progress = dict(partial)
-        out: list[tuple[tuple[int, str], _Key]] = []
+        out: list[tuple[_Event, _Key]] = []
         for e in self._candidates(done):
             for event, new_done, new_taken, new_state in self._steps(e, done, progress, state):
                 new_progress = dict(progress)
-                new_progress.pop(e.index, None)
+                new_progress.pop(e.pos, None)
                 if new_taken:
-                    new_progress[e.index] = new_taken
+                    new_progress[e.pos] = new_taken
                 out.append((event, (new_done, tuple(sorted(new_progress.items())), new_state)))
         return out
 
     def _steps(
         self, e: _Entry, done: int, progress: dict[int, int], state: ChannelState
-    ) -> list[tuple[tuple[int, str], int, int, ChannelState]]:
+    ) -> list[tuple[_Event, int, int, ChannelState]]:
         """Every atomic step ``e`` can take now: (event, done, items taken, state)."""
-        finish = done | 1 << e.index
+        finish = done | 1 << e.pos
         kind = e.op.kind
         if kind == "close":
-            return [((e.index, "done"), finish, 0, spec.close(state))]
+            return [((e.pos, "done"), finish, 0, spec.close(state))]
         if kind == "write":
             new_state, outcome = spec.write(state, e.item)
+            if outcome is None and not self.order.may_join(state.items, e.item):
+                return []
             if e.pending:  # a pending write that could not succeed counts as not done
-                return [((e.index, "done"), finish, 0, new_state)] if outcome is None else []
+                return [((e.pos, "done"), finish, 0, new_state)] if outcome is None else []
             if outcome != e.op.result:
                 return []
-            return [((e.index, "done"), finish, 0, new_state)]
-        return self._read_steps(e, finish, progress.get(e.index, 0), state)
+            return [((e.pos, "done"), finish, 0, new_state)]
+        return self._read_steps(e, finish, progress.get(e.pos, 0), state)
 
     def _read_steps(
         self, e: _Entry, finish: int, taken: int, state: ChannelState
-    ) -> list[tuple[tuple[int, str], int, int, ChannelState]]:
+    ) -> list[tuple[_Event, int, int, ChannelState]]:
         new_state, got = spec.read_step(state, e.count, taken)
         total = taken + len(got)
         expected = e.expected
@@ -272,43 +362,65 @@ class _Search:
             return []
         may_finish = spec.read_may_finish(new_state, e.count, total, e.mode)
         if expected is not None and may_finish and total == len(expected):
-            return [((e.index, "done"), finish, 0, new_state)]
+            return [((e.pos, "done"), finish, 0, new_state)]
         if e.mode is ReadMode.NOW:
             if expected is None:  # pending: its one step
-                return [((e.index, "done"), finish, 0, new_state)]
+                return [((e.pos, "done"), finish, 0, new_state)]
             return []
         if not got:
             return []  # an empty step changes nothing: not worth exploring
-        return [((e.index, "step"), finish & ~(1 << e.index), total, new_state)]
+        return [((e.pos, "step"), finish & ~(1 << e.pos), total, new_state)]
 
 
-def check_channel_history(ops: Sequence[Op], maxsize: int = 0) -> LinearizabilityResult:
+def check_channel_history(
+    ops: Sequence[Op], maxsize: int = 0, deadline: float | None = None
+) -> LinearizabilityResult:
     """Decide whether ``ops`` (one channel, created empty with ``maxsize``) is linearizable.
 
+    :param deadline: a ``time.monotonic()`` value; past it the search gives up.
     :raise ValueError: on a malformed operation.
+    :raise CheckTimeout: when the deadline passed before the search decided.
     """
-    entries = _prepare(ops)
-    search = _Search(entries, maxsize)
+    intern = _Interner()
+    entries = _prepare(ops, intern)
+    search = _Search(entries, maxsize, deadline)
     events = search.run()
     if events is not None:
-        order = [entries[i].op for i, what in events if what == "done"]
+        order = [entries[pos].op for pos, what in events if what == "done"]
         return LinearizabilityResult(True, order, "")
-    return LinearizabilityResult(False, None, _explain(search))
+    _, best_events, _, _ = search.best
+    placed = sorted(entries[pos].index for pos, what in best_events if what == "done")
+    culprit = _culprit(search)
+    return LinearizabilityResult(False, None, _explain(search, intern.items), placed,
+                                 None if culprit is None else culprit.index)
 
 
-def _explain(search: _Search) -> str:
-    finished, events, state = search.best
-    done_ops = {i for i, what in events if what == "done"}
+def _culprit(search: _Search) -> _Entry | None:
+    """The first operation (by return) the deepest search could not place; when that is a
+    write that the read order forbade, the read that returned its item."""
+    _, _, state, done = search.best
+    stuck = [e for e in search.entries if not done >> e.pos & 1 and not e.pending]
+    if not stuck:
+        return None
+    first = min(stuck, key=lambda e: e.ret)
+    if first.op.kind == "write" and spec.write(state, first.item)[1] is None \
+            and not search.order.may_join(state.items, first.item):
+        return search.order.where[first.item][0]
+    return first
+
+
+def _explain(search: _Search, items: dict[int, object]) -> str:
+    finished, events, state, _ = search.best
     lines = [f"not linearizable: at best {finished} of {len(search.entries)} operations placed"]
     lines.append("longest linearizable prefix (events in order):")
     if len(events) > _SHOWN_EVENTS:
         lines.append(f"  ... {len(events) - _SHOWN_EVENTS} earlier events")
-    for i, what in events[-_SHOWN_EVENTS:]:
-        lines.append(f"  {what:4} #{i} {_describe(search.entries[i].op)}")
-    lines.append(f"channel then: items={list(state.items)} closed={state.closed}")
-    stuck = [e for e in search.entries if e.index not in done_ops and not e.pending]
-    if stuck:
-        first = min(stuck, key=lambda e: e.ret)
+    for pos, what in events[-_SHOWN_EVENTS:]:
+        e = search.entries[pos]
+        lines.append(f"  {what:4} #{e.index} {_describe(e.op)}")
+    lines.append(f"channel then: items={[items[x] for x in state.items]} closed={state.closed}")
+    first = _culprit(search)
+    if first is not None:
         lines.append(f"could not place: #{first.index} {_describe(first.op)}")
     return "\n".join(lines)
 

@@ -7,6 +7,8 @@ Examples::
     python -m stress --broken lost_wakeup --profile heavy --seconds 120
     python -m stress --detect 5 --json detect.json      # time-to-detect of every broken variant
     python -m stress --faults --seconds 60              # with injected interrupts and failures
+    python -m stress --seconds 10 --history runs/       # also write channel histories (JSONL)
+    python -m stress --broken wait_without_while --html failure.html  # picture the failure
 """
 
 from __future__ import annotations
@@ -82,6 +84,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="install a broken variant (proof of power): stops at its detection")
     p.add_argument("--detect", type=int, metavar="TRIALS", default=None,
                    help="time-to-detect table: TRIALS runs per broken variant (or --broken)")
+    p.add_argument("--history", metavar="DIR", default=None,
+                   help="write each instance's channel histories to DIR/<scenario>-<seed>.jsonl "
+                        "(conformance/HISTORY.md; check with python -m conformance.check)")
+    p.add_argument("--html", metavar="FILE", default=None,
+                   help="on a failure with a recorded history: write its timeline to FILE")
     return p
 
 
@@ -159,6 +166,12 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
     def on_failure(outcome: Outcome) -> None:
         printer.end()
         _report_failure(outcome, args.profile, out)
+        if args.html and outcome.html:
+            with open(args.html, "w", encoding="utf-8") as f:
+                f.write(outcome.html)
+            out.write(f"timeline of the failure written to {args.html}\n")
+        if outcome.history:
+            out.write(f"its history: {outcome.history}\n")
 
     scenarios = args.scenario or _default_scenarios(args)
     # On a free-threaded interpreter the GIL must stay off for the whole run: sampled.
@@ -169,7 +182,8 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
             out.write(f"rerunning {name} seed {args.seed} (profile {args.profile}) until it "
                       f"fails, at most {args.max_runs} runs or {args.seconds} s\n")
             summary = repeat_instance(name, args.seed, args.profile, args.seconds,
-                                      args.max_runs, args.stall, printer, on_failure)
+                                      args.max_runs, args.stall, printer, on_failure,
+                                      args.history, args.html is not None)
         else:
             master = args.seed if args.seed is not None else random.randrange(1 << 32)
             out.write(f"master seed {master}; profile {args.profile}; scenarios "
@@ -178,7 +192,8 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
             out.flush()
             summary = run_many(scenarios, master, args.profile, args.seconds, args.instances,
                                args.stall, stop_on_failure=args.broken is not None,
-                               on_progress=printer, on_failure=on_failure)
+                               on_progress=printer, on_failure=on_failure,
+                               history_dir=args.history, html=args.html is not None)
     printer.end()
     out.write(format_summary(summary) + "\n")
     if summary.first_failure_s is not None and args.broken:

@@ -10,16 +10,18 @@ and fails the instance with its seed.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
 import traceback
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 from refasync.pool import ThreadPool
 from refasync.testing import dump_stacks
 
+from .histories import Recorded, failure_page, write_instance_history
 from .inject import PROFILES, derive_seed, injected
 
 __all__ = ("Context", "Outcome", "ScenarioFailure", "Scenario", "repro_line", "run_instance")
@@ -48,6 +50,7 @@ class Context:
         self.aborted = threading.Event()  # set by the watchdog: threads should give up
         self._lock = threading.Lock()
         self._last_progress = time.monotonic()
+        self._checking = 0  # checks in progress: the watchdog does not count their time
         self._items = 0
         self._ops = 0
         self._threads: list[threading.Thread] = []
@@ -55,6 +58,7 @@ class Context:
         self._aborts: list[Callable[[], object]] = []
         self.notes: list[str] = []  # informational, e.g. "linearizability: skipped"
         self.pools: list[ThreadPool] = []  # created by this instance (scenario thread only)
+        self._histories: list[Callable[[], Recorded]] = []  # recorded channels, read at the end
 
     def new_pool(self, size: int) -> ThreadPool:
         """:return: a ThreadPool whose worker threads the "no worker left" oracle checks
@@ -72,15 +76,35 @@ class Context:
             self._ops += 1
             self._items += items
 
-    def quiet_for(self, seconds: float) -> None:
-        """Tell the watchdog that no operation will complete for up to ``seconds`` on top
-        of its limit (a long pure computation such as a linearizability check)."""
+    @contextlib.contextmanager
+    def checking(self) -> Iterator[None]:
+        """A pure computation (a linearizability check): the watchdog counts none of its
+        time as a stall, however long it takes; the stall clock restarts when it ends."""
         with self._lock:
-            self._last_progress = time.monotonic() + seconds
+            self._checking += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._checking -= 1
+                self._last_progress = time.monotonic()
 
     def idle_for(self) -> float:
         with self._lock:
+            if self._checking:
+                return 0.0
             return time.monotonic() - self._last_progress
+
+    def add_history(self, history: Callable[[], Recorded]) -> None:
+        """Register a recorded channel; ``history()`` is read once the instance ended
+        (``--history`` writes it, ``--html`` pictures it on a failure)."""
+        with self._lock:
+            self._histories.append(history)
+
+    def histories(self) -> list[Recorded]:
+        with self._lock:
+            getters = list(self._histories)
+        return [get() for get in getters]
 
     @property
     def items(self) -> int:
@@ -178,6 +202,8 @@ class Outcome:
     ops: int  # operations completed
     seconds: float
     hung: bool  # the watchdog fired
+    history: str = ""  # the file its histories were written to (--history), if any
+    html: str = ""  # when failed and asked for (--html): the page picturing its history
 
 
 def repro_line(scenario: str, seed: int, profile: str) -> str:
@@ -193,10 +219,12 @@ def _workers_of(pools: list[ThreadPool]) -> list[str]:
 
 
 def run_instance(
-    name: str, scenario: Scenario, seed: int, profile: str = "light", stall_s: float = 10.0
+    name: str, scenario: Scenario, seed: int, profile: str = "light", stall_s: float = 10.0,
+    history_dir: str | None = None, html: bool = False,
 ) -> Outcome:
     """Run one scenario instance under the injector and the watchdog; never raises for a
-    scenario failure (it is reported in the Outcome)."""
+    scenario failure (it is reported in the Outcome). ``history_dir``: write its recorded
+    histories there; ``html``: on a failure, picture them in ``Outcome.html``."""
     ctx = Context(name, seed)
     done = threading.Event()
     failure: list[str] = []
@@ -235,4 +263,12 @@ def run_instance(
     message = ""
     if failure:
         message = f"{name} seed={seed}: " + "\n".join(failure)
-    return Outcome(name, seed, not failure, message, ctx.items, ctx.ops, seconds, hung)
+    path, page = "", ""
+    if history_dir is not None or (failure and html):
+        recorded = ctx.histories()
+        if history_dir is not None:
+            path = write_instance_history(history_dir, name, seed, recorded) or ""
+        if failure and html:
+            page = failure_page(f"{name} seed={seed}", message, recorded) or ""
+    return Outcome(name, seed, not failure, message, ctx.items, ctx.ops, seconds, hung,
+                   path, page)

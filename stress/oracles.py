@@ -66,12 +66,15 @@ def orphans_removed(pools: Sequence[Pool], rounds: int = 1) -> str:
             f"(rounds={rounds}); tasks left per pool: {left}")
 
 
-def linearizable(ops: Sequence[object], maxsize: int, what: str) -> str:
-    """The recorded channel history is linearizable (models.linearizability)."""
+def linearizable(ops: Sequence[object], maxsize: int, what: str,
+                 deadline: float | None = None) -> str:
+    """The recorded channel history is linearizable (models.linearizability).
+
+    :raise models.linearizability.CheckTimeout: undecided at ``deadline`` (monotonic)."""
     from models.linearizability import Op, check_channel_history
 
     typed = [op for op in ops if isinstance(op, Op)]
-    result = check_channel_history(typed, maxsize)
+    result = check_channel_history(typed, maxsize, deadline)
     if result.ok:
         return ""
     return f"{what}: history of {len(typed)} ops is not linearizable:\n{result.explanation}"

@@ -82,6 +82,8 @@ def run_many(
     stop_on_failure: bool = False,
     on_progress: Progress | None = None,
     on_failure: Callable[[Outcome], None] | None = None,
+    history_dir: str | None = None,
+    html: bool = False,
 ) -> Summary:
     """Cycle through ``scenarios`` (instance i runs kind ``i % len``) until ``seconds``
     have passed or ``instances`` ran, whichever comes first. Instance i's seed is
@@ -96,7 +98,7 @@ def run_many(
             break
         name = scenarios[index % len(scenarios)]
         seed = derive_seed(master_seed, index)
-        outcome = run_instance(name, ALL_SCENARIOS[name], seed, profile, stall_s)
+        outcome = run_instance(name, ALL_SCENARIOS[name], seed, profile, stall_s, history_dir, html)
         summary.add(outcome, start)
         summary.elapsed = time.monotonic() - start
         if not outcome.ok and on_failure is not None:
@@ -119,12 +121,14 @@ def repeat_instance(
     stall_s: float = 10.0,
     on_progress: Progress | None = None,
     on_failure: Callable[[Outcome], None] | None = None,
+    history_dir: str | None = None,
+    html: bool = False,
 ) -> Summary:
     """Rerun one instance (same seed) until it fails, ``max_runs`` or ``seconds``."""
     summary = Summary(seed, profile, {name: Stats()})
     start = time.monotonic()
     for _ in range(max_runs):
-        outcome = run_instance(name, ALL_SCENARIOS[name], seed, profile, stall_s)
+        outcome = run_instance(name, ALL_SCENARIOS[name], seed, profile, stall_s, history_dir, html)
         summary.add(outcome, start)
         summary.elapsed = time.monotonic() - start
         if on_progress is not None:
