@@ -8,8 +8,10 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import random
+from typing import Iterator
 
 import pytest
 
@@ -21,6 +23,19 @@ PROFILE = os.environ.get("STRESS_PROFILE", "heavy")
 SHORT_INSTANCES = 600
 SHORT_MIN_INSTANCES = 500
 SHORT_BUDGET_S = 95.0
+
+
+@pytest.fixture(autouse=True)
+def frozen_heap() -> Iterator[None]:
+    """Move the earlier tests' objects to the permanent generation for the run: the pool
+    oracles' ``gc.collect()`` then scans only the scenarios' objects (over a whole test
+    session's heap one collection took 0.2-0.6 s, a third of a pool instance's budget)."""
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 @pytest.mark.timeout(115)
