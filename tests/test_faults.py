@@ -475,3 +475,27 @@ def test_fun_none_passes_items_through_for_every_task_kind(apply_single: bool) -
     plain._read = IteratorReader(iter([7, 8])).read
     plain.process(0)
     assert reader.read(0) == [7, 8]
+
+
+def test_a_raising_hook_at_any_point_of_an_iterator_read_loses_nothing() -> None:
+    total = _sync_points_of(lambda: IteratorReader(iter(range(5))).read(3))
+    assert total >= 2
+    for k in range(total):
+        reader = IteratorReader(iter(range(5)))
+        calls = [0]
+
+        def hook(point: SyncPoint, primitive: SyncPrimitive) -> bool:
+            calls[0] += 1
+            if calls[0] == k + 1:
+                raise Interrupt(f"point {k}")
+            return False
+
+        first: list[int] = []
+        util.set_sync_hook(hook)
+        try:
+            first = reader.read(3)
+        except Interrupt:
+            pass
+        finally:
+            util.set_sync_hook(None)
+        assert first + reader.read(0) == [0, 1, 2, 3, 4], k

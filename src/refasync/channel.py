@@ -18,6 +18,7 @@ from .util import (
     ReadOnly,
     SyncQueue,
     check_block,
+    completing,
     normalize_count,
     normalize_timeout,
 )
@@ -402,27 +403,38 @@ class IteratorReader(Reader[T]):
         if given is not True and given is not False:
             check_block(block)
         normalize_timeout(timeout)
-        with self._lock:
-            if count and len(self._held) >= count:
-                out, self._held = self._held[:count], self._held[count:]
-                return out
-            out, self._held = self._held, []
-            if self._exhausted:
-                return out
-            try:
-                if count == 0:
-                    out.extend(self._iter)
-                    self._exhausted = True
-                else:
-                    next_item = self._iter.__next__
-                    while len(out) < count:
-                        out.append(next_item())
-            except StopIteration:
-                self._exhausted = True
-            except BaseException:
-                self._held = out
-                raise
+        # An interrupt from the hook at the lock is raised after the read, with what it
+        # took kept for the next read: nothing is lost.
+        block_ = completing(self._lock, reraise=False)
+        with block_:
+            out = self._read_locked(count)
+        if block_.deferred is not None:
+            with completing(self._lock, reraise=False):
+                self._held = out + self._held
+            raise block_.deferred
+        return out
+
+    def _read_locked(self, count: int) -> list[T]:
+        if count and len(self._held) >= count:
+            out, self._held = self._held[:count], self._held[count:]
             return out
+        out, self._held = self._held, []
+        if self._exhausted:
+            return out
+        try:
+            if count == 0:
+                out.extend(self._iter)
+                self._exhausted = True
+            else:
+                next_item = self._iter.__next__
+                while len(out) < count:
+                    out.append(next_item())
+        except StopIteration:
+            self._exhausted = True
+        except BaseException:
+            self._held = out
+            raise
+        return out
 
     def take_held(self) -> list[T]:
         """:return: the items a failed read took from the iterator (they are no longer
