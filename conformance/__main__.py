@@ -65,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
             counts[verdict] += 1
             retry = " (passed on retry)" if result.passed and result.attempts > 1 else ""
             print(f"{verdict:5} {result.case['rule']:4} {case_id}{retry}", flush=True)
+            if result.passed and result.attempts > 1:
+                for problem in result.first_problems:
+                    print(f"        first attempt: {problem}")
             if verdict in ("FAIL", "XFAIL"):
                 for problem in result.problems:
                     print(f"        {problem}")

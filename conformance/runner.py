@@ -139,6 +139,7 @@ class Result:
     stderr: str = ""
     attempts: int = 1
     report: dict[str, Any] = field(default_factory=dict)
+    first_problems: list[str] = field(default_factory=list)  # of the first attempt, if retried
 
     @property
     def passed(self) -> bool:
@@ -164,13 +165,14 @@ def run_adapter(command: list[str], case: Case, quiescence_s: float, final_s: fl
 def run_case(command: list[str], case: Case, quiescence_s: float) -> Result:
     """Run one case; a failure is retried once with four times the quiescence wait,
     since a loaded machine can make an operation that returns look blocked."""
-    result = Result(case, [])
+    first: list[str] = []
     for attempt, wait in enumerate((quiescence_s, 4 * quiescence_s), 1):
         final_s = 5.0
         report, stderr = run_adapter(command, case, wait, final_s, timeout_s=60 + 4 * final_s)
-        result = Result(case, grade(case, report), stderr, attempt, report)
+        result = Result(case, grade(case, report), stderr, attempt, report, first)
         if result.passed:
             break
+        first = result.problems
     return result
 
 

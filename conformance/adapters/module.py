@@ -68,13 +68,19 @@ class Adapter:
         self.objects: dict[str, Any] = {}
         self.logs: dict[str, list[JSON]] = {}
         self.gates: dict[str, threading.Event] = {}
-        self.labels: dict[int, JSON] = {}  # id(function) -> the spec it was made from
+        # id(function) -> (the function, kept so its id stays its own; the spec it was made from)
+        self.labels: dict[int, tuple[Callable[[Any], Any], JSON]] = {}
         self.lock = threading.Lock()
 
     # -- helpers --
 
     def obj(self, name: str) -> Any:
-        return self.objects[name]
+        with self.lock:
+            return self.objects[name]
+
+    def bind(self, name: str, value: Any) -> None:
+        with self.lock:
+            self.objects[name] = value
 
     def log(self, name: str) -> list[JSON]:
         with self.lock:
@@ -93,7 +99,8 @@ class Adapter:
             result = self._apply(kind, spec, arg)
             return then(result) if then is not None else result
 
-        self.labels[id(run)] = spec
+        with self.lock:
+            self.labels[id(run)] = (run, spec)
         return run
 
     def _apply(self, kind: str, spec: JSON, arg: Any) -> Any:
@@ -120,15 +127,14 @@ class Adapter:
             return arg
         if kind == "reverse":
             return list(reversed(arg))
-        if kind == "map":
-            inner = self.fn(spec["of"])
-            return [inner(item) for item in arg]
         raise ValueError(f"unknown function spec {spec!r}")
 
     def label(self, fun: Any) -> JSON:
         if fun is None:
             return None
-        return self.labels.get(id(fun), "<unknown callable>")
+        with self.lock:
+            known = self.labels.get(id(fun))
+        return known[1] if known is not None and known[0] is fun else "<unknown callable>"
 
     def error_kind(self, exc: BaseException) -> str:
         if isinstance(exc, CallbackError):
@@ -146,7 +152,9 @@ class Adapter:
 
     def to_json(self, value: Any, step: Step) -> JSON:
         target = step.get("target")
-        if target is not None and target in self.objects and value is self.objects[target]:
+        with self.lock:
+            is_target = target is not None and self.objects.get(target) is value
+        if is_target and value is not None:
             return "self"
         if value is None or isinstance(value, (bool, int, float, str)):
             return value
@@ -182,7 +190,8 @@ class Adapter:
             getattr(ch, step.get("writer", "ChannelWriter")),
             getattr(ch, step.get("reader", "ChannelReader")),
         )
-        self.objects[step["as"][0]], self.objects[step["as"][1]] = pair
+        self.bind(step["as"][0], pair[0])
+        self.bind(step["as"][1], pair[1])
         return None
 
     def op_write(self, step: Step) -> JSON:
@@ -225,11 +234,11 @@ class Adapter:
         return RaisingIterator(step["items"], step.get("raise_after"))
 
     def op_iterator_reader(self, step: Step) -> JSON:
-        self.objects[step["as"]] = self.channel.IteratorReader(self._iterator(step))
+        self.bind(step["as"], self.channel.IteratorReader(self._iterator(step)))
         return None
 
     def op_async_queue(self, step: Step) -> JSON:
-        self.objects[step["as"]] = self.util.AsyncQueue(step.get("maxsize", 0))
+        self.bind(step["as"], self.util.AsyncQueue(step.get("maxsize", 0)))
         return None
 
     def op_set_writable(self, step: Step) -> JSON:
@@ -246,11 +255,11 @@ class Adapter:
     # graph
 
     def op_graph(self, step: Step) -> JSON:
-        self.objects[step["as"]] = self.graph.Graph()
+        self.bind(step["as"], self.graph.Graph())
         return None
 
     def op_node(self, step: Step) -> JSON:
-        self.objects[step["as"]] = self.graph.Node(step.get("id", step["as"]))
+        self.bind(step["as"], self.graph.Node(step.get("id", step["as"])))
         return None
 
     def op_add_node(self, step: Step) -> JSON:
@@ -293,7 +302,7 @@ class Adapter:
             task = self.task.ChannelThreadTask(self.obj(step["input"]), task_id, fun, **options)
         else:
             raise ValueError(f"unknown task kind {kind!r}")
-        self.objects[step["as"]] = task
+        self.bind(step["as"], task)
         return None
 
     def op_get_attr(self, step: Step) -> JSON:
@@ -326,13 +335,13 @@ class Adapter:
 
     def op_pool(self, step: Step) -> JSON:
         cls = getattr(self.pool, step.get("kind", "ThreadPool"))
-        self.objects[step["as"]] = cls(step["size"]) if "size" in step else cls()
+        self.bind(step["as"], cls(step["size"]) if "size" in step else cls())
         return None
 
     def op_add_task(self, step: Step) -> JSON:
         reader = self.obj(step["target"]).add_task(self.obj(step["task"]))
         if "as" in step:
-            self.objects[step["as"]] = reader
+            self.bind(step["as"], reader)
         return None
 
     def op_add_object(self, step: Step) -> JSON:
@@ -352,7 +361,7 @@ class Adapter:
         return self.obj(step["target"]).release()
 
     def op_duplicate(self, step: Step) -> JSON:
-        self.objects[step["as"]] = self.obj(step["target"]).duplicate()
+        self.bind(step["as"], self.obj(step["target"]).duplicate())
         return None
 
     def op_enter(self, step: Step) -> JSON:
@@ -370,7 +379,7 @@ class Adapter:
     def op_worker_start(self, step: Step) -> JSON:
         worker = self.thread.WorkerThread(queue.Queue())
         worker.start()
-        self.objects[step["as"]] = worker
+        self.bind(step["as"], worker)
         return None
 
     def op_worker_put(self, step: Step) -> JSON:
@@ -417,7 +426,7 @@ class Adapter:
         try:
             self.thread.terminate_threads(body)()
         finally:
-            self.objects[step["as"]] = started
+            self.bind(step["as"], started)
         return sum(1 for t in started if t.is_alive())
 
     def op_alive(self, step: Step) -> JSON:
@@ -428,8 +437,9 @@ class Adapter:
     # control
 
     def op_drop(self, step: Step) -> JSON:
-        for name in step["names"]:
-            del self.objects[name]
+        with self.lock:
+            for name in step["names"]:
+                del self.objects[name]
         for _ in range(3):
             gc.collect()
         return None
