@@ -93,20 +93,20 @@ def decode_png(data: bytes) -> list[tuple[int, int, int]]:
     raw = zlib.decompress(idat)
     stride = width * channels
     previous = bytearray(stride)
-    pixels = []
+    pixels: list[tuple[int, int, int]] = []
     for y in range(height):
         start = y * (stride + 1)
-        kind, row = raw[start], bytearray(raw[start + 1:start + 1 + stride])
+        method, row = raw[start], bytearray(raw[start + 1:start + 1 + stride])
         for i in range(stride):
             left = row[i - channels] if i >= channels else 0
             up = previous[i]
-            if kind == 1:
+            if method == 1:
                 row[i] = (row[i] + left) & 255
-            elif kind == 2:
+            elif method == 2:
                 row[i] = (row[i] + up) & 255
-            elif kind == 3:
+            elif method == 3:
                 row[i] = (row[i] + (left + up) // 2) & 255
-            elif kind == 4:
+            elif method == 4:
                 corner = previous[i - channels] if i >= channels else 0
                 p = left + up - corner
                 pa, pb, pc = abs(p - left), abs(p - up), abs(p - corner)
