@@ -322,8 +322,8 @@ def overlapping_runs(draw: st.DrawFn) -> tuple[list[Op], int]:
         op = ops[i]
         if op.kind == "read":
             assert isinstance(op.result, list)
-            got = draw(st.permutations(op.result + draw(st.lists(st.integers(0, 6), max_size=1))))
-            ops[i] = Op(op.thread, op.kind, op.arg, got[:draw(st.integers(0, len(got)))], op.call, op.ret)
+            wrong = draw(st.permutations(op.result + draw(st.lists(st.integers(0, 6), max_size=1))))
+            ops[i] = Op(op.thread, op.kind, op.arg, wrong[:draw(st.integers(0, len(wrong)))], op.call, op.ret)
         elif op.kind == "write":
             other = draw(st.sampled_from([None, "ReadOnly", "Full"]))
             ops[i] = Op(op.thread, op.kind, op.arg, other, op.call, op.ret)
