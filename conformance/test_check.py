@@ -296,3 +296,11 @@ def test_history_dir_holds_only_jsonl(tmp_path: Path) -> None:
     run_many(["channel_mpmc"], 5, "light", instances=3, history_dir=str(tmp_path))
     names = os.listdir(tmp_path)
     assert len(names) == 3 and all(n.startswith("channel_mpmc-") and n.endswith(".jsonl") for n in names)
+
+
+def test_the_example_of_history_md_is_linearizable(tmp_path: Path) -> None:
+    text = (Path(__file__).with_name("HISTORY.md")).read_text()
+    example = text.split("```json\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "example.jsonl"
+    path.write_text(example)
+    assert run(path) == (0, "linearizable\n")
