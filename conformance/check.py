@@ -76,6 +76,8 @@ def failing_window(ops: Sequence[Op], maxsize: int, deadline: float | None) -> W
     """Binary search over return times for the shortest failing prefix (``ops`` must not be
     linearizable). :raise CheckTimeout: past the deadline."""
     cutoffs = sorted({op.ret for op in ops if op.ret is not None})
+    if not cutoffs:  # nothing returned: nothing can fail (kept for callers' mistakes)
+        return Window(0, 0, [], None, "no operation returned")
     low, high = 0, len(cutoffs) - 1  # the prefix at cutoffs[high] fails
     while low < high:
         mid = (low + high) // 2
@@ -84,18 +86,20 @@ def failing_window(ops: Sequence[Op], maxsize: int, deadline: float | None) -> W
         else:
             high = mid
     end = cutoffs[high]
-    shortest = prefix(ops, end)  # same indices as ops: nothing called after `end` matters
-    kept = [i for i, op in enumerate(ops) if op.call <= end]
-    result = check_channel_history(shortest, maxsize, deadline)
-    assert not result.ok
+    kept = [i for i, op in enumerate(ops) if op.call <= end]  # prefix()'s operations
+    result = check_channel_history(prefix(ops, end), maxsize, deadline)
     placed = {kept[i] for i in result.placed}
-    unplaced = [i for i in kept if i not in placed and ops[i].ret is not None and ops[i].ret <= end]  # type: ignore[operator]  # ret checked
     culprit = None if result.culprit is None else kept[result.culprit]
+    unplaced = [i for i in kept if i not in placed and _returned_by(ops[i], end)]
     if culprit is not None and culprit not in unplaced:
         unplaced.append(culprit)
     start = min((ops[i].call for i in unplaced), default=end)
-    inside = [i for i in kept if ops[i].ret is None or ops[i].ret >= start]  # type: ignore[operator]  # ret checked
+    inside = [i for i in kept if not _returned_by(ops[i], start - 1)]
     return Window(start, end, inside, culprit, result.explanation)
+
+
+def _returned_by(op: Op, moment: int) -> bool:
+    return op.ret is not None and op.ret <= moment
 
 
 def check_channel(channel: ChannelHistory, deadline: float | None = None) -> Verdict:
