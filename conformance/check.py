@@ -25,7 +25,7 @@ from typing import NoReturn, Sequence, TextIO
 
 from models.linearizability import CheckTimeout, Op, check_channel_history
 
-from .history import ChannelHistory, HistoryError, read_history_file
+from .history import ChannelHistory, HistoryError, read_history, read_history_file
 
 __all__ = ("Verdict", "Window", "check_channel", "failing_window", "main")
 
@@ -178,7 +178,7 @@ class _Parser(argparse.ArgumentParser):
 def _parser() -> argparse.ArgumentParser:
     p = _Parser(prog="python -m conformance.check", description=__doc__,
                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("history", help="a JSON Lines history (conformance/HISTORY.md)")
+    p.add_argument("history", help="a JSON Lines history (conformance/HISTORY.md); - for stdin")
     p.add_argument("--timeout", type=float, default=None, metavar="S",
                    help="give up after S seconds: prints unknown, exits 2")
     p.add_argument("--html", metavar="FILE", default=None,
@@ -195,7 +195,10 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
     if args.maxsize < 0:
         _parser().error(f"--maxsize must be >= 0, got {args.maxsize}")
     try:
-        channels = read_history_file(args.history, args.maxsize)
+        if args.history == "-":
+            channels = read_history(sys.stdin, args.maxsize)
+        else:
+            channels = read_history_file(args.history, args.maxsize)
     except (OSError, HistoryError) as exc:
         sys.stderr.write(f"python -m conformance.check: {args.history}: {exc}\n")
         return BAD_INPUT

@@ -304,3 +304,9 @@ def test_the_example_of_history_md_is_linearizable(tmp_path: Path) -> None:
     path = tmp_path / "example.jsonl"
     path.write_text(example)
     assert run(path) == (0, "linearizable\n")
+
+
+def test_history_from_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO("".join(json.dumps(e) + "\n" for e in DUPLICATE)))
+    code, out = run("-")
+    assert code == 1 and out.startswith("not linearizable\n")
