@@ -72,19 +72,38 @@ def prefix(ops: Sequence[Op], cutoff: int) -> list[Op]:
     return out
 
 
-def failing_window(ops: Sequence[Op], maxsize: int, deadline: float | None) -> Window:
-    """Binary search over return times for the shortest failing prefix (``ops`` must not be
-    linearizable). :raise CheckTimeout: past the deadline."""
+def failing_window(ops: Sequence[Op], maxsize: int, deadline: float | None,
+                   hint: int | None = None) -> Window:
+    """Search the return times for the shortest failing prefix (``ops`` must not be
+    linearizable; ``hint``: the culprit its check named, if known).
+    :raise CheckTimeout: past the deadline."""
     cutoffs = sorted({op.ret for op in ops if op.ret is not None})
     if not cutoffs:  # nothing returned: nothing can fail (kept for callers' mistakes)
         return Window(0, 0, [], None, "no operation returned")
     low, high = 0, len(cutoffs) - 1  # the prefix at cutoffs[high] fails
+
+    def fails(index: int) -> bool:
+        return not check_channel_history(prefix(ops, cutoffs[index]), maxsize, deadline).ok
+
+    # The failure is usually just before the full search's culprit returned: start there
+    # and gallop back (each check costs about a whole history, so few checks matter).
+    if hint is None:
+        hint = check_channel_history(ops, maxsize, deadline).culprit
+    ret = None if hint is None else ops[hint].ret
+    if ret is not None and fails(index := cutoffs.index(ret)):
+        high, step = index, 1
+        while high - step >= low:
+            if not fails(high - step):
+                low = high - step + 1
+                break
+            high -= step
+            step *= 2
     while low < high:
         mid = (low + high) // 2
-        if check_channel_history(prefix(ops, cutoffs[mid]), maxsize, deadline).ok:
-            low = mid + 1
-        else:
+        if fails(mid):
             high = mid
+        else:
+            low = mid + 1
     end = cutoffs[high]
     kept = [i for i, op in enumerate(ops) if op.call <= end]  # prefix()'s operations
     result = check_channel_history(prefix(ops, end), maxsize, deadline)
@@ -107,7 +126,7 @@ def check_channel(channel: ChannelHistory, deadline: float | None = None) -> Ver
         result = check_channel_history(channel.ops, channel.maxsize, deadline)
         if result.ok:
             return Verdict(channel, "linearizable", None, "")
-        window = failing_window(channel.ops, channel.maxsize, deadline)
+        window = failing_window(channel.ops, channel.maxsize, deadline, result.culprit)
     except CheckTimeout as exc:
         return Verdict(channel, "unknown", None, f"timeout: {exc}")
     return Verdict(channel, "not linearizable", window, window.explanation)

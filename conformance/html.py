@@ -94,7 +94,7 @@ def render_history(
 def render_verdicts(verdicts: Sequence[Verdict], title: str) -> str:
     """:return: the page for the checker's failing channels, one group per key."""
     bars: list[Bar] = []
-    windows: list[tuple[int, int]] = []
+    windows: list[tuple[int, int] | tuple[int, int, str]] = []
     notes: list[str] = []
     several = len(verdicts) > 1
     for verdict in verdicts:
@@ -103,7 +103,7 @@ def render_verdicts(verdicts: Sequence[Verdict], title: str) -> str:
         window = verdict.window
         bars.extend(bars_of(channel.ops, group, None if window is None else window.culprit))
         if window is not None:
-            windows.append((window.start, window.end))
+            windows.append((window.start, window.end, group))
         notes.append((f"{group}: " if group else "") + verdict.detail)
     return render(title, bars, windows, (), "\n\n".join(notes))
 
@@ -111,23 +111,25 @@ def render_verdicts(verdicts: Sequence[Verdict], title: str) -> str:
 def render(
     title: str,
     bars: Sequence[Bar],
-    windows: Sequence[tuple[int, int]] = (),
+    windows: Sequence[tuple[int, int] | tuple[int, int, str]] = (),
     sync_points: Sequence[Mapping[str, object]] = (),
     notes: str = "",
 ) -> str:
-    """:return: the whole HTML page."""
+    """:return: the whole HTML page. A window ``(start, end, group)`` covers the lanes of
+    that group only; ``(start, end)`` covers every lane."""
     for point in sync_points:
         missing = {"thread", "point", "primitive", "time"} - set(point)
         if missing:
             raise ValueError(f"a sync point needs {sorted(missing)}: {dict(point)!r}")
     times = [b.start for b in bars] + [b.end for b in bars if b.end is not None]
     times += [int(str(p["time"])) for p in sync_points]
-    times += [t for w in windows for t in w]
+    times += [t for w in windows for t in w[:2]]
     origin = min(times, default=0)
     data = {
         "bars": [dict(asdict(b), start=b.start - origin,
                       end=None if b.end is None else b.end - origin) for b in bars],
-        "windows": [[s - origin, e - origin] for s, e in windows],
+        "windows": [[w[0] - origin, w[1] - origin, w[2] if len(w) == 3 else ""]
+                    for w in windows],
         "sync": [{"thread": str(p["thread"]), "point": str(p["point"]),
                   "primitive": str(p["primitive"]), "time": int(str(p["time"])) - origin}
                  for p in sync_points],
@@ -158,7 +160,7 @@ pre.notes { background: #f6f6f6; padding: 8px; max-height: 240px; overflow: auto
 .bar.failed { background: #b45309; }
 .bar.pending { background: repeating-linear-gradient(45deg, #64748b, #64748b 4px, #94a3b8 4px, #94a3b8 8px); }
 .bar.culprit { background: #dc2626; outline: 2px solid #000; }
-.window { position: absolute; top: 0; bottom: 0; background: rgba(250, 204, 21, 0.35);
+.window { position: absolute; top: 0; height: 100%; background: rgba(250, 204, 21, 0.35);
   border-left: 2px solid #ca8a04; border-right: 2px solid #ca8a04; z-index: 1; }
 .sync { position: absolute; width: 2px; height: 30px; top: 0; background: #16a34a; z-index: 3; }
 pre.notes:empty { display: none; }
@@ -212,6 +214,12 @@ pre.notes:empty { display: none; }
     canvas.style.height = (lanes.length * LANE) + "px"; canvas.style.width = end + "px";
     data.windows.forEach(function (w) {
       var div = document.createElement("div");
+      var mine = [];
+      lanes.forEach(function (l, i) { if (!w[2] || l[0] === w[2]) mine.push(i); });
+      if (mine.length) {
+        div.style.top = (mine[0] * LANE) + "px";
+        div.style.height = ((mine[mine.length - 1] - mine[0] + 1) * LANE) + "px";
+      }
       div.className = "window"; div.style.left = x(w[0]) + "px";
       div.style.width = Math.max(2, x(w[1]) - x(w[0])) + "px";
       div.title = "smallest failing window " + w[0] + " .. " + w[1] + " ns";

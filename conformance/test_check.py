@@ -14,7 +14,7 @@ from typing import Callable
 import pytest
 
 from models import broken as model_broken
-from models.linearizability import Op
+from models.linearizability import Op, check_channel_history
 from refasync import Channel, ChannelReader, ChannelWriter, Full, ReadOnly
 from refasync.util import AsyncQueue
 from stress.broken import broken as stress_broken
@@ -310,3 +310,23 @@ def test_history_from_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("sys.stdin", io.StringIO("".join(json.dumps(e) + "\n" for e in DUPLICATE)))
     code, out = run("-")
     assert code == 1 and out.startswith("not linearizable\n")
+
+
+@pytest.mark.timeout(300)
+def test_window_search_finds_the_first_failing_prefix_of_a_real_history() -> None:
+    """Galloping back from the culprit and bisecting find the same cutoff as trying every
+    prefix in order, on a real stress history with one read result tampered with."""
+    from .bench_check import record
+    from .check import failing_window
+
+    ops = record(160, 2, "light", 5).ops
+    reads = [i for i, op in enumerate(ops) if op.kind == "read" and op.result]
+    for i in reads[len(reads) // 3::max(1, len(reads) // 4)][:3]:
+        op = ops[i]
+        assert isinstance(op.result, list)
+        bad = list(ops)
+        bad[i] = Op(op.thread, op.kind, op.arg, op.result[1:] + op.result[:1] + ["x"], op.call, op.ret)
+        cutoffs = sorted({o.ret for o in bad if o.ret is not None})
+        first = next(c for c in cutoffs if not check_channel_history(prefix(bad, c), 2).ok)
+        assert failing_window(bad, 2, None).end == first
+        assert failing_window(bad, 2, None, hint=0).end == first
