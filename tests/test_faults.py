@@ -433,11 +433,6 @@ def test_an_input_that_raises_after_three_items_delivers_them_whatever_the_chunk
         reader = pool.add_task(task)
         got = _drain(lambda: reader.read(count), type(exc))
         assert task.error() is exc
-        if sorted(got) != [0, 1, 2] and not isinstance(exc, Exception) and count != 1 \
-                and 0 < max_chunksize < 3:
-            # The reading thread ran an earlier chunk and had taken its items when the
-            # interrupt reached it: PoolReader.read must put them back (pool.py, H2).
-            pytest.xfail("PoolReader.read does not put back items on an interrupt yet")
         assert sorted(got) == [0, 1, 2]
 
 

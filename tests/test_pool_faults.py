@@ -232,7 +232,7 @@ def test_a_serial_read_whose_chunk_raises_puts_the_items_it_took_back() -> None:
         assert reader.read(5, block=False) == [0, 1, 2, 3, 4]
 
 
-@pytest.mark.parametrize("timeout", [float("inf"), float("nan"), 1e300])
+@pytest.mark.parametrize("timeout", [float("nan"), -1.0])
 def test_an_unusable_timeout_is_rejected_before_anything_is_taken(timeout: float) -> None:
     with running_pool(1) as pool:
         reader = source(pool, 6)
@@ -240,6 +240,14 @@ def test_an_unusable_timeout_is_rejected_before_anything_is_taken(timeout: float
         with pytest.raises(ValueError, match="timeout"):
             reader.read(3, timeout=timeout)
         assert len(reader.read(0)) == 4
+
+
+@pytest.mark.parametrize("timeout", [float("inf"), 1e300])
+def test_a_timeout_beyond_timeout_max_waits_without_limit(timeout: float) -> None:
+    with running_pool(1) as pool:
+        reader = source(pool, 6)
+        assert reader.read(3, timeout=timeout) == [0, 1, 2]
+        assert reader.read(0, timeout=timeout) == [3, 4, 5]
 
 
 @pytest.mark.parametrize("size", [0, 2])

@@ -479,17 +479,14 @@ class PoolReader(CallbackChannelReader[T]):
         chunk it runs) puts the items it took back at the front of the channel, in
         order.
 
-        :raise ValueError: if timeout is negative, NaN or above ``threading.TIMEOUT_MAX``
-            (``float('inf')`` included: use None to wait without limit)
+        :raise ValueError: if timeout is negative or NaN (a timeout of ``util.TIMEOUT_MAX``
+            or more, ``float('inf')`` included, waits without limit, like None)
         """
         return self._with_callbacks(self._demand_read, count, block, timeout)
 
     def _demand_read(self, count: int, block: bool, timeout: float | None) -> list[T]:
         count = normalize_count(count)
         timeout = normalize_timeout(timeout)
-        if timeout is not None and not timeout <= threading.TIMEOUT_MAX:
-            raise ValueError(f"timeout must be at most threading.TIMEOUT_MAX "
-                             f"({threading.TIMEOUT_MAX}) or None, got {timeout!r}")
         task = self._task_ref()
         out: list[T] = []
         try:
