@@ -14,8 +14,8 @@ interrupts (stress/faults.py) in armed operations and failing user code.
   the prefix of the input before the first failure, exactly that prefix when user code
   failed first (rules F6, P9); no lock left held; ``size()`` equals the live workers.
 
-Scenario parameters are drawn from the instance's seed; reads use ``read(1)`` on pools
-until ``PoolReader.read`` puts back what it took when interrupted (pool helper's item).
+Scenario parameters are drawn from the instance's seed; pool reads take 1, 2 or 5 items
+(a read interrupted after taking some puts them back, rule P14).
 """
 
 from __future__ import annotations
@@ -43,12 +43,6 @@ from .harness import Context, _workers_of
 __all__ = ("fault_channel", "fault_tasks")
 
 Item = tuple[int, int]
-
-#: Serial reads that plan several chunks run the leftovers after taking their item; an
-#: interrupt there loses that item until PoolReader.read puts back what it took (the pool
-#: helper's item of issue 10). Until then the serial plans here are single chunks.
-SERIAL_LEFTOVERS = False
-
 
 def _check_no_waiter_left(ctx: Context, queue: AsyncQueue[Any], what: str) -> None:
     with queue.mutex:
@@ -165,8 +159,6 @@ def fault_tasks(ctx: Context) -> None:
     p = rng.choice([0.0, 0.0, 0.05, 0.3])
     min_count = rng.choice([0, 0, 3, 7])
     max_chunksize = rng.choice([0, 1, 2, 5])
-    if size == 0 and not SERIAL_LEFTOVERS and 0 < max_chunksize < min_count:
-        max_chunksize = 0  # one chunk per read(1): no leftover chunks (see the flag)
     faulty = FaultyCode(ctx.seed, p_fail=0.6, p_base=0.5)
     items = list(range(n_items))
     source, iter_at = faulty.iterator("t0 input", items)
@@ -199,7 +191,7 @@ def fault_tasks(ctx: Context) -> None:
                 ctx.check_aborted()
                 with injector.armed(trng, p):
                     try:
-                        got = sink.read(1)
+                        got = sink.read(trng.choice([1, 1, 2, 5]))
                     except (InjectedInterrupt, UserInterrupt, UserError):
                         continue
                 if not got:
