@@ -155,7 +155,11 @@ def _wait_registers_late(self: HSCondition, timeout: float | None = None) -> boo
     self._waiters.append(waiter)
     notified = False
     try:
-        if timeout is None:
+        hook = util.get_sync_hook()
+        if (hook is not None and (timeout is None or timeout > 0)
+                and hook(SyncPoint.BLOCK, util.Blocked(self, waiter, timeout))):
+            notified = waiter.acquire(False)
+        elif timeout is None:
             notified = waiter.acquire()
         elif timeout > 0:
             notified = waiter.acquire(True, timeout)

@@ -19,6 +19,7 @@ import sys
 import time
 from typing import Iterator, TextIO
 
+from . import explore_driver
 from .broken import BROKEN, broken
 from .harness import Outcome, repro_line
 from .inject import PROFILES, derive_seed
@@ -78,6 +79,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="install a broken variant (proof of power): stops at its detection")
     p.add_argument("--detect", type=int, metavar="TRIALS", default=None,
                    help="time-to-detect table: TRIALS runs per broken variant (or --broken)")
+    explore_driver.add_arguments(p)
     return p
 
 
@@ -139,6 +141,9 @@ def _detect(args: argparse.Namespace, out: TextIO) -> int:
 
 def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
     args = _parser().parse_args(argv)
+    if args.strategy != "delays" and args.detect is None:
+        with _maybe_broken(args.broken):
+            return explore_driver.main(args, out)
     if args.detect is not None:
         return _detect(args, out)
     printer = ProgressPrinter(out)

@@ -15,9 +15,10 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 from refasync.pool import ThreadPool
+from refasync.util import AsyncQueue
 from refasync.testing import dump_stacks
 
 from .inject import PROFILES, derive_seed, injected
@@ -55,6 +56,21 @@ class Context:
         self._aborts: list[Callable[[], object]] = []
         self.notes: list[str] = []  # informational, e.g. "linearizability: skipped"
         self.pools: list[ThreadPool] = []  # created by this instance (scenario thread only)
+        #: Size overrides: the explorer runs the same scenarios with small parameters.
+        self.limits: dict[str, int] = {}
+
+    def limit(self, name: str, default: int) -> int:
+        """:return: the size parameter ``name`` (``default`` unless overridden)."""
+        return self.limits.get(name, default)
+
+    def watch_channel(self, queue: AsyncQueue[Any]) -> None:
+        """Check the channel's invariants at every switch (the explorer does; the delay
+        harness has no switches to check at)."""
+
+    def wait_event(self, event: threading.Event, timeout: float) -> bool:
+        """Wait up to ``timeout`` for ``event`` (a polling step); :return: whether set.
+        The explorer replaces this by a yield point: an explored run never sleeps."""
+        return event.wait(timeout)
 
     def new_pool(self, size: int) -> ThreadPool:
         """:return: a ThreadPool whose worker threads the "no worker left" oracle checks

@@ -111,7 +111,7 @@ class DelayInjector:
         if point is SyncPoint.WAIT and rng.random() < self.profile.p_spurious:
             self.spurious += 1
             return True
-        odds = self.profile.odds[point]
+        odds = self.profile.odds.get(point) or self.profile.odds[SyncPoint.ACQUIRE]
         draw = rng.random()
         if draw < odds.p_yield:
             self.yields += 1

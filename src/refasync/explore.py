@@ -168,7 +168,11 @@ class Strategy(Protocol):
 
 
 # Points at which a thread parks and the director chooses; the others are only traced.
-_SWITCH_POINTS = frozenset({SyncPoint.ACQUIRE, SyncPoint.TRY_ACQUIRE,
+# RELEASE is one too, except under dfs (``switch_on_release=False``): there a step runs
+# from one acquisition to the next, which halves the tree; a bug that needs a switch
+# between a release and the next acquisition (e.g. a waiter registering after it let go
+# of the lock) is then left to random and pct.
+_SWITCH_POINTS = frozenset({SyncPoint.ACQUIRE, SyncPoint.TRY_ACQUIRE, SyncPoint.YIELD,
                             SyncPoint.BLOCK, SyncPoint.THREAD_START, SyncPoint.JOIN})
 
 _ignored_lock = threading.Lock()
@@ -178,6 +182,24 @@ _ignored: list[threading.Thread] = []  # threads of given-up runs: never control
 def _is_ignored(thread: threading.Thread) -> bool:
     with _ignored_lock:
         return any(t is thread for t in _ignored)
+
+
+class _ControlledThread(threading.Thread):
+    """A thread of :meth:`Session.spawn`: its ``join`` is a scheduling point."""
+
+    def join(self, timeout: float | None = None) -> None:
+        hook = util.get_sync_hook()
+        if hook is not None:
+            hook(SyncPoint.JOIN, self)
+        super().join(timeout)
+
+
+class _Named:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+_POLL = _Named("poll")
 
 
 class Session:
@@ -191,10 +213,12 @@ class Session:
         return self._run.spawn(name, fn)
 
     def join(self, thread: threading.Thread) -> None:
-        """Wait until a thread of :meth:`spawn` ended (a scheduling point)."""
-        hook = util.get_sync_hook()
-        if hook is not None:
-            hook(SyncPoint.JOIN, thread)
+        """Wait until a thread of :meth:`spawn` ended (a scheduling point; the thread's
+        own ``join`` is one too)."""
+        if not isinstance(thread, _ControlledThread):
+            hook = util.get_sync_hook()
+            if hook is not None:
+                hook(SyncPoint.JOIN, thread)
         thread.join()
 
     def invariant(self, check: Callable[[], str | None]) -> None:
@@ -206,6 +230,17 @@ class Session:
         """:return: how many parked threads wait on ``condition`` and were not notified
         (for invariants such as "a writer waits only on a full channel")."""
         return self._run.waiting_on(condition)
+
+    def in_flight(self, lock: Lock) -> int:
+        """:return: how many parked threads are on their way into ``lock``: parked before
+        taking it, or notified by a condition on it and not yet back."""
+        return self._run.in_flight(lock)
+
+    def pause(self) -> None:
+        """A polling loop's step: let other threads run (pct lowers this thread)."""
+        hook = util.get_sync_hook()
+        if hook is not None:
+            hook(SyncPoint.YIELD, _POLL)
 
     def now(self) -> float:
         """:return: the run's virtual time."""
@@ -220,8 +255,9 @@ class _Run:
     """One explored run: the hook, the director and the model of locks and waits."""
 
     def __init__(self, strategy: Strategy, faults: int, spurious: bool,
-                 max_steps: int) -> None:
+                 max_steps: int, switch_on_release: bool = True) -> None:
         self.strategy = strategy
+        self.switch_on_release = switch_on_release
         self.faults_left = faults
         self.spurious = spurious
         self.max_steps = max_steps
@@ -283,7 +319,7 @@ class _Run:
                     record.state = "done"
                     self.cv.notify_all()
 
-        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread = _ControlledThread(target=target, name=name, daemon=True)
         parent = self._by_ident.get(threading.get_ident())
         with self.cv:
             self._register(thread, user=True)
@@ -319,7 +355,8 @@ class _Run:
             elif point is SyncPoint.RELEASE:
                 if self.owners.get(id(primitive)) == me.tid:
                     del self.owners[id(primitive)]
-            if point not in _SWITCH_POINTS:
+            if point not in _SWITCH_POINTS and not (
+                    point is SyncPoint.RELEASE and self.switch_on_release):
                 self._trace(me, point, primitive, "")
                 return False
             me.point, me.primitive = point, primitive
@@ -334,7 +371,9 @@ class _Run:
             me.state = "running"
             resume = me.resume
             if self.abandoned:
-                raise _Abandoned()
+                if me.user:
+                    raise _Abandoned()
+                return False  # a refasync thread goes on uncontrolled (and ends itself)
         if resume == "fault":
             raise InjectedFault(f"injected at {point.value} {primitive.name}")
         return point is SyncPoint.BLOCK
@@ -423,6 +462,19 @@ class _Run:
         return sum(1 for t in self.threads if t.state == "parked"
                    and isinstance(t.primitive, Blocked) and t.primitive.condition is condition
                    and not t.primitive.notified())
+
+    def in_flight(self, lock: Lock) -> int:
+        count = 0
+        for t in self.threads:
+            if t.state != "parked":
+                continue
+            primitive = t.primitive
+            if t.point in (SyncPoint.ACQUIRE, SyncPoint.TRY_ACQUIRE) and primitive is lock:
+                count += 1
+            elif (isinstance(primitive, Blocked) and primitive.condition.lock is lock
+                  and primitive.notified()):
+                count += 1
+        return count
 
     def _apply(self, choice: Choice) -> None:
         t = self.threads[choice.tid]
@@ -594,6 +646,8 @@ class PCTStrategy:
             self.change_points.pop(0)
             self.drops += 1
             self.priority[run.last] = -float(self.drops)  # below every earlier priority
+        if run.last is not None and run.threads[run.last].point is SyncPoint.YIELD:
+            self.priority[run.last] = min(self.priority.values()) - 1.0  # a poller yields
         runs = [c for c in options if c.kind == "run"]
         side = _side_choice(self.rng, options)
         if side is not None:
@@ -731,6 +785,16 @@ class DFSStrategy:
 # --- running and reporting ---------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Settings:
+    """What every run of one exploration shares (a replay needs the same)."""
+
+    faults: int = 0  # injected faults per run (0 or 1)
+    spurious: bool = False  # spurious wake-ups are choices
+    max_steps: int = 2000  # the livelock bound
+    switch_on_release: bool = True  # RELEASE is a switch point (not under dfs)
+
+
 @dataclass
 class RunResult:
     choices: list[Choice]
@@ -767,10 +831,11 @@ class Report:
         return data
 
 
-def run_once(body: Callable[[Session], object], strategy: Strategy, *, faults: int = 0,
-             spurious: bool = False, max_steps: int = 2000) -> RunResult:
+def run_once(body: Callable[[Session], object], strategy: Strategy,
+             settings: Settings = Settings()) -> RunResult:
     """Run ``body`` once under ``strategy``; never raises for a failure of the run."""
-    run = _Run(strategy, faults, spurious, max_steps)
+    run = _Run(strategy, settings.faults, settings.spurious, settings.max_steps,
+               settings.switch_on_release)
     previous_hook = util.set_sync_hook(run.hook)
     previous_clock = util.set_clock(lambda: run.now)
     try:
@@ -785,8 +850,8 @@ def run_once(body: Callable[[Session], object], strategy: Strategy, *, faults: i
                      run.preemptions, len(run.threads), run.preempt_steps)
 
 
-def _shrink(body: Callable[[Session], object], result: RunResult, faults: int,
-            spurious: bool, max_steps: int, budget_s: float) -> RunResult:
+def _shrink(body: Callable[[Session], object], result: RunResult, settings: Settings,
+            budget_s: float) -> RunResult:
     """Greedy shrinking to the fewest preemptions, then the fewest steps: candidates cut
     the schedule at a preemption (non-preemptive after it) or drop one choice. A
     candidate must fail the same way (same kind of failure)."""
@@ -803,8 +868,7 @@ def _shrink(body: Callable[[Session], object], result: RunResult, faults: int,
             for candidate in (best.choices[:i], best.choices[:i] + best.choices[i + 1:]):
                 if time.monotonic() > deadline:
                     return best
-                r = run_once(body, ReplayStrategy(candidate, strict=False), faults=faults,
-                             spurious=spurious, max_steps=max_steps)
+                r = run_once(body, ReplayStrategy(candidate, strict=False), settings)
                 if r.failure is not None and r.kind == best.kind and key(r) < key(best):
                     best = r
                     improved = True
@@ -818,11 +882,10 @@ def _preemption_steps(result: RunResult) -> list[int]:
     return list(result.preempt_steps)
 
 
-def _deterministic(body: Callable[[Session], object], result: RunResult, faults: int,
-                   spurious: bool, max_steps: int) -> str | None:
+def _deterministic(body: Callable[[Session], object], result: RunResult,
+                   settings: Settings) -> str | None:
     """Replay ``result`` strictly and compare event traces; :return: None if identical."""
-    again = run_once(body, ReplayStrategy(result.choices, strict=True), faults=faults,
-                     spurious=spurious, max_steps=max_steps)
+    again = run_once(body, ReplayStrategy(result.choices, strict=True), settings)
     if again.kind == "nondeterminism":
         return again.failure
     a = [(e.thread, e.point, e.primitive) for e in result.events]
@@ -878,8 +941,8 @@ def explore(
     k, n = shard
     if not (0 <= k < n):
         raise ValueError(f"shard must be (k, n) with 0 <= k < n, got {shard!r}")
-    fault_budget = 1 if faults else 0
-    spurious = spurious and (faults or strategy != "dfs")
+    settings = Settings(1 if faults else 0, spurious and (faults or strategy != "dfs"),
+                        max_steps, strategy != "dfs")
     report = Report(strategy)
     started = time.monotonic()
     steps_hint = 50
@@ -900,8 +963,7 @@ def explore(
                 continue
             chosen = (RandomStrategy(run_seed) if strategy == "random"
                       else PCTStrategy(run_seed, depth, steps_hint))
-        result = run_once(body, chosen, faults=fault_budget, spurious=spurious,
-                          max_steps=max_steps)
+        result = run_once(body, chosen, settings)
         owned = dfs is None or dfs.owns_path()
         if owned:
             report.runs += 1
@@ -919,8 +981,8 @@ def explore(
     if strategy == "pct":
         report.bound = pct_bound(threads_seen, steps_hint, depth)
     if failing is not None:
-        shrunk = _shrink(body, failing, fault_budget, spurious, max_steps, shrink_s)
-        problem = _deterministic(body, shrunk, fault_budget, spurious, max_steps)
+        shrunk = _shrink(body, failing, settings, shrink_s)
+        problem = _deterministic(body, shrunk, settings)
         report.failed = True
         report.kind = shrunk.kind
         report.schedule = format_schedule(shrunk.choices)
@@ -948,12 +1010,13 @@ def _failure_text(result: RunResult, report: Report, problem: str | None) -> str
     return "\n".join(lines)
 
 
-def replay(body: Callable[[Session], object], schedule: str, *, faults: bool = False,
-           spurious: bool = True, max_steps: int = 2000) -> RunResult:
-    """Run ``body`` once following ``schedule`` exactly (a divergence is reported as the
-    run's failure, kind "nondeterminism")."""
-    return run_once(body, ReplayStrategy(parse_schedule(schedule), strict=True),
-                    faults=1 if faults else 0, spurious=spurious, max_steps=max_steps)
+def replay(body: Callable[[Session], object], schedule: str, *, strategy: str = "pct",
+           faults: bool = False, spurious: bool = True, max_steps: int = 2000) -> RunResult:
+    """Run ``body`` once following ``schedule`` exactly, with the settings ``explore``
+    used for ``strategy`` (a divergence is the run's failure, kind "nondeterminism")."""
+    settings = Settings(1 if faults else 0, spurious and (faults or strategy != "dfs"),
+                        max_steps, strategy != "dfs")
+    return run_once(body, ReplayStrategy(parse_schedule(schedule), strict=True), settings)
 
 
 def trace_json(events: Sequence[Event]) -> str:

@@ -62,6 +62,7 @@ class SyncPoint(enum.Enum):
     BLOCK = "block"  # a waiter released the lock and is about to block (a Blocked record)
     THREAD_START = "thread_start"  # in the parent, after a refasync thread was started
     JOIN = "join"  # before a thread joins a refasync thread
+    YIELD = "yield"  # a polling loop lets other threads run (primitive: what it polls)
 
 
 class SyncPrimitive(Protocol):
