@@ -16,7 +16,7 @@ from typing import Any, Callable, Iterable, Iterator, cast
 import _thread
 
 from refasync import util
-from refasync.pool import Pool
+from refasync.pool import Pool, PoolReader
 from refasync.task import Task
 from refasync.util import AsyncQueue, Full, HSCondition, ReadOnly, SyncPoint, normalize_count
 
@@ -30,6 +30,7 @@ class Variant:
     owner: type  # the patched class
     method: str  # the patched method
     replacement: Callable[..., Any]  # Any: a replacement method takes the original's args
+    delays: bool = True  # the delay harness is expected to catch it (else: the explorer)
 
 
 # -- 1. notify before the item is appended ------------------------------------------------
@@ -178,6 +179,76 @@ def _wait_registers_late(self: HSCondition, timeout: float | None = None) -> boo
     return notified
 
 
+# -- 7. a bulk read that frees several slots wakes one blocked writer ---------------------
+
+
+def _take_wakes_one(self: AsyncQueue[Any], out: list[Any], count: int) -> int:
+    items = self._items
+    if count == util.ALL or count - len(out) >= len(items):
+        taken = len(items)
+        out.extend(items)
+        items.clear()
+    else:
+        taken = count - len(out)
+        out.extend([items.popleft() for _ in range(taken)])
+    if taken and self.maxsize and self.not_full._waiters:
+        self.not_full.notify_locked(1)  # BUG: `taken` slots freed, one writer woken
+    return taken
+
+
+# -- 8. put_many does not advance the change generation ----------------------------------
+
+
+def _put_many_same_generation(self: AsyncQueue[Any], items: list[Any]) -> None:
+    if self.maxsize:
+        raise ValueError("put_many needs an unbounded queue")
+    with self.mutex:
+        if not self._writable:
+            raise ReadOnly("write to a closed channel")
+        self._items.extend(items)
+        # BUG: no `self._generation += 1`: a reader waiting for a change sleeps on
+        if self.not_empty._waiters:
+            self.not_empty.notify_locked(len(items))
+
+
+# -- 9. the pool read's per-item timeout does not restart when items arrive ---------------
+
+
+def _read_until_served_fixed_deadline(
+    self: PoolReader[Any], task: Task[Any, Any] | None, count: int, block: bool,
+    timeout: float | None
+) -> list[Any]:
+    queue = self.channel.queue
+    pool = self._pool
+    out: list[Any] = []
+    deadline: float | None = None
+    while True:
+        need = count - len(out) if count else util.ALL
+        items, generation, drained = queue.take_nowait(need)
+        if items:
+            out.extend(items)  # BUG: the deadline is not reset: one timeout for the read
+            if count and len(out) >= count:
+                return out
+        if drained:
+            return out
+        need = count - len(out) if count else util.ALL
+        chunk = None if task is None else pool._demand(task, need, block)
+        if chunk is not None:
+            pool._queue.run(chunk)
+            continue
+        if not block:
+            return out
+        remaining = None
+        if timeout is not None:
+            now = util.monotonic()
+            if deadline is None:
+                deadline = now + timeout
+            remaining = deadline - now
+            if remaining <= 0:
+                return out
+        queue.wait_for_change(generation, remaining)
+
+
 BROKEN: dict[str, Variant] = {
     v.name: v
     for v in (
@@ -193,6 +264,14 @@ BROKEN: dict[str, Variant] = {
                 "removed tasks are in flight", Pool, "remove_task", _remove_task_no_wait),
         Variant("lost_wakeup", "HSCondition.notify misses a waiter that released the lock "
                 "but is not registered yet", HSCondition, "wait", _wait_registers_late),
+        Variant("bulk_read_wakes_one", "a read taking several items of a bounded channel "
+                "wakes one blocked writer", AsyncQueue, "_take_locked", _take_wakes_one,
+                delays=False),
+        Variant("put_many_same_generation", "put_many does not advance the change "
+                "generation", AsyncQueue, "put_many", _put_many_same_generation, delays=False),
+        Variant("pool_timeout_not_restarted", "a pool read's per-item timeout does not "
+                "restart when items arrive", PoolReader, "_read_until_served",
+                _read_until_served_fixed_deadline, delays=False),
     )
 }
 

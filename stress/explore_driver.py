@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, TextIO
 
 from refasync import explore as ex
-from refasync.util import AsyncQueue
+from refasync.util import AsyncQueue, ItemQueue
 
 from .harness import STRESS_PREFIX, Context, Scenario, _workers_of
 from .inject import derive_seed
@@ -39,6 +39,10 @@ LIMITS: dict[str, int] = {
     "churn_rounds": 2,
     "polls": 3,
 }
+
+#: dfs sizes: one thread per role, so that a preemption bound of 2 can be exhausted.
+LIMITS_DFS: dict[str, int] = dict(LIMITS, writers=1, readers=1, pool_size=1, tasks=2,
+                                  rounds=2, churn_rounds=1, polls=2)
 
 #: The channel invariants checked at every switch, by name (docs/semantics.md cites them).
 INVARIANTS = (
@@ -75,7 +79,9 @@ class ExploreContext(Context):
             self.session.pause()
         return event.is_set()
 
-    def watch_channel(self, queue: AsyncQueue[Any]) -> None:
+    def watch_channel(self, queue: ItemQueue[Any]) -> None:
+        if not isinstance(queue, AsyncQueue):
+            return
         session = self.session
 
         def check() -> str | None:
@@ -153,7 +159,8 @@ def run_campaign(campaign: Campaign, out: TextIO) -> int:
             budget = c.runs - runs if c.strategy == "dfs" else min(c.runs_per_instance,
                                                                   c.runs - runs)
             report = ex.explore(
-                instance_body(name, iseed), strategy=c.strategy, runs=budget,
+                instance_body(name, iseed, LIMITS_DFS if c.strategy == "dfs" else LIMITS),
+                strategy=c.strategy, runs=budget,
                 seconds=None if c.seconds is None else c.seconds - elapsed,
                 seed=iseed, depth=c.depth, preemptions=c.preemptions, faults=c.faults,
                 max_steps=c.max_steps, shard=c.shard,
@@ -195,7 +202,8 @@ def run_campaign(campaign: Campaign, out: TextIO) -> int:
 def replay_instance(strategy: str, name: str, seed: int, schedule: str, faults: bool,
                     out: TextIO) -> int:
     """Replay one schedule of one instance; :return: 1 if it failed (as it should)."""
-    result = ex.replay(instance_body(name, seed), schedule, strategy=strategy,
+    limits = LIMITS_DFS if strategy == "dfs" else LIMITS
+    result = ex.replay(instance_body(name, seed, limits), schedule, strategy=strategy,
                        faults=faults)
     if result.failure is None:
         out.write(f"replay of {name} seed={seed}: no failure\n")

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 from refasync.pool import ThreadPool
-from refasync.util import AsyncQueue
+from refasync.util import ItemQueue
 from refasync.testing import dump_stacks
 
 from .inject import PROFILES, derive_seed, injected
@@ -63,7 +63,7 @@ class Context:
         """:return: the size parameter ``name`` (``default`` unless overridden)."""
         return self.limits.get(name, default)
 
-    def watch_channel(self, queue: AsyncQueue[Any]) -> None:
+    def watch_channel(self, queue: ItemQueue[Any]) -> None:
         """Check the channel's invariants at every switch (the explorer does; the delay
         harness has no switches to check at)."""
 

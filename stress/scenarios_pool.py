@@ -71,6 +71,7 @@ def _read_everything(ctx: Context, pipe: Pipeline, churn_pause_s: float | None,
     results: dict[str, list[list[Payload]]] = {}
     readers: list[threading.Thread] = []
     for sid, reader in pipe.sinks:
+        ctx.watch_channel(reader.channel.queue)
         results[sid] = []
         for j in range(ctx.rng.randint(1, ctx.limit("readers", max_readers))):
             mine: list[Payload] = []

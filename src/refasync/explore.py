@@ -13,8 +13,8 @@ between two points and the interleaving is a list of choices:
   interrupt it with an injected fault;
 * a thread joining another is runnable once that thread ended.
 
-Time is virtual (``util.set_clock``): it moves only when a timeout fires, so an explored
-run never sleeps. A schedule prints as a short string (``0*4,1,0,2t``: thread 0 four
+Time is virtual (``util.set_clock``): it moves only when a timeout fires, and timeouts
+fire in deadline order (the clock jumps to the deadline), so an explored run never sleeps. A schedule prints as a short string (``0*4,1,0,2t``: thread 0 four
 times, then 1, then 0, then thread 2's timeout fires) that replays the run exactly,
 because choices are taken at library points, not bytecodes.
 
@@ -233,7 +233,8 @@ class Session:
 
     def in_flight(self, lock: Lock) -> int:
         """:return: how many parked threads are on their way into ``lock``: parked before
-        taking it, or notified by a condition on it and not yet back."""
+        taking it, just after releasing it, or notified by a condition on it and not yet
+        back."""
         return self._run.in_flight(lock)
 
     def pause(self) -> None:
@@ -370,13 +371,16 @@ class _Run:
                 self.cv.wait()
             me.state = "running"
             resume = me.resume
-            if self.abandoned:
+            if self._given_up():
                 if me.user:
                     raise _Abandoned()
                 return False  # a refasync thread goes on uncontrolled (and ends itself)
         if resume == "fault":
             raise InjectedFault(f"injected at {point.value} {primitive.name}")
         return point is SyncPoint.BLOCK
+
+    def _given_up(self) -> bool:
+        return self.abandoned
 
     def _trace(self, me: _Thread, point: SyncPoint, primitive: SyncPrimitive,
                choice: str) -> None:
@@ -437,6 +441,17 @@ class _Run:
                     out.append(Choice(t.tid))
             else:
                 out.append(Choice(t.tid))
+        # Timers fire in deadline order: only the earliest pending timeouts can fire.
+        deadlines = [self.threads[c.tid].deadline for c in out if c.kind == "timeout"]
+        if deadlines:
+            first = min(d for d in deadlines if d is not None)
+            out = [c for c in out if c.kind != "timeout"
+                   or self.threads[c.tid].deadline == first]
+        # A poller that yielded runs only when no other thread can.
+        polling = {t.tid for t in self.threads
+                   if t.state == "parked" and t.point is SyncPoint.YIELD}
+        if polling and any(c.kind == "run" and c.tid not in polling for c in out):
+            out = [c for c in out if c.tid not in polling]
         return out
 
     def default(self, options: list[Choice]) -> Choice:
@@ -469,7 +484,8 @@ class _Run:
             if t.state != "parked":
                 continue
             primitive = t.primitive
-            if t.point in (SyncPoint.ACQUIRE, SyncPoint.TRY_ACQUIRE) and primitive is lock:
+            if t.point in (SyncPoint.ACQUIRE, SyncPoint.TRY_ACQUIRE, SyncPoint.RELEASE) \
+                    and primitive is lock:  # RELEASE: maybe a notified waiter not yet blocked
                 count += 1
             elif (isinstance(primitive, Blocked) and primitive.condition.lock is lock
                   and primitive.notified()):
