@@ -1,7 +1,9 @@
 """Shared by tests/, models/ and stress/.
 
-* Every test runs under a hang guard: past its time limit it fails with every thread's
-  stack. Mark a test ``@pytest.mark.timeout(seconds)`` to change the limit (default 60).
+* Every test runs under refasync.pytest_plugin's hang guards: its setup, its call and its
+  teardown each fail with every thread's stack past the limit, so a deadlocked fixture
+  teardown fails the run instead of hanging it. ``@pytest.mark.timeout(seconds)`` changes
+  the limit (default 60).
 * Hypothesis profiles: ``ci`` (the default, part of ``make test``) and ``thorough``,
   chosen by the ``HYPOTHESIS_PROFILE`` environment variable.
 """
@@ -9,14 +11,10 @@
 from __future__ import annotations
 
 import os
-from typing import Iterator
 
-import pytest
 from hypothesis import HealthCheck, settings
 
-from refasync.testing import hang_guard
-
-DEFAULT_TIMEOUT_S = 60.0
+pytest_plugins = ["refasync.pytest_plugin"]
 
 settings.register_profile(
     "ci",
@@ -37,13 +35,4 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "timeout(seconds): fail the test with stacks after seconds")
 
-
-@pytest.fixture(autouse=True)
-def _hang_guard(request: pytest.FixtureRequest) -> Iterator[None]:
-    marker = request.node.get_closest_marker("timeout")
-    seconds = float(marker.args[0]) if marker is not None else DEFAULT_TIMEOUT_S
-    with hang_guard(seconds, request.node.nodeid):
-        yield
