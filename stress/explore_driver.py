@@ -41,8 +41,10 @@ LIMITS: dict[str, int] = {
 }
 
 #: dfs sizes: one thread per role, so that a preemption bound of 2 can be exhausted.
-LIMITS_DFS: dict[str, int] = dict(LIMITS, writers=1, readers=1, pool_size=1, tasks=2,
-                                  rounds=2, churn_rounds=1, polls=2)
+#: (No linearizability recording: its lock would make every operation dependent.)
+LIMITS_DFS: dict[str, int] = dict(LIMITS, writers=1, readers=1, items=1, pool_size=1,
+                                  tasks=2, rounds=2, churn_rounds=1, polls=2,
+                                  history_ops=0)
 
 #: The channel invariants checked at every switch, by name (docs/semantics.md cites them).
 INVARIANTS = (
@@ -136,6 +138,7 @@ class Campaign:
     shard: tuple[int, int] = (0, 1)
     runs_per_instance: int = 25  # random/pct: schedules per scenario instance
     max_steps: int = 3000
+    shrink_s: float = 20.0  # budget for shrinking a failing schedule
     results: list[dict[str, object]] = field(default_factory=list)
     failure: ex.Report | None = None
 
@@ -164,7 +167,7 @@ def run_campaign(campaign: Campaign, out: TextIO) -> int:
                 seconds=None if c.seconds is None else c.seconds - elapsed,
                 seed=iseed, depth=c.depth, preemptions=c.preemptions, faults=c.faults,
                 max_steps=c.max_steps, shard=c.shard,
-                replay_hint=replay_hint(c.strategy, name, iseed, c.faults),
+                replay_hint=replay_hint(c.strategy, name, iseed, c.faults), shrink_s=c.shrink_s,
                 raise_on_failure=False)
             instances += 1
             runs += report.runs

@@ -76,7 +76,7 @@ class _HistoryRecorder:
 
 
 def _recorder(ctx: Context, planned_ops: int) -> Recorder:
-    if planned_ops > MAX_CHECKED_OPS:
+    if planned_ops > min(MAX_CHECKED_OPS, ctx.limit("history_ops", MAX_CHECKED_OPS)):
         return _NoRecorder()
     if not linearizability_available():
         ctx.notes.append("linearizability: skipped (models.linearizability missing)")

@@ -441,6 +441,10 @@ class _Run:
                     out.append(Choice(t.tid))
             else:
                 out.append(Choice(t.tid))
+        # Spurious wake-ups and faults never rescue a run in which nothing else can go
+        # on: that is a deadlock.
+        if not any(c.kind in ("run", "timeout") for c in out):
+            return []
         # Timers fire in deadline order: only the earliest pending timeouts can fire.
         deadlines = [self.threads[c.tid].deadline for c in out if c.kind == "timeout"]
         if deadlines:
