@@ -950,7 +950,8 @@ def test_hook_sees_thread_start_join_and_non_blocking_acquisitions(
 ) -> None:
     from refasync.thread import WorkerThread
 
-    worker = WorkerThread(name="hooked-worker").start()
+    worker = WorkerThread(name="hooked-worker")
+    worker.start()
     worker.inq.put((WorkerThread.stop,))
     worker.join()
     lock = Lock("try")
