@@ -38,12 +38,16 @@ CAUGHT_IN = {
     "unlocked_writer_counter": "pool_pipeline",
     "orphan_removal_races_chunk": "orphan_churn",
     "put_many_same_generation": "pool_pipeline",
-    "pool_timeout_not_restarted": "pool_pipeline",
+}
+#: Caught by a dedicated explorer test (it needs a timing oracle no scenario has).
+CAUGHT_BY_UNIT_TEST = {
+    "pool_timeout_not_restarted":
+        "tests/test_explore.py::test_pool_read_timeout_restarts_when_items_arrive",
 }
 
 
-def test_every_broken_variant_has_a_scenario() -> None:
-    assert set(CAUGHT_IN) == set(BROKEN)
+def test_every_broken_variant_has_a_scenario_or_a_test() -> None:
+    assert set(CAUGHT_IN) | set(CAUGHT_BY_UNIT_TEST) == set(BROKEN)
 
 
 @pytest.mark.timeout(240)

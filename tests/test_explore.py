@@ -249,3 +249,50 @@ def test_threads_outside_the_explorer_are_not_controlled() -> None:
     explore(body, strategy="random", runs=1, seed=6, raise_on_failure=False)
     assert util.get_sync_hook() is None
     assert done.wait(10)
+
+
+def _pool_read_per_item_timeout(s: Session) -> None:
+    """Items reach a pool task's channel 0.6 virtual seconds apart; a read of all three
+    with a 1.0 s per-item timeout returns early only if 1.0 s passed since the last item
+    it got (the timeout restarts whenever an item arrives)."""
+    from refasync.pool import ThreadPool
+    from refasync.task import ChannelThreadTask
+
+    source: Channel[int] = Channel()
+    feed, upstream = ChannelWriter(source), ChannelReader(source)
+    written: dict[int, float] = {}
+    pause = HSCondition(Lock("ticker"), "ticker.pause")
+
+    def ticker() -> None:
+        for i in range(3):
+            until = util.monotonic() + 0.6
+            with pause:
+                while util.monotonic() < until:
+                    pause.wait(until - util.monotonic())
+            written[i] = util.monotonic()
+            feed.write(i, True)
+        feed.close()
+
+    with ThreadPool(2) as pool:
+        task: ChannelThreadTask[int, int] = ChannelThreadTask(upstream, "relay", lambda x: x,
+                                                              max_chunksize=1)
+        reader = pool.add_task(task)
+        t = s.spawn("ticker", ticker)
+        got = reader.read(3, True, 1.0)
+        returned = util.monotonic()
+        if len(got) < 3:
+            last = max(written[i] for i in got) if got else 0.0
+            assert returned - last >= 1.0, (
+                f"read returned {got} at t={returned:.2f}, {returned - last:.2f} s after "
+                f"its last item was written: the per-item timeout did not restart")
+        t.join()
+        reader.read(0)
+
+
+def test_pool_read_timeout_restarts_when_items_arrive() -> None:
+    assert not explore(_pool_read_per_item_timeout, strategy="pct", runs=300, seed=8,
+                       spurious=False).failed
+    with broken("pool_timeout_not_restarted"):
+        with pytest.raises(ExploreFailure, match="did not restart"):
+            explore(_pool_read_per_item_timeout, strategy="pct", runs=1000, seed=8,
+                    spurious=False)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import random
+import re
 import sys
 import threading
 import time
@@ -55,6 +56,8 @@ __all__ = (
 STALL_S = 10.0
 #: Poll interval of the director while it waits for a running thread (detects exits).
 _POLL_S = 0.002
+
+_ID_RE = re.compile(r"[0-9a-f]{6,}")  # object ids in thread names differ between runs
 
 KINDS = {"run": "", "timeout": "t", "spurious": "s", "fault": "f"}
 _KIND_OF_SUFFIX = {suffix: kind for kind, suffix in KINDS.items()}
@@ -908,8 +911,8 @@ def _deterministic(body: Callable[[Session], object], result: RunResult,
     again = run_once(body, ReplayStrategy(result.choices, strict=True), settings)
     if again.kind == "nondeterminism":
         return again.failure
-    a = [(e.thread, e.point, e.primitive) for e in result.events]
-    b = [(e.thread, e.point, e.primitive) for e in again.events]
+    a = [(_ID_RE.sub("#", e.thread), e.point, e.primitive) for e in result.events]
+    b = [(_ID_RE.sub("#", e.thread), e.point, e.primitive) for e in again.events]
     if a != b:
         first = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
         return (f"the replay's trace differs from event {first} on: "
