@@ -296,3 +296,34 @@ def test_pool_read_timeout_restarts_when_items_arrive() -> None:
         with pytest.raises(ExploreFailure, match="did not restart"):
             explore(_pool_read_per_item_timeout, strategy="pct", runs=1000, seed=8,
                     spurious=False)
+
+
+def test_a_blocking_call_outside_refasync_fails_as_uncontrolled(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import refasync.explore as explore_module
+
+    monkeypatch.setattr(explore_module, "STALL_S", 0.3)
+
+    def body(s: Session) -> None:
+        threading.Event().wait(1.0)  # blocks outside refasync.util
+
+    report = explore(body, strategy="random", runs=1, raise_on_failure=False)
+    assert report.failed and report.kind == "uncontrolled"
+    assert "uncontrolled blocking: main" in report.message
+
+
+def test_uncontrolled_nondeterminism_is_reported() -> None:
+    calls = [0]
+
+    def body(s: Session) -> None:
+        calls[0] += 1
+        lock = Lock("varies")
+        for _ in range(1 + calls[0] % 3):  # differs from run to run: not a schedule
+            with lock:
+                pass
+        raise AssertionError("always fails")
+
+    report = explore(body, strategy="random", runs=1, raise_on_failure=False, shrink_s=0.0)
+    assert report.failed and report.nondeterministic
+    assert "NOT DETERMINISTIC" in report.message
