@@ -911,8 +911,10 @@ def _deterministic(body: Callable[[Session], object], result: RunResult,
     again = run_once(body, ReplayStrategy(result.choices, strict=True), settings)
     if again.kind == "nondeterminism":
         return again.failure
-    a = [(_ID_RE.sub("#", e.thread), e.point, e.primitive) for e in result.events]
-    b = [(_ID_RE.sub("#", e.thread), e.point, e.primitive) for e in again.events]
+    a = [(_ID_RE.sub("#", e.thread), e.point, _ID_RE.sub("#", e.primitive))
+         for e in result.events]
+    b = [(_ID_RE.sub("#", e.thread), e.point, _ID_RE.sub("#", e.primitive))
+         for e in again.events]
     if a != b:
         first = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
         return (f"the replay's trace differs from event {first} on: "
