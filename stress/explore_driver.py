@@ -118,9 +118,10 @@ def instance_body(name: str, seed: int,
     return body
 
 
-def replay_hint(strategy: str, name: str, seed: int, faults: bool) -> str:
+def replay_hint(strategy: str, name: str, seed: int, faults: bool,
+                broken: str | None = None) -> str:
     return (f"python -m stress --strategy {strategy} --scenario {name} --seed {seed}"
-            + (" --faults" if faults else ""))
+            + (" --faults" if faults else "") + (f" --broken {broken}" if broken else ""))
 
 
 @dataclass
@@ -139,6 +140,8 @@ class Campaign:
     runs_per_instance: int = 25  # random/pct: schedules per scenario instance
     max_steps: int = 3000
     shrink_s: float = 20.0  # budget for shrinking a failing schedule
+    instance_seed: int | None = None  # explore only this instance (its seed, as printed)
+    broken: str | None = None  # the broken variant installed (for the replay line)
     results: list[dict[str, object]] = field(default_factory=list)
     failure: ex.Report | None = None
 
@@ -157,17 +160,20 @@ def run_campaign(campaign: Campaign, out: TextIO) -> int:
             if c.seconds is not None and elapsed >= c.seconds:
                 exhausted_all = False
                 break
-            iseed = derive_seed(c.seed, name, instance) % (1 << 31)
+            if c.instance_seed is not None and instance > 0:
+                break
+            iseed = derive_seed(c.seed, name, instance) % (1 << 31) \
+                if c.instance_seed is None else c.instance_seed
             instance += 1
-            budget = c.runs - runs if c.strategy == "dfs" else min(c.runs_per_instance,
-                                                                  c.runs - runs)
+            budget = c.runs - runs if c.strategy == "dfs" or c.instance_seed is not None \
+                else min(c.runs_per_instance, c.runs - runs)
             report = ex.explore(
                 instance_body(name, iseed, LIMITS_DFS if c.strategy == "dfs" else LIMITS),
                 strategy=c.strategy, runs=budget,
                 seconds=None if c.seconds is None else c.seconds - elapsed,
                 seed=iseed, depth=c.depth, preemptions=c.preemptions, faults=c.faults,
                 max_steps=c.max_steps, shard=c.shard,
-                replay_hint=replay_hint(c.strategy, name, iseed, c.faults), shrink_s=c.shrink_s,
+                replay_hint=replay_hint(c.strategy, name, iseed, c.faults, c.broken), shrink_s=c.shrink_s,
                 raise_on_failure=False)
             instances += 1
             runs += report.runs
@@ -260,11 +266,15 @@ def main(args: Any, out: TextIO) -> int:
         return replay_instance(args.strategy, names[0], args.seed, args.replay, faults, out)
     seed = args.seed if args.seed is not None else random.randrange(1 << 31)
     seconds = args.seconds if args.seconds != 60.0 or args.runs is None else None
+    one = args.seed if args.scenario and len(args.scenario) == 1 else None
     campaign = Campaign(args.strategy, names, seed, runs=args.runs or 500,
                         seconds=None if seconds is None else seconds / len(names),
                         depth=args.depth, preemptions=args.preemptions, faults=faults,
-                        shard=_shard(args.shard))
-    out.write(f"explore: strategy {args.strategy}; master seed {seed}; scenarios "
+                        shard=_shard(args.shard), instance_seed=one,
+                        broken=getattr(args, "broken", None))
+    out.write(f"explore: strategy {args.strategy}; "
+              + (f"instance seed {one}" if one is not None else f"master seed {seed}")
+              + "; scenarios "
               f"{', '.join(names)}; {campaign.runs} runs per scenario"
               + (f"; {campaign.seconds:.1f} s per scenario" if campaign.seconds else "")
               + (f"; shard {args.shard}" if args.shard != "0/1" else "")

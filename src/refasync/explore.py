@@ -718,6 +718,10 @@ def _object_of(t: _Thread) -> int:
     return id(primitive)
 
 
+#: dfs shards split the tree at this many branching nodes from the root.
+SHARD_DEPTH = 3
+
+
 @dataclass
 class _Node:
     options: list[Choice]
@@ -773,25 +777,36 @@ class DFSStrategy:
         self.sleep = [c for c in asleep if c in options and _independent(run, c, choice)]
         return choice
 
+    def _branches(self) -> list[int]:
+        """:return: the stack indices of the first SHARD_DEPTH branching nodes."""
+        return [i for i, x in enumerate(self.stack) if len(x.options) > 1][:SHARD_DEPTH]
+
     def owns_path(self) -> bool:
+        """:return: whether the current path belongs to this shard: the sum of the option
+        indices chosen at the first SHARD_DEPTH branching nodes, modulo n, is k (a path
+        with fewer branching nodes belongs to shard 0)."""
         k, n = self.shard
-        node = next((x for x in self.stack if len(x.options) > 1), None)
-        if node is None:
-            return k == 0
-        return node.options.index(node.chosen) % n == k
+        branches = self._branches()
+        if len(branches) < SHARD_DEPTH:
+            return k == 0 or n == 1
+        total = sum(self.stack[i].options.index(self.stack[i].chosen) for i in branches)
+        return total % n == k
 
     def next_prefix(self) -> bool:
         """Set up the next schedule; :return: False when the bound is exhausted."""
         k, n = self.shard
-        branch = next((i for i, x in enumerate(self.stack) if len(x.options) > 1), None)
+        branches = self._branches()
         while self.stack:
             at = len(self.stack) - 1
             node = self.stack[at]
+            before = sum(self.stack[i].options.index(self.stack[i].chosen)
+                         for i in branches if i < at)
             for index, option in enumerate(node.options):
                 if option in node.done or option in node.sleep:
                     continue
-                if at == branch and index % n != k:
-                    continue
+                if n > 1 and len(branches) == SHARD_DEPTH and at == branches[-1] \
+                        and (before + index) % n != k:
+                    continue  # another shard's subtree
                 preempts = (node.last is not None and option.tid != node.last
                             and Choice(node.last) in node.options) or (
                     option.kind != "run" and any(c.kind == "run" for c in node.options))
