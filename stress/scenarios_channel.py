@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
 from refasync.channel import Channel, ChannelReader, ChannelWriter
+from refasync.explore import InjectedFault
 from refasync.util import AsyncQueue, Full, HSCondition, Lock, ReadOnly
 
 from . import oracles
@@ -104,25 +105,39 @@ class RecordedChannel:
         """:return: None if written, else "ReadOnly" or "Full"."""
         token = self.recorder.call(who, "write", item)
         outcome: str | None = None
-        try:
-            self.writer.write(item, block, timeout)
-        except ReadOnly:
-            outcome = "ReadOnly"
-        except Full:
-            outcome = "Full"
+        while True:  # an injected interrupt (explorer --faults) is retried, like a user would
+            try:
+                self.writer.write(item, block, timeout)
+            except ReadOnly:
+                outcome = "ReadOnly"
+            except Full:
+                outcome = "Full"
+            except InjectedFault:
+                continue
+            break
         self.recorder.ret(token, outcome)
         return outcome
 
     def read(self, who: str, count: int, block: bool, timeout: float | None) -> list[Item]:
         arg = (count, block) if timeout is None else (count, block, timeout)
         token = self.recorder.call(who, "read", arg)
-        items = self.reader.read(count, block, timeout)
+        while True:
+            try:
+                items = self.reader.read(count, block, timeout)
+            except InjectedFault:
+                continue  # a read that took items and was interrupted put them back
+            break
         self.recorder.ret(token, list(items))
         return items
 
     def close(self, who: str) -> None:
         token = self.recorder.call(who, "close", None)
-        self.writer.close()
+        while True:
+            try:
+                self.writer.close()
+            except InjectedFault:
+                continue
+            break
         self.recorder.ret(token, None)
 
     def check_history(self, ctx: Context, what: str) -> None:
