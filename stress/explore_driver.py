@@ -13,6 +13,7 @@ instance's tree until the preemption bound is exhausted or the budget ends.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from dataclasses import dataclass, field
@@ -75,6 +76,9 @@ class ExploreContext(Context):
         for thread in list(self._spawned):
             self.session.join(thread)
         self.raise_errors()
+
+    def interruptible(self) -> contextlib.AbstractContextManager[None]:
+        return self.session.interruptible()
 
     def wait_event(self, event: threading.Event, timeout: float) -> bool:
         if not event.is_set():

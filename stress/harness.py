@@ -10,6 +10,7 @@ and fails the instance with its seed.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
@@ -66,6 +67,11 @@ class Context:
     def watch_channel(self, queue: ItemQueue[Any]) -> None:
         """Check the channel's invariants at every switch (the explorer does; the delay
         harness has no switches to check at)."""
+
+    def interruptible(self) -> contextlib.AbstractContextManager[None]:
+        """A block whose interruption by an injected fault the scenario handles (the
+        explorer's ``--faults`` injects only there)."""
+        return contextlib.nullcontext()
 
     def wait_event(self, event: threading.Event, timeout: float) -> bool:
         """Wait up to ``timeout`` for ``event`` (a polling step); :return: whether set.

@@ -89,6 +89,7 @@ class RecordedChannel:
     """A writer and a reader of one channel whose every call is recorded."""
 
     def __init__(self, ctx: Context, maxsize: int, recorder: Recorder) -> None:
+        self.ctx = ctx
         self.maxsize = maxsize
         channel: Channel[Item] = Channel(maxsize)
         self.writer = ChannelWriter(channel)
@@ -107,7 +108,8 @@ class RecordedChannel:
         outcome: str | None = None
         while True:  # an injected interrupt (explorer --faults) is retried, like a user would
             try:
-                self.writer.write(item, block, timeout)
+                with self.ctx.interruptible():
+                    self.writer.write(item, block, timeout)
             except ReadOnly:
                 outcome = "ReadOnly"
             except Full:
@@ -123,7 +125,8 @@ class RecordedChannel:
         token = self.recorder.call(who, "read", arg)
         while True:
             try:
-                items = self.reader.read(count, block, timeout)
+                with self.ctx.interruptible():
+                    items = self.reader.read(count, block, timeout)
             except InjectedFault:
                 continue  # a read that took items and was interrupted put them back
             break
@@ -134,7 +137,8 @@ class RecordedChannel:
         token = self.recorder.call(who, "close", None)
         while True:
             try:
-                self.writer.close()
+                with self.ctx.interruptible():
+                    self.writer.close()
             except InjectedFault:
                 continue
             break

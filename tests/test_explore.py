@@ -136,20 +136,30 @@ def test_livelock_hits_the_step_bound() -> None:
         explore(body, strategy="random", runs=1, max_steps=200)
 
 
-def test_faults_are_choices_and_reported() -> None:
-    def body(s: Session) -> None:
-        writer, reader = ChannelWriter(Channel[int](1)), None
-        writer.write(1, True)
-        writer.close()
+def test_faults_are_injected_only_inside_interruptible_blocks() -> None:
+    from refasync.explore import InjectedFault
 
-    with pytest.raises(ExploreFailure, match="InjectedFault|injected"):
-        # An interrupt of the main thread propagates: the run fails and names it.
-        def failing(s: Session) -> None:
-            try:
-                body(s)
-            except BaseException as exc:
-                raise AssertionError(f"interrupted: {exc!r}") from None
-        explore(failing, strategy="random", runs=300, seed=4, faults=True)
+    def body(s: Session) -> None:
+        channel: Channel[int] = Channel(1)
+        writer, reader = ChannelWriter(channel), ChannelReader(channel)
+        writer.write(0, True)  # never interrupted: outside every interruptible block
+        t = s.spawn("reader", lambda: reader.read(1))
+        interrupted = False
+        try:
+            with s.interruptible():
+                writer.write(1, True)  # may be interrupted before or while blocked
+        except InjectedFault:
+            interrupted = True
+        t.join()
+        left = reader.read(0, False)
+        # No effect, or a complete one: an interrupted write added nothing.
+        assert left == ([] if interrupted else [1]), (interrupted, left)
+        assert not interrupted, "interrupted"  # make the fault visible as a failure
+
+    with pytest.raises(ExploreFailure, match="interrupted"):
+        explore(body, strategy="random", runs=500, seed=4, faults=True)
+    report = explore(body, strategy="random", runs=100, seed=4, faults=False)
+    assert not report.failed
 
 
 # -- deterministic teeth for unit tests -------------------------------------------------

@@ -25,6 +25,7 @@ pruning reorderings of independent steps with sleep sets). See :func:`explore`.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import random
@@ -164,6 +165,7 @@ class _Thread:
         self.deadline: float | None = None
         self.go = False
         self.resume = "run"
+        self.interruptible = 0  # depth of Session.interruptible() blocks (owner thread only)
 
 
 class Strategy(Protocol):
@@ -240,6 +242,17 @@ class Session:
         back."""
         return self._run.in_flight(lock)
 
+    @contextlib.contextmanager
+    def interruptible(self) -> Iterator[None]:
+        """Faults (``faults=True``) are injected only inside these blocks: wrap the
+        operations whose interruption the caller handles (e.g. retries)."""
+        record = self._run.current_record()
+        record.interruptible += 1
+        try:
+            yield
+        finally:
+            record.interruptible -= 1
+
     def pause(self) -> None:
         """A polling loop's step: let other threads run (pct lowers this thread)."""
         hook = util.get_sync_hook()
@@ -294,6 +307,10 @@ class _Run:
             self._by_ident[thread.ident] = record
         return record
 
+    def current_record(self) -> _Thread:
+        with self.cv:
+            return self._record_of(threading.current_thread())
+
     def _record_of(self, thread: threading.Thread) -> _Thread:
         """:return: the record of ``thread``, registering it if new (cv held). Idents
         are reused by the OS, so a record is found by its Thread object."""
@@ -314,7 +331,7 @@ class _Run:
             try:
                 self.hook(SyncPoint.THREAD_START, me)  # park until first chosen
                 fn()
-            except (_Abandoned, InjectedFault):
+            except _Abandoned:
                 pass
             except BaseException:
                 self._fail("error", f"thread {record.name} raised:\n{traceback.format_exc()}")
@@ -423,7 +440,7 @@ class _Run:
             if point is SyncPoint.ACQUIRE:
                 if id(primitive) not in self.owners:
                     out.append(Choice(t.tid))
-                if faults and t.user:
+                if faults and t.interruptible:
                     out.append(Choice(t.tid, "fault"))
             elif point is SyncPoint.BLOCK:
                 assert isinstance(primitive, Blocked)
@@ -434,7 +451,7 @@ class _Run:
                         out.append(Choice(t.tid, "timeout"))
                     if self.spurious:
                         out.append(Choice(t.tid, "spurious"))
-                if faults and t.user and not primitive.notified():
+                if faults and t.interruptible and not primitive.notified():
                     out.append(Choice(t.tid, "fault"))
             elif point is SyncPoint.JOIN:
                 target = next((r for r in self.threads if r.thread is primitive), None)
