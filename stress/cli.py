@@ -141,7 +141,9 @@ def _detect(args: argparse.Namespace, out: TextIO) -> int:
 
 def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
     args = _parser().parse_args(argv)
-    if args.strategy != "delays" and args.detect is None:
+    if args.strategy != "delays":
+        if args.detect is not None:
+            return explore_driver.detect(args, out)
         with _maybe_broken(args.broken):
             return explore_driver.main(args, out)
     if args.detect is not None:

@@ -14,6 +14,7 @@ instance's tree until the preemption bound is exhausted or the budget ends.
 from __future__ import annotations
 
 import contextlib
+import io
 import threading
 import time
 from dataclasses import dataclass, field
@@ -55,6 +56,18 @@ INVARIANTS = (
     "reader-waits-empty: a reader waits un-notified only while the channel is empty or "
     "closed, unless a thread is on its way into the channel's lock",
 )
+
+
+#: The scenario in which the explorer catches each broken variant (stress/broken.py).
+CAUGHT_IN = {
+    "notify_before_append": "channel_mpmc",
+    "wait_without_while": "channel_mpmc",
+    "close_wakes_one": "channel_close_blocked",
+    "lost_wakeup": "channel_mpmc",
+    "unlocked_writer_counter": "pool_pipeline",
+    "orphan_removal_races_chunk": "orphan_churn",
+    "put_many_same_generation": "pool_pipeline",
+}
 
 
 class ExploreContext(Context):
@@ -291,3 +304,45 @@ def main(args: Any, out: TextIO) -> int:
                        "scenarios": campaign.results}, f, indent=2)
     out.write(("FAILED" if status else "OK") + "\n")
     return status
+
+
+def detect(args: Any, out: TextIO) -> int:
+    """``--detect TRIALS --strategy S``: median time to detect each broken variant in its
+    scenario (CAUGHT_IN), without shrinking; :return: 1 if a trial missed."""
+    import json
+    import statistics
+
+    from .broken import broken
+
+    names = [args.broken] if args.broken else sorted(CAUGHT_IN)
+    master = args.seed if args.seed is not None else 1000
+    rows: dict[str, object] = {}
+    missed_any = False
+    out.write(f"explore detect: strategy {args.strategy}; {args.detect} trials per variant; "
+              f"budget {args.seconds} s and {args.runs or 1000} runs per trial; seeds "
+              f"{master}..{master + args.detect - 1}\n")
+    for name in names:
+        times: list[float] = []
+        for trial in range(args.detect):
+            campaign = Campaign(args.strategy, [CAUGHT_IN[name]], master + trial,
+                                runs=args.runs or (1000 if args.strategy != "dfs" else 10**6),
+                                seconds=args.seconds, depth=args.depth,
+                                preemptions=args.preemptions, shrink_s=0.0)
+            started = time.monotonic()
+            with broken(name):
+                status = run_campaign(campaign, io.StringIO())
+            if status:
+                times.append(time.monotonic() - started)
+        missed = args.detect - len(times)
+        missed_any = missed_any or missed > 0
+        median = statistics.median(times) if times else None
+        rows[name] = {"median_s": median, "times_s": [round(t, 2) for t in times],
+                      "missed": missed, "scenario": CAUGHT_IN[name]}
+        shown = f"{median:8.2f}" if median is not None else "     n/a"
+        out.write(f"{name:<28} median {shown} s  caught {len(times)}/{args.detect}  "
+                  f"in {CAUGHT_IN[name]}\n")
+        out.flush()
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"strategy": args.strategy, "variants": rows}, f, indent=2)
+    return 1 if missed_any else 0

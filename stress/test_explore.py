@@ -11,7 +11,14 @@ import pytest
 from refasync import explore as ex
 from stress.broken import BROKEN, broken
 from stress.cli import main
-from stress.explore_driver import LIMITS, LIMITS_DFS, Campaign, instance_body, run_campaign
+from stress.explore_driver import (
+    CAUGHT_IN,
+    LIMITS,
+    LIMITS_DFS,
+    Campaign,
+    instance_body,
+    run_campaign,
+)
 from stress.scenarios import SCENARIOS
 
 #: The short budget per (strategy, scenario) in ``make test``.
@@ -28,16 +35,6 @@ def test_short_exploration_budget_finds_nothing(strategy: str, scenario: str) ->
     assert "no failure" in out.getvalue()
 
 
-# Where each variant shows (the scenario the explorer caught it in; see docs/semantics.md).
-CAUGHT_IN = {
-    "notify_before_append": "channel_mpmc",
-    "wait_without_while": "channel_mpmc",
-    "close_wakes_one": "channel_close_blocked",
-    "lost_wakeup": "channel_mpmc",
-    "unlocked_writer_counter": "pool_pipeline",
-    "orphan_removal_races_chunk": "orphan_churn",
-    "put_many_same_generation": "pool_pipeline",
-}
 #: Caught by a dedicated explorer test (dfs or pct on a tailored body: the stress
 #: scenarios reach the state too rarely, or have no timing oracle).
 CAUGHT_BY_UNIT_TEST = {
