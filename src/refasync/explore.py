@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import json
 import random
 import re
 import sys
@@ -1075,10 +1074,3 @@ def replay(body: Callable[[Session], object], schedule: str, *, strategy: str = 
                         max_steps, strategy != "dfs")
     return run_once(body, ReplayStrategy(parse_schedule(schedule), strict=True), settings)
 
-
-def trace_json(events: Sequence[Event]) -> str:
-    return json.dumps([dataclasses.asdict(e) for e in events], indent=1)
-
-
-def _iter_threads(run: _Run) -> Iterator[_Thread]:
-    return iter(run.threads)

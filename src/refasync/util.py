@@ -2,8 +2,8 @@
 
 Every lock, condition and wait in refasync is created and taken through this module, so
 that one hook (:func:`set_sync_hook`) sees every synchronization point. The stress
-harness installs a hook that injects delays and spurious wake-ups; a controlled
-scheduler may later take over scheduling there. With no hook installed each point costs
+harness installs a hook that injects delays and spurious wake-ups; the controlled
+scheduler (:mod:`refasync.explore`) takes over scheduling there. With no hook installed each point costs
 one global load and one ``is None`` test.
 """
 
