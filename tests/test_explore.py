@@ -337,3 +337,20 @@ def test_uncontrolled_nondeterminism_is_reported() -> None:
     report = explore(body, strategy="random", runs=1, raise_on_failure=False, shrink_s=0.0)
     assert report.failed and report.nondeterministic
     assert "NOT DETERMINISTIC" in report.message
+
+
+def test_threads_alive_before_a_run_are_never_adopted() -> None:
+    from refasync.pool import ThreadPool
+
+    idle = ThreadPool(2)  # its workers wait on a 0.5 s timeout, outside every run
+    try:
+        def body(s: Session) -> None:
+            lock = Lock("mine")
+            t = s.spawn("t", lambda: lock.acquire() and lock.release())
+            t.join()
+
+        for _ in range(3):
+            report = explore(body, strategy="random", runs=20, seed=9)
+            assert not report.failed
+    finally:
+        idle.close()

@@ -296,6 +296,9 @@ class _Run:
         self.preemptions = 0
         self.preempt_steps: list[int] = []
         self.director: threading.Thread | None = None
+        # Threads alive before the run (e.g. idle workers of other pools) are never
+        # adopted: only threads started during the run are controlled.
+        self.outsiders = frozenset(threading.enumerate())
 
     # -- thread bookkeeping (cv held) --
 
@@ -366,8 +369,8 @@ class _Run:
                 return False
             me = self._by_ident.get(threading.get_ident())
             if me is None or me.thread is not me_thread:
-                if _is_ignored(me_thread):
-                    return False
+                if _is_ignored(me_thread) or me_thread in self.outsiders:
+                    return False  # not started in this run: goes on uncontrolled
                 me = self._record_of(me_thread)  # a refasync thread starting
             if point is SyncPoint.THREAD_START and primitive is not me_thread:
                 assert isinstance(primitive, threading.Thread)
