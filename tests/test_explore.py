@@ -346,7 +346,11 @@ def test_threads_alive_before_a_run_are_never_adopted() -> None:
     try:
         def body(s: Session) -> None:
             lock = Lock("mine")
-            t = s.spawn("t", lambda: lock.acquire() and lock.release())
+
+            def take() -> None:
+                with lock:
+                    pass
+            t = s.spawn("t", take)
             t.join()
 
         for _ in range(3):
