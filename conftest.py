@@ -1,7 +1,9 @@
 """Shared by tests/, models/ and stress/.
 
-* Every test runs under a hang guard: past its time limit it fails with every thread's
-  stack. Mark a test ``@pytest.mark.timeout(seconds)`` to change the limit (default 60).
+* Every test runs under refasync.pytest_plugin's hang guards: its setup, its call and its
+  teardown each fail with every thread's stack past the limit, so a deadlocked fixture
+  teardown fails the run instead of hanging it. ``@pytest.mark.timeout(seconds)`` changes
+  the limit (default 60).
 * Hypothesis profiles: ``ci`` (the default, part of ``make test``) and ``thorough``,
   chosen by the ``HYPOTHESIS_PROFILE`` environment variable.
 * On a free-threaded interpreter (or with ``REFASYNC_REQUIRE_NO_GIL=1``) the run stops
@@ -17,10 +19,10 @@ from typing import Iterator
 import pytest
 from hypothesis import HealthCheck, settings
 
-from refasync.testing import hang_guard
 from stress.gil import REQUIRE_ENV, gil_check_active, gil_enabled
 
-DEFAULT_TIMEOUT_S = 60.0
+pytest_plugins = ["refasync.pytest_plugin"]
+
 GIL_CHECK = gil_check_active()
 
 settings.register_profile(
@@ -41,17 +43,6 @@ settings.register_profile(
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "timeout(seconds): fail the test with stacks after seconds")
-
-
-@pytest.fixture(autouse=True)
-def _hang_guard(request: pytest.FixtureRequest) -> Iterator[None]:
-    marker = request.node.get_closest_marker("timeout")
-    seconds = float(marker.args[0]) if marker is not None else DEFAULT_TIMEOUT_S
-    with hang_guard(seconds, request.node.nodeid):
-        yield
 
 
 class _GilChecks:

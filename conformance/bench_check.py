@@ -32,7 +32,7 @@ __all__ = ("main", "record")
 def record(ops: int, maxsize: int, profile: str, seed: int) -> ChannelHistory:
     """:return: the recorded history of about ``ops`` operations (4 threads, one channel)."""
     recorder = _HistoryRecorder()
-    chan = RecordedChannel(maxsize, recorder)
+    chan = RecordedChannel(None, maxsize, recorder)
     per_writer = ops * 3 // 10  # reads take 1.5 items on average: ~10 ops per 6 items
     writers_done = threading.Barrier(3)
 

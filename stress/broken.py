@@ -18,7 +18,7 @@ from typing import Any, Callable, Iterable, Iterator, cast
 import _thread
 
 from refasync import util
-from refasync.pool import Pool
+from refasync.pool import Pool, PoolReader
 from refasync.task import Task
 from refasync.util import AsyncQueue, Full, HSCondition, ReadOnly, SyncPoint, normalize_count
 
@@ -33,6 +33,7 @@ class Variant:
     method: str  # the patched method
     replacement: Callable[..., Any]  # Any: a replacement method takes the original's args
     faults: bool = False  # only the fault scenarios (stress/faults.py) can reveal it
+    delays: bool = True  # the delay harness is expected to catch it (else: the explorer)
 
 
 # -- 1. notify before the item is appended ------------------------------------------------
@@ -158,7 +159,11 @@ def _wait_registers_late(self: HSCondition, timeout: float | None = None) -> boo
     self._waiters.append(waiter)
     notified = False
     try:
-        if timeout is None:
+        hook = util.get_sync_hook()
+        if (hook is not None and (timeout is None or timeout > 0)
+                and hook(SyncPoint.BLOCK, util.Blocked(self, waiter, timeout))):
+            notified = waiter.acquire(False)
+        elif timeout is None:
             notified = waiter.acquire()
         elif timeout > 0:
             notified = waiter.acquire(True, timeout)
@@ -271,6 +276,28 @@ def _wait_leaves_stale_waiter(self: HSCondition, timeout: float | None = None) -
     if hook is not None:
         hook(SyncPoint.WAKE, self)
     return notified
+# -- 7. a bulk read that frees several slots wakes one blocked writer ---------------------
+
+
+_take_wakes_one = _with_defect(
+    AsyncQueue._take_locked, "self.not_full.notify_locked(taken)",
+    "self.not_full.notify_locked(1)  # BUG: `taken` slots freed, one writer woken")
+
+
+# -- 8. put_many does not advance the change generation ----------------------------------
+
+
+_put_many_same_generation = _with_defect(
+    AsyncQueue.put_many, "            self._generation += 1\n",
+    "            pass  # BUG: no generation bump: a reader waiting for a change sleeps on\n")
+
+
+# -- 9. the pool read's per-item timeout does not restart when items arrive ---------------
+
+
+_read_until_served_fixed_deadline = _with_defect(
+    PoolReader._read_until_served, "                deadline = None  # the timeout is per item: it restarts\n",
+    "                pass  # BUG: the deadline is not reset: one timeout for the whole read\n")
 
 
 BROKEN: dict[str, Variant] = {
@@ -305,6 +332,14 @@ BROKEN: dict[str, Variant] = {
         Variant("wait_leaves_stale_waiter", "L2: a wait without the lock (or interrupted) "
                 "leaves a stale waiter", HSCondition, "wait", _wait_leaves_stale_waiter,
                 faults=True),
+        Variant("bulk_read_wakes_one", "a read taking several items of a bounded channel "
+                "wakes one blocked writer", AsyncQueue, "_take_locked", _take_wakes_one,
+                delays=False),
+        Variant("put_many_same_generation", "put_many does not advance the change "
+                "generation", AsyncQueue, "put_many", _put_many_same_generation, delays=False),
+        Variant("pool_timeout_not_restarted", "a pool read's per-item timeout does not "
+                "restart when items arrive", PoolReader, "_read_until_served",
+                _read_until_served_fixed_deadline, delays=False),
     )
 }
 

@@ -22,6 +22,7 @@ import sys
 import time
 from typing import Iterator, TextIO
 
+from . import explore_driver
 from .broken import BROKEN, broken
 from .gil import GilSampler, gil_check_active
 from .harness import Outcome, repro_line
@@ -89,6 +90,7 @@ def _parser() -> argparse.ArgumentParser:
                         "(conformance/HISTORY.md; check with python -m conformance.check)")
     p.add_argument("--html", metavar="FILE", default=None,
                    help="on a failure with a recorded history: write its timeline to FILE")
+    explore_driver.add_arguments(p)
     return p
 
 
@@ -159,6 +161,11 @@ def _detect(args: argparse.Namespace, out: TextIO) -> int:
 
 def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
     args = _parser().parse_args(argv)
+    if args.strategy != "delays":
+        if args.detect is not None:
+            return explore_driver.detect(args, out)
+        with _maybe_broken(args.broken):
+            return explore_driver.main(args, out)
     if args.detect is not None:
         return _detect(args, out)
     printer = ProgressPrinter(out)

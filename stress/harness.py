@@ -16,9 +16,10 @@ import threading
 import time
 import traceback
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 from refasync.pool import ThreadPool
+from refasync.util import ItemQueue
 from refasync.testing import dump_stacks
 
 from .histories import Recorded, failure_page, write_instance_history
@@ -59,6 +60,26 @@ class Context:
         self.notes: list[str] = []  # informational, e.g. "linearizability: skipped"
         self.pools: list[ThreadPool] = []  # created by this instance (scenario thread only)
         self._histories: list[Callable[[], Recorded]] = []  # recorded channels, read at the end
+        #: Size overrides: the explorer runs the same scenarios with small parameters.
+        self.limits: dict[str, int] = {}
+
+    def limit(self, name: str, default: int) -> int:
+        """:return: the size parameter ``name`` (``default`` unless overridden)."""
+        return self.limits.get(name, default)
+
+    def watch_channel(self, queue: ItemQueue[Any]) -> None:
+        """Check the channel's invariants at every switch (the explorer does; the delay
+        harness has no switches to check at)."""
+
+    def interruptible(self) -> contextlib.AbstractContextManager[None]:
+        """A block whose interruption by an injected fault the scenario handles (the
+        explorer's ``--faults`` injects only there)."""
+        return contextlib.nullcontext()
+
+    def wait_event(self, event: threading.Event, timeout: float) -> bool:
+        """Wait up to ``timeout`` for ``event`` (a polling step); :return: whether set.
+        The explorer replaces this by a yield point: an explored run never sleeps."""
+        return event.wait(timeout)
 
     def new_pool(self, size: int) -> ThreadPool:
         """:return: a ThreadPool whose worker threads the "no worker left" oracle checks

@@ -111,7 +111,9 @@ class DelayInjector:
         if point is SyncPoint.WAIT and rng.random() < self.profile.p_spurious:
             self.spurious += 1
             return True
-        odds = self.profile.odds[point]
+        odds = self.profile.odds.get(point)
+        if odds is None:
+            return False  # points the profile does not name (the explorer's) go on
         draw = rng.random()
         if draw < odds.p_yield:
             self.yields += 1

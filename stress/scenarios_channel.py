@@ -7,6 +7,7 @@ per-writer order (a FIFO hands each reader a subsequence of its order).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
 import time
@@ -14,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Callable, Protocol
 
 from refasync.channel import Channel, ChannelReader, ChannelWriter
-from refasync.util import AsyncQueue, Full, HSCondition, ReadOnly
+from refasync.explore import InjectedFault
+from refasync.util import AsyncQueue, Full, HSCondition, Lock, ReadOnly
 
 from . import oracles
 from .harness import Context
@@ -79,7 +81,7 @@ class _HistoryRecorder:
 
 
 def _recorder(ctx: Context, planned_ops: int) -> Recorder:
-    if planned_ops > MAX_CHECKED_OPS:
+    if planned_ops > min(MAX_CHECKED_OPS, ctx.limit("history_ops", MAX_CHECKED_OPS)):
         return _NoRecorder()
     if not linearizability_available():
         ctx.notes.append("linearizability: skipped (models.linearizability missing)")
@@ -90,15 +92,19 @@ def _recorder(ctx: Context, planned_ops: int) -> Recorder:
 class RecordedChannel:
     """A writer and a reader of one channel whose every call is recorded."""
 
-    def __init__(self, maxsize: int, recorder: Recorder, ctx: Context | None = None,
+    def __init__(self, ctx: Context | None, maxsize: int, recorder: Recorder,
                  what: str = "") -> None:
+        # Without a scenario context (conformance/bench_check.py) nothing is interruptible.
+        self._interruptible: Callable[[], contextlib.AbstractContextManager[None]] = (
+            contextlib.nullcontext if ctx is None else ctx.interruptible)
         self.maxsize = maxsize
         channel: Channel[Item] = Channel(maxsize)
         self.writer = ChannelWriter(channel)
         self.reader = ChannelReader(channel)
         self.recorder = recorder
-        if ctx is not None:  # --history writes it, --html pictures it
-            ctx.add_history(lambda: Recorded(what, maxsize, recorder.ops()))
+        if ctx is not None:
+            ctx.add_history(lambda: Recorded(what, maxsize, recorder.ops()))  # --history, --html
+            ctx.watch_channel(self.queue())
 
     def queue(self) -> AsyncQueue[Item]:
         queue = self.writer.channel.queue
@@ -109,25 +115,42 @@ class RecordedChannel:
         """:return: None if written, else "ReadOnly" or "Full"."""
         token = self.recorder.call(who, "write", item)
         outcome: str | None = None
-        try:
-            self.writer.write(item, block, timeout)
-        except ReadOnly:
-            outcome = "ReadOnly"
-        except Full:
-            outcome = "Full"
+        while True:  # an injected interrupt (explorer --faults) is retried, like a user would
+            try:
+                with self._interruptible():
+                    self.writer.write(item, block, timeout)
+            except ReadOnly:
+                outcome = "ReadOnly"
+            except Full:
+                outcome = "Full"
+            except InjectedFault:
+                continue
+            break
         self.recorder.ret(token, outcome)
         return outcome
 
     def read(self, who: str, count: int, block: bool, timeout: float | None) -> list[Item]:
         arg = (count, block) if timeout is None else (count, block, timeout)
         token = self.recorder.call(who, "read", arg)
-        items = self.reader.read(count, block, timeout)
+        while True:
+            try:
+                with self._interruptible():
+                    items = self.reader.read(count, block, timeout)
+            except InjectedFault:
+                continue  # a read that took items and was interrupted put them back
+            break
         self.recorder.ret(token, list(items))
         return items
 
     def close(self, who: str) -> None:
         token = self.recorder.call(who, "close", None)
-        self.writer.close()
+        while True:
+            try:
+                with self._interruptible():
+                    self.writer.close()
+            except InjectedFault:
+                continue
+            break
         self.recorder.ret(token, None)
 
     def check_history(self, ctx: Context, what: str) -> None:
@@ -147,9 +170,10 @@ class RecordedChannel:
 
 @dataclass
 class _Tally:
-    """Shared bookkeeping of one channel_mpmc instance, guarded by ``cond``."""
+    """Shared bookkeeping of one channel_mpmc instance, guarded by ``cond`` (a refasync
+    condition, so the explorer controls waits on it too; notify with ``_locked``)."""
 
-    cond: threading.Condition = field(default_factory=threading.Condition)
+    cond: HSCondition = field(default_factory=lambda: HSCondition(Lock("stress.tally")))
     written: list[Item] = field(default_factory=list)  # writes that returned normally
     read_total: int = 0
     writers_done: int = 0
@@ -160,12 +184,13 @@ def channel_mpmc(ctx: Context) -> None:
     """k writers, m readers, bounded or unbounded, closed after draining, after the
     writes, or in the middle of the stream."""
     rng = ctx.rng
-    writers, readers = rng.randint(1, 4), rng.randint(1, 4)
-    maxsize = rng.choice([0, 0, 1, 2, 3, 4])
-    per_writer = rng.randint(1, 12)
+    writers = rng.randint(1, ctx.limit("writers", 4))
+    readers = rng.randint(1, ctx.limit("readers", 4))
+    maxsize = rng.choice([0, 0, 1, 2, 3, 4][:ctx.limit("maxsize", 4) + 2])
+    per_writer = rng.randint(1, ctx.limit("items", 12))
     close_mode = rng.choice(["drained", "after_writes", "midstream"])
     total = writers * per_writer
-    chan = RecordedChannel(maxsize, _recorder(ctx, 3 * total), ctx,
+    chan = RecordedChannel(ctx, maxsize, _recorder(ctx, 3 * total),
                            f"channel(maxsize={maxsize}, {close_mode})")
     ctx.on_abort(lambda: chan.close("watchdog"))  # recorded: later ReadOnly needs it
     tally = _Tally()
@@ -203,10 +228,10 @@ def channel_mpmc(ctx: Context) -> None:
             ctx.tick(1)
             with tally.cond:
                 tally.written.append((wid, seq))
-                tally.cond.notify_all()
+                tally.cond.notify_all_locked()
         with tally.cond:
             tally.writers_done += 1
-            tally.cond.notify_all()
+            tally.cond.notify_all_locked()
 
     def read_loop(rid: int) -> None:
         trng = ctx.thread_rng(f"reader-{rid}")
@@ -238,7 +263,7 @@ def channel_mpmc(ctx: Context) -> None:
                 ctx.tick(len(items))
                 with tally.cond:
                     tally.read_total += len(items)
-                    tally.cond.notify_all()
+                    tally.cond.notify_all_locked()
             force_block = not items
             if block and timeout is None and (count == 0 or len(items) < count):
                 return  # closed and drained
@@ -298,28 +323,31 @@ def _await_waiters(ctx: Context, conds: list[tuple[HSCondition, int]], limit_s: 
     """Best effort: poll until each condition has the given number of waiters, for at
     most ``limit_s`` (the oracles hold whether or not they got there)."""
     deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
+    never = threading.Event()
+    for _ in range(ctx.limit("polls", 1 << 30)):
         ctx.check_aborted()
-        if all(_waiters(cond) >= n for cond, n in conds):
+        if all(_waiters(cond) >= n for cond, n in conds) or time.monotonic() > deadline:
             return
-        time.sleep(0.0005)
+        ctx.wait_event(never, 0.0005)
 
 
 def channel_close_blocked(ctx: Context) -> None:
     """Readers blocked on an empty channel, readers blocked wanting more than there is,
     writers blocked on a full bounded channel: close must release every one of them."""
     rng = ctx.rng
-    n_empty, n_partial, n_writers = rng.randint(1, 4), rng.randint(1, 3), rng.randint(1, 3)
-    prefill = rng.randint(0, 4)
-    bound = rng.randint(1, 3)
-    empty = RecordedChannel(rng.choice([0, 2]), _recorder(ctx, 2 * n_empty + 1), ctx,
+    n_empty = rng.randint(1, ctx.limit("readers", 4))
+    n_partial = rng.randint(1, min(3, ctx.limit("readers", 3)))
+    n_writers = rng.randint(1, min(3, ctx.limit("writers", 3)))
+    prefill = rng.randint(0, min(4, ctx.limit("items", 4)))
+    bound = rng.randint(1, min(3, ctx.limit("maxsize", 3)))
+    empty = RecordedChannel(ctx, rng.choice([0, 2]), _recorder(ctx, 2 * n_empty + 1),
                             "close_blocked/empty")
-    partial = RecordedChannel(0, _recorder(ctx, prefill + 2 * n_partial + 1), ctx,
+    partial = RecordedChannel(ctx, 0, _recorder(ctx, prefill + 2 * n_partial + 1),
                               "close_blocked/partial")
-    full = RecordedChannel(bound, _recorder(ctx, bound + 2 * n_writers + 1), ctx,
+    full = RecordedChannel(ctx, bound, _recorder(ctx, bound + 2 * n_writers + 1),
                            "close_blocked/full")
     for chan in (empty, partial, full):
-        ctx.on_abort(lambda: chan.close("watchdog"))  # recorded: later ReadOnly needs it
+        ctx.on_abort(functools.partial(chan.close, "watchdog"))  # recorded: ReadOnly needs it
     for seq in range(prefill):
         ctx.check(partial.write("main", (0, seq), False, None) is None, "prefill failed")
     for seq in range(bound):
@@ -348,8 +376,9 @@ def channel_close_blocked(ctx: Context) -> None:
         ctx.spawn(f"e{i}", reader(empty, f"e{i}", rng.choice([0, 1, 2, 4])))
     for i in range(n_partial):
         ctx.spawn(f"p{i}", reader(partial, f"p{i}", prefill + rng.randint(1, 3)))
+    timeouts = [rng.choice([None, 30.0]) for _ in range(n_writers)]
     for i in range(n_writers):
-        ctx.spawn(f"w{i}", writer(f"w{i}", rng.choice([None, 30.0])))
+        ctx.spawn(f"w{i}", writer(f"w{i}", timeouts[i]))
     _await_waiters(ctx, [(empty.queue().not_empty, n_empty),
                          (partial.queue().not_empty, n_partial),
                          (full.queue().not_full, n_writers)], 0.5)
@@ -367,7 +396,9 @@ def channel_close_blocked(ctx: Context) -> None:
     message = oracles.exactly_once([(0, s) for s in range(prefill)], got, "partial reads")
     ctx.check(not message, message)
     for i in range(n_writers):
-        ctx.check(outcomes.get(f"w{i}") == "ReadOnly",
+        # Under the explorer's virtual time a 30 s timeout may expire before the close.
+        allowed = ("ReadOnly",) if timeouts[i] is None else ("ReadOnly", "Full")
+        ctx.check(outcomes.get(f"w{i}") in allowed,
                   f"writer w{i} blocked on a full channel ended with {outcomes.get(f'w{i}')!r}")
     left = full.read("main", 0, False, None)
     ctx.check(left == [(1, s) for s in range(bound)], f"full channel then held {left!r}")

@@ -63,14 +63,16 @@ def _churn_loop(ctx: Context, pools: list[Pool], stop: threading.Event,
 
     def run() -> None:
         rng = ctx.thread_rng("churn")
-        while not stop.is_set():
+        for _ in range(ctx.limit("churn_rounds", 1 << 30)):
+            if stop.is_set():
+                break
             pool = rng.choice(pools)
-            pool.set_size(rng.choice([0, 0, rng.randint(1, MAX_POOL_SIZE)]))
+            pool.set_size(rng.choice([0, 0, rng.randint(1, ctx.limit("pool_size", MAX_POOL_SIZE))]))
             if tasks and rng.random() < 0.2:
                 task = rng.choice(tasks)
                 task.max_chunksize = rng.choice([0, 1, 2, 4])
                 task.min_count = rng.choice([None, 1, 3, 6])
-            stop.wait(rng.uniform(0.0, pause_s))
+            ctx.wait_event(stop, rng.uniform(0.0, pause_s))
     return run
 
 
@@ -81,8 +83,9 @@ def _read_everything(ctx: Context, pipe: Pipeline, churn_pause_s: float | None,
     results: dict[str, list[list[Payload]]] = {}
     readers: list[threading.Thread] = []
     for sid, reader in pipe.sinks:
+        ctx.watch_channel(reader.channel.queue)
         results[sid] = []
-        for j in range(ctx.rng.randint(1, max_readers)):
+        for j in range(ctx.rng.randint(1, ctx.limit("readers", max_readers))):
             mine: list[Payload] = []
             results[sid].append(mine)
             readers.append(ctx.spawn(f"read-{sid}-{j}", _reader_loop(ctx, f"read-{sid}-{j}",
@@ -154,16 +157,18 @@ def _close_all(writers: list[Writer[Payload] | None]) -> None:
 
 
 def _new_pools(ctx: Context, stack: contextlib.ExitStack, second: float) -> list[Pool]:
-    pools: list[Pool] = [stack.enter_context(ctx.new_pool(ctx.rng.randint(0, MAX_POOL_SIZE)))]
+    size = ctx.limit("pool_size", MAX_POOL_SIZE)
+    pools: list[Pool] = [stack.enter_context(ctx.new_pool(ctx.rng.randint(0, size)))]
     if ctx.rng.random() < second:
-        pools.append(stack.enter_context(ctx.new_pool(ctx.rng.randint(0, MAX_POOL_SIZE))))
+        pools.append(stack.enter_context(ctx.new_pool(ctx.rng.randint(0, size))))
     return pools
 
 
 def _run_pipeline(ctx: Context, pools: list[Pool], fail: bool, churn_pause_s: float | None,
                   max_tasks: int = 8) -> bool:
     """Build, read and check one pipeline; :return: whether it had a fan-in."""
-    pipe = build_pipeline(ctx.rng, pools, max_tasks=max_tasks, fail=fail)
+    pipe = build_pipeline(ctx.rng, pools, max_tasks=ctx.limit("tasks", max_tasks), fail=fail,
+                          items=(0, ctx.limit("items", 30)))
     writers = [t.writer() for t in pipe.tasks.values()]
     ctx.on_abort(lambda: _close_all(writers))
     delivered = _read_everything(ctx, pipe, churn_pause_s)
@@ -230,7 +235,9 @@ def _wait_closed(writer: ChannelWriter[Payload] | None) -> None:
 def _churn_round(ctx: Context, pool: Pool) -> None:
     """Build a chain, read part of it, then drop it or remove it while it is read."""
     rng = ctx.rng
-    pipe = build_pipeline(rng, [pool], max_tasks=3, items=(5, 60), chain_only=True)
+    pipe = build_pipeline(rng, [pool], max_tasks=ctx.limit("tasks", 3),
+                          items=(min(5, ctx.limit("items", 5)), ctx.limit("items", 60)),
+                          chain_only=True)
     writers = [t.writer() for t in pipe.tasks.values()]
     ctx.on_abort(lambda: _close_all(writers))
     channel_writers = [w for w in writers if isinstance(w, ChannelWriter)]
@@ -270,7 +277,7 @@ def _churn_round(ctx: Context, pool: Pool) -> None:
             if not items:
                 return
     thread = ctx.spawn(f"churn-read-{sid}", read)
-    while not first.wait(0.05) and thread.is_alive():
+    while not ctx.wait_event(first, 0.05) and thread.is_alive():
         ctx.check_aborted()
     ctx.raise_errors()
     sink_task = pipe.tasks[sid]
@@ -297,8 +304,8 @@ def _churn_round(ctx: Context, pool: Pool) -> None:
 def orphan_churn(ctx: Context) -> None:
     """Build and drop pipelines in a loop, with work in flight."""
     with contextlib.ExitStack() as stack:
-        pool = stack.enter_context(ctx.new_pool(ctx.rng.randint(0, 6)))
-        for _ in range(ctx.rng.randint(2, 4)):
+        pool = stack.enter_context(ctx.new_pool(ctx.rng.randint(0, ctx.limit("pool_size", 6))))
+        for _ in range(ctx.rng.randint(2, ctx.limit("rounds", 4))):
             _churn_round(ctx, pool)
         _finish(ctx, stack, [pool], has_merge=False)
 

@@ -480,7 +480,9 @@ def test_hook_sees_every_sync_point_of_a_blocking_channel_exchange(
     writer.write(7)
     join_or_fail(thread, "reader")
     assert got == [[7]]
-    assert recorder.points() == set(SyncPoint)
+    lock_and_condition_points = set(SyncPoint) - {
+        SyncPoint.TRY_ACQUIRE, SyncPoint.THREAD_START, SyncPoint.JOIN, SyncPoint.YIELD}
+    assert recorder.points() == lock_and_condition_points
     names = {name for _, name, _ in recorder.events}
     assert {"AsyncQueue.mutex", "AsyncQueue.not_empty"} <= names
     me = threading.current_thread()
@@ -941,3 +943,21 @@ def test_deadlines_come_from_the_library_clock() -> None:
 def test_set_clock_rejects_what_is_not_callable() -> None:
     with pytest.raises(TypeError, match="clock"):
         util.set_clock(5)  # type: ignore[arg-type]
+
+
+def test_hook_sees_thread_start_join_and_non_blocking_acquisitions(
+    recorder: HookRecorder,
+) -> None:
+    from refasync.thread import WorkerThread
+
+    worker = WorkerThread(name="hooked-worker")
+    worker.start()
+    worker.inq.put((WorkerThread.stop,))
+    worker.join()
+    lock = Lock("try")
+    assert lock.acquire(False)
+    lock.release()
+    me = threading.current_thread()
+    assert recorder.count(SyncPoint.THREAD_START, "hooked-worker", me) == 1
+    assert recorder.count(SyncPoint.JOIN, "hooked-worker", me) == 1
+    assert recorder.count(SyncPoint.TRY_ACQUIRE, "try", me) == 1

@@ -10,7 +10,8 @@ import threading
 import traceback
 from typing import Callable, Iterable, Mapping, ParamSpec, Protocol, Sequence, TypeVar, Union
 
-from .util import AsyncQueue, Lock
+from . import util
+from .util import AsyncQueue, Lock, SyncPoint
 
 __all__ = (
     "StopProcessing",
@@ -96,7 +97,17 @@ class TerminatableThread(threading.Thread):
     def start(self) -> TerminatableThread:  # type: ignore[override]  # returns self, as the seed's does
         """Start the thread and return self."""
         super().start()
+        hook = util.get_sync_hook()
+        if hook is not None:
+            hook(SyncPoint.THREAD_START, self)  # a controlled scheduler adopts the thread
         return self
+
+    def join(self, timeout: float | None = None) -> None:
+        """Wait until the thread ends (or ``timeout`` seconds passed)."""
+        hook = util.get_sync_hook()
+        if hook is not None:
+            hook(SyncPoint.JOIN, self)
+        super().join(timeout)
 
     def schedule_termination(self) -> None:
         """Schedule this thread to be terminated as soon as possible.

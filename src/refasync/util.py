@@ -2,8 +2,8 @@
 
 Every lock, condition and wait in refasync is created and taken through this module, so
 that one hook (:func:`set_sync_hook`) sees every synchronization point. The stress
-harness installs a hook that injects delays and spurious wake-ups; a controlled
-scheduler may later take over scheduling there. With no hook installed each point costs
+harness installs a hook that injects delays and spurious wake-ups; the controlled
+scheduler (:mod:`refasync.explore`) takes over scheduling there. With no hook installed each point costs
 one global load and one ``is None`` test.
 """
 
@@ -29,6 +29,7 @@ __all__ = (
     "Lock",
     "Mailbox",
     "ReadOnly",
+    "Blocked",
     "SyncHook",
     "SyncPoint",
     "SyncQueue",
@@ -55,11 +56,16 @@ ALL = 0
 class SyncPoint(enum.Enum):
     """The named points at which the hook is called."""
 
-    ACQUIRE = "acquire"  # before a lock is taken
+    ACQUIRE = "acquire"  # before a lock is taken (blocking, no timeout)
+    TRY_ACQUIRE = "try_acquire"  # before a non-blocking or timed lock acquisition
     RELEASE = "release"  # after a lock was released
     WAIT = "wait"  # before a thread waits on a condition (lock held)
     WAKE = "wake"  # after a waiting thread woke and re-took the lock
     NOTIFY = "notify"  # when a condition is notified (lock held)
+    BLOCK = "block"  # a waiter released the lock and is about to block (a Blocked record)
+    THREAD_START = "thread_start"  # in the parent, after a refasync thread was started
+    JOIN = "join"  # before a thread joins a refasync thread
+    YIELD = "yield"  # a polling loop lets other threads run (primitive: what it polls)
 
 
 class SyncPrimitive(Protocol):
@@ -69,9 +75,12 @@ class SyncPrimitive(Protocol):
     def name(self) -> str: ...
 
 
-#: ``hook(point, primitive)``. The return value matters only at ``SyncPoint.WAIT``:
-#: ``True`` there makes the wait return at once as a spurious wake-up (the lock is
+#: ``hook(point, primitive)``. The return value matters at two points. ``True`` at
+#: ``SyncPoint.WAIT`` makes the wait return at once as a spurious wake-up (the lock is
 #: still released and re-taken), which every ``while predicate`` loop must survive.
+#: ``True`` at ``SyncPoint.BLOCK`` means the hook itself waited until the wait's outcome
+#: was decided (a controlled scheduler): the waiter then only checks, without blocking,
+#: whether a notify reached it; otherwise the waiter blocks on its own.
 SyncHook = Callable[[SyncPoint, SyncPrimitive], bool]
 
 _hook: SyncHook | None = None
@@ -139,7 +148,7 @@ class Lock:
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
         hook = _hook
         if hook is not None:
-            hook(SyncPoint.ACQUIRE, self)
+            hook(SyncPoint.ACQUIRE if blocking and timeout < 0 else SyncPoint.TRY_ACQUIRE, self)
         return self._lock.acquire(blocking, timeout)
 
     def release(self) -> None:
@@ -240,6 +249,29 @@ class DummyLock:
         pass
 
 
+class Blocked:
+    """The primitive reported at ``SyncPoint.BLOCK``: a thread that registered as a waiter
+    of ``condition`` and released its lock. ``token`` is unlocked once a notify reached
+    the waiter; ``timeout`` is the wait's timeout in seconds (None: no timeout)."""
+
+    __slots__ = ("condition", "token", "timeout")
+
+    def __init__(
+        self, condition: HSCondition, token: _thread.LockType, timeout: float | None
+    ) -> None:
+        self.condition = condition
+        self.token = token
+        self.timeout = timeout
+
+    @property
+    def name(self) -> str:
+        return self.condition.name
+
+    def notified(self) -> bool:
+        """:return: True once a notify reached the waiter."""
+        return not self.token.locked()
+
+
 class HSCondition:
     """The library's condition variable.
 
@@ -256,6 +288,11 @@ class HSCondition:
         self.name = name
         # One locked waiter lock per thread in wait(); guarded by self._lock.
         self._waiters: deque[_thread.LockType] = deque()
+
+    @property
+    def lock(self) -> Lock:
+        """The lock this condition waits with."""
+        return self._lock
 
     def acquire(self, block: bool | None = None) -> bool:
         if block is None:
@@ -304,7 +341,12 @@ class HSCondition:
         try:
             if hook is not None:
                 hook(SyncPoint.RELEASE, self._lock)
-            if timeout is None:
+            hook = _hook
+            if (hook is not None and (timeout is None or timeout > 0)
+                    and hook(SyncPoint.BLOCK, Blocked(self, waiter, timeout))):
+                # The hook decided the outcome (notified, timed out or spurious).
+                notified = waiter.acquire(False)
+            elif timeout is None:
                 notified = waiter.acquire()
             elif timeout > 0:
                 notified = waiter.acquire(True, timeout)

@@ -1,0 +1,360 @@
+"""The controlled scheduler (refasync.explore): control, virtual time, deadlock reports,
+replay, strategies, and the deterministic teeth the explorer gives unit tests."""
+
+from __future__ import annotations
+
+import functools
+import threading
+from typing import Callable
+
+import pytest
+
+from refasync import util
+from refasync.channel import Channel, ChannelReader, ChannelWriter, IteratorReader
+from refasync.explore import (
+    Choice,
+    ExploreFailure,
+    Session,
+    explore,
+    format_schedule,
+    parse_schedule,
+    replay,
+)
+from refasync.util import AsyncQueue, HSCondition, Lock
+from stress.broken import broken
+
+
+def test_schedule_strings_round_trip() -> None:
+    choices = [Choice(0)] * 3 + [Choice(1), Choice(2, "timeout"), Choice(2, "timeout"),
+                                 Choice(0, "spurious"), Choice(1, "fault")]
+    text = format_schedule(choices)
+    assert text == "0*3,1,2t*2,0s,1f"
+    assert parse_schedule(text) == choices
+    with pytest.raises(ValueError, match="bad schedule part"):
+        parse_schedule("0,x1")
+
+
+def _counter_body(locked: bool) -> Callable[[Session], None]:
+    def body(s: Session) -> None:
+        lock = Lock("counter")
+        box = [0]
+
+        def bump() -> None:
+            for _ in range(2):
+                if locked:
+                    with lock:
+                        box[0] += 1
+                else:
+                    seen = box[0]
+                    with lock:  # a sync point between the read and the write
+                        pass
+                    box[0] = seen + 1
+
+        threads = [s.spawn(f"b{i}", bump) for i in range(2)]
+        for t in threads:
+            t.join()
+        assert box[0] == 4, f"lost update: {box[0]}"
+    return body
+
+
+@pytest.mark.parametrize("strategy", ["random", "pct", "dfs"])
+def test_strategies_find_a_lost_update_and_pass_the_correct_code(strategy: str) -> None:
+    good = explore(_counter_body(True), strategy=strategy, runs=300, seed=1)
+    assert not good.failed
+    if strategy == "dfs":
+        assert good.exhausted
+    with pytest.raises(ExploreFailure, match="lost update") as info:
+        explore(_counter_body(False), strategy=strategy, runs=300, seed=1)
+    report = info.value.report
+    assert report.schedule and "--replay" not in report.replay_line
+    assert not report.nondeterministic
+    assert "trace" in str(info.value)
+
+
+def test_replay_reproduces_a_failure_every_time() -> None:
+    body = _counter_body(False)
+    with pytest.raises(ExploreFailure) as info:
+        explore(body, strategy="pct", runs=300, seed=2)
+    schedule = info.value.report.schedule
+    traces = set()
+    for _ in range(100):
+        result = replay(body, schedule)
+        assert result.failure is not None and "lost update" in result.failure
+        traces.add(tuple((e.thread, e.point, e.primitive) for e in result.events))
+    assert len(traces) == 1
+
+
+def test_deadlock_reports_the_wait_for_graph() -> None:
+    def body(s: Session) -> None:
+        a, b = Lock("A"), Lock("B")
+
+        def one(first: Lock, second: Lock) -> None:
+            with first:
+                with second:
+                    pass
+        t1 = s.spawn("ab", lambda: one(a, b))
+        t2 = s.spawn("ba", lambda: one(b, a))
+        t1.join()
+        t2.join()
+
+    with pytest.raises(ExploreFailure) as info:
+        explore(body, strategy="dfs", runs=200)
+    text = str(info.value)
+    assert "deadlock" in text and "holds lock A" in text and "waits for lock B" in text
+    assert "--- thread" in text  # every thread's stack
+
+
+def test_virtual_time_timeouts_fire_in_deadline_order_without_sleeping() -> None:
+    def body(s: Session) -> None:
+        cond = HSCondition(Lock("c"), "never")
+        woke: dict[str, float] = {}
+
+        def sleeper(name: str, seconds: float) -> None:
+            with cond:
+                while util.monotonic() < seconds:
+                    cond.wait(seconds - util.monotonic())
+                woke[name] = util.monotonic()
+        threads = [s.spawn("late", lambda: sleeper("late", 3600.0)),
+                   s.spawn("early", lambda: sleeper("early", 60.0))]
+        for t in threads:
+            t.join()
+        assert woke["early"] >= 60.0 and woke["late"] >= 3600.0, woke
+        assert s.now() >= 3600.0
+
+    report = explore(body, strategy="random", runs=50, seed=3, spurious=False)
+    assert not report.failed and report.seconds < 30
+
+
+def test_livelock_hits_the_step_bound() -> None:
+    def body(s: Session) -> None:
+        lock = Lock("spin")
+        while True:
+            with lock:
+                pass
+
+    with pytest.raises(ExploreFailure, match="livelock"):
+        explore(body, strategy="random", runs=1, max_steps=200)
+
+
+def test_faults_are_injected_only_inside_interruptible_blocks() -> None:
+    from refasync.explore import InjectedFault
+
+    def body(s: Session) -> None:
+        channel: Channel[int] = Channel(1)
+        writer, reader = ChannelWriter(channel), ChannelReader(channel)
+        writer.write(0, True)  # never interrupted: outside every interruptible block
+        t = s.spawn("reader", lambda: reader.read(1))
+        interrupted = False
+        try:
+            with s.interruptible():
+                writer.write(1, True)  # may be interrupted before or while blocked
+        except InjectedFault:
+            interrupted = True
+        t.join()
+        left = reader.read(0, False)
+        # No effect, or a complete one: an interrupted write added nothing.
+        assert left == ([] if interrupted else [1]), (interrupted, left)
+        assert not interrupted, "interrupted"  # make the fault visible as a failure
+
+    with pytest.raises(ExploreFailure, match="interrupted"):
+        explore(body, strategy="random", runs=500, seed=4, faults=True)
+    report = explore(body, strategy="random", runs=100, seed=4, faults=False)
+    assert not report.failed
+
+
+# -- deterministic teeth for unit tests -------------------------------------------------
+
+
+def _two_writers_one_bulk_read(s: Session) -> None:
+    channel: Channel[int] = Channel(2)
+    writer, reader = ChannelWriter(channel), ChannelReader(channel)
+    writer.write(0, True)
+    writer.write(1, True)
+    writers = [s.spawn(f"w{i}", functools.partial(writer.write, 10 + i, True))
+               for i in range(2)]
+    # Let both writers block on the full channel, then free both slots at once.
+    queue = channel.queue
+    assert isinstance(queue, AsyncQueue)
+    while s.waiting_on(queue.not_full) < 2:
+        s.pause()
+    assert reader.read(2) == [0, 1]
+    for t in writers:
+        t.join()
+    assert sorted(reader.read(2)) == [10, 11]
+
+
+def test_two_writers_blocked_on_a_full_channel_when_one_read_frees_both_slots() -> None:
+    report = explore(_two_writers_one_bulk_read, strategy="dfs", runs=2000)
+    assert report.exhausted and not report.failed
+    with broken("bulk_read_wakes_one"):
+        with pytest.raises(ExploreFailure, match="deadlock"):
+            explore(_two_writers_one_bulk_read, strategy="dfs", runs=2000)
+
+
+class _GilYieldingIterator:
+    """An iterator whose every step gives other threads a chance (a sync point between
+    reading its position and advancing it), unlike iter(range(n)), which advances in one
+    C call so that a missing lock cannot show."""
+
+    def __init__(self, n: int) -> None:
+        self.i = 0
+        self.n = n
+        self._point = Lock("iterator-step")
+
+    def __iter__(self) -> _GilYieldingIterator:
+        return self
+
+    def __next__(self) -> int:
+        i = self.i
+        with self._point:  # a scheduling point: another reader may run here
+            pass
+        if i >= self.n:
+            raise StopIteration
+        self.i = i + 1
+        return i
+
+
+def _iterator_readers(s: Session) -> None:
+    reader = IteratorReader(_GilYieldingIterator(3))
+    got: list[int] = []
+
+    def take() -> None:
+        got.extend(reader.read(1))
+        got.extend(reader.read(1))
+    threads = [s.spawn(f"r{i}", take) for i in range(2)]
+    for t in threads:
+        t.join()
+    assert sorted(got) == [0, 1, 2], f"items not exactly once: {got}"
+
+
+def test_iterator_reader_lock_with_an_iterator_that_yields_between_steps() -> None:
+    assert not explore(_iterator_readers, strategy="dfs", runs=5000).failed
+
+    class Unlocked(util.DummyLock):
+        def __init__(self, name: str = "") -> None:
+            pass
+    original = IteratorReader.lock_type
+    IteratorReader.lock_type = Unlocked  # type: ignore[assignment]
+    try:
+        with pytest.raises(ExploreFailure, match="exactly once"):
+            explore(_iterator_readers, strategy="pct", runs=1000, seed=5)
+    finally:
+        IteratorReader.lock_type = original
+
+
+def test_threads_outside_the_explorer_are_not_controlled() -> None:
+    done = threading.Event()
+    lock = Lock("outside")
+
+    def outside() -> None:
+        with lock:
+            pass
+        done.set()
+
+    def body(s: Session) -> None:
+        threading.Thread(target=outside, daemon=True).start()
+
+    # The stray thread is adopted (it reaches a point while the run is on) or ends on
+    # its own; either way the run finishes and the hook is gone afterwards.
+    explore(body, strategy="random", runs=1, seed=6, raise_on_failure=False)
+    assert util.get_sync_hook() is None
+    assert done.wait(10)
+
+
+def _pool_read_per_item_timeout(s: Session) -> None:
+    """Items reach a pool task's channel 0.6 virtual seconds apart; a read of all three
+    with a 1.0 s per-item timeout returns early only if 1.0 s passed since the last item
+    it got (the timeout restarts whenever an item arrives)."""
+    from refasync.pool import ThreadPool
+    from refasync.task import ChannelThreadTask
+
+    source: Channel[int] = Channel()
+    feed, upstream = ChannelWriter(source), ChannelReader(source)
+    written: dict[int, float] = {}
+    pause = HSCondition(Lock("ticker"), "ticker.pause")
+
+    def ticker() -> None:
+        for i in range(3):
+            until = util.monotonic() + 0.6
+            with pause:
+                while util.monotonic() < until:
+                    pause.wait(until - util.monotonic())
+            written[i] = util.monotonic()
+            feed.write(i, True)
+        feed.close()
+
+    with ThreadPool(2) as pool:
+        task: ChannelThreadTask[int, int] = ChannelThreadTask(upstream, "relay", lambda x: x,
+                                                              max_chunksize=1)
+        reader = pool.add_task(task)
+        t = s.spawn("ticker", ticker)
+        got = reader.read(3, True, 1.0)
+        returned = util.monotonic()
+        if len(got) < 3:
+            last = max(written[i] for i in got) if got else 0.0
+            assert returned - last >= 1.0, (
+                f"read returned {got} at t={returned:.2f}, {returned - last:.2f} s after "
+                f"its last item was written: the per-item timeout did not restart")
+        t.join()
+        reader.read(0)
+
+
+def test_pool_read_timeout_restarts_when_items_arrive() -> None:
+    assert not explore(_pool_read_per_item_timeout, strategy="pct", runs=300, seed=8,
+                       spurious=False).failed
+    with broken("pool_timeout_not_restarted"):
+        with pytest.raises(ExploreFailure, match="did not restart"):
+            explore(_pool_read_per_item_timeout, strategy="pct", runs=1000, seed=8,
+                    spurious=False)
+
+
+def test_a_blocking_call_outside_refasync_fails_as_uncontrolled(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import refasync.explore as explore_module
+
+    monkeypatch.setattr(explore_module, "STALL_S", 0.3)
+
+    def body(s: Session) -> None:
+        threading.Event().wait(1.0)  # blocks outside refasync.util
+
+    report = explore(body, strategy="random", runs=1, raise_on_failure=False)
+    assert report.failed and report.kind == "uncontrolled"
+    assert "uncontrolled blocking: main" in report.message
+
+
+def test_uncontrolled_nondeterminism_is_reported() -> None:
+    calls = [0]
+
+    def body(s: Session) -> None:
+        calls[0] += 1
+        lock = Lock("varies")
+        for _ in range(1 + calls[0] % 3):  # differs from run to run: not a schedule
+            with lock:
+                pass
+        raise AssertionError("always fails")
+
+    report = explore(body, strategy="random", runs=1, raise_on_failure=False, shrink_s=0.0)
+    assert report.failed and report.nondeterministic
+    assert "NOT DETERMINISTIC" in report.message
+
+
+def test_threads_alive_before_a_run_are_never_adopted() -> None:
+    from refasync.pool import ThreadPool
+
+    idle = ThreadPool(2)  # its workers wait on a 0.5 s timeout, outside every run
+    try:
+        def body(s: Session) -> None:
+            lock = Lock("mine")
+
+            def take() -> None:
+                with lock:
+                    pass
+            t = s.spawn("t", take)
+            t.join()
+
+        for _ in range(3):
+            report = explore(body, strategy="random", runs=20, seed=9)
+            assert not report.failed
+    finally:
+        idle.close()

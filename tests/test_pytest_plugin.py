@@ -1,0 +1,90 @@
+"""refasync.pytest_plugin: the explore fixture, and hang guards on every test phase (a
+deadlocked fixture teardown fails the run with stacks instead of hanging it)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from refasync.channel import Channel, ChannelReader, ChannelWriter
+from refasync.explore import ExploreFailure, Session
+from refasync.pytest_plugin import Explorer
+
+
+def test_the_explore_fixture_passes_correct_code_and_fails_a_race(explore: Explorer) -> None:
+    def body(s: Session) -> None:
+        channel: Channel[int] = Channel(1)
+        writer, reader = ChannelWriter(channel), ChannelReader(channel)
+        def write() -> None:
+            for i in range(3):
+                writer.write(i, True)
+        t = s.spawn("writer", write)
+        assert reader.read(3) == [0, 1, 2]
+        t.join()
+
+    assert not explore(body, strategy="pct", runs=100).failed
+
+    box = [0]
+
+    def racy(s: Session) -> None:
+        box[0] = 0
+
+        def bump() -> None:
+            seen = box[0]
+            ChannelWriter(Channel[int]()).write(0)  # sync points between read and write
+            box[0] = seen + 1
+        threads = [s.spawn(f"b{i}", bump) for i in range(2)]
+        for t in threads:
+            t.join()
+        assert box[0] == 2, "lost update"
+
+    with pytest.raises(ExploreFailure, match="lost update"):
+        explore(racy, strategy="random", runs=200)
+
+
+DEADLOCKED_TEARDOWN = '''
+import threading
+import pytest
+
+pytest_plugins = ["refasync.pytest_plugin"]
+
+@pytest.fixture
+def stuck():
+    lock = threading.Lock()
+    lock.acquire()
+    yield
+    lock.acquire()  # a teardown that waits forever (a deadlocked worker's close())
+
+@pytest.mark.timeout(1)
+def test_stuck_teardown(stuck):
+    pass
+
+@pytest.mark.timeout(1)
+def test_stuck_call():
+    threading.Event().wait()
+
+def test_after():
+    pass
+'''
+
+
+@pytest.mark.timeout(120)
+def test_a_deadlocked_fixture_teardown_fails_the_run_instead_of_hanging(tmp_path: Path) -> None:
+    (tmp_path / "test_stuck.py").write_text(textwrap.dedent(DEADLOCKED_TEARDOWN))
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir",
+         str(tmp_path), str(tmp_path / "test_stuck.py")],
+        capture_output=True, text=True, timeout=100, cwd=tmp_path)
+    out = result.stdout + result.stderr
+    assert result.returncode == 1, out
+    assert time.monotonic() - started < 90
+    assert "test_stuck_teardown (teardown): still running after 1.0 s" in out, out
+    assert "test_stuck_call (call): still running after 1.0 s" in out, out
+    assert "--- thread" in out  # the stacks
+    assert "1 failed, 2 passed" in out and "1 error" in out, out  # test_after still ran
