@@ -288,16 +288,16 @@ _take_wakes_one = _with_defect(
 
 
 _put_many_same_generation = _with_defect(
-    AsyncQueue.put_many, "            self._generation += 1\n",
-    "            pass  # BUG: no generation bump: a reader waiting for a change sleeps on\n")
+    AsyncQueue.put_many, "self._generation += 1\n",
+    "pass  # BUG: no generation bump: a reader waiting for a change sleeps on\n")
 
 
 # -- 9. the pool read's per-item timeout does not restart when items arrive ---------------
 
 
 _read_until_served_fixed_deadline = _with_defect(
-    PoolReader._read_until_served, "                deadline = None  # the timeout is per item: it restarts\n",
-    "                pass  # BUG: the deadline is not reset: one timeout for the whole read\n")
+    PoolReader._read_until_served, "deadline = None  # the timeout is per item: it restarts",
+    "pass  # BUG: the deadline is not reset: one timeout for the whole read")
 
 
 BROKEN: dict[str, Variant] = {

@@ -78,6 +78,7 @@ class ExploreContext(Context):
         super().__init__(scenario, seed)
         self.session = session
         self.limits = dict(limits)
+        self.time_is_fair = False
         self._spawned: list[threading.Thread] = []
 
     def spawn(self, name: str, fn: Callable[[], object]) -> threading.Thread:

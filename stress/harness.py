@@ -62,6 +62,11 @@ class Context:
         self._histories: list[Callable[[], Recorded]] = []  # recorded channels, read at the end
         #: Size overrides: the explorer runs the same scenarios with small parameters.
         self.limits: dict[str, int] = {}
+        #: Timing oracles (a timed read returns within its timeout plus a quantum) assume
+        #: every runnable thread runs as time passes, as under the OS scheduler. The
+        #: explorer may leave a thread unscheduled while other threads' timeouts advance
+        #: virtual time, so it turns them off.
+        self.time_is_fair = True
 
     def limit(self, name: str, default: int) -> int:
         """:return: the size parameter ``name`` (``default`` unless overridden)."""

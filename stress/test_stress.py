@@ -1,7 +1,9 @@
 """pytest entry points of the stress harness.
 
-* ``test_short_budget`` is what ``make test`` runs: >= 500 instances across every
-  scenario kind, the fault kinds included (``--faults``), well under 2 minutes.
+* ``test_short_budget`` is what ``make test`` runs: 500 instances across every scenario
+  kind, the fault kinds included (``--faults``); about 80 s on an idle 2-core machine. It
+  is bounded by its instance count, not by time, so a loaded machine makes it slower,
+  never red (the time limit only turns a hang into a failure).
 * ``test_scenario_batch`` is parametrized per kind; repeat it for long CI stress runs:
   ``pytest stress -k scenario_batch --count 50 -p repeat``.
 """
@@ -20,9 +22,8 @@ from stress.runner import format_summary, run_many
 from stress.scenarios import ALL_SCENARIOS
 
 PROFILE = os.environ.get("STRESS_PROFILE", "heavy")
-SHORT_INSTANCES = 600
-SHORT_MIN_INSTANCES = 500
-SHORT_BUDGET_S = 95.0
+SHORT_INSTANCES = 500
+SHORT_CEILING_S = 400.0  # a guard, not a budget: 500 instances take ~80 s idle
 
 
 @pytest.fixture(autouse=True)
@@ -38,28 +39,20 @@ def frozen_heap() -> Iterator[None]:
         gc.unfreeze()
 
 
-@pytest.mark.timeout(115)
+@pytest.mark.timeout(SHORT_CEILING_S + 30)
 def test_short_budget() -> None:
     master = random.randrange(1 << 32)
-    # The orphan oracles call gc.collect(); inside `make test` the heap left by earlier
-    # tests (about 100k objects) made each call cost ~0.15 s and starved the budget.
-    # Freeze what exists now: the scenarios' own objects are still collected.
-    gc.collect()
-    gc.freeze()
-    try:
-        summary = run_many(list(ALL_SCENARIOS), master, PROFILE, seconds=SHORT_BUDGET_S,
-                           instances=SHORT_INSTANCES)
-    finally:
-        gc.unfreeze()
+    summary = run_many(list(ALL_SCENARIOS), master, PROFILE, seconds=SHORT_CEILING_S,
+                       instances=SHORT_INSTANCES)
     print(f"master seed {master}\n{format_summary(summary)}")
     reruns = [repro_line(f.scenario, f.seed, PROFILE) for f in summary.failures]
     assert not summary.failures, (
         f"master seed {master}: {len(summary.failures)} failures; rerun with:\n"
         + "\n".join(reruns) + "\n\n" + summary.failures[0].message[:8000])
-    assert summary.runs >= SHORT_MIN_INSTANCES, (
-        f"only {summary.runs} instances ran in {SHORT_BUDGET_S} s")
+    assert summary.runs == SHORT_INSTANCES, (
+        f"only {summary.runs} instances ran in {SHORT_CEILING_S} s")
     for name, stats in summary.stats.items():
-        assert stats.runs >= SHORT_MIN_INSTANCES // len(ALL_SCENARIOS) - 1, (name, stats)
+        assert stats.runs >= SHORT_INSTANCES // len(ALL_SCENARIOS), (name, stats)
 
 
 @pytest.mark.timeout(120)
