@@ -26,7 +26,6 @@ from .inject import PROFILES, derive_seed, injected
 
 __all__ = ("Context", "Outcome", "ScenarioFailure", "Scenario", "repro_line", "run_instance")
 
-WORKER_PREFIX = "refasync-worker-"
 STRESS_PREFIX = "stress-"
 
 
@@ -212,7 +211,8 @@ def repro_line(scenario: str, seed: int, profile: str) -> str:
 
 def _workers_of(pools: list[ThreadPool]) -> list[str]:
     """:return: the names of the live worker threads of ``pools``."""
-    prefixes = tuple(f"{WORKER_PREFIX}{id(pool):x}-" for pool in pools)
+    # A private peek: each pool's unique name prefix (id(pool) is reused once collected).
+    prefixes = tuple(pool._worker_prefix for pool in pools)
     if not prefixes:
         return []
     return sorted(t.name for t in threading.enumerate() if t.name.startswith(prefixes))
