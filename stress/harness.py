@@ -260,6 +260,9 @@ def run_instance(
         left = _workers_of(ctx.pools)
         if left:
             failure.append(f"refasync worker threads left after the scenario: {left}")
+    if not hung:  # a failed instance may not have closed its pools (a hung one's lock
+        for pool in ctx.pools:  # may be held forever: its aborts did what they could)
+            pool.set_size(0)  # does not block: the workers exit after their current chunk
     message = ""
     if failure:
         message = f"{name} seed={seed}: " + "\n".join(failure)
