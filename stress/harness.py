@@ -27,7 +27,6 @@ from .inject import PROFILES, derive_seed, injected
 
 __all__ = ("Context", "Outcome", "ScenarioFailure", "Scenario", "repro_line", "run_instance")
 
-WORKER_PREFIX = "refasync-worker-"
 STRESS_PREFIX = "stress-"
 
 
@@ -238,7 +237,8 @@ def repro_line(scenario: str, seed: int, profile: str) -> str:
 
 def _workers_of(pools: list[ThreadPool]) -> list[str]:
     """:return: the names of the live worker threads of ``pools``."""
-    prefixes = tuple(f"{WORKER_PREFIX}{id(pool):x}-" for pool in pools)
+    # A private peek: each pool's unique name prefix (id(pool) is reused once collected).
+    prefixes = tuple(pool._worker_prefix for pool in pools)
     if not prefixes:
         return []
     return sorted(t.name for t in threading.enumerate() if t.name.startswith(prefixes))
@@ -286,6 +286,9 @@ def run_instance(
         left = _workers_of(ctx.pools)
         if left:
             failure.append(f"refasync worker threads left after the scenario: {left}")
+    if not hung:  # a failed instance may not have closed its pools (a hung one's lock
+        for pool in ctx.pools:  # may be held forever: its aborts did what they could)
+            pool.set_size(0)  # does not block: the workers exit after their current chunk
     message = ""
     if failure:
         message = f"{name} seed={seed}: " + "\n".join(failure)

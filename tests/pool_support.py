@@ -33,7 +33,7 @@ WORKER_PREFIX = "refasync-worker"
 
 def live_workers(pool: Pool | None = None) -> set[threading.Thread]:
     """:return: the live refasync worker threads (of ``pool`` only, when given)."""
-    prefix = WORKER_PREFIX if pool is None else f"{WORKER_PREFIX}-{id(pool):x}-"
+    prefix = WORKER_PREFIX if pool is None else pool._worker_prefix  # unique per pool
     return {t for t in threading.enumerate() if t.name.startswith(prefix) and t.is_alive()}
 
 

@@ -507,6 +507,25 @@ def test_context_manager_ends_the_workers() -> None:
     assert again.read(0) == [0, 1, 2, 3, 4]  # usable in serial mode after close
 
 
+def test_worker_names_are_unique_across_pools() -> None:
+    # A pool collected without close() keeps its workers until they notice (within
+    # WorkerThread.shutdown_check_time_s); a new pool often gets the old one's id()
+    # meanwhile. Its workers' names must still be its own (the stress harness and
+    # live_workers() find a pool's workers by name).
+    workers: list[threading.Thread] = []
+    for _ in range(20):
+        pool = ThreadPool(2)
+        mine = live_workers(pool)
+        assert len(mine) == 2
+        workers.extend(mine)
+        del pool, mine
+        gc.collect()
+    assert len({t.name for t in workers}) == len(workers) == 40
+    for thread in workers:  # they exit once they see their pool is gone
+        thread.join(BOUND_S)
+        assert not thread.is_alive()
+
+
 def test_close_is_idempotent(pool: ThreadPool) -> None:
     pool.close()
     pool.close()

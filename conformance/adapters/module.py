@@ -55,6 +55,11 @@ class RaisingIterator:
     next = __next__  # what a Python 2 era implementation looks for
 
 
+def timeout_value(value: JSON) -> Any:
+    """A timeout as the case gives it: a number, or "inf", "-inf", "nan" (not JSON numbers)."""
+    return float(value) if isinstance(value, str) else value
+
+
 class Adapter:
     """The objects a case names, its logs and gates, and the operations on them."""
 
@@ -174,7 +179,8 @@ class Adapter:
 
     @staticmethod
     def _read_args(step: Step) -> dict[str, Any]:
-        return {key: step[key] for key in ("count", "block", "timeout") if key in step}
+        return {key: timeout_value(step[key]) if key == "timeout" else step[key]
+                for key in ("count", "block", "timeout") if key in step}
 
     def op_mkchannel(self, step: Step) -> JSON:
         ch = self.channel
@@ -195,8 +201,14 @@ class Adapter:
         return None
 
     def op_write(self, step: Step) -> JSON:
-        args = {key: step[key] for key in ("block", "timeout") if key in step}
+        args = {key: timeout_value(step[key]) if key == "timeout" else step[key]
+                for key in ("block", "timeout") if key in step}
         return self.obj(step["target"]).write(step["item"], **args)
+
+    def op_write_many(self, step: Step) -> JSON:
+        """write_many of a generator over ``items`` (raising after ``raise_after`` of them)."""
+        source = RaisingIterator(step["items"], step.get("raise_after"))
+        return self.obj(step["target"]).write_many(item for item in source)
 
     def op_read(self, step: Step) -> JSON:
         return self.obj(step["target"]).read(**self._read_args(step))

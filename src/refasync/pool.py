@@ -50,8 +50,9 @@ Workers: the pool's size is the list of its member workers (``ChunkQueue``). A w
 asked to leave (``set_size``, ``close``, ``PoolWorker.stop_and_join``) stops being a
 member at once and exits after its current chunk; a worker that ends any other way
 leaves as it ends; a worker survives whatever user code raises. So ``size()`` is always
-the live workers not asked to leave. After ``os.fork()`` a child's pools have no workers
-and fresh locks (``os.register_at_fork``).
+the live workers not asked to leave. Worker threads are named
+``refasync-worker-<pool serial>-<k>``, unique in the process. After ``os.fork()`` a
+child's pools have no workers and fresh locks (``os.register_at_fork``).
 
 Lifetime: every PoolReader is a *handle* of its task. When the last handle is collected,
 its ``weakref.finalize`` posts the task's key (never the task, so that a removed task
@@ -593,7 +594,8 @@ class Pool:
         # Self-synchronized (finalizers post here from any thread, holding any lock):
         # the keys of tasks that lost a handle.
         self._orphans: Mailbox[int] = Mailbox()
-        _register_for_fork(self)
+        # Worker threads are named <_worker_prefix><k>, k counting this pool's workers.
+        self._worker_prefix = f"refasync-worker-{_register_for_fork(self)}-"
         try:
             self.set_size(size)
         except BaseException:
@@ -643,7 +645,7 @@ class Pool:
                 queue = self._queue
                 current = queue.workers
                 for _ in range(current, size):
-                    name = f"refasync-worker-{id(self):x}-{self._started}"
+                    name = f"{self._worker_prefix}{self._started}"
                     self._started += 1
                     worker = self._worker_cls(queue, name)
                     queue.worker_started_locked(worker)
@@ -886,12 +888,19 @@ class ThreadPool(Pool):
 _registry_lock = Lock("refasync.pool.registry")
 _registry: list[weakref.ref[Pool]] = []  # guarded by _registry_lock
 _held_across_fork: list[Pool] = []  # owned by the forking thread, between its handlers
+_pools_registered = 0  # guarded by _registry_lock
 
 
-def _register_for_fork(pool: Pool) -> None:
+def _register_for_fork(pool: Pool) -> int:
+    """:return: the pool's serial number, unique in the process (its workers' names
+    carry it: ``id()`` is reused once a pool is collected, while its workers may still
+    be ending)."""
+    global _pools_registered
     with _registry_lock:
         _registry[:] = [ref for ref in _registry if ref() is not None]
         _registry.append(weakref.ref(pool))
+        _pools_registered += 1
+        return _pools_registered
 
 
 def _before_fork() -> None:
