@@ -57,7 +57,9 @@ STALL_S = 10.0
 #: Poll interval of the director while it waits for a running thread (detects exits).
 _POLL_S = 0.002
 
-_ID_RE = re.compile(r"[0-9a-f]{6,}")  # object ids in thread names differ between runs
+# Object ids and process-wide serials (pool worker names) differ between two runs of one
+# schedule: the determinism check compares names without them.
+_ID_RE = re.compile(r"[0-9a-f]{6,}|\d+")
 
 KINDS = {"run": "", "timeout": "t", "spurious": "s", "fault": "f"}
 _KIND_OF_SUFFIX = {suffix: kind for kind, suffix in KINDS.items()}
@@ -945,9 +947,11 @@ def _deterministic(body: Callable[[Session], object], result: RunResult,
     again = run_once(body, ReplayStrategy(result.choices, strict=True), settings)
     if again.kind == "nondeterminism":
         return again.failure
-    a = [(_ID_RE.sub("#", e.thread), e.point, _ID_RE.sub("#", e.primitive))
+    # Threads compare by their index in the run ("1:..."): names may carry process-wide
+    # serials (pool workers) or addresses that differ between two runs of one schedule.
+    a = [(e.thread.split(":", 1)[0], e.point, _ID_RE.sub("#", e.primitive))
          for e in result.events]
-    b = [(_ID_RE.sub("#", e.thread), e.point, _ID_RE.sub("#", e.primitive))
+    b = [(e.thread.split(":", 1)[0], e.point, _ID_RE.sub("#", e.primitive))
          for e in again.events]
     if a != b:
         first = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
