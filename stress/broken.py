@@ -36,6 +36,18 @@ class Variant:
     delays: bool = True  # the delay harness is expected to catch it (else: the explorer)
 
 
+def _with_defect(function: Callable[..., Any], old: str, new: str) -> Callable[..., Any]:
+    """:return: a copy of ``function`` (compiled from its source, in its module's
+    namespace) with the line ``old`` replaced by ``new``."""
+    source = textwrap.dedent(inspect.getsource(function))
+    if source.count(old) != 1:
+        raise AssertionError(f"{function.__qualname__}: defect site {old!r} not found once")
+    namespace: dict[str, Any] = {}
+    exec(compile(source.replace(old, new), f"<broken {function.__qualname__}>", "exec"),
+         function.__globals__, namespace)
+    return cast(Callable[..., Any], namespace[function.__name__])
+
+
 # -- 1. notify before the item is appended ------------------------------------------------
 
 
@@ -185,47 +197,16 @@ def _wait_registers_late(self: HSCondition, timeout: float | None = None) -> boo
 # -- 7./8. who runs chunks (issue 9) -----------------------------------------------------
 
 
-def _demand_without_helping(self: Pool, task: Task[Any, Any], need: int,
-                            block: bool) -> Any:
-    with self._lock:
-        self._collect_orphans_locked()
-        state = self._states.get(task)
-        if state is None:
-            return None
-        workers = self._num_workers
-        if not task.is_done():
-            self._queue.ensure_production_locked(state, need)
-        if workers == 0:  # BUG: a thread inside a chunk only waits, it never helps
-            return self._queue.take_for_locked(state)
-        return None
+_demand_without_helping = _with_defect(
+    Pool._demand, "if workers == 0 or (block and inside_chunk()):",
+    "if workers == 0:  # BUG: a thread inside a chunk only waits, it never helps")
+
+_demand_outside_reader_runs_chunks = _with_defect(
+    Pool._demand, "if workers == 0 or (block and inside_chunk()):",
+    "if workers == 0 or block:  # BUG: any blocking reader runs chunks, timed or not")
 
 
-def _demand_outside_reader_runs_chunks(self: Pool, task: Task[Any, Any], need: int,
-                                       block: bool) -> Any:
-    with self._lock:
-        self._collect_orphans_locked()
-        state = self._states.get(task)
-        if state is None:
-            return None
-        workers = self._num_workers
-        if not task.is_done():
-            self._queue.ensure_production_locked(state, need)
-        if workers == 0 or block:  # BUG: any blocking reader runs chunks, timed or not
-            return self._queue.take_for_locked(state)
-        return None
 # -- 9-12. the fault dimension's variants: each puts one defect of issue 10 back ----------
-
-
-def _with_defect(function: Callable[..., Any], old: str, new: str) -> Callable[..., Any]:
-    """:return: a copy of ``function`` (compiled from its source, in its module's
-    namespace) with the line ``old`` replaced by ``new``."""
-    source = textwrap.dedent(inspect.getsource(function))
-    if source.count(old) != 1:
-        raise AssertionError(f"{function.__qualname__}: defect site {old!r} not found once")
-    namespace: dict[str, Any] = {}
-    exec(compile(source.replace(old, new), f"<broken {function.__qualname__}>", "exec"),
-         function.__globals__, namespace)
-    return cast(Callable[..., Any], namespace[function.__name__])
 
 
 # H1: a chunk catches only Exception: a BaseException drops its results, the task goes on.
@@ -276,7 +257,7 @@ def _wait_leaves_stale_waiter(self: HSCondition, timeout: float | None = None) -
     if hook is not None:
         hook(SyncPoint.WAKE, self)
     return notified
-# -- 7. a bulk read that frees several slots wakes one blocked writer ---------------------
+# -- 13. a bulk read that frees several slots wakes one blocked writer ---------------------
 
 
 _take_wakes_one = _with_defect(
@@ -284,7 +265,7 @@ _take_wakes_one = _with_defect(
     "self.not_full.notify_locked(1)  # BUG: `taken` slots freed, one writer woken")
 
 
-# -- 8. put_many does not advance the change generation ----------------------------------
+# -- 14. put_many does not advance the change generation ----------------------------------
 
 
 _put_many_same_generation = _with_defect(
@@ -292,7 +273,7 @@ _put_many_same_generation = _with_defect(
     "pass  # BUG: no generation bump: a reader waiting for a change sleeps on\n")
 
 
-# -- 9. the pool read's per-item timeout does not restart when items arrive ---------------
+# -- 15. the pool read's per-item timeout does not restart when items arrive ---------------
 
 
 _read_until_served_fixed_deadline = _with_defect(
