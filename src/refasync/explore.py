@@ -181,7 +181,11 @@ class Strategy(Protocol):
 _SWITCH_POINTS = frozenset({SyncPoint.ACQUIRE, SyncPoint.TRY_ACQUIRE, SyncPoint.YIELD,
                             SyncPoint.BLOCK, SyncPoint.THREAD_START, SyncPoint.JOIN})
 
-_ignored_lock = threading.Lock()
+# The explorer is the hook's implementation, so its own locks, waits and clock reads are
+# the standard library's, deliberately outside refasync.util: a hook must not take refasync
+# locks (set_sync_hook), and the director's wall-clock stall and budget checks must not
+# read the virtual clock it drives.
+_ignored_lock = threading.Lock()  # guards _ignored
 _ignored: list[threading.Thread] = []  # threads of given-up runs: never controlled again
 
 
@@ -279,6 +283,8 @@ class _Run:
         self.faults_left = faults
         self.spurious = spurious
         self.max_steps = max_steps
+        # Guards every field of the director below (threads, owners, clock, trace, failure):
+        # controlled threads park on it and the director waits on it to settle.
         self.cv = threading.Condition(threading.Lock())
         self.threads: list[_Thread] = []
         self._by_ident: dict[int, _Thread] = {}
