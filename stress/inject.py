@@ -80,20 +80,26 @@ def derive_seed(master: int, *parts: object) -> int:
 
 @dataclass
 class _ThreadStream:
+    """One thread's decisions and what they did; owned by that thread (no lock)."""
+
     rng: random.Random
     decisions: int = 0
+    sleeps: int = 0
+    yields: int = 0
+    spurious: int = 0
 
 
 @dataclass
 class DelayInjector:
-    """The hook object. Counters are statistics only (updated without a lock)."""
+    """The hook object. Each thread counts in its own stream; the totals add them up."""
 
     profile: Profile
     master_seed: int
-    sleeps: int = 0
-    yields: int = 0
-    spurious: int = 0
     _local: threading.local = field(default_factory=threading.local)
+    # Every thread's stream, registered once per thread. A plain leaf lock guards the list:
+    # it is held for an append or a copy only, and never while anything else is taken.
+    _streams: list[_ThreadStream] = field(default_factory=list)
+    _streams_lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _stream(self) -> _ThreadStream:
         stream: _ThreadStream | None = getattr(self._local, "stream", None)
@@ -101,25 +107,47 @@ class DelayInjector:
             key = _ID_RE.sub("#", threading.current_thread().name)
             stream = _ThreadStream(random.Random(derive_seed(self.master_seed, key)))
             self._local.stream = stream
+            with self._streams_lock:
+                self._streams.append(stream)
         return stream
 
+    def _total(self, counter: str) -> int:
+        with self._streams_lock:
+            streams = list(self._streams)
+        return sum(getattr(stream, counter) for stream in streams)
+
+    @property
+    def sleeps(self) -> int:
+        return self._total("sleeps")
+
+    @property
+    def yields(self) -> int:
+        return self._total("yields")
+
+    @property
+    def spurious(self) -> int:
+        """Spurious wake-ups returned (read it once the threads are done: the counts of
+        running threads may be behind)."""
+        return self._total("spurious")
+
     def __call__(self, point: SyncPoint, primitive: SyncPrimitive) -> bool:
-        # Called with refasync locks possibly held: never take one here.
+        # Called with refasync locks possibly held: never take one here (the streams'
+        # leaf lock is taken once per thread, at its first point).
         stream = self._stream()
         stream.decisions += 1
         rng = stream.rng
         if point is SyncPoint.WAIT and rng.random() < self.profile.p_spurious:
-            self.spurious += 1
+            stream.spurious += 1
             return True
         odds = self.profile.odds.get(point)
         if odds is None:
             return False  # points the profile does not name (the explorer's) go on
         draw = rng.random()
         if draw < odds.p_yield:
-            self.yields += 1
+            stream.yields += 1
             time.sleep(0)
         elif draw < odds.p_yield + odds.p_sleep:
-            self.sleeps += 1
+            stream.sleeps += 1
             time.sleep(rng.uniform(0.0, odds.max_sleep_s))
         return False
 
