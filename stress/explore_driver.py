@@ -77,6 +77,12 @@ CAUGHT_IN = {
     "read_loses_items_on_interrupt": "fault_channel",
     "failing_input_drops_its_items": "fault_tasks",
     "wait_leaves_stale_waiter": "fault_channel",
+    "close_forgets_readers": "channel_close_blocked",
+    "close_forgets_writers": "channel_close_blocked",
+    "write_wakes_nobody": "channel_mpmc",
+    "put_back_at_the_end": "fault_tasks",
+    "orphans_never_removed": "orphan_churn",
+    "removal_forgets_inputs": "orphan_churn",
 }
 
 
