@@ -191,6 +191,25 @@ def test_two_writers_blocked_on_a_full_channel_when_one_read_frees_both_slots() 
             explore(_two_writers_one_bulk_read, strategy="dfs", runs=2000)
 
 
+#: A failing schedule of ``_two_writers_one_bulk_read`` under ``bulk_read_wakes_one``,
+#: recorded once (dfs's shrunk schedule). Choices are taken at library points, not
+#: bytecodes, so it must replay the same failure on every interpreter the suite runs on
+#: (make test, test-versions, test-ft).
+RECORDED_DEADLOCK = "0*5,1*2,2*2,0*2,1*2,0"
+
+
+def test_a_recorded_schedule_replays_its_failure_100_times_out_of_100() -> None:
+    traces = set()
+    with broken("bulk_read_wakes_one"):
+        for _ in range(100):
+            result = replay(_two_writers_one_bulk_read, RECORDED_DEADLOCK, strategy="dfs")
+            assert result.kind == "deadlock", result.failure
+            traces.add(tuple((e.thread, e.point, e.primitive, e.choice)
+                             for e in result.events))
+    assert len(traces) == 1
+    assert replay(_two_writers_one_bulk_read, RECORDED_DEADLOCK, strategy="dfs").failure is None
+
+
 class _GilYieldingIterator:
     """An iterator whose every step gives other threads a chance (a sync point between
     reading its position and advancing it), unlike iter(range(n)), which advances in one
