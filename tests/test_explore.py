@@ -9,6 +9,7 @@ from typing import Callable
 
 import pytest
 
+from refasync import explore as ex
 from refasync import util
 from refasync.channel import Channel, ChannelReader, ChannelWriter, IteratorReader
 from refasync.explore import (
@@ -123,6 +124,57 @@ def test_virtual_time_timeouts_fire_in_deadline_order_without_sleeping() -> None
 
     report = explore(body, strategy="random", runs=50, seed=3, spurious=False)
     assert not report.failed and report.seconds < 30
+
+
+class _TimeoutsFirst:
+    """A strategy that fires a timeout whenever one is offered, else runs the newest
+    thread (so the idle worker starts waiting first)."""
+
+    def __init__(self) -> None:
+        self.fired = 0
+
+    def choose(self, run: ex._Run, options: list[Choice]) -> Choice:
+        timeouts = [c for c in options if c.kind == "timeout"]
+        if timeouts:
+            self.fired += 1
+            return timeouts[0]
+        return max(options, key=lambda c: c.tid)
+
+
+def _idle_worker_while_others_work(s: Session) -> None:
+    """An idle worker's periodic check (a timed wait in a loop) while another thread
+    takes a lock 50 times, then tells it to stop."""
+    work_ready = HSCondition(Lock("idle"), "idle.work_ready")
+    stop = [False]
+
+    def idle() -> None:
+        with work_ready:
+            while not stop[0]:
+                work_ready.wait(0.5)
+    worker = s.spawn("idle", idle)
+    other = Lock("busy")
+    for _ in range(50):
+        with other:
+            pass
+    with work_ready:
+        stop[0] = True
+        work_ready.notify_all_locked()
+    worker.join()
+
+
+def test_timeouts_fire_early_at_most_three_times_per_run() -> None:
+    """X15: a strategy that always fires a timeout gets EARLY_TIMEOUTS of them while
+    another thread could run; after that a timeout fires only when no thread can run."""
+    strategy = _TimeoutsFirst()
+    result = ex.run_once(_idle_worker_while_others_work, strategy)
+    assert result.failure is None, result.failure
+    assert strategy.fired == ex.EARLY_TIMEOUTS == 3
+    unbounded = _TimeoutsFirst()
+    result = ex.run_once(_idle_worker_while_others_work, unbounded,
+                         ex.Settings(early_timeouts=10**6))
+    # Without the bound the idle worker's timeout fires at every step: the run never
+    # gets to its work and ends at the step bound.
+    assert result.kind == "livelock" and unbounded.fired > 500, (result.kind, unbounded.fired)
 
 
 def test_livelock_hits_the_step_bound() -> None:
