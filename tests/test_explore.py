@@ -4,6 +4,7 @@ replay, strategies, and the deterministic teeth the explorer gives unit tests.""
 from __future__ import annotations
 
 import functools
+import re
 import threading
 from typing import Callable
 
@@ -83,6 +84,26 @@ def test_replay_reproduces_a_failure_every_time() -> None:
         assert result.failure is not None and "lost update" in result.failure
         traces.add(tuple((e.thread, e.point, e.primitive) for e in result.events))
     assert len(traces) == 1
+
+
+def _preemptions_and_steps(report: ex.Report) -> tuple[int, int]:
+    found = re.search(r"schedule \((\d+) preemption\(s\), (\d+) steps\)", report.message)
+    assert found is not None, report.message
+    return int(found.group(1)), int(found.group(2))
+
+
+def test_shrinking_gives_the_fewest_preemptions_then_the_fewest_steps() -> None:
+    body = _counter_body(False)
+    # No schedule without a preemption loses an update: the fewest is 1.
+    assert explore(body, strategy="dfs", preemptions=0, runs=100).exhausted
+    for seed in range(1, 11):
+        raw = explore(body, strategy="random", runs=300, seed=seed, shrink_s=0.0,
+                      raise_on_failure=False)
+        shrunk = explore(body, strategy="random", runs=300, seed=seed,
+                         raise_on_failure=False)
+        assert shrunk.failed and not shrunk.nondeterministic
+        assert _preemptions_and_steps(shrunk)[0] == 1, (seed, shrunk.schedule)
+        assert _preemptions_and_steps(shrunk) <= _preemptions_and_steps(raw)
 
 
 def test_deadlock_reports_the_wait_for_graph() -> None:

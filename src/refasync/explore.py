@@ -958,30 +958,66 @@ def run_once(body: Callable[[Session], object], strategy: Strategy,
 
 def _shrink(body: Callable[[Session], object], result: RunResult, settings: Settings,
             budget_s: float) -> RunResult:
-    """Greedy shrinking to the fewest preemptions, then the fewest steps: candidates cut
-    the schedule at a preemption (non-preemptive after it) or drop one choice. A
-    candidate must fail the same way (same kind of failure)."""
-    best = result
+    """Shrink a failing run to the fewest preemptions, then the fewest steps, within
+    ``budget_s``: greedy steps first (candidates cut the schedule at a preemption and go
+    on non-preemptively, let the preempted thread go on there instead, or drop the
+    preempting choice), then a bounded dfs with 0, 1, ... preemptions below the greedy
+    result, whose first failure has the fewest preemptions any failing schedule has; then
+    greedy again. A candidate must fail the same way (same kind of failure) and be
+    smaller in (preemptions, steps)."""
     deadline = time.monotonic() + budget_s
+    best = _shrink_greedily(body, result, settings, deadline)
+    for bound in range(best.preemptions):
+        if time.monotonic() > deadline:
+            break
+        found = _first_failure_within(body, best.kind, settings, bound, deadline)
+        if found is not None:
+            if _key(found) < _key(best):
+                best = _shrink_greedily(body, found, settings, deadline)
+            break
+    return best
 
-    def key(r: RunResult) -> tuple[int, int]:
-        return (r.preemptions, r.steps)
 
+def _key(r: RunResult) -> tuple[int, int]:
+    return (r.preemptions, r.steps)
+
+
+def _shrink_greedily(body: Callable[[Session], object], result: RunResult,
+                     settings: Settings, deadline: float) -> RunResult:
+    best = result
     improved = True
     while improved and time.monotonic() < deadline:
         improved = False
         for i in _preemption_steps(best):
-            for candidate in (best.choices[:i], best.choices[:i] + best.choices[i + 1:]):
+            choices = best.choices
+            go_on = [choices[:i] + [Choice(choices[i - 1].tid)] + choices[i + 1:]] if i else []
+            for candidate in [choices[:i], *go_on, choices[:i] + choices[i + 1:]]:
                 if time.monotonic() > deadline:
                     return best
                 r = run_once(body, ReplayStrategy(candidate, strict=False), settings)
-                if r.failure is not None and r.kind == best.kind and key(r) < key(best):
+                if r.failure is not None and r.kind == best.kind and _key(r) < _key(best):
                     best = r
                     improved = True
                     break
             if improved:
                 break
     return best
+
+
+def _first_failure_within(body: Callable[[Session], object], kind: str, settings: Settings,
+                          bound: int, deadline: float) -> RunResult | None:
+    """:return: the first run failing as ``kind`` that dfs with preemption bound
+    ``bound`` finds before ``deadline`` (None: none, or out of time)."""
+    dfs = DFSStrategy(bound)
+    while time.monotonic() < deadline:
+        dfs.start_run()
+        r = run_once(body, dfs, settings)
+        if r.failure is not None and r.kind == kind and r.preemptions <= bound:
+            return r
+        del dfs.stack[r.steps:]
+        if not dfs.next_prefix():
+            return None
+    return None
 
 
 def _preemption_steps(result: RunResult) -> list[int]:
