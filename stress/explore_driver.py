@@ -68,7 +68,7 @@ CAUGHT_IN = {
     "wait_without_while": "channel_mpmc",
     "close_wakes_one": "channel_close_blocked",
     "lost_wakeup": "channel_mpmc",
-    "unlocked_writer_counter": "pool_pipeline",
+    "unlocked_writer_counter": "fault_tasks",  # more chunks of one task in flight
     "orphan_removal_races_chunk": "orphan_churn",
     "put_many_same_generation": "pool_pipeline",
     "no_helping": "cross_pool_chain",
