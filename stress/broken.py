@@ -18,6 +18,7 @@ from typing import Any, Callable, Iterable, Iterator, cast
 import _thread
 
 from refasync import util
+from refasync.channel import IteratorReader
 from refasync.pool import Pool, PoolReader
 from refasync.task import Task
 from refasync.util import AsyncQueue, Full, HSCondition, ReadOnly, SyncPoint, normalize_count
@@ -281,6 +282,39 @@ _read_until_served_fixed_deadline = _with_defect(
     "pass  # BUG: the deadline is not reset: one timeout for the whole read")
 
 
+# -- 16-21. the concurrency classes of models/broken.py, on today's code (MODEL_CLASSES) ----
+
+
+_close_forgets_readers = _with_defect(
+    AsyncQueue.set_writable, "_notify_all_completing(self.not_empty, block)",
+    "pass  # BUG: closing does not wake blocked readers")
+
+_close_forgets_writers = _with_defect(
+    AsyncQueue.set_writable, "_notify_all_completing(self.not_full, block)",
+    "pass  # BUG: closing does not wake writers blocked on a full channel")
+
+_put_wakes_nobody = _with_defect(
+    AsyncQueue.put, "self.not_empty.notify_locked()",
+    "pass  # BUG: a write does not wake a blocked reader")
+
+_put_back_at_the_end = _with_defect(
+    AsyncQueue._put_back_locked, "self._items.extendleft(reversed(items))",
+    "self._items.extend(items)  # BUG: put back at the end, not the front")
+
+_collect_orphans_never = _with_defect(
+    Pool._collect_orphans_locked, "state.handles -= 1",
+    "pass  # BUG: a dropped handle is never counted: orphans are never removed")
+
+_remove_forgets_inputs = _with_defect(
+    Pool._remove_locked, "source.release()",
+    "pass  # BUG: the input's handle is kept: orphaned inputs stay")
+
+# The unlocked iterator of the issue (85 s to catch with delays): IteratorReader.read
+# without its lock. Two readers may then take the same position of the iterator.
+_iterator_read_unlocked = _with_defect(
+    IteratorReader.read, "with block_:", "if True:  # BUG: the lock is not taken")
+
+
 BROKEN: dict[str, Variant] = {
     v.name: v
     for v in (
@@ -321,7 +355,54 @@ BROKEN: dict[str, Variant] = {
         Variant("pool_timeout_not_restarted", "a pool read's per-item timeout does not "
                 "restart when items arrive", PoolReader, "_read_until_served",
                 _read_until_served_fixed_deadline, delays=False),
+        Variant("close_forgets_readers", "closing does not wake blocked readers",
+                AsyncQueue, "set_writable", _close_forgets_readers, delays=False),
+        Variant("close_forgets_writers", "closing does not wake writers blocked on a full "
+                "channel", AsyncQueue, "set_writable", _close_forgets_writers, delays=False),
+        Variant("write_wakes_nobody", "a write does not wake a blocked reader", AsyncQueue,
+                "put", _put_wakes_nobody, delays=False),
+        Variant("put_back_at_the_end", "items a failed read puts back go to the back, not "
+                "the front", AsyncQueue, "_put_back_locked", _put_back_at_the_end,
+                faults=True, delays=False),
+        Variant("orphans_never_removed", "a dropped handle is never counted, so orphans "
+                "are never removed", Pool, "_collect_orphans_locked", _collect_orphans_never,
+                delays=False),
+        Variant("removal_forgets_inputs", "removing a task keeps its handle on its input, "
+                "so orphaned inputs are not removed", Pool, "_remove_locked",
+                _remove_forgets_inputs, delays=False),
+        Variant("iterator_read_unlocked", "IteratorReader.read does not take its lock",
+                IteratorReader, "read", _iterator_read_unlocked, delays=False),
     )
+}
+
+#: Every class of models/broken.py: the variant of the real implementation that has the
+#: same defect (the explorer or a dedicated test must catch it), or why none applies.
+#: A sequential defect shows in one thread without any interleaving: scheduling adds
+#: nothing, and the models and unit tests catch it (models/test_teeth.py).
+SEQUENTIAL = "sequential: one thread shows it, no schedule matters (models/test_teeth.py)"
+MODEL_CLASSES: dict[str, str] = {
+    "DropsLastItemQueue": SEQUENTIAL,
+    "ReturnsAnItemTwiceQueue": SEQUENTIAL,
+    "PutBackAtTheEndQueue": "put_back_at_the_end",
+    "IgnoresCapacityQueue": SEQUENTIAL,
+    "WritableAfterCloseQueue": SEQUENTIAL,
+    "CloseForgetsReadersQueue": "close_forgets_readers",
+    "CloseForgetsWritersQueue": "close_forgets_writers",
+    "CloseWakesOneReaderQueue": "close_wakes_one",
+    "WriteWakesNobodyQueue": "write_wakes_nobody",
+    "InterruptedReadLosesItemsQueue": "read_loses_items_on_interrupt",
+    "NeverRemovesOrphansPool": "orphans_never_removed",
+    "ForgetsInputsPool": "removal_forgets_inputs",
+    "RemovesDependentsPool": SEQUENTIAL,
+    "CountsRemovedTasksPool": SEQUENTIAL,
+    "NoCycleCheckGraph": "does not apply: Graph is pure and used only under Pool.lock "
+                         "(models/test_graph_model.py)",
+    "ReverseEdgeIsACycleGraph": "does not apply: Graph is pure and used only under "
+                                "Pool.lock (models/test_graph_model.py)",
+    "RemoveKeepsEdgesGraph": "does not apply: Graph is pure and used only under Pool.lock "
+                             "(models/test_graph_model.py)",
+    "DuplicateAncestorsGraph": "does not apply: Graph is pure and used only under "
+                               "Pool.lock (models/test_graph_model.py)",
 }
 
 _patch_lock = threading.Lock()

@@ -15,17 +15,20 @@ from __future__ import annotations
 
 import contextlib
 import io
+import random
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, TextIO
+from typing import Any, Callable, Iterator, TextIO
 
 from refasync import explore as ex
+from refasync import util
 from refasync.util import AsyncQueue, ItemQueue
 
+from .faults import SKIPPED, InterruptInjector, _Armed
 from .harness import STRESS_PREFIX, Context, Scenario, _workers_of
 from .inject import derive_seed
-from .scenarios import SCENARIOS
+from .scenarios import ALL_SCENARIOS, FAULT_SCENARIOS, SCENARIOS
 
 __all__ = ("LIMITS", "ExploreContext", "Campaign", "instance_body", "run_campaign")
 
@@ -40,6 +43,7 @@ LIMITS: dict[str, int] = {
     "rounds": 2,
     "churn_rounds": 2,
     "polls": 3,
+    "input_items": 5,  # fault_tasks: an input must yield items before it fails
 }
 
 #: dfs sizes: one thread per role, so that a preemption bound of 2 can be exhausted.
@@ -64,10 +68,50 @@ CAUGHT_IN = {
     "wait_without_while": "channel_mpmc",
     "close_wakes_one": "channel_close_blocked",
     "lost_wakeup": "channel_mpmc",
-    "unlocked_writer_counter": "pool_pipeline",
+    "unlocked_writer_counter": "fault_tasks",  # more chunks of one task in flight
     "orphan_removal_races_chunk": "orphan_churn",
     "put_many_same_generation": "pool_pipeline",
+    "no_helping": "cross_pool_chain",
+    "outside_reader_runs_chunks": "pool_timed_reads",
+    "chunk_catches_exception_only": "fault_tasks",
+    "read_loses_items_on_interrupt": "fault_channel",
+    "failing_input_drops_its_items": "fault_tasks",
+    "wait_leaves_stale_waiter": "fault_channel",
+    "close_forgets_readers": "channel_close_blocked",
+    "close_forgets_writers": "channel_close_blocked",
+    "write_wakes_nobody": "channel_mpmc",
+    "put_back_at_the_end": "fault_tasks",
+    "orphans_never_removed": "orphan_churn",
+    "removal_forgets_inputs": "orphan_churn",
 }
+
+
+@dataclass
+class _ExplorerInterrupts(InterruptInjector):
+    """The fault scenarios' interrupts under the explorer: an armed operation (odds above
+    zero) is a :meth:`Session.interruptible` block, so the explorer's fault choice (one per
+    run) interrupts it; this hook only records the locks it sees and never raises."""
+
+    session: ex.Session | None = None
+
+    def __call__(self, point: util.SyncPoint, primitive: util.SyncPrimitive) -> bool:
+        if point is util.SyncPoint.ACQUIRE and isinstance(primitive, util.Lock):
+            with self._locks_guard:
+                self._locks[id(primitive)] = primitive
+        return self.inner(point, primitive) if self.inner is not None else False
+
+    @contextlib.contextmanager
+    def armed(self, rng: random.Random, p: float) -> Iterator[_Armed]:
+        assert self.session is not None
+        state = _Armed(rng, p)
+        spare = SKIPPED  # the points the delay harness's injector skips, for the same reason
+        with self.session.interruptible(spare) if p > 0 else contextlib.nullcontext():
+            yield state
+
+
+#: random/pct schedules per instance of a fault scenario: whether and where user code
+#: fails is the instance's parameter, so these find more over more instances.
+FAULT_RUNS_PER_INSTANCE = 5
 
 
 class ExploreContext(Context):
@@ -93,6 +137,15 @@ class ExploreContext(Context):
 
     def interruptible(self) -> contextlib.AbstractContextManager[None]:
         return self.session.interruptible()
+
+    @contextlib.contextmanager
+    def interrupts(self) -> Iterator[InterruptInjector]:
+        injector = _ExplorerInterrupts(util.get_sync_hook(), self.seed, session=self.session)
+        previous = util.set_sync_hook(injector)
+        try:
+            yield injector
+        finally:
+            util.set_sync_hook(previous)
 
     def wait_event(self, event: threading.Event, timeout: float) -> bool:
         if not event.is_set():
@@ -125,7 +178,7 @@ class ExploreContext(Context):
 def instance_body(name: str, seed: int,
                   limits: dict[str, int] = LIMITS) -> Callable[[ex.Session], None]:
     """:return: the explorable body of one scenario instance."""
-    scenario: Scenario = SCENARIOS[name]
+    scenario: Scenario = ALL_SCENARIOS[name]
 
     def body(session: ex.Session) -> None:
         ctx = ExploreContext(name, seed, session, limits)
@@ -168,6 +221,7 @@ def run_campaign(campaign: Campaign, out: TextIO) -> int:
     """Explore every scenario; :return: the exit status (0: nothing failed)."""
     c = campaign
     for name in c.scenarios:
+        faults = c.faults or name in FAULT_SCENARIOS  # their armed operations need faults
         started = time.monotonic()
         runs = schedules = instances = 0
         exhausted_all = c.strategy == "dfs"
@@ -183,15 +237,18 @@ def run_campaign(campaign: Campaign, out: TextIO) -> int:
             iseed = derive_seed(c.seed, name, instance) % (1 << 31) \
                 if c.instance_seed is None else c.instance_seed
             instance += 1
+            per_instance = min(c.runs_per_instance, FAULT_RUNS_PER_INSTANCE) \
+                if name in FAULT_SCENARIOS else c.runs_per_instance
             budget = c.runs - runs if c.strategy == "dfs" or c.instance_seed is not None \
-                else min(c.runs_per_instance, c.runs - runs)
+                else min(per_instance, c.runs - runs)
             report = ex.explore(
                 instance_body(name, iseed, LIMITS_DFS if c.strategy == "dfs" else LIMITS),
                 strategy=c.strategy, runs=budget,
                 seconds=None if c.seconds is None else c.seconds - elapsed,
-                seed=iseed, depth=c.depth, preemptions=c.preemptions, faults=c.faults,
+                seed=iseed, depth=c.depth, preemptions=c.preemptions, faults=faults,
                 max_steps=c.max_steps, shard=c.shard,
-                replay_hint=replay_hint(c.strategy, name, iseed, c.faults, c.broken), shrink_s=c.shrink_s,
+                replay_hint=replay_hint(c.strategy, name, iseed, faults, c.broken),
+                shrink_s=c.shrink_s,
                 raise_on_failure=False)
             instances += 1
             runs += report.runs
@@ -231,7 +288,7 @@ def replay_instance(strategy: str, name: str, seed: int, schedule: str, faults: 
     """Replay one schedule of one instance; :return: 1 if it failed (as it should)."""
     limits = LIMITS_DFS if strategy == "dfs" else LIMITS
     result = ex.replay(instance_body(name, seed, limits), schedule, strategy=strategy,
-                       faults=faults)
+                       faults=faults or name in FAULT_SCENARIOS)
     if result.failure is None:
         out.write(f"replay of {name} seed={seed}: no failure\n")
         return 0
@@ -276,8 +333,8 @@ def main(args: Any, out: TextIO) -> int:
     import json
     import random
 
-    names = args.scenario or list(SCENARIOS)
     faults = bool(getattr(args, "faults", False))
+    names = args.scenario or list(SCENARIOS) + (list(FAULT_SCENARIOS) if faults else [])
     if args.replay is not None:
         if not args.scenario or len(args.scenario) != 1 or args.seed is None:
             raise SystemExit("--replay needs one --scenario and its --seed")

@@ -25,11 +25,13 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator, TypeVar
 
 from refasync import util
+from refasync.explore import InjectedFault
 from refasync.util import Lock, SyncPoint, SyncPrimitive
 
 from .inject import derive_seed
 
 __all__ = (
+    "INTERRUPTS",
     "FaultyCode",
     "InjectedInterrupt",
     "InterruptInjector",
@@ -49,6 +51,11 @@ SKIPPED = ("Pool.",)
 
 class InjectedInterrupt(BaseException):
     """Raised by the hook in an armed thread: a stand-in for ``KeyboardInterrupt``."""
+
+
+#: What an interrupted operation raises: the delay harness's injected interrupt, or the
+#: explorer's fault (its choice, at the same kind of point).
+INTERRUPTS: tuple[type[BaseException], ...] = (InjectedInterrupt, InjectedFault)
 
 
 class UserError(Exception):

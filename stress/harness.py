@@ -22,6 +22,7 @@ from refasync.pool import ThreadPool
 from refasync.util import ItemQueue
 from refasync.testing import dump_stacks
 
+from .faults import InterruptInjector, interrupts
 from .histories import Recorded, failure_page, write_instance_history
 from .inject import PROFILES, derive_seed, injected
 
@@ -79,6 +80,12 @@ class Context:
         """A block whose interruption by an injected fault the scenario handles (the
         explorer's ``--faults`` injects only there)."""
         return contextlib.nullcontext()
+
+    def interrupts(self) -> contextlib.AbstractContextManager[InterruptInjector]:
+        """The fault scenarios' interrupts: an :class:`InterruptInjector` over the
+        installed hook, raising in armed operations at seeded points (the explorer's
+        faults are its choices instead)."""
+        return interrupts(self.seed)
 
     def wait_event(self, event: threading.Event, timeout: float) -> bool:
         """Wait up to ``timeout`` for ``event`` (a polling step); :return: whether set.

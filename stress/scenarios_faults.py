@@ -30,12 +30,11 @@ from refasync.util import AsyncQueue, Full
 
 from . import oracles
 from .faults import (
+    INTERRUPTS,
     FaultyCode,
-    InjectedInterrupt,
     InterruptInjector,
     UserError,
     UserInterrupt,
-    interrupts,
     locks_left_held,
 )
 from .harness import Context, _workers_of
@@ -43,6 +42,9 @@ from .harness import Context, _workers_of
 __all__ = ("fault_channel", "fault_tasks")
 
 Item = tuple[int, int]
+
+#: What a reader of a faulty task sees: an interrupt, or the task's user code failing.
+_READ_FAILURES: tuple[type[BaseException], ...] = (*INTERRUPTS, UserInterrupt, UserError)
 
 def _check_no_waiter_left(ctx: Context, queue: AsyncQueue[Any], what: str) -> None:
     with queue.mutex:
@@ -58,8 +60,10 @@ def _check_locks(ctx: Context, injector: InterruptInjector, what: str) -> None:
 def fault_channel(ctx: Context) -> None:
     rng = ctx.rng
     maxsize = rng.choice([0, 0, 1, 3])
-    n_writers, n_readers = rng.randint(1, 3), rng.randint(1, 3)
-    per_writer = rng.randint(5, 30)
+    n_writers = rng.randint(1, ctx.limit("writers", 3))
+    n_readers = rng.randint(1, ctx.limit("readers", 3))
+    most = ctx.limit("items", 30)
+    per_writer = rng.randint(min(5, most), most)
     p = rng.choice([0.05, 0.2, 0.5])
     what = (f"fault_channel maxsize={maxsize} writers={n_writers} readers={n_readers} "
             f"items={per_writer} p={p}")
@@ -68,7 +72,7 @@ def fault_channel(ctx: Context) -> None:
     queue = channel.queue
     assert isinstance(queue, AsyncQueue)
     ctx.on_abort(writer.close)
-    with interrupts(ctx.seed) as injector:
+    with ctx.interrupts() as injector:
         # L2: nobody holds the lock yet; a wait without it raises and registers nobody.
         try:
             queue.not_empty.wait(0)
@@ -94,7 +98,7 @@ def fault_channel(ctx: Context) -> None:
                         else:
                             writer.write(item, block=True, timeout=timeout)
                         written[index].append(item)
-                    except InjectedInterrupt:
+                    except INTERRUPTS:
                         if many:  # put_many completes before the interrupt is raised
                             written[index].append(item)
                     except Full:
@@ -111,7 +115,7 @@ def fault_channel(ctx: Context) -> None:
                 with injector.armed(trng, p):
                     try:
                         items = reader.read(count, block, timeout)
-                    except InjectedInterrupt:
+                    except INTERRUPTS:
                         continue  # what it took went back to the front
                 delivered[index].extend(items)
                 ctx.tick(len(items))
@@ -126,7 +130,7 @@ def fault_channel(ctx: Context) -> None:
         with injector.armed(ctx.rng, p):
             try:
                 writer.close()
-            except InjectedInterrupt:
+            except INTERRUPTS:
                 pass  # closing completes before the interrupt is raised
         ctx.check(writer.closed(), f"{what}: an interrupted close() did not close")
         ctx.join_all()
@@ -153,7 +157,8 @@ class _FaultyPostCallback:
 def fault_tasks(ctx: Context) -> None:
     rng = ctx.rng
     size = rng.choice([0, 0, 2])
-    n_items = rng.randint(3, 40)
+    most = ctx.limit("input_items", 40)
+    n_items = rng.randint(min(3, most), most)
     chain = rng.choice([1, 1, 2])
     n_readers = 1 if size == 0 and rng.random() < 0.7 else 2
     p = rng.choice([0.0, 0.0, 0.05, 0.3])
@@ -168,7 +173,7 @@ def fault_tasks(ctx: Context) -> None:
             f"input fails after {iter_at}, t0 fun at call {fun0_at}")
     pool = ctx.new_pool(size)
     ctx.on_abort(lambda: pool.set_size(0))
-    with interrupts(ctx.seed) as injector:
+    with ctx.interrupts() as injector:
         t0: IteratorThreadTask[int, int] = IteratorThreadTask(
             source, "t0", fun0, min_count=min_count, max_chunksize=max_chunksize)
         tasks: list[Task[int, int]] = [t0]
@@ -192,7 +197,7 @@ def fault_tasks(ctx: Context) -> None:
                 with injector.armed(trng, p):
                     try:
                         got = sink.read(trng.choice([1, 1, 2, 5]))
-                    except (InjectedInterrupt, UserInterrupt, UserError):
+                    except _READ_FAILURES:
                         continue
                 if not got:
                     return
@@ -212,7 +217,7 @@ def fault_tasks(ctx: Context) -> None:
             ctx.check(not message, message)
         for task, error in zip(tasks, errors):
             if error is not None:
-                ctx.check(isinstance(error, (UserError, UserInterrupt, InjectedInterrupt)),
+                ctx.check(isinstance(error, (UserError, UserInterrupt, *INTERRUPTS)),
                           f"{what}: {task.id} failed with {error!r}")
         if size == 0 and n_readers == 1:
             ctx.check(sorted(got) == got == items[:len(got)],
@@ -220,7 +225,7 @@ def fault_tasks(ctx: Context) -> None:
             planned = [at for at in (iter_at, fun0_at) if at is not None]
             first = min(planned) if planned else None
             if chain == 1 and errors[0] is not None and \
-                    not isinstance(errors[0], InjectedInterrupt):
+                    not isinstance(errors[0], INTERRUPTS):
                 ctx.check(first is not None and len(got) == first,
                           f"{what}: failed with {errors[0]!r} after delivering {got}; "
                           f"the items before the failure are {items[:first]}")

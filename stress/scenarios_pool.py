@@ -415,6 +415,12 @@ def _read_chain(ctx: Context, reader: PoolReader[int], readers: int) -> list[int
     return [item for mine in results for item in mine]
 
 
+def _draw_items(ctx: Context, most: int) -> int:
+    """:return: a chain's item count: 4..``most``, or up to the ``items`` limit."""
+    most = ctx.limit("items", most)
+    return ctx.rng.randint(min(4, most), most)
+
+
 def _check_chain(ctx: Context, got: list[int], items: int, funs: list[_WorkerOnly],
                  workers_only: bool, what: str) -> None:
     message = oracles.exactly_once(range(items), got, what)
@@ -449,15 +455,19 @@ def pool_timed_reads(ctx: Context) -> None:
     Oracles: timed reads never overrun by more than a quantum, task functions run only in
     worker threads, every item exactly once."""
     with contextlib.ExitStack() as stack:
-        pools: list[Pool] = [stack.enter_context(ctx.new_pool(ctx.rng.randint(1, 3)))]
+        size = ctx.limit("pool_size", 3)
+        pools: list[Pool] = [stack.enter_context(ctx.new_pool(ctx.rng.randint(1, size)))]
         if ctx.rng.random() < 0.3:
-            pools.append(stack.enter_context(ctx.new_pool(ctx.rng.randint(1, 3))))
-        items = ctx.rng.randint(4, 30)
-        length = ctx.rng.randint(1, 3)
-        reader, funs = _build_chain(ctx, pools, length, items, slow=ctx.rng.random() < 0.1)
+            pools.append(stack.enter_context(ctx.new_pool(ctx.rng.randint(1, size))))
+        items = _draw_items(ctx, 30)
+        length = ctx.rng.randint(1, ctx.limit("tasks", 3))
+        # A slow item exercises the timing oracle, which virtual time turns off: under the
+        # explorer no task sleeps (an explored run never waits on the wall clock).
+        slow = ctx.time_is_fair and ctx.rng.random() < 0.1
+        reader, funs = _build_chain(ctx, pools, length, items, slow=slow)
         writers = [reader.channel]
         ctx.on_abort(lambda: [c.queue.set_writable(False) for c in writers])
-        got = _read_chain(ctx, reader, ctx.rng.randint(1, 3))
+        got = _read_chain(ctx, reader, ctx.rng.randint(1, ctx.limit("readers", 3)))
         what = f"chain of {length} over {[p.size() for p in pools]} workers, {items} items"
         _check_chain(ctx, got, items, funs, workers_only=True, what=what)
         del reader
@@ -474,12 +484,13 @@ def cross_pool_chain(ctx: Context) -> None:
         if ctx.rng.random() < 0.25:
             sizes[ctx.rng.randrange(2)] = 0
         pools: list[Pool] = [stack.enter_context(ctx.new_pool(size)) for size in sizes]
-        items = ctx.rng.randint(4, 20)
-        length = ctx.rng.randint(3, 4)
+        items = _draw_items(ctx, 20)
+        # Three tasks are the shortest chain that crosses back (A -> B -> A).
+        length = ctx.rng.randint(3, max(3, min(4, ctx.limit("tasks", 4))))
         reader, funs = _build_chain(ctx, pools, length, items, slow=False)
         writers = [reader.channel]
         ctx.on_abort(lambda: [c.queue.set_writable(False) for c in writers])
-        got = _read_chain(ctx, reader, ctx.rng.randint(1, 2))
+        got = _read_chain(ctx, reader, ctx.rng.randint(1, min(2, ctx.limit("readers", 2))))
         what = f"chain of {length} across pools of {sizes} workers, {items} items"
         _check_chain(ctx, got, items, funs, workers_only=0 not in sizes, what=what)
         del reader

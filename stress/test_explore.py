@@ -9,7 +9,7 @@ import io
 import pytest
 
 from refasync import explore as ex
-from stress.broken import BROKEN, broken
+from stress.broken import BROKEN, MODEL_CLASSES, broken
 from stress.cli import main
 from stress.explore_driver import (
     CAUGHT_IN,
@@ -19,17 +19,13 @@ from stress.explore_driver import (
     instance_body,
     run_campaign,
 )
-from stress.scenarios import SCENARIOS
+from stress.scenarios import ALL_SCENARIOS
 
 #: The short budget per (strategy, scenario) in ``make test``.
 SHORT_RUNS = {"random": 15, "pct": 15, "dfs": 30}
 
-#: Scenarios written after the explorer and not yet sized for it: their idle workers' and
-#: timed readers' timeouts keep firing in virtual time, so a run reaches the step bound.
-NOT_YET_EXPLORABLE = {"cross_pool_chain", "pool_timed_reads"}
 
-
-@pytest.mark.parametrize("scenario", sorted(set(SCENARIOS) - NOT_YET_EXPLORABLE))
+@pytest.mark.parametrize("scenario", sorted(ALL_SCENARIOS))
 @pytest.mark.parametrize("strategy", ["random", "pct", "dfs"])
 def test_short_exploration_budget_finds_nothing(strategy: str, scenario: str) -> None:
     out = io.StringIO()
@@ -46,23 +42,37 @@ CAUGHT_BY_UNIT_TEST = {
         "test_two_writers_blocked_on_a_full_channel_when_one_read_frees_both_slots",
     "pool_timeout_not_restarted":
         "tests/test_explore.py::test_pool_read_timeout_restarts_when_items_arrive",
-}
-
-
-#: Not yet given to the explorer: caught by the delay harness (stress/test_broken.py). The
-#: pool-policy variants need the cross-pool and timed-read scenarios at explorable sizes;
-#: the fault variants need the explorer's faults inside the pool scenarios.
-CAUGHT_BY_DELAYS_ONLY = {
-    "no_helping", "outside_reader_runs_chunks", "chunk_catches_exception_only",
-    "read_loses_items_on_interrupt", "failing_input_drops_its_items",
-    "wait_leaves_stale_waiter",
+    "iterator_read_unlocked":
+        "tests/test_explore.py::test_iterator_reader_lock_with_an_iterator_that_yields_between_steps",
 }
 
 
 def test_every_broken_variant_has_a_scenario_or_a_test() -> None:
-    assert set(CAUGHT_IN) | set(CAUGHT_BY_UNIT_TEST) | CAUGHT_BY_DELAYS_ONLY == set(BROKEN)
+    assert not set(CAUGHT_IN) & set(CAUGHT_BY_UNIT_TEST)
+    assert set(CAUGHT_IN) | set(CAUGHT_BY_UNIT_TEST) == set(BROKEN)
 
 
+def test_every_class_of_the_models_broken_variants_is_mapped() -> None:
+    """Each class of models/broken.py names the variant of the real implementation with
+    its defect (caught above), or why none applies."""
+    import inspect
+
+    import models.broken
+
+    classes = {name for name, value in vars(models.broken).items()
+               if inspect.isclass(value) and value.__module__ == models.broken.__name__}
+    assert set(MODEL_CLASSES) == classes
+    for name, target in MODEL_CLASSES.items():
+        assert target in BROKEN or target.startswith(("sequential:", "does not apply:")), \
+            (name, target)
+
+
+#: The heavy campaigns: selected by ``make test`` only (SUITE in the Makefile deselects
+#: them on the other interpreters, which run the suite again).
+campaign = pytest.mark.campaign
+
+
+@campaign
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("name", sorted(CAUGHT_IN))
 def test_pct_catches_the_broken_variant_within_1000_runs(name: str) -> None:
@@ -75,6 +85,7 @@ def test_pct_catches_the_broken_variant_within_1000_runs(name: str) -> None:
     assert "replay: python -m stress --strategy pct" in out.getvalue()
 
 
+@campaign
 @pytest.mark.timeout(120)
 def test_dfs_exhausts_small_channel_and_pool_instances_without_a_failure() -> None:
     for name, seed in (("channel_mpmc", EXHAUSTIBLE["channel_mpmc"]),

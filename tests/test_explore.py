@@ -4,11 +4,13 @@ replay, strategies, and the deterministic teeth the explorer gives unit tests.""
 from __future__ import annotations
 
 import functools
+import re
 import threading
 from typing import Callable
 
 import pytest
 
+from refasync import explore as ex
 from refasync import util
 from refasync.channel import Channel, ChannelReader, ChannelWriter, IteratorReader
 from refasync.explore import (
@@ -84,6 +86,26 @@ def test_replay_reproduces_a_failure_every_time() -> None:
     assert len(traces) == 1
 
 
+def _preemptions_and_steps(report: ex.Report) -> tuple[int, int]:
+    found = re.search(r"schedule \((\d+) preemption\(s\), (\d+) steps\)", report.message)
+    assert found is not None, report.message
+    return int(found.group(1)), int(found.group(2))
+
+
+def test_shrinking_gives_the_fewest_preemptions_then_the_fewest_steps() -> None:
+    body = _counter_body(False)
+    # No schedule without a preemption loses an update: the fewest is 1.
+    assert explore(body, strategy="dfs", preemptions=0, runs=100).exhausted
+    for seed in range(1, 11):
+        raw = explore(body, strategy="random", runs=300, seed=seed, shrink_s=0.0,
+                      raise_on_failure=False)
+        shrunk = explore(body, strategy="random", runs=300, seed=seed,
+                         raise_on_failure=False)
+        assert shrunk.failed and not shrunk.nondeterministic
+        assert _preemptions_and_steps(shrunk)[0] == 1, (seed, shrunk.schedule)
+        assert _preemptions_and_steps(shrunk) <= _preemptions_and_steps(raw)
+
+
 def test_deadlock_reports_the_wait_for_graph() -> None:
     def body(s: Session) -> None:
         a, b = Lock("A"), Lock("B")
@@ -123,6 +145,57 @@ def test_virtual_time_timeouts_fire_in_deadline_order_without_sleeping() -> None
 
     report = explore(body, strategy="random", runs=50, seed=3, spurious=False)
     assert not report.failed and report.seconds < 30
+
+
+class _TimeoutsFirst:
+    """A strategy that fires a timeout whenever one is offered, else runs the newest
+    thread (so the idle worker starts waiting first)."""
+
+    def __init__(self) -> None:
+        self.fired = 0
+
+    def choose(self, run: ex._Run, options: list[Choice]) -> Choice:
+        timeouts = [c for c in options if c.kind == "timeout"]
+        if timeouts:
+            self.fired += 1
+            return timeouts[0]
+        return max(options, key=lambda c: c.tid)
+
+
+def _idle_worker_while_others_work(s: Session) -> None:
+    """An idle worker's periodic check (a timed wait in a loop) while another thread
+    takes a lock 50 times, then tells it to stop."""
+    work_ready = HSCondition(Lock("idle"), "idle.work_ready")
+    stop = [False]
+
+    def idle() -> None:
+        with work_ready:
+            while not stop[0]:
+                work_ready.wait(0.5)
+    worker = s.spawn("idle", idle)
+    other = Lock("busy")
+    for _ in range(50):
+        with other:
+            pass
+    with work_ready:
+        stop[0] = True
+        work_ready.notify_all_locked()
+    worker.join()
+
+
+def test_timeouts_fire_early_at_most_three_times_per_run() -> None:
+    """X15: a strategy that always fires a timeout gets EARLY_TIMEOUTS of them while
+    another thread could run; after that a timeout fires only when no thread can run."""
+    strategy = _TimeoutsFirst()
+    result = ex.run_once(_idle_worker_while_others_work, strategy)
+    assert result.failure is None, result.failure
+    assert strategy.fired == ex.EARLY_TIMEOUTS == 3
+    unbounded = _TimeoutsFirst()
+    result = ex.run_once(_idle_worker_while_others_work, unbounded,
+                         ex.Settings(early_timeouts=10**6))
+    # Without the bound the idle worker's timeout fires at every step: the run never
+    # gets to its work and ends at the step bound.
+    assert result.kind == "livelock" and unbounded.fired > 500, (result.kind, unbounded.fired)
 
 
 def test_livelock_hits_the_step_bound() -> None:
@@ -191,6 +264,25 @@ def test_two_writers_blocked_on_a_full_channel_when_one_read_frees_both_slots() 
             explore(_two_writers_one_bulk_read, strategy="dfs", runs=2000)
 
 
+#: A failing schedule of ``_two_writers_one_bulk_read`` under ``bulk_read_wakes_one``,
+#: recorded once (dfs's shrunk schedule). Choices are taken at library points, not
+#: bytecodes, so it must replay the same failure on every interpreter the suite runs on
+#: (make test, test-versions, test-ft).
+RECORDED_DEADLOCK = "0*5,1*2,2*2,0*2,1*2,0"
+
+
+def test_a_recorded_schedule_replays_its_failure_100_times_out_of_100() -> None:
+    traces = set()
+    with broken("bulk_read_wakes_one"):
+        for _ in range(100):
+            result = replay(_two_writers_one_bulk_read, RECORDED_DEADLOCK, strategy="dfs")
+            assert result.kind == "deadlock", result.failure
+            traces.add(tuple((e.thread, e.point, e.primitive, e.choice)
+                             for e in result.events))
+    assert len(traces) == 1
+    assert replay(_two_writers_one_bulk_read, RECORDED_DEADLOCK, strategy="dfs").failure is None
+
+
 class _GilYieldingIterator:
     """An iterator whose every step gives other threads a chance (a sync point between
     reading its position and advancing it), unlike iter(range(n)), which advances in one
@@ -230,17 +322,9 @@ def _iterator_readers(s: Session) -> None:
 def test_iterator_reader_lock_with_an_iterator_that_yields_between_steps() -> None:
     assert not explore(_iterator_readers, strategy="dfs", runs=5000).failed
 
-    def read_unlocked(self: IteratorReader[int], count: int = 0, block: bool = True,
-                      timeout: float | None = None) -> list[int]:
-        return self._read_locked(count)  # BUG: the lock is not taken
-
-    original = IteratorReader.read
-    IteratorReader.read = read_unlocked  # type: ignore[method-assign,assignment]
-    try:
+    with broken("iterator_read_unlocked"):
         with pytest.raises(ExploreFailure, match="exactly once"):
             explore(_iterator_readers, strategy="pct", runs=1000, seed=5)
-    finally:
-        IteratorReader.read = original  # type: ignore[method-assign]
 
 
 def test_threads_outside_the_explorer_are_not_controlled() -> None:

@@ -167,6 +167,7 @@ class _Thread:
         self.go = False
         self.resume = "run"
         self.interruptible = 0  # depth of Session.interruptible() blocks (owner thread only)
+        self.spared: tuple[str, ...] = ()  # name prefixes of primitives never interrupted
 
 
 class Strategy(Protocol):
@@ -178,6 +179,14 @@ class Strategy(Protocol):
 # from one acquisition to the next, which halves the tree; a bug that needs a switch
 # between a release and the next acquisition (e.g. a waiter registering after it let go
 # of the lock) is then left to random and pct.
+#: How many timeouts may fire in one run while some thread could run instead (an "early"
+#: timeout: a timed wait expiring before the work it waits for). Beyond that, a timeout
+#: fires only when no thread can run. Without a bound, idle workers' periodic checks and
+#: timed readers' expiries compete with progress at every step, and a run's length grows
+#: with virtual time instead of with its work. Under dfs an early timeout is also a
+#: preemption.
+EARLY_TIMEOUTS = 3
+
 _SWITCH_POINTS = frozenset({SyncPoint.ACQUIRE, SyncPoint.TRY_ACQUIRE, SyncPoint.YIELD,
                             SyncPoint.BLOCK, SyncPoint.THREAD_START, SyncPoint.JOIN})
 
@@ -248,15 +257,18 @@ class Session:
         return self._run.in_flight(lock)
 
     @contextlib.contextmanager
-    def interruptible(self) -> Iterator[None]:
+    def interruptible(self, spare: tuple[str, ...] = ()) -> Iterator[None]:
         """Faults (``faults=True``) are injected only inside these blocks: wrap the
-        operations whose interruption the caller handles (e.g. retries)."""
+        operations whose interruption the caller handles (e.g. retries). ``spare``: name
+        prefixes of locks and conditions never interrupted inside the block."""
         record = self._run.current_record()
         record.interruptible += 1
+        spared, record.spared = record.spared, record.spared + spare
         try:
             yield
         finally:
             record.interruptible -= 1
+            record.spared = spared
 
     def pause(self) -> None:
         """A polling loop's step: let other threads run (pct lowers this thread)."""
@@ -277,8 +289,11 @@ class _Run:
     """One explored run: the hook, the director and the model of locks and waits."""
 
     def __init__(self, strategy: Strategy, faults: int, spurious: bool,
-                 max_steps: int, switch_on_release: bool = True) -> None:
+                 max_steps: int, switch_on_release: bool = True,
+                 early_timeouts: int = EARLY_TIMEOUTS) -> None:
         self.strategy = strategy
+        # Timeouts that may still fire while some thread could run (see EARLY_TIMEOUTS).
+        self.early_timeouts_left = early_timeouts
         self.switch_on_release = switch_on_release
         self.faults_left = faults
         self.spurious = spurious
@@ -303,6 +318,7 @@ class _Run:
         self.abandoned = False
         self.preemptions = 0
         self.preempt_steps: list[int] = []
+        self._faulted_lock: Lock | None = None  # a lock whose acquisition was interrupted
         self.director: threading.Thread | None = None
         # Threads alive before the run (e.g. idle workers of other pools) are never
         # adopted: only threads started during the run are controlled.
@@ -429,6 +445,9 @@ class _Run:
                     t.state = "done"
             busy = [t for t in busy if t.state != "done"]
             if not busy:
+                lock, self._faulted_lock = self._faulted_lock, None
+                if lock is not None and not lock.locked():
+                    self.owners.pop(id(lock), None)  # the interrupted thread did not take it
                 return
             if time.monotonic() - started > STALL_S:
                 names = ", ".join(t.name for t in busy)
@@ -450,8 +469,11 @@ class _Run:
             if point is SyncPoint.ACQUIRE:
                 if id(primitive) not in self.owners:
                     out.append(Choice(t.tid))
-                if faults and t.interruptible:
-                    out.append(Choice(t.tid, "fault"))
+                    # Only before a free lock: an interrupted acquisition may still take
+                    # the lock (util.completing, a wait re-taking its lock), which must
+                    # not block outside the model.
+                    if faults and t.interruptible and not self._spared(t):
+                        out.append(Choice(t.tid, "fault"))
             elif point is SyncPoint.BLOCK:
                 assert isinstance(primitive, Blocked)
                 if primitive.notified():
@@ -461,7 +483,8 @@ class _Run:
                         out.append(Choice(t.tid, "timeout"))
                     if self.spurious:
                         out.append(Choice(t.tid, "spurious"))
-                if faults and t.interruptible and not primitive.notified():
+                if faults and t.interruptible and not primitive.notified() \
+                        and not self._spared(t):
                     out.append(Choice(t.tid, "fault"))
             elif point is SyncPoint.JOIN:
                 target = next((r for r in self.threads if r.thread is primitive), None)
@@ -475,6 +498,11 @@ class _Run:
         # on: that is a deadlock.
         if not any(c.kind in ("run", "timeout") for c in out):
             return []
+        # Once the run's early timeouts are spent, a timeout fires only when no thread
+        # can run: an idle worker's periodic check or a timed read then never competes
+        # with progress, so a run's length stays bounded by its work (rule X15).
+        if self.early_timeouts_left <= 0 and any(c.kind == "run" for c in out):
+            out = [c for c in out if c.kind != "timeout"]
         # Timers fire in deadline order: only the earliest pending timeouts can fire.
         deadlines = [self.threads[c.tid].deadline for c in out if c.kind == "timeout"]
         if deadlines:
@@ -487,6 +515,10 @@ class _Run:
         if polling and any(c.kind == "run" and c.tid not in polling for c in out):
             out = [c for c in out if c.tid not in polling]
         return out
+
+    @staticmethod
+    def _spared(t: _Thread) -> bool:
+        return t.primitive is not None and t.primitive.name.startswith(t.spared)
 
     def default(self, options: list[Choice]) -> Choice:
         """The non-preemptive choice: the last thread goes on if it can; else the lowest
@@ -526,7 +558,7 @@ class _Run:
                 count += 1
         return count
 
-    def _apply(self, choice: Choice) -> None:
+    def _apply(self, choice: Choice, options: list[Choice]) -> None:
         t = self.threads[choice.tid]
         self._trace(t, t.point or SyncPoint.ACQUIRE, t.primitive or t.thread, str(choice))
         if choice.kind == "run" and t.point in (SyncPoint.ACQUIRE, SyncPoint.TRY_ACQUIRE) \
@@ -536,8 +568,16 @@ class _Run:
             self._locks[id(t.primitive)] = t.primitive
         elif choice.kind == "timeout":
             self.now = max(self.now, t.deadline or self.now)
+            if any(c.kind == "run" for c in options):
+                self.early_timeouts_left -= 1
         elif choice.kind == "fault":
             self.faults_left -= 1
+            if t.point is SyncPoint.ACQUIRE and isinstance(t.primitive, Lock):
+                # The interrupted thread may take the lock anyway (see options): the
+                # model grants it, and _settle withdraws the grant if it did not.
+                self.owners[id(t.primitive)] = t.tid
+                self._locks[id(t.primitive)] = t.primitive
+                self._faulted_lock = t.primitive
         t.resume = choice.kind
         t.go = True
         t.state = "running"
@@ -587,7 +627,7 @@ class _Run:
                     self.preempt_steps.append(self.steps)
                 self.option_log.append(options)
                 self.choices.append(choice)
-                self._apply(choice)
+                self._apply(choice, options)
                 self.steps += 1
 
     def wait_for_graph(self) -> str:
@@ -858,6 +898,7 @@ class Settings:
     spurious: bool = False  # spurious wake-ups are choices
     max_steps: int = 2000  # the livelock bound
     switch_on_release: bool = True  # RELEASE is a switch point (not under dfs)
+    early_timeouts: int = EARLY_TIMEOUTS  # timeouts that may fire while a thread could run
 
 
 @dataclass
@@ -900,7 +941,7 @@ def run_once(body: Callable[[Session], object], strategy: Strategy,
              settings: Settings = Settings()) -> RunResult:
     """Run ``body`` once under ``strategy``; never raises for a failure of the run."""
     run = _Run(strategy, settings.faults, settings.spurious, settings.max_steps,
-               settings.switch_on_release)
+               settings.switch_on_release, settings.early_timeouts)
     previous_hook = util.set_sync_hook(run.hook)
     previous_clock = util.set_clock(lambda: run.now)
     try:
@@ -917,30 +958,66 @@ def run_once(body: Callable[[Session], object], strategy: Strategy,
 
 def _shrink(body: Callable[[Session], object], result: RunResult, settings: Settings,
             budget_s: float) -> RunResult:
-    """Greedy shrinking to the fewest preemptions, then the fewest steps: candidates cut
-    the schedule at a preemption (non-preemptive after it) or drop one choice. A
-    candidate must fail the same way (same kind of failure)."""
-    best = result
+    """Shrink a failing run to the fewest preemptions, then the fewest steps, within
+    ``budget_s``: greedy steps first (candidates cut the schedule at a preemption and go
+    on non-preemptively, let the preempted thread go on there instead, or drop the
+    preempting choice), then a bounded dfs with 0, 1, ... preemptions below the greedy
+    result, whose first failure has the fewest preemptions any failing schedule has; then
+    greedy again. A candidate must fail the same way (same kind of failure) and be
+    smaller in (preemptions, steps)."""
     deadline = time.monotonic() + budget_s
+    best = _shrink_greedily(body, result, settings, deadline)
+    for bound in range(best.preemptions):
+        if time.monotonic() > deadline:
+            break
+        found = _first_failure_within(body, best.kind, settings, bound, deadline)
+        if found is not None:
+            if _key(found) < _key(best):
+                best = _shrink_greedily(body, found, settings, deadline)
+            break
+    return best
 
-    def key(r: RunResult) -> tuple[int, int]:
-        return (r.preemptions, r.steps)
 
+def _key(r: RunResult) -> tuple[int, int]:
+    return (r.preemptions, r.steps)
+
+
+def _shrink_greedily(body: Callable[[Session], object], result: RunResult,
+                     settings: Settings, deadline: float) -> RunResult:
+    best = result
     improved = True
     while improved and time.monotonic() < deadline:
         improved = False
         for i in _preemption_steps(best):
-            for candidate in (best.choices[:i], best.choices[:i] + best.choices[i + 1:]):
+            choices = best.choices
+            go_on = [choices[:i] + [Choice(choices[i - 1].tid)] + choices[i + 1:]] if i else []
+            for candidate in [choices[:i], *go_on, choices[:i] + choices[i + 1:]]:
                 if time.monotonic() > deadline:
                     return best
                 r = run_once(body, ReplayStrategy(candidate, strict=False), settings)
-                if r.failure is not None and r.kind == best.kind and key(r) < key(best):
+                if r.failure is not None and r.kind == best.kind and _key(r) < _key(best):
                     best = r
                     improved = True
                     break
             if improved:
                 break
     return best
+
+
+def _first_failure_within(body: Callable[[Session], object], kind: str, settings: Settings,
+                          bound: int, deadline: float) -> RunResult | None:
+    """:return: the first run failing as ``kind`` that dfs with preemption bound
+    ``bound`` finds before ``deadline`` (None: none, or out of time)."""
+    dfs = DFSStrategy(bound)
+    while time.monotonic() < deadline:
+        dfs.start_run()
+        r = run_once(body, dfs, settings)
+        if r.failure is not None and r.kind == kind and r.preemptions <= bound:
+            return r
+        del dfs.stack[r.steps:]
+        if not dfs.next_prefix():
+            return None
+    return None
 
 
 def _preemption_steps(result: RunResult) -> list[int]:
@@ -986,6 +1063,7 @@ def explore(
     faults: bool = False,
     spurious: bool = True,
     max_steps: int = 2000,
+    early_timeouts: int = EARLY_TIMEOUTS,
     shard: tuple[int, int] = (0, 1),
     replay_hint: str = "",
     shrink_s: float = 20.0,
@@ -1001,6 +1079,8 @@ def explore(
 
     :param runs: at most this many runs (dfs: schedules)
     :param seconds: optional time budget
+    :param early_timeouts: how many timeouts may fire in a run while some thread could
+        run instead; after that a timeout fires only when no thread can run
     :param shard: ``(k, n)``: random/pct do the runs whose number is k modulo n; dfs
         explores the subtrees whose first branching choice is k modulo n
     :raise ExploreFailure: on a failure, if ``raise_on_failure``
@@ -1011,7 +1091,7 @@ def explore(
     if not (0 <= k < n):
         raise ValueError(f"shard must be (k, n) with 0 <= k < n, got {shard!r}")
     settings = Settings(1 if faults else 0, spurious and (faults or strategy != "dfs"),
-                        max_steps, strategy != "dfs")
+                        max_steps, strategy != "dfs", early_timeouts)
     report = Report(strategy)
     started = time.monotonic()
     steps_hint = 50
@@ -1080,10 +1160,11 @@ def _failure_text(result: RunResult, report: Report, problem: str | None) -> str
 
 
 def replay(body: Callable[[Session], object], schedule: str, *, strategy: str = "pct",
-           faults: bool = False, spurious: bool = True, max_steps: int = 2000) -> RunResult:
+           faults: bool = False, spurious: bool = True, max_steps: int = 2000,
+           early_timeouts: int = EARLY_TIMEOUTS) -> RunResult:
     """Run ``body`` once following ``schedule`` exactly, with the settings ``explore``
     used for ``strategy`` (a divergence is the run's failure, kind "nondeterminism")."""
     settings = Settings(1 if faults else 0, spurious and (faults or strategy != "dfs"),
-                        max_steps, strategy != "dfs")
+                        max_steps, strategy != "dfs", early_timeouts)
     return run_once(body, ReplayStrategy(parse_schedule(schedule), strict=True), settings)
 
