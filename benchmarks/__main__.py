@@ -60,7 +60,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--strict", action="store_true",
                         help="exit 1 if a target is missed (default: only hangs and errors)")
     parser.add_argument("--show-nohook", action="store_true",
-                        help="print the hook-free copy of refasync.util and exit")
+                        help="print the hook-free copy of refasync.sync + refasync.queues and exit")
     args = parser.parse_args(argv)
     if args.show_nohook:
         print(build_nohook_baseline().source)
