@@ -2,7 +2,7 @@
 sync-hook test cut out.
 
 The library's locks, conditions and queues test the hook at every synchronization point
-(``_hook`` in refasync.sync, ``_sync._hook`` in refasync.queues). To price that test we
+(the global ``_hook`` in refasync.sync, and in refasync.queues its mirror). To price that test we
 need the *same* code without it, kept in step with src/ automatically: this module reads
 the source of refasync.sync and then refasync.queues, removes the hook tests from every
 class with an AST rewrite, and executes both, in that order, in one private module (the
@@ -10,7 +10,7 @@ queues' imports of the sync layer are dropped, so they bind to the stripped clas
 
 The rewrite treats the hook as permanently None:
 
-* ``hook = _hook`` / ``hook = _sync._hook`` (any local bound to the hook) is dropped;
+* ``hook = _hook`` (any local bound to the global) is dropped;
 * ``hook is not None`` / ``_hook is not None`` become False, ``... is None`` True;
   ``and`` / ``or`` / ``not`` over those constants are folded;
 * ``if False: A else: B`` becomes ``B`` and ``if True: A else: B`` becomes ``A``;
@@ -35,27 +35,13 @@ from refasync.queues import ItemQueue
 __all__ = ("BaselineUnavailable", "NoHookBaseline", "build_nohook_baseline")
 
 HOOK_GLOBAL = "_hook"
-SYNC_MODULE_ALIAS = "_sync"  # refasync.queues reads the hook as ``_sync._hook``
-
-
-def _is_hook_attribute(node: ast.AST) -> bool:
-    return (isinstance(node, ast.Attribute) and node.attr == HOOK_GLOBAL
-            and isinstance(node.value, ast.Name) and node.value.id == SYNC_MODULE_ALIAS)
-
-
-class _SyncAttributeToGlobal(ast.NodeTransformer):
-    """``_sync._hook`` becomes ``_hook``: in the merged module the hook is a global."""
-
-    def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
-        self.generic_visit(node)
-        if _is_hook_attribute(node):
-            return ast.copy_location(ast.Name(HOOK_GLOBAL, ast.Load()), node)
-        return node
+SYNC_MODULE_ALIAS = "_sync"  # refasync.queues: ``from refasync import sync as _sync``
 
 
 def _drop_sync_imports(tree: ast.Module) -> None:
-    # ``from refasync import sync as _sync`` and ``from refasync.sync import ...``: in the
-    # merged module those names are the stripped sync layer's own.
+    # ``from refasync import sync as _sync``, ``from refasync.sync import ...`` and the
+    # statements using ``_sync``: in the merged module those names are the stripped sync
+    # layer's own, and the hook is the global ``_hook``, None.
     def imports_sync(stmt: ast.stmt) -> bool:
         if isinstance(stmt, ast.ImportFrom):
             if stmt.module in ("refasync.sync", "sync") or (
@@ -65,7 +51,10 @@ def _drop_sync_imports(tree: ast.Module) -> None:
                 return True
         return False
 
-    tree.body = [stmt for stmt in tree.body if not imports_sync(stmt)]
+    def uses_sync_module(stmt: ast.stmt) -> bool:  # ``_sync.mirror_hook(globals())``
+        return any(isinstance(n, ast.Name) and n.id == SYNC_MODULE_ALIAS for n in ast.walk(stmt))
+
+    tree.body = [s for s in tree.body if not imports_sync(s) and not uses_sync_module(s)]
 
 
 class BaselineUnavailable(RuntimeError):
@@ -180,7 +169,6 @@ class NoHookBaseline:
 def _stripped(source_module: types.ModuleType) -> tuple[ast.Module, int]:
     tree = ast.parse(inspect.getsource(source_module))
     _drop_sync_imports(tree)
-    tree = cast(ast.Module, _SyncAttributeToGlobal().visit(tree))
     removed = sum(_strip_class(node) for node in tree.body if isinstance(node, ast.ClassDef))
     if removed == 0:
         raise BaselineUnavailable(f"no hook test found in {source_module.__name__}'s classes")

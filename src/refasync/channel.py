@@ -23,6 +23,12 @@ from .util import (
     normalize_timeout,
 )
 
+
+def _ends_bind(queue: ItemQueue[Any]) -> bool:
+    """:return: True if the channel ends may be the queue's own ``put`` and ``read``
+    (``ItemQueue.channel_ends_bind``, in the queue class's own namespace)."""
+    return type(queue).__dict__.get("channel_ends_bind", False) is True
+
 __all__ = (
     "CallbackChannelReader",
     "CallbackChannelWriter",
@@ -112,13 +118,23 @@ class Writer(Generic[T]):
 
 
 class ChannelWriter(Writer[T]):
-    """The write end of a channel, a file-like interface for a channel."""
+    """The write end of a channel, a file-like interface for a channel.
 
-    __slots__ = ("channel", "_put")
+    On an unbounded channel of the library's own queues, ``write`` is the queue's ``put``
+    itself, bound on the instance (one Python frame between the caller and the deque):
+    there ``block`` changes nothing, so ``put``'s default (True) and ``write``'s (False)
+    agree, and ``put`` makes the same argument checks. A subclass that overrides
+    ``write`` keeps its own.
+    """
+
+    __slots__ = ("channel", "_put", "__dict__")
 
     def __init__(self, channel: Channel[T]) -> None:
         self.channel = channel
-        self._put = channel.queue.put
+        queue = channel.queue
+        self._put = queue.put
+        if type(self).write is ChannelWriter.write and not queue.maxsize and _ends_bind(queue):
+            setattr(self, "write", queue.put)  # an instance attribute shadows the method
 
     def write(self, item: T, block: bool = False, timeout: float | None = None) -> None:
         """Write ``item``. The default ``block=False`` (the seed's) matters only for a
@@ -197,11 +213,16 @@ class Reader(Generic[T]):
 class ChannelReader(Reader[T]):
     """Allows reading from a channel. The reader is thread-safe if the channel is as well."""
 
-    __slots__ = ("channel", "_get_many")
+    __slots__ = ("channel", "_get_many", "__dict__")
 
     def __init__(self, channel: Channel[T]) -> None:
         self.channel = channel
-        self._get_many = channel.queue.get_many
+        queue = channel.queue
+        self._get_many = queue.get_many
+        if type(self).read is ChannelReader.read and _ends_bind(queue):
+            # The queue's ``read`` is this method's contract (defaults, argument
+            # checks): bound on the instance, it is ``read`` with one frame fewer.
+            setattr(self, "read", queue.read)
 
     def read(self, count: int = 0, block: bool = True, timeout: float | None = None) -> list[T]:
         if type(count) is not int:

@@ -3,8 +3,9 @@
 checks every read and write shares.
 
 Every lock and wait here is taken through :mod:`refasync.sync` and reported to its hook.
-The hot paths read the hook as ``_sync._hook`` (the module attribute, so that
-``set_sync_hook`` is seen at once); with no hook that is one load and one ``is None`` test.
+The hot paths read the hook as this module's global ``_hook``, which ``set_sync_hook``
+keeps equal to the sync layer's (``sync.mirror_hook``); with no hook that is one global
+load and one ``is None`` test.
 Absolute imports only: tests/test_crosshair.py compiles mutated copies of this file as
 top-level modules.
 """
@@ -13,7 +14,7 @@ from __future__ import annotations
 
 import queue as _stdlib_queue
 from collections import deque
-from typing import Generic, Iterable, TypeVar
+from typing import ClassVar, Generic, Iterable, TypeVar
 
 from refasync import sync as _sync
 from refasync.sync import (
@@ -42,6 +43,10 @@ __all__ = (
 )
 
 T = TypeVar("T")
+
+#: The installed sync hook, kept equal to ``refasync.sync``'s by ``set_sync_hook``.
+_hook: SyncHook | None = None
+_sync.mirror_hook(globals())
 
 #: Read size meaning "every item until the channel is closed" after normalization.
 ALL = 0
@@ -119,6 +124,11 @@ class ItemQueue(Generic[T]):
 
     __slots__ = ()
     maxsize: int  # 0: unbounded
+    #: True in a class whose ``put`` and ``read`` make the channel ends' argument checks
+    #: (``read`` being its whole bulk read): a channel end then *is* that method, one
+    #: frame fewer (``ChannelWriter``). Looked up in the class's own namespace only, so a
+    #: subclass that overrides ``put`` or ``get_many`` does not inherit it.
+    channel_ends_bind: ClassVar[bool] = False
 
     def __init__(self, maxsize: int = 0) -> None:
         raise NotImplementedError
@@ -138,6 +148,19 @@ class ItemQueue(Generic[T]):
 
     def get_many(self, count: int, block: bool = True, timeout: float | None = None) -> list[T]:
         raise NotImplementedError
+
+    def read(self, count: int = ALL, block: bool = True, timeout: float | None = None) -> list[T]:
+        """``get_many`` with ``Reader.read``'s defaults and argument checks (any count
+        below 1 means ``ALL``). The library's queues implement it as their bulk read, so
+        that a channel reader can be this method itself (``ChannelReader``)."""
+        if type(count) is not int or count < 0:
+            count = normalize_count(count)
+        given: object = block  # checked without a call when it is a bool
+        if given is not True and given is not False:
+            check_block(block)
+        if timeout is not None:
+            timeout = normalize_timeout(timeout)
+        return self.get_many(count, block, timeout)
 
     def take_nowait(self, count: int) -> tuple[list[T], int, bool]:
         """:return: (up to ``count`` items, the change generation, closed-and-now-empty)."""
@@ -187,6 +210,8 @@ class AsyncQueue(ItemQueue[T]):
     __slots__ = ("_items", "_writable", "_generation", "maxsize", "mutex", "_raw_mutex",
                  "not_empty", "not_full")
 
+    channel_ends_bind = True
+
     def __init__(self, maxsize: int = 0) -> None:
         self.maxsize = _check_maxsize(maxsize)  # 0: unbounded; immutable
         self.mutex = Lock("AsyncQueue.mutex")
@@ -212,9 +237,9 @@ class AsyncQueue(ItemQueue[T]):
             check_block(block)
         if timeout is not None:
             timeout = normalize_timeout(timeout)
-        # The hot paths (put, get_many, take_nowait) take the raw lock inside ``mutex``
+        # The hot paths (put, read, take_nowait) take the raw lock inside ``mutex``
         # and report to the hook themselves: same lock, same points, fewer calls.
-        hook = _sync._hook
+        hook = _hook
         if hook is not None:
             hook(SyncPoint.ACQUIRE, self.mutex)
         try:
@@ -336,14 +361,26 @@ class AsyncQueue(ItemQueue[T]):
         return items[0]
 
     def get_many(self, count: int, block: bool = True, timeout: float | None = None) -> list[T]:
-        """Take up to ``count`` items (``ALL``: every item until closed).
+        """Take up to ``count`` items (``ALL``: every item until closed): ``read``."""
+        return self.read(count, block, timeout)
+
+    def read(self, count: int = ALL, block: bool = True, timeout: float | None = None) -> list[T]:
+        """Take up to ``count`` items (``ALL``, or any count below 1: every item until
+        closed); the arguments are checked as ``Reader.read`` checks them.
 
         Available items are taken in one critical section. When ``block``, wait for the
         rest; the ``timeout`` is per item: it restarts whenever an item arrives. If the
         read is interrupted after taking items (``KeyboardInterrupt`` in the wait, a
         raising hook), the items go back to the front of the queue, in order.
         """
-        hook = _sync._hook
+        if type(count) is not int or count < 0:
+            count = normalize_count(count)
+        given: object = block  # checked without a call when it is a bool
+        if given is not True and given is not False:
+            check_block(block)
+        if timeout is not None:
+            timeout = normalize_timeout(timeout)
+        hook = _hook
         if hook is not None:
             hook(SyncPoint.ACQUIRE, self.mutex)
             try:
@@ -421,7 +458,7 @@ class AsyncQueue(ItemQueue[T]):
 
     def take_nowait(self, count: int) -> tuple[list[T], int, bool]:
         out: list[T] = []
-        hook = _sync._hook
+        hook = _hook
         if hook is not None:
             hook(SyncPoint.ACQUIRE, self.mutex)
         with self._raw_mutex:
@@ -457,6 +494,8 @@ class SyncQueue(ItemQueue[T]):
     """
 
     __slots__ = ("_items", "_writable", "_generation", "maxsize")
+
+    channel_ends_bind = True
 
     def __init__(self, maxsize: int = 0) -> None:
         self.maxsize = _check_maxsize(maxsize)
@@ -499,6 +538,16 @@ class SyncQueue(ItemQueue[T]):
             raise Empty("serial channel is empty") from None
 
     def get_many(self, count: int, block: bool = True, timeout: float | None = None) -> list[T]:
+        return self.read(count, block, timeout)
+
+    def read(self, count: int = ALL, block: bool = True, timeout: float | None = None) -> list[T]:
+        if type(count) is not int or count < 0:
+            count = normalize_count(count)
+        given: object = block  # checked without a call when it is a bool
+        if given is not True and given is not False:
+            check_block(block)
+        if timeout is not None:
+            normalize_timeout(timeout)
         items = self._items
         if count == ALL or count >= len(items):
             out = list(items)
@@ -508,7 +557,7 @@ class SyncQueue(ItemQueue[T]):
         return [popleft() for _ in range(count)]
 
     def take_nowait(self, count: int) -> tuple[list[T], int, bool]:
-        out = self.get_many(count)
+        out = self.read(count)
         return out, self._generation, not self._writable and not self._items
 
     def wait_for_change(self, generation: int, timeout: float | None) -> None:

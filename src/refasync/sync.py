@@ -80,6 +80,17 @@ SyncHook = Callable[[SyncPoint, SyncPrimitive], bool]
 
 _hook: SyncHook | None = None
 
+#: The namespaces of the modules that read the hook as their own global ``_hook``
+#: (``mirror_hook``): one global load on their hot paths, as here.
+_hook_mirrors: list[dict[str, object]] = []
+
+
+def mirror_hook(namespace: dict[str, object]) -> None:
+    """Keep ``namespace["_hook"]`` equal to the installed hook (a module passes its
+    ``globals()`` at import: its hot paths then test one global, not an attribute)."""
+    namespace["_hook"] = _hook
+    _hook_mirrors.append(namespace)
+
 
 def set_sync_hook(hook: SyncHook | None) -> SyncHook | None:
     """Install ``hook`` at every synchronization point (None removes it).
@@ -96,6 +107,8 @@ def set_sync_hook(hook: SyncHook | None) -> SyncHook | None:
         raise TypeError(f"hook must be a callable(point, primitive) or None, got {hook!r}")
     previous = _hook
     _hook = hook
+    for namespace in _hook_mirrors:
+        namespace["_hook"] = hook
     return previous
 
 
