@@ -220,7 +220,8 @@ class ChunkQueue:
             state.pending_items += count
             if count == ALL:
                 state.unbounded += 1
-        self.work_ready.notify_locked(len(counts))
+        if self.work_ready._waiters:  # no frame when no worker waits (a serial pool)
+            self.work_ready.notify_locked(len(counts))
 
     def take_for_locked(self, state: _TaskState) -> _Chunk | None:
         """Take the oldest queued chunk of ``state.task`` to run it in this thread."""
@@ -264,11 +265,16 @@ class ChunkQueue:
 
     # -- running --
 
-    def run(self, chunk: _Chunk) -> None:
+    def run(self, chunk: _Chunk) -> bool:
         """Process a started chunk (no lock held), then account for it, queue the next
         deferred chunk of its task, and poke the task's channel so that its readers
-        re-evaluate."""
+        re-evaluate.
+
+        :return: True if chunks of the task were queued or deferred when it ended (a
+            serial reader then runs them before it returns, ``_run_planned_if_serial``)
+        """
         state = chunk.state
+        left = True
         task = state.task
         _chunk_depth.depth += 1
         try:
@@ -288,8 +294,11 @@ class ChunkQueue:
                     self._busy[ident] -= 1
                 if state.deferred_items and not task.is_done():
                     self._top_up_locked(state)
-                self.chunk_done.notify_all_locked()
+                left = bool(state.pending or state.deferred_items)
+                if self.chunk_done._waiters:  # no frame when nobody waits
+                    self.chunk_done.notify_all_locked()
             _poke_readers([task])
+        return left
 
     def run_on_worker(self, chunk: _Chunk) -> None:
         """``run`` for a worker: whatever user code raises that the task did not keep
@@ -491,8 +500,8 @@ class PoolReader(CallbackChannelReader[T]):
         task = self._task_ref()
         out: list[T] = []
         try:
-            self._read_until_served(task, out, count, block, timeout)
-            if task is not None:
+            left = self._read_until_served(task, out, count, block, timeout)
+            if task is not None and left:
                 # Without workers nobody else would run the rest of what this read
                 # planned (e.g. the min_count surplus): run it before returning.
                 self._pool._run_planned_if_serial(task)
@@ -502,11 +511,15 @@ class PoolReader(CallbackChannelReader[T]):
         return out
 
     def _read_until_served(self, task: Task[Any, T] | None, out: list[T], count: int,
-                           block: bool, timeout: float | None) -> None:
-        """Fill ``out`` (the caller puts it back if this raises)."""
+                           block: bool, timeout: float | None) -> bool:
+        """Fill ``out`` (the caller puts it back if this raises).
+
+        :return: False if the last chunk this read ran left none of the task's chunks
+            queued or deferred (then there is nothing for ``_run_planned_if_serial``)."""
         queue = self.channel.queue
         pool = self._pool
         deadline: float | None = None
+        left = True  # chunks of the task may be queued (for _run_planned_if_serial)
         while True:
             need = count - len(out) if count else ALL
             items, generation, drained = queue.take_nowait(need)
@@ -514,16 +527,17 @@ class PoolReader(CallbackChannelReader[T]):
                 out.extend(items)
                 deadline = None  # the timeout is per item: it restarts
                 if count and len(out) >= count:
-                    return
+                    return left
             if drained:
-                return
+                return left
             need = count - len(out) if count else ALL
             chunk = None if task is None else pool._demand(task, need, block)
             if chunk is not None:
-                pool._queue.run(chunk)
+                left = pool._queue.run(chunk)
                 continue
+            left = True
             if not block:
-                return
+                return left
             remaining = None
             if timeout is not None:
                 now = util.monotonic()
@@ -531,7 +545,7 @@ class PoolReader(CallbackChannelReader[T]):
                     deadline = now + timeout
                 remaining = deadline - now
                 if remaining <= 0:
-                    return
+                    return left
             queue.wait_for_change(generation, remaining)
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import queue as _stdlib_queue
 from collections import deque
+from contextlib import AbstractContextManager
 from typing import ClassVar, Generic, Iterable, TypeVar
 
 from refasync import sync as _sync
@@ -262,8 +263,10 @@ class AsyncQueue(ItemQueue[T]):
         if not isinstance(items, list):
             items = list(items)  # an iterable that raises adds nothing
         # An interrupt from the hook is raised after the items are in: never half done.
-        block = completing(self.mutex)
-        with block:
+        # With no hook there is no interrupt to defer: the raw lock, without frames.
+        block = None if _hook is None else completing(self.mutex)
+        guard: AbstractContextManager[bool | None] = self._raw_mutex if block is None else block
+        with guard:
             if not self._writable:
                 raise ReadOnly("write to a closed channel")
             self._items.extend(items)
@@ -272,6 +275,8 @@ class AsyncQueue(ItemQueue[T]):
                 try:
                     self.not_empty.notify_locked(len(items))
                 except BaseException as exc:
+                    if block is None:
+                        raise  # a hook installed meanwhile: the items are in, raise now
                     block.defer(exc)
 
     def _wait_for_space(self, block: bool, timeout: float | None) -> None:
@@ -313,10 +318,16 @@ class AsyncQueue(ItemQueue[T]):
             return self._writable
 
     def poke(self) -> None:
-        block = completing(self.mutex)
-        with block:
+        # As put_many: with no hook, the raw lock (nothing to defer).
+        block = None if _hook is None else completing(self.mutex)
+        guard: AbstractContextManager[bool | None] = self._raw_mutex if block is None else block
+        with guard:
             self._generation += 1
-            _notify_all_completing(self.not_empty, block)
+            if self.not_empty._waiters:
+                if block is None:
+                    self.not_empty.notify_all_locked()
+                else:
+                    _notify_all_completing(self.not_empty, block)
 
     def put_back(self, items: list[T]) -> None:
         if not items:
