@@ -363,7 +363,7 @@ class HSCondition:
         except BaseException:
             self._reacquire_after_wait(waiter, interrupted=True)
             raise
-        if not self._reacquire_after_wait(waiter, interrupted=False):
+        if not self._reacquire_after_wait(waiter, interrupted=False, acquired=notified):
             notified = True
         hook = _hook
         if hook is not None:
@@ -375,8 +375,13 @@ class HSCondition:
                 raise
         return notified
 
-    def _reacquire_after_wait(self, waiter: _thread.LockType, interrupted: bool) -> bool:
+    def _reacquire_after_wait(self, waiter: _thread.LockType, interrupted: bool,
+                              acquired: bool = False) -> bool:
         """Re-take the lock (always, even if the hook raises) and withdraw ``waiter``.
+
+        ``acquired``: the wait took ``waiter``. Every release of a waiter lock follows its
+        ``popleft`` from ``_waiters`` (under the lock), so it is registered no more, and
+        the search (a ``ValueError`` on this, the common path) is skipped.
 
         :return: True if the waiter was still registered (nobody notified it). An
             interrupted waiter that a notify already chose passes the notify on.
@@ -391,10 +396,13 @@ class HSCondition:
             raise
         finally:
             self._lock._lock.acquire()
-            try:
-                self._waiters.remove(waiter)
-            except ValueError:
+            if acquired:
                 registered = False
+            else:
+                try:
+                    self._waiters.remove(waiter)
+                except ValueError:
+                    registered = False
             if interrupted and not registered:
                 self._pass_notify_on()
         return registered
