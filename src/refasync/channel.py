@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections.abc
 from typing import Any, Callable, ClassVar, Generic, Iterable, Iterator, TypeVar
 
+from .sync import held
 from .util import (
     AsyncQueue,
     Full,
@@ -354,13 +355,14 @@ class CallbackReaderMixin(Reader[T]):
         timeout: float | None,
     ) -> list[T]:
         # pre-read callback, read, post-read callback; put the items back if it raises.
-        count = normalize_count(count)
+        if type(count) is not int or count < 0:  # no call when it is valid
+            count = normalize_count(count)
         given: object = block  # checked without a call when it is a bool
         if given is not True and given is not False:
             check_block(block)
         if timeout is not None:
             timeout = normalize_timeout(timeout)
-        with self._cb_lock:
+        with held(self._cb_lock):
             pre_cb, post_cb = self._pre_cb, self._post_cb
         if pre_cb is not None:
             pre_cb(count)

@@ -79,6 +79,7 @@ from .graph import Graph
 from .plan import plan_chunks, plan_unbounded
 from .task import ChannelThreadTask, Task
 from .thread import WorkerThread, WorkItem
+from .sync import held
 from .util import ALL, HSCondition, Lock, Mailbox, SyncQueue, normalize_count, normalize_timeout
 
 if TYPE_CHECKING:
@@ -282,7 +283,7 @@ class ChunkQueue:
         finally:
             _chunk_depth.depth -= 1
             ident = threading.get_ident()
-            with self._lock:
+            with held(self._lock):
                 state.inflight -= 1
                 state.inflight_items -= chunk.count
                 if chunk.count == ALL:
@@ -495,8 +496,11 @@ class PoolReader(CallbackChannelReader[T]):
         return self._with_callbacks(self._demand_read, count, block, timeout)
 
     def _demand_read(self, count: int, block: bool, timeout: float | None) -> list[T]:
-        count = normalize_count(count)
-        timeout = normalize_timeout(timeout)
+        # Checked by _with_callbacks already: the calls are skipped for valid arguments.
+        if type(count) is not int or count < 0:
+            count = normalize_count(count)
+        if timeout is not None:
+            timeout = normalize_timeout(timeout)
         task = self._task_ref()
         out: list[T] = []
         try:
@@ -812,7 +816,7 @@ class Pool:
     def _demand(self, task: AnyTask, need: int, block: bool) -> _Chunk | None:
         """Make sure ``need`` items of ``task`` are being produced; :return: a queued chunk
         of the task for the calling thread to run, if it should run one."""
-        with self._lock:
+        with held(self._lock):
             self._collect_orphans_locked()
             state = self._states.get(task)
             if state is None:

@@ -27,6 +27,7 @@ from typing import (
 from .channel import IteratorReader, Reader, Writer
 from . import sync as _sync
 from .graph import Node
+from .sync import held
 from .util import Lock, ReadOnly, completing, normalize_count
 
 if TYPE_CHECKING:
@@ -191,7 +192,7 @@ class Task(Node, Generic[In, Out]):
 
     def chunk_limits(self) -> tuple[int, int]:
         """:return: (min_count or 0, max_chunksize), read together."""
-        with self._wlock:
+        with held(self._wlock):
             return self._min_count or 0, self._max_chunksize
 
     def set_writer(self, writer: Writer[Out]) -> None:
@@ -214,7 +215,7 @@ class Task(Node, Generic[In, Out]):
 
     def is_done(self) -> bool:
         """:return: True if we are finished processing"""
-        with self._wlock:
+        with held(self._wlock):
             return self._done
 
     def error(self) -> BaseException | None:
@@ -283,7 +284,8 @@ class Task(Node, Generic[In, Out]):
         failing task never kills a worker thread; a ``KeyboardInterrupt``, ``SystemExit``
         or other ``BaseException`` is kept and then re-raised in this thread.
         """
-        count = normalize_count(count)
+        if type(count) is not int or count < 0:  # no call when it is valid
+            count = normalize_count(count)
         read = self._read
         writer = self._require_writer()
         if read is None:
