@@ -30,8 +30,9 @@ def _groups(scale: Scale) -> list[Group]:
     groups: list[Group] = []
     for make_row in channel_rows(scale):
         groups.append(("channel", _as_group(make_row)))
-    chain, sha, sleep = pool_rows(scale)
-    groups += [("pool-chain", chain), ("sha256", sha), ("sleep", sleep)]
+    chain, sha, sleep, growth = pool_rows(scale)
+    groups += [("pool-chain", chain), ("sha256", sha), ("sleep", sleep),
+               ("pool-growth", growth)]
     groups.append(("latency", lambda: latency_rows(scale)))
     groups.append(("memory", lambda: memory_rows(scale)))
     groups.append(("hook", lambda: hook_rows(scale)))
@@ -56,11 +57,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--json", metavar="REPORT", help="also write the results as JSON")
     parser.add_argument("--only", metavar="TEXT", action="append", default=[],
                         help="run only groups whose name contains TEXT (repeatable): "
-                        "channel, pool-chain, sha256, sleep, latency, memory, hook, cpu")
+                        "channel, pool-chain, sha256, sleep, pool-growth, latency, memory, hook, cpu")
     parser.add_argument("--strict", action="store_true",
                         help="exit 1 if a target is missed (default: only hangs and errors)")
     parser.add_argument("--show-nohook", action="store_true",
-                        help="print the hook-free copy of refasync.util and exit")
+                        help="print the hook-free copy of refasync.sync + refasync.queues and exit")
     args = parser.parse_args(argv)
     if args.show_nohook:
         print(build_nohook_baseline().source)

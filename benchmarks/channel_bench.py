@@ -195,7 +195,7 @@ def channel_rows(scale: Scale) -> list[Callable[[], Row]]:
             f"write + read(1), one thread, {n // 1000}k items [Channel]",
             "queue.Queue put/get",
             (write_read1(Channel, n), queue_put_get(n)),
-            0.35,
+            0.40,  # issue 14
             scale,
             n,
         ),

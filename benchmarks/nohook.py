@@ -1,9 +1,12 @@
-"""The "no hook at all" baseline: refasync.util's own code with every sync-hook test cut out.
+"""The "no hook at all" baseline: the sync layer's and the queues' own code with every
+sync-hook test cut out.
 
-The library's locks, conditions and queues test the global ``_hook`` at every
-synchronization point. To price that test we need the *same* code without it, kept in
-step with src/ automatically: this module reads refasync.util's source, removes the hook
-tests from every class with an AST rewrite, and executes the result as a private module.
+The library's locks, conditions and queues test the hook at every synchronization point
+(the global ``_hook`` in refasync.sync, and in refasync.queues its mirror). To price that test we
+need the *same* code without it, kept in step with src/ automatically: this module reads
+the source of refasync.sync and then refasync.queues, removes the hook tests from every
+class with an AST rewrite, and executes both, in that order, in one private module (the
+queues' imports of the sync layer are dropped, so they bind to the stripped classes).
 
 The rewrite treats the hook as permanently None:
 
@@ -25,13 +28,33 @@ import types
 from dataclasses import dataclass
 from typing import Any, cast
 
-from refasync import util
+from refasync import queues, sync
 from refasync.channel import Channel
-from refasync.util import ItemQueue
+from refasync.queues import ItemQueue
 
 __all__ = ("BaselineUnavailable", "NoHookBaseline", "build_nohook_baseline")
 
 HOOK_GLOBAL = "_hook"
+SYNC_MODULE_ALIAS = "_sync"  # refasync.queues: ``from refasync import sync as _sync``
+
+
+def _drop_sync_imports(tree: ast.Module) -> None:
+    # ``from refasync import sync as _sync``, ``from refasync.sync import ...`` and the
+    # statements using ``_sync``: in the merged module those names are the stripped sync
+    # layer's own, and the hook is the global ``_hook``, None.
+    def imports_sync(stmt: ast.stmt) -> bool:
+        if isinstance(stmt, ast.ImportFrom):
+            if stmt.module in ("refasync.sync", "sync") or (
+                stmt.module in ("refasync", None)
+                and any(alias.name == "sync" for alias in stmt.names)
+            ):
+                return True
+        return False
+
+    def uses_sync_module(stmt: ast.stmt) -> bool:  # ``_sync.mirror_hook(globals())``
+        return any(isinstance(n, ast.Name) and n.id == SYNC_MODULE_ALIAS for n in ast.walk(stmt))
+
+    tree.body = [s for s in tree.body if not imports_sync(s) and not uses_sync_module(s)]
 
 
 class BaselineUnavailable(RuntimeError):
@@ -143,20 +166,36 @@ class NoHookBaseline:
     source: str  # the rewritten module, for inspection (``--show-nohook``)
 
 
+def _stripped(source_module: types.ModuleType) -> tuple[ast.Module, int]:
+    tree = ast.parse(inspect.getsource(source_module))
+    _drop_sync_imports(tree)
+    removed = sum(_strip_class(node) for node in tree.body if isinstance(node, ast.ClassDef))
+    if removed == 0:
+        raise BaselineUnavailable(f"no hook test found in {source_module.__name__}'s classes")
+    leftovers = [n for n in ast.walk(tree) if isinstance(n, ast.Name) and n.id == SYNC_MODULE_ALIAS]
+    if leftovers:
+        raise BaselineUnavailable(f"{source_module.__name__} still uses {SYNC_MODULE_ALIAS}.*")
+    _fill_empty_bodies(tree)
+    ast.fix_missing_locations(tree)
+    return tree, removed
+
+
 def build_nohook_baseline() -> NoHookBaseline:
-    """:return: refasync.util rebuilt without hook tests, and a Channel using it.
+    """:return: refasync.sync and refasync.queues rebuilt without hook tests, in one
+    module, and a Channel using its queue.
 
     :raise BaselineUnavailable: if a hook reference could not be removed.
     """
-    tree = ast.parse(inspect.getsource(util))
-    removed = sum(_strip_class(node) for node in tree.body if isinstance(node, ast.ClassDef))
-    if removed == 0:
-        raise BaselineUnavailable("no hook test found in refasync.util's classes")
-    _fill_empty_bodies(tree)
-    ast.fix_missing_locations(tree)
     module = types.ModuleType("benchmarks._nohook_util")
-    module.__package__ = "refasync"  # relative imports, if util grows any, still resolve
-    exec(compile(tree, util.__file__ or "<refasync.util>", "exec"), module.__dict__)
+    module.__package__ = "refasync"
+    removed = 0
+    sources = []
+    for source_module in (sync, queues):
+        tree, count = _stripped(source_module)
+        removed += count
+        sources.append(ast.unparse(tree))
+        exec(compile(tree, source_module.__file__ or f"<{source_module.__name__}>", "exec"),
+             module.__dict__)
     # Any: the library types Channel.QueueCls as type[ItemQueue[Any]]; the rewritten
     # AsyncQueue is duck-type identical to refasync.util.AsyncQueue.
     queue_cls = cast("type[ItemQueue[Any]]", module.__dict__["AsyncQueue"])
@@ -167,4 +206,4 @@ def build_nohook_baseline() -> NoHookBaseline:
         __slots__ = ()
         QueueCls = queue_cls
 
-    return NoHookBaseline(module, NoHookChannel, removed, ast.unparse(tree))
+    return NoHookBaseline(module, NoHookChannel, removed, "\n\n".join(sources))

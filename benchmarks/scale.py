@@ -14,6 +14,8 @@ class Scale:
     items: int  # items per one-channel run (the issue: 200k)
     pool_items: int  # items through the serial pool chain (the issue: 1000)
     pool_reps: int
+    growth_items: int  # items per run of the read(1) growth table (depth x pool size)
+    growth_reps: int
     sha_blocks: int  # 1 MiB blocks hashed (the issue: 64)
     sha_reps: int
     sleep_calls: int  # 2 ms sleeps (the issue: 200)
@@ -31,6 +33,8 @@ QUICK = Scale(
     items=200_000,
     pool_items=1000,
     pool_reps=9,
+    growth_items=200,
+    growth_reps=3,
     sha_blocks=64,
     sha_reps=3,
     sleep_calls=200,
@@ -48,6 +52,8 @@ FULL = Scale(
     items=200_000,
     pool_items=1000,
     pool_reps=31,
+    growth_items=1000,
+    growth_reps=5,
     sha_blocks=64,
     sha_reps=9,
     sleep_calls=200,

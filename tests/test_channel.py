@@ -909,3 +909,55 @@ class SerialChannelModel(ChannelModel):
 
 TestChannelMatchesDequeModel = ChannelModel.TestCase
 TestSerialChannelMatchesDequeModel = SerialChannelModel.TestCase
+
+
+# -- the channel ends as the queue's own methods (issue 14: one frame per operation) -------
+
+
+class _OwnQueue(AsyncQueue[int]):
+    """A subclass overriding get_many: it must not inherit the binding."""
+
+    def get_many(self, count: int, block: bool = True, timeout: float | None = None) -> list[int]:
+        return [-1 for _ in super().get_many(count, block, timeout)]
+
+
+class _OwnQueueChannel(Channel[int]):
+    QueueCls = _OwnQueue
+
+
+@pytest.mark.parametrize("channel_cls", [Channel, SerialChannel])
+def test_unbounded_channel_ends_are_the_queue_methods(channel_cls: type[Channel[int]]) -> None:
+    channel = channel_cls()
+    w, r = ChannelWriter(channel), ChannelReader(channel)
+    assert w.write == channel.queue.put and r.read == channel.queue.read
+    # Same contract: read's defaults and argument checks, nothing consumed on an error.
+    w.write(1)
+    w.write(2)
+    with pytest.raises(TypeError):
+        r.read(True)
+    with pytest.raises(TypeError):
+        r.read(1, 1)  # type: ignore[arg-type]  # a timeout passed as block
+    with pytest.raises(ValueError):
+        r.read(1, timeout=-1)
+    with pytest.raises(ValueError):
+        w.write(3, True, -0.5)
+    assert r.read(-5, False) == [1, 2]  # below 1: all
+    w.close()
+    assert r.read() == []
+
+
+def test_bounded_channels_subclasses_and_callback_ends_keep_their_own_methods() -> None:
+    bounded: Channel[int] = Channel(1)
+    w = ChannelWriter(bounded)
+    assert w.write != bounded.queue.put  # write's block=False default matters when bounded
+    w.write(1)
+    with pytest.raises(Full):
+        w.write(2)  # block=False: Full at once, no wait
+    own = _OwnQueueChannel()
+    ChannelWriter(own).write(5)
+    assert ChannelReader(own).read(1) == [-1]  # the subclass's get_many is used
+    plain: Channel[int] = Channel()
+    cw, cr = CallbackChannelWriter(plain), CallbackChannelReader(plain)
+    cw.set_pre_cb(lambda item: item * 10)
+    cw.write(1)
+    assert cr.read(1) == [10]

@@ -172,11 +172,11 @@ STRONG_ENOUGH = {
 #: Mutants that only the strengthened contracts reject.
 NEEDS_STRONG_POSTS = {
     "count-always-1": Mutant(
-        "util.py", "normalize_count",
+        "queues.py", "normalize_count",
         "return count if count > 0 else ALL", "return 1 if count > 0 else ALL",
     ),
     "timeout-always-0": Mutant(
-        "util.py", "normalize_timeout", "return float(timeout)", "return 0.0"
+        "queues.py", "normalize_timeout", "return float(timeout)", "return 0.0"
     ),
 }  # fmt: skip
 

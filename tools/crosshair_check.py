@@ -54,8 +54,8 @@ class Target:
 DEFAULT_TARGETS: tuple[Target, ...] = (
     Target("refasync.plan.plan_chunks", 6.0),  # 4 conditions
     Target("refasync.plan.plan_unbounded", 4.0),  # 1
-    Target("refasync.util.normalize_count", 4.0),  # 2, confirmed over all paths in < 1 s
-    Target("refasync.util.normalize_timeout", 4.0),  # 1, idem
+    Target("refasync.queues.normalize_count", 4.0),  # 2, confirmed over all paths in < 1 s
+    Target("refasync.queues.normalize_timeout", 4.0),  # 1, idem
     Target("refasync.graph.creates_cycle", 8.0),  # 1
     Target("refasync.graph.inputs_first_order", 6.0),  # 3
 )

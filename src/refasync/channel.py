@@ -10,6 +10,7 @@ from __future__ import annotations
 import collections.abc
 from typing import Any, Callable, ClassVar, Generic, Iterable, Iterator, TypeVar
 
+from .sync import held
 from .util import (
     AsyncQueue,
     Full,
@@ -22,6 +23,12 @@ from .util import (
     normalize_count,
     normalize_timeout,
 )
+
+
+def _ends_bind(queue: ItemQueue[Any]) -> bool:
+    """:return: True if the channel ends may be the queue's own ``put`` and ``read``
+    (``ItemQueue.channel_ends_bind``, in the queue class's own namespace)."""
+    return type(queue).__dict__.get("channel_ends_bind", False) is True
 
 __all__ = (
     "CallbackChannelReader",
@@ -112,13 +119,23 @@ class Writer(Generic[T]):
 
 
 class ChannelWriter(Writer[T]):
-    """The write end of a channel, a file-like interface for a channel."""
+    """The write end of a channel, a file-like interface for a channel.
 
-    __slots__ = ("channel", "_put")
+    On an unbounded channel of the library's own queues, ``write`` is the queue's ``put``
+    itself, bound on the instance (one Python frame between the caller and the deque):
+    there ``block`` changes nothing, so ``put``'s default (True) and ``write``'s (False)
+    agree, and ``put`` makes the same argument checks. A subclass that overrides
+    ``write`` keeps its own.
+    """
+
+    __slots__ = ("channel", "_put", "__dict__")
 
     def __init__(self, channel: Channel[T]) -> None:
         self.channel = channel
-        self._put = channel.queue.put
+        queue = channel.queue
+        self._put = queue.put
+        if type(self).write is ChannelWriter.write and not queue.maxsize and _ends_bind(queue):
+            setattr(self, "write", queue.put)  # an instance attribute shadows the method
 
     def write(self, item: T, block: bool = False, timeout: float | None = None) -> None:
         """Write ``item``. The default ``block=False`` (the seed's) matters only for a
@@ -197,11 +214,16 @@ class Reader(Generic[T]):
 class ChannelReader(Reader[T]):
     """Allows reading from a channel. The reader is thread-safe if the channel is as well."""
 
-    __slots__ = ("channel", "_get_many")
+    __slots__ = ("channel", "_get_many", "__dict__")
 
     def __init__(self, channel: Channel[T]) -> None:
         self.channel = channel
-        self._get_many = channel.queue.get_many
+        queue = channel.queue
+        self._get_many = queue.get_many
+        if type(self).read is ChannelReader.read and _ends_bind(queue):
+            # The queue's ``read`` is this method's contract (defaults, argument
+            # checks): bound on the instance, it is ``read`` with one frame fewer.
+            setattr(self, "read", queue.read)
 
     def read(self, count: int = 0, block: bool = True, timeout: float | None = None) -> list[T]:
         if type(count) is not int:
@@ -333,13 +355,14 @@ class CallbackReaderMixin(Reader[T]):
         timeout: float | None,
     ) -> list[T]:
         # pre-read callback, read, post-read callback; put the items back if it raises.
-        count = normalize_count(count)
+        if type(count) is not int or count < 0:  # no call when it is valid
+            count = normalize_count(count)
         given: object = block  # checked without a call when it is a bool
         if given is not True and given is not False:
             check_block(block)
         if timeout is not None:
             timeout = normalize_timeout(timeout)
-        with self._cb_lock:
+        with held(self._cb_lock):
             pre_cb, post_cb = self._pre_cb, self._post_cb
         if pre_cb is not None:
             pre_cb(count)

@@ -79,6 +79,7 @@ from .graph import Graph
 from .plan import plan_chunks, plan_unbounded
 from .task import ChannelThreadTask, Task
 from .thread import WorkerThread, WorkItem
+from .sync import held
 from .util import ALL, HSCondition, Lock, Mailbox, SyncQueue, normalize_count, normalize_timeout
 
 if TYPE_CHECKING:
@@ -220,7 +221,8 @@ class ChunkQueue:
             state.pending_items += count
             if count == ALL:
                 state.unbounded += 1
-        self.work_ready.notify_locked(len(counts))
+        if self.work_ready._waiters:  # no frame when no worker waits (a serial pool)
+            self.work_ready.notify_locked(len(counts))
 
     def take_for_locked(self, state: _TaskState) -> _Chunk | None:
         """Take the oldest queued chunk of ``state.task`` to run it in this thread."""
@@ -264,11 +266,16 @@ class ChunkQueue:
 
     # -- running --
 
-    def run(self, chunk: _Chunk) -> None:
+    def run(self, chunk: _Chunk) -> bool:
         """Process a started chunk (no lock held), then account for it, queue the next
         deferred chunk of its task, and poke the task's channel so that its readers
-        re-evaluate."""
+        re-evaluate.
+
+        :return: True if chunks of the task were queued or deferred when it ended (a
+            serial reader then runs them before it returns, ``_run_planned_if_serial``)
+        """
         state = chunk.state
+        left = True
         task = state.task
         _chunk_depth.depth += 1
         try:
@@ -276,7 +283,7 @@ class ChunkQueue:
         finally:
             _chunk_depth.depth -= 1
             ident = threading.get_ident()
-            with self._lock:
+            with held(self._lock):
                 state.inflight -= 1
                 state.inflight_items -= chunk.count
                 if chunk.count == ALL:
@@ -288,8 +295,11 @@ class ChunkQueue:
                     self._busy[ident] -= 1
                 if state.deferred_items and not task.is_done():
                     self._top_up_locked(state)
-                self.chunk_done.notify_all_locked()
+                left = bool(state.pending or state.deferred_items)
+                if self.chunk_done._waiters:  # no frame when nobody waits
+                    self.chunk_done.notify_all_locked()
             _poke_readers([task])
+        return left
 
     def run_on_worker(self, chunk: _Chunk) -> None:
         """``run`` for a worker: whatever user code raises that the task did not keep
@@ -486,13 +496,16 @@ class PoolReader(CallbackChannelReader[T]):
         return self._with_callbacks(self._demand_read, count, block, timeout)
 
     def _demand_read(self, count: int, block: bool, timeout: float | None) -> list[T]:
-        count = normalize_count(count)
-        timeout = normalize_timeout(timeout)
+        # Checked by _with_callbacks already: the calls are skipped for valid arguments.
+        if type(count) is not int or count < 0:
+            count = normalize_count(count)
+        if timeout is not None:
+            timeout = normalize_timeout(timeout)
         task = self._task_ref()
         out: list[T] = []
         try:
-            self._read_until_served(task, out, count, block, timeout)
-            if task is not None:
+            left = self._read_until_served(task, out, count, block, timeout)
+            if task is not None and left:
                 # Without workers nobody else would run the rest of what this read
                 # planned (e.g. the min_count surplus): run it before returning.
                 self._pool._run_planned_if_serial(task)
@@ -502,11 +515,15 @@ class PoolReader(CallbackChannelReader[T]):
         return out
 
     def _read_until_served(self, task: Task[Any, T] | None, out: list[T], count: int,
-                           block: bool, timeout: float | None) -> None:
-        """Fill ``out`` (the caller puts it back if this raises)."""
+                           block: bool, timeout: float | None) -> bool:
+        """Fill ``out`` (the caller puts it back if this raises).
+
+        :return: False if the last chunk this read ran left none of the task's chunks
+            queued or deferred (then there is nothing for ``_run_planned_if_serial``)."""
         queue = self.channel.queue
         pool = self._pool
         deadline: float | None = None
+        left = True  # chunks of the task may be queued (for _run_planned_if_serial)
         while True:
             need = count - len(out) if count else ALL
             items, generation, drained = queue.take_nowait(need)
@@ -514,16 +531,17 @@ class PoolReader(CallbackChannelReader[T]):
                 out.extend(items)
                 deadline = None  # the timeout is per item: it restarts
                 if count and len(out) >= count:
-                    return
+                    return left
             if drained:
-                return
+                return left
             need = count - len(out) if count else ALL
             chunk = None if task is None else pool._demand(task, need, block)
             if chunk is not None:
-                pool._queue.run(chunk)
+                left = pool._queue.run(chunk)
                 continue
+            left = True
             if not block:
-                return
+                return left
             remaining = None
             if timeout is not None:
                 now = util.monotonic()
@@ -531,7 +549,7 @@ class PoolReader(CallbackChannelReader[T]):
                     deadline = now + timeout
                 remaining = deadline - now
                 if remaining <= 0:
-                    return
+                    return left
             queue.wait_for_change(generation, remaining)
 
 
@@ -798,7 +816,7 @@ class Pool:
     def _demand(self, task: AnyTask, need: int, block: bool) -> _Chunk | None:
         """Make sure ``need`` items of ``task`` are being produced; :return: a queued chunk
         of the task for the calling thread to run, if it should run one."""
-        with self._lock:
+        with held(self._lock):
             self._collect_orphans_locked()
             state = self._states.get(task)
             if state is None:

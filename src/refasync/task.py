@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import traceback
 import weakref
+from contextlib import AbstractContextManager
 from typing import (
     TYPE_CHECKING,
     Callable,
@@ -24,7 +25,9 @@ from typing import (
 )
 
 from .channel import IteratorReader, Reader, Writer
+from . import sync as _sync
 from .graph import Node
+from .sync import held
 from .util import Lock, ReadOnly, completing, normalize_count
 
 if TYPE_CHECKING:
@@ -189,7 +192,7 @@ class Task(Node, Generic[In, Out]):
 
     def chunk_limits(self) -> tuple[int, int]:
         """:return: (min_count or 0, max_chunksize), read together."""
-        with self._wlock:
+        with held(self._wlock):
             return self._min_count or 0, self._max_chunksize
 
     def set_writer(self, writer: Writer[Out]) -> None:
@@ -212,7 +215,7 @@ class Task(Node, Generic[In, Out]):
 
     def is_done(self) -> bool:
         """:return: True if we are finished processing"""
-        with self._wlock:
+        with held(self._wlock):
             return self._done
 
     def error(self) -> BaseException | None:
@@ -281,26 +284,32 @@ class Task(Node, Generic[In, Out]):
         failing task never kills a worker thread; a ``KeyboardInterrupt``, ``SystemExit``
         or other ``BaseException`` is kept and then re-raised in this thread.
         """
-        count = normalize_count(count)
+        if type(count) is not int or count < 0:  # no call when it is valid
+            count = normalize_count(count)
         read = self._read
         writer = self._require_writer()
         if read is None:
             raise ValueError(f"task {self.id!r} has no input to read from")
-        counting_in = completing(self._wlock, reraise=False)
-        with counting_in:
+        # Counting in and out always completes (util.completing defers an interrupt from
+        # the hook); with no hook installed there is none, and the raw lock does it.
+        counting_in = None if _sync._hook is None else completing(self._wlock, reraise=False)
+        guard: AbstractContextManager[bool | None] = (
+            self._wlock._lock if counting_in is None else counting_in)
+        with guard:
             counted = not self._done
             if counted:
                 self._num_writers += 1
+        deferred = None if counting_in is None else counting_in.deferred
         if not counted:
-            if counting_in.deferred is not None:
-                raise counting_in.deferred
+            if deferred is not None:
+                raise deferred
             return
         exhausted = False
         reraising = False  # a KeyboardInterrupt, SystemExit, ... is on its way out
         results: list[Out] = []  # computed, not yet written
         try:
-            if counting_in.deferred is not None:
-                raise counting_in.deferred  # interrupted while counting in: the chunk fails
+            if deferred is not None:
+                raise deferred  # interrupted while counting in: the chunk fails
             input_failure: BaseException | None = None
             try:
                 items = read(count)
@@ -327,8 +336,9 @@ class Task(Node, Generic[In, Out]):
                         if len(results) >= WRITE_BATCH:
                             batch, results = results, []
                             writer.write_many(batch, True)
-                batch, results = results, []
-                writer.write_many(batch, True)
+                if results:
+                    batch, results = results, []
+                    writer.write_many(batch, True)
             if input_failure is not None:
                 raise input_failure
         except ReadOnly:
@@ -348,16 +358,18 @@ class Task(Node, Generic[In, Out]):
         finally:
             # Counting the chunk out and closing always complete (see util.completing);
             # an interrupt from the hook there is raised after them.
-            counting_out = completing(self._wlock, reraise=False)
-            with counting_out:
+            counting_out = None if _sync._hook is None else completing(self._wlock, reraise=False)
+            guard = self._wlock._lock if counting_out is None else counting_out
+            with guard:
                 self._num_writers -= 1
                 if exhausted:
                     self._done = True
                 close_now = self._done and self._num_writers == 0
             if close_now:
                 writer.close()
-            if counting_out.deferred is not None and not reraising:
-                raise counting_out.deferred
+            deferred = None if counting_out is None else counting_out.deferred
+            if deferred is not None and not reraising:
+                raise deferred
 
     def _fail(self, exc: BaseException) -> None:
         # The traceback's frames hold whatever the failing chunk had in hand, PoolReader

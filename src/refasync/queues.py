@@ -1,0 +1,597 @@
+"""The channel queues: a thread-safe FIFO (:class:`AsyncQueue`), its single-thread twin
+(:class:`SyncQueue`), the interface a channel needs (:class:`ItemQueue`), and the argument
+checks every read and write shares.
+
+Every lock and wait here is taken through :mod:`refasync.sync` and reported to its hook.
+The hot paths read the hook as this module's global ``_hook``, which ``set_sync_hook``
+keeps equal to the sync layer's (``sync.mirror_hook``); with no hook that is one global
+load and one ``is None`` test.
+Absolute imports only: tests/test_crosshair.py compiles mutated copies of this file as
+top-level modules.
+"""
+
+from __future__ import annotations
+
+import queue as _stdlib_queue
+from collections import deque
+from contextlib import AbstractContextManager
+from typing import ClassVar, Generic, Iterable, TypeVar
+
+from refasync import sync as _sync
+from refasync.sync import (
+    TIMEOUT_MAX,
+    HSCondition,
+    Lock,
+    SyncHook,
+    SyncPoint,
+    _notify_all_completing,
+    _report_quietly,
+    completing,
+    monotonic,
+)
+
+__all__ = (
+    "ALL",
+    "AsyncQueue",
+    "Empty",
+    "Full",
+    "ItemQueue",
+    "ReadOnly",
+    "SyncQueue",
+    "check_block",
+    "normalize_count",
+    "normalize_timeout",
+)
+
+T = TypeVar("T")
+
+#: The installed sync hook, kept equal to ``refasync.sync``'s by ``set_sync_hook``.
+_hook: SyncHook | None = None
+_sync.mirror_hook(globals())
+
+#: Read size meaning "every item until the channel is closed" after normalization.
+ALL = 0
+
+
+# --- argument normalization -------------------------------------------------------------
+
+
+def normalize_count(count: int) -> int:
+    """:return: the count as given, or ``ALL`` (0) for any count below 1.
+
+    :raise TypeError: if ``count`` is not an int (bool included: it is almost always a
+        misplaced ``block`` argument).
+
+    post: __return__ >= 0
+    post: (count < 1) == (__return__ == 0)
+    post: count < 1 or __return__ == count
+    """
+    if type(count) is not int:
+        if isinstance(count, bool) or not isinstance(count, int):
+            raise TypeError(f"count must be an int, got {type(count).__name__}: {count!r}")
+    return count if count > 0 else ALL
+
+
+def normalize_timeout(timeout: float | None) -> float | None:
+    """:return: ``timeout`` as a float, or None for "wait as long as it takes" (also for
+        timeouts of ``TIMEOUT_MAX`` or more, such as ``float('inf')``).
+
+    :raise TypeError: if ``timeout`` is not a real number or None.
+    :raise ValueError: if ``timeout`` is negative (or NaN).
+
+    pre: timeout is None or timeout >= 0
+    post: (__return__ is None) == (timeout is None or timeout >= TIMEOUT_MAX)
+    post: __return__ is None or (__return__ >= 0 and __return__ == timeout)
+    """
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"timeout must be a number of seconds or None, got {timeout!r}")
+    if not timeout >= 0:
+        raise ValueError(f"timeout must be >= 0 seconds or None, got {timeout!r}")
+    if timeout >= TIMEOUT_MAX:
+        return None
+    return float(timeout)
+
+
+def check_block(block: object) -> bool:
+    """:return: ``block``; :raise TypeError: unless it is True or False (a number there is
+    almost always a timeout passed positionally: ``read(5, 0.5)``)."""
+    if block is not True and block is not False:
+        raise TypeError(f"block must be a bool, got {type(block).__name__}: {block!r} "
+                        "(pass a timeout as timeout=...)")
+    return True if block else False
+
+
+# --- queues -------------------------------------------------------------------------------
+
+
+class ReadOnly(Exception):
+    """Thrown when trying to write to a read-only (closed) queue or channel."""
+
+
+class Empty(_stdlib_queue.Empty):
+    """Raised by ``get`` when no item can be had (also a ``queue.Empty``)."""
+
+
+class Full(_stdlib_queue.Full):
+    """Raised by ``put`` on a full bounded queue when it may not wait, or its timeout
+    expired (also a ``queue.Full``)."""
+
+
+class ItemQueue(Generic[T]):
+    """The interface a channel needs from its queue. ``get_many`` is the bulk read: it
+    returns up to ``count`` items (``ALL``: until closed) and never raises ``Empty``."""
+
+    __slots__ = ()
+    maxsize: int  # 0: unbounded
+    #: True in a class whose ``put`` and ``read`` make the channel ends' argument checks
+    #: (``read`` being its whole bulk read): a channel end then *is* that method, one
+    #: frame fewer (``ChannelWriter``). Looked up in the class's own namespace only, so a
+    #: subclass that overrides ``put`` or ``get_many`` does not inherit it.
+    channel_ends_bind: ClassVar[bool] = False
+
+    def __init__(self, maxsize: int = 0) -> None:
+        raise NotImplementedError
+
+    def put(self, item: T, block: bool = True, timeout: float | None = None) -> None:
+        raise NotImplementedError
+
+    def put_many(self, items: Iterable[T]) -> None:
+        """Append ``items`` in order, atomically; the queue must be unbounded.
+
+        :raise ReadOnly: if the queue is closed (then nothing is added)
+        """
+        raise NotImplementedError
+
+    def get(self, block: bool = True, timeout: float | None = None) -> T:
+        raise NotImplementedError
+
+    def get_many(self, count: int, block: bool = True, timeout: float | None = None) -> list[T]:
+        raise NotImplementedError
+
+    def read(self, count: int = ALL, block: bool = True, timeout: float | None = None) -> list[T]:
+        """``get_many`` with ``Reader.read``'s defaults and argument checks (any count
+        below 1 means ``ALL``). The library's queues implement it as their bulk read, so
+        that a channel reader can be this method itself (``ChannelReader``)."""
+        if type(count) is not int or count < 0:
+            count = normalize_count(count)
+        given: object = block  # checked without a call when it is a bool
+        if given is not True and given is not False:
+            check_block(block)
+        if timeout is not None:
+            timeout = normalize_timeout(timeout)
+        return self.get_many(count, block, timeout)
+
+    def take_nowait(self, count: int) -> tuple[list[T], int, bool]:
+        """:return: (up to ``count`` items, the change generation, closed-and-now-empty)."""
+        raise NotImplementedError
+
+    def wait_for_change(self, generation: int, timeout: float | None) -> None:
+        """Wait until the generation differs from ``generation`` or the queue is closed."""
+        raise NotImplementedError
+
+    def poke(self) -> None:
+        """Advance the generation and wake every reader waiting for a change."""
+        raise NotImplementedError
+
+    def put_back(self, items: list[T]) -> None:
+        """Return ``items`` to the front of the queue, in order (even when closed)."""
+        raise NotImplementedError
+
+    def qsize(self) -> int:
+        raise NotImplementedError
+
+    def empty(self) -> bool:
+        raise NotImplementedError
+
+    def writable(self) -> bool:
+        raise NotImplementedError
+
+    def set_writable(self, state: bool) -> bool:
+        raise NotImplementedError
+
+
+def _check_maxsize(maxsize: int) -> int:
+    if isinstance(maxsize, bool) or not isinstance(maxsize, int):
+        raise TypeError(f"maxsize must be an int, got {maxsize!r}")
+    if maxsize < 0:
+        raise ValueError(f"maxsize must be >= 0 (0 means unbounded), got {maxsize}")
+    return maxsize
+
+
+class AsyncQueue(ItemQueue[T]):
+    """A thread-safe FIFO with a writable flag and an optional capacity.
+
+    Closing (``set_writable(False)``) wakes every reader and every blocked writer; readers
+    then drain what is left, writers raise ``ReadOnly``. All state below is guarded by
+    ``mutex``; ``not_empty`` and ``not_full`` are conditions on it.
+    """
+
+    __slots__ = ("_items", "_writable", "_generation", "maxsize", "mutex", "_raw_mutex",
+                 "not_empty", "not_full")
+
+    channel_ends_bind = True
+
+    def __init__(self, maxsize: int = 0) -> None:
+        self.maxsize = _check_maxsize(maxsize)  # 0: unbounded; immutable
+        self.mutex = Lock("AsyncQueue.mutex")
+        self._raw_mutex = self.mutex._lock
+        # Readers wait here for: an item, close, or a generation change.
+        self.not_empty = HSCondition(self.mutex, "AsyncQueue.not_empty")
+        # Writers of a bounded queue wait here for: space, or close.
+        self.not_full = HSCondition(self.mutex, "AsyncQueue.not_full")
+        self._items: deque[T] = deque()
+        self._writable = True  # False once closed; never True again after close()
+        self._generation = 0  # bumped by every put, close and poke
+
+    # -- writing --
+
+    def put(self, item: T, block: bool = True, timeout: float | None = None) -> None:
+        """Append ``item``; on a full bounded queue wait for space when ``block``.
+
+        :raise ReadOnly: if the queue is closed, or closes while we wait for space.
+        :raise Full: if the queue is full and ``block`` is False or ``timeout`` expired.
+        """
+        given: object = block  # checked without a call when it is a bool
+        if given is not True and given is not False:
+            check_block(block)
+        if timeout is not None:
+            timeout = normalize_timeout(timeout)
+        # The hot paths (put, read, take_nowait) take the raw lock inside ``mutex``
+        # and report to the hook themselves: same lock, same points, fewer calls.
+        hook = _hook
+        if hook is not None:
+            hook(SyncPoint.ACQUIRE, self.mutex)
+        try:
+            with self._raw_mutex:
+                if not self._writable:
+                    raise ReadOnly("write to a closed channel")
+                if self.maxsize and len(self._items) >= self.maxsize:
+                    self._wait_for_space(block, timeout)
+                self._items.append(item)
+                self._generation += 1
+                if self.not_empty._waiters:
+                    self.not_empty.notify_locked()
+        finally:
+            if hook is not None:
+                hook(SyncPoint.RELEASE, self.mutex)
+
+    def put_many(self, items: Iterable[T]) -> None:
+        if self.maxsize:
+            raise ValueError("put_many needs an unbounded queue; use put on a bounded one")
+        if not isinstance(items, list):
+            items = list(items)  # an iterable that raises adds nothing
+        # An interrupt from the hook is raised after the items are in: never half done.
+        # With no hook there is no interrupt to defer: the raw lock, without frames.
+        block = None if _hook is None else completing(self.mutex)
+        guard: AbstractContextManager[bool | None] = self._raw_mutex if block is None else block
+        with guard:
+            if not self._writable:
+                raise ReadOnly("write to a closed channel")
+            self._items.extend(items)
+            self._generation += 1
+            if self.not_empty._waiters:
+                try:
+                    self.not_empty.notify_locked(len(items))
+                except BaseException as exc:
+                    if block is None:
+                        raise  # a hook installed meanwhile: the items are in, raise now
+                    block.defer(exc)
+
+    def _wait_for_space(self, block: bool, timeout: float | None) -> None:
+        # Called with the mutex held on a full, open queue.
+        if not block:
+            raise Full(f"channel is full ({self.maxsize} items) and block is False")
+        deadline = None if timeout is None else monotonic() + timeout
+        while len(self._items) >= self.maxsize and self._writable:
+            if deadline is None:
+                self.not_full.wait()
+            else:
+                remaining = deadline - monotonic()
+                if remaining <= 0:
+                    raise Full(f"channel stayed full ({self.maxsize} items) for {timeout} s")
+                self.not_full.wait(remaining)
+        if not self._writable:
+            raise ReadOnly("channel was closed while a writer waited for space")
+
+    def set_writable(self, state: bool) -> bool:
+        """Set the writable flag; closing wakes every reader and blocked writer.
+
+        :return: the previous state
+        """
+        # Closing always completes, even if the hook raises (the exception comes after).
+        block = completing(self.mutex)
+        with block:
+            previous = self._writable
+            if not state and previous:
+                self._writable = False
+                self._generation += 1
+                _notify_all_completing(self.not_empty, block)
+                _notify_all_completing(self.not_full, block)
+            elif state and not previous:
+                raise ValueError("a closed queue cannot be reopened")
+        return previous
+
+    def writable(self) -> bool:
+        with self.mutex:
+            return self._writable
+
+    def poke(self) -> None:
+        # As put_many: with no hook, the raw lock (nothing to defer).
+        block = None if _hook is None else completing(self.mutex)
+        guard: AbstractContextManager[bool | None] = self._raw_mutex if block is None else block
+        with guard:
+            self._generation += 1
+            if self.not_empty._waiters:
+                if block is None:
+                    self.not_empty.notify_all_locked()
+                else:
+                    _notify_all_completing(self.not_empty, block)
+
+    def put_back(self, items: list[T]) -> None:
+        if not items:
+            return
+        # Recovery path (a read that failed after taking items): an exception the hook
+        # raises now must not lose the items, so it is raised after them.
+        with completing(self.mutex):
+            self._put_back_locked(items)
+
+    def _put_back_locked(self, items: list[T]) -> None:
+        # A put-back may leave a bounded queue above maxsize until it is read: the items
+        # were in it before, and dropping them would lose them.
+        self._items.extendleft(reversed(items))
+        self._generation += 1
+        waiters = self.not_empty._waiters
+        while waiters:  # wake every reader without the NOTIFY point: nothing may raise
+            waiters.popleft().release()
+
+    # -- reading --
+
+    def qsize(self) -> int:
+        with self.mutex:
+            return len(self._items)
+
+    def empty(self) -> bool:
+        with self.mutex:
+            return not self._items
+
+    def get(self, block: bool = True, timeout: float | None = None) -> T:
+        """:return: the oldest item.
+
+        :raise Empty: if none arrives (not ``block``, timeout, or closed and drained).
+        """
+        given: object = block  # checked without a call when it is a bool
+        if given is not True and given is not False:
+            check_block(block)
+        if timeout is not None:
+            timeout = normalize_timeout(timeout)
+        items = self.get_many(1, block, timeout)
+        if not items:
+            raise Empty("channel is empty" if block else "channel is empty and block is False")
+        return items[0]
+
+    def get_many(self, count: int, block: bool = True, timeout: float | None = None) -> list[T]:
+        """Take up to ``count`` items (``ALL``: every item until closed): ``read``."""
+        return self.read(count, block, timeout)
+
+    def read(self, count: int = ALL, block: bool = True, timeout: float | None = None) -> list[T]:
+        """Take up to ``count`` items (``ALL``, or any count below 1: every item until
+        closed); the arguments are checked as ``Reader.read`` checks them.
+
+        Available items are taken in one critical section. When ``block``, wait for the
+        rest; the ``timeout`` is per item: it restarts whenever an item arrives. If the
+        read is interrupted after taking items (``KeyboardInterrupt`` in the wait, a
+        raising hook), the items go back to the front of the queue, in order.
+        """
+        if type(count) is not int or count < 0:
+            count = normalize_count(count)
+        given: object = block  # checked without a call when it is a bool
+        if given is not True and given is not False:
+            check_block(block)
+        if timeout is not None:
+            timeout = normalize_timeout(timeout)
+        hook = _hook
+        if hook is not None:
+            hook(SyncPoint.ACQUIRE, self.mutex)
+            try:
+                with self._raw_mutex:
+                    out = self._get_many_locked(count, block, timeout)
+            except BaseException:
+                _report_quietly(hook, SyncPoint.RELEASE, self.mutex)
+                raise
+            self._report_release_keeping(hook, out)
+            return out
+        with self._raw_mutex:
+            items = self._items
+            if count == 1 and items:  # the common case, kept short
+                out = [items.popleft()]
+                if self.maxsize and self.not_full._waiters:
+                    self.not_full.notify_locked(1)
+                return out
+            return self._get_many_locked(count, block, timeout)
+
+    def _report_release_keeping(self, hook: SyncHook, out: list[T]) -> None:
+        """Report RELEASE after a read that took ``out``; if the hook raises there, the
+        items go back to the front before the exception propagates."""
+        try:
+            hook(SyncPoint.RELEASE, self.mutex)
+        except BaseException:
+            with self._raw_mutex:
+                self._put_back_locked(out)
+            raise
+
+    def _get_many_locked(self, count: int, block: bool, timeout: float | None) -> list[T]:
+        out: list[T] = []
+        try:
+            return self._get_many_into_locked(out, count, block, timeout)
+        except BaseException:
+            # Interrupted in a wait (the condition re-took the lock): nothing is lost.
+            self._put_back_locked(out)
+            raise
+
+    def _get_many_into_locked(
+        self, out: list[T], count: int, block: bool, timeout: float | None
+    ) -> list[T]:
+        items = self._items
+        deadline = None
+        while True:
+            if items:
+                taken = self._take_locked(out, count)
+                if taken and deadline is not None and timeout is not None:
+                    deadline = monotonic() + timeout  # per item: restart
+            if (count and len(out) >= count) or not self._writable or not block:
+                return out
+            if timeout is None:
+                self.not_empty.wait()
+            else:
+                if deadline is None:
+                    deadline = monotonic() + timeout
+                remaining = deadline - monotonic()
+                if remaining <= 0:
+                    return out
+                self.not_empty.wait(remaining)
+
+    def _take_locked(self, out: list[T], count: int) -> int:
+        # Move up to count - len(out) items (all when count is ALL) into out.
+        items = self._items
+        if count == ALL or count - len(out) >= len(items):
+            taken = len(items)
+            out.extend(items)
+            items.clear()
+        else:
+            taken = count - len(out)
+            popleft = items.popleft
+            out.extend([popleft() for _ in range(taken)])
+        if taken and self.maxsize and self.not_full._waiters:
+            self.not_full.notify_locked(taken)
+        return taken
+
+    def take_nowait(self, count: int) -> tuple[list[T], int, bool]:
+        out: list[T] = []
+        hook = _hook
+        if hook is not None:
+            hook(SyncPoint.ACQUIRE, self.mutex)
+        with self._raw_mutex:
+            if self._items:
+                try:
+                    self._take_locked(out, count)
+                except BaseException:  # the hook raised at NOTIFY: keep the items
+                    self._put_back_locked(out)
+                    raise
+            result = out, self._generation, not self._writable and not self._items
+        if hook is not None:
+            self._report_release_keeping(hook, out)
+        return result
+
+    def wait_for_change(self, generation: int, timeout: float | None) -> None:
+        with self.mutex:
+            deadline = None if timeout is None else monotonic() + timeout
+            while self._generation == generation and self._writable:
+                if deadline is None:
+                    self.not_empty.wait()
+                else:
+                    remaining = deadline - monotonic()
+                    if remaining <= 0:
+                        return
+                    self.not_empty.wait(remaining)
+
+
+class SyncQueue(ItemQueue[T]):
+    """Adapter to allow using a deque like a queue, without locking.
+
+    For one thread only: it never waits, because no other thread could ever wake it. A
+    read takes what is there; a write to a full queue raises ``Full`` even when blocking.
+    """
+
+    __slots__ = ("_items", "_writable", "_generation", "maxsize")
+
+    channel_ends_bind = True
+
+    def __init__(self, maxsize: int = 0) -> None:
+        self.maxsize = _check_maxsize(maxsize)
+        self._items: deque[T] = deque()
+        self._writable = True
+        self._generation = 0
+
+    def put(self, item: T, block: bool = True, timeout: float | None = None) -> None:
+        given: object = block  # checked without a call when it is a bool
+        if given is not True and given is not False:
+            check_block(block)
+        if timeout is not None:
+            normalize_timeout(timeout)
+        if not self._writable:
+            raise ReadOnly("write to a closed channel")
+        if self.maxsize and len(self._items) >= self.maxsize:
+            raise Full(f"serial channel is full ({self.maxsize} items); it cannot wait")
+        self._items.append(item)
+        self._generation += 1
+
+    def put_many(self, items: Iterable[T]) -> None:
+        if self.maxsize:
+            raise ValueError("put_many needs an unbounded queue; use put on a bounded one")
+        if not isinstance(items, list):
+            items = list(items)  # an iterable that raises adds nothing
+        if not self._writable:
+            raise ReadOnly("write to a closed channel")
+        self._items.extend(items)
+        self._generation += 1
+
+    def get(self, block: bool = True, timeout: float | None = None) -> T:
+        given: object = block  # checked without a call when it is a bool
+        if given is not True and given is not False:
+            check_block(block)
+        if timeout is not None:
+            normalize_timeout(timeout)
+        try:
+            return self._items.popleft()
+        except IndexError:
+            raise Empty("serial channel is empty") from None
+
+    def get_many(self, count: int, block: bool = True, timeout: float | None = None) -> list[T]:
+        return self.read(count, block, timeout)
+
+    def read(self, count: int = ALL, block: bool = True, timeout: float | None = None) -> list[T]:
+        if type(count) is not int or count < 0:
+            count = normalize_count(count)
+        given: object = block  # checked without a call when it is a bool
+        if given is not True and given is not False:
+            check_block(block)
+        if timeout is not None:
+            normalize_timeout(timeout)
+        items = self._items
+        if count == ALL or count >= len(items):
+            out = list(items)
+            items.clear()
+            return out
+        popleft = items.popleft
+        return [popleft() for _ in range(count)]
+
+    def take_nowait(self, count: int) -> tuple[list[T], int, bool]:
+        out = self.read(count)
+        return out, self._generation, not self._writable and not self._items
+
+    def wait_for_change(self, generation: int, timeout: float | None) -> None:
+        return None
+
+    def poke(self) -> None:
+        self._generation += 1
+
+    def put_back(self, items: list[T]) -> None:
+        self._items.extendleft(reversed(items))
+
+    def qsize(self) -> int:
+        return len(self._items)
+
+    def empty(self) -> bool:
+        return not self._items
+
+    def writable(self) -> bool:
+        return self._writable
+
+    def set_writable(self, state: bool) -> bool:
+        previous = self._writable
+        if state and not previous:
+            raise ValueError("a closed queue cannot be reopened")
+        self._writable = state
+        return previous

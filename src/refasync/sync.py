@@ -1,0 +1,505 @@
+"""The synchronization layer: the hook, the library clock, locks and the condition.
+
+Every lock, condition and wait in refasync is created and taken through this module, so
+that one hook (:func:`set_sync_hook`) sees every synchronization point, and every
+deadline is read from one clock (:func:`monotonic`, replaceable with :func:`set_clock`).
+The stress harness installs a hook that injects delays and spurious wake-ups; the
+controlled scheduler (:mod:`refasync.explore`) takes over scheduling there. With no hook
+installed each point costs one global load and one ``is None`` test.
+
+The queues built on this layer are in :mod:`refasync.queues`; :mod:`refasync.util`
+re-exports both (the seed's names).
+"""
+
+from __future__ import annotations
+
+import enum
+import queue as _stdlib_queue
+import threading
+import time
+from collections import deque
+from contextlib import AbstractContextManager
+from typing import Callable, Generic, Protocol, TypeVar
+
+import _thread
+
+__all__ = (
+    "Blocked",
+    "DummyLock",
+    "HSCondition",
+    "Lock",
+    "Mailbox",
+    "SyncHook",
+    "SyncPoint",
+    "SyncPrimitive",
+    "TIMEOUT_MAX",
+    "completing",
+    "get_sync_hook",
+    "held",
+    "monotonic",
+    "set_clock",
+    "set_sync_hook",
+)
+
+T = TypeVar("T")
+
+#: Timeouts at or above this (``float('inf')`` included) mean "no limit": a lock cannot
+#: wait longer, and ``acquire`` would raise ``OverflowError`` deep inside a read.
+TIMEOUT_MAX = threading.TIMEOUT_MAX
+
+# --- the synchronization-point hook ---------------------------------------------------
+
+
+class SyncPoint(enum.Enum):
+    """The named points at which the hook is called."""
+
+    ACQUIRE = "acquire"  # before a lock is taken (blocking, no timeout)
+    TRY_ACQUIRE = "try_acquire"  # before a non-blocking or timed lock acquisition
+    RELEASE = "release"  # after a lock was released
+    WAIT = "wait"  # before a thread waits on a condition (lock held)
+    WAKE = "wake"  # after a waiting thread woke and re-took the lock
+    NOTIFY = "notify"  # when a condition is notified (lock held)
+    BLOCK = "block"  # a waiter released the lock and is about to block (a Blocked record)
+    THREAD_START = "thread_start"  # in the parent, after a refasync thread was started
+    JOIN = "join"  # before a thread joins a refasync thread
+    YIELD = "yield"  # a polling loop lets other threads run (primitive: what it polls)
+
+
+class SyncPrimitive(Protocol):
+    """What the hook is told about: a named lock or condition."""
+
+    @property
+    def name(self) -> str: ...
+
+
+#: ``hook(point, primitive)``. The return value matters at two points. ``True`` at
+#: ``SyncPoint.WAIT`` makes the wait return at once as a spurious wake-up (the lock is
+#: still released and re-taken), which every ``while predicate`` loop must survive.
+#: ``True`` at ``SyncPoint.BLOCK`` means the hook itself waited until the wait's outcome
+#: was decided (a controlled scheduler): the waiter then only checks, without blocking,
+#: whether a notify reached it; otherwise the waiter blocks on its own.
+SyncHook = Callable[[SyncPoint, SyncPrimitive], bool]
+
+_hook: SyncHook | None = None
+
+#: The namespaces of the modules that read the hook as their own global ``_hook``
+#: (``mirror_hook``): one global load on their hot paths, as here.
+_hook_mirrors: list[dict[str, object]] = []
+
+
+def mirror_hook(namespace: dict[str, object]) -> None:
+    """Keep ``namespace["_hook"]`` equal to the installed hook (a module passes its
+    ``globals()`` at import: its hot paths then test one global, not an attribute)."""
+    namespace["_hook"] = _hook
+    _hook_mirrors.append(namespace)
+
+
+def set_sync_hook(hook: SyncHook | None) -> SyncHook | None:
+    """Install ``hook`` at every synchronization point (None removes it).
+
+    :return: the previously installed hook. The hook is called from any thread, possibly
+        with a refasync lock held, so it must not take refasync locks itself.
+    :raise TypeError: if ``hook`` is neither callable nor None (nothing is installed)
+
+    A hook may raise: that is an interrupt at that point, and refasync handles one per
+    operation as it handles ``KeyboardInterrupt`` in a wait (docs/semantics.md, Faults).
+    """
+    global _hook
+    if hook is not None and not callable(hook):
+        raise TypeError(f"hook must be a callable(point, primitive) or None, got {hook!r}")
+    previous = _hook
+    _hook = hook
+    for namespace in _hook_mirrors:
+        namespace["_hook"] = hook
+    return previous
+
+
+def get_sync_hook() -> SyncHook | None:
+    """:return: the installed hook, or None."""
+    return _hook
+
+
+# --- the clock ------------------------------------------------------------------------
+
+_clock: Callable[[], float] = time.monotonic
+
+
+def monotonic() -> float:
+    """:return: the library's clock, in seconds. Every deadline in refasync is computed
+    from it, so a controlled scheduler can make time virtual with :func:`set_clock`."""
+    return _clock()
+
+
+def set_clock(clock: Callable[[], float] | None) -> Callable[[], float]:
+    """Make ``clock`` the library's clock (None restores ``time.monotonic``).
+
+    :return: the previous clock
+    """
+    global _clock
+    if clock is not None and not callable(clock):
+        raise TypeError(f"clock must be a callable returning seconds or None, got {clock!r}")
+    previous = _clock
+    _clock = time.monotonic if clock is None else clock
+    return previous
+
+
+# --- locks and conditions -------------------------------------------------------------
+
+
+class Lock:
+    """A non-reentrant lock reporting ``ACQUIRE`` and ``RELEASE`` to the hook."""
+
+    __slots__ = ("_lock", "name")
+
+    def __init__(self, name: str = "lock") -> None:
+        self._lock = _thread.allocate_lock()
+        self.name = name
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        hook = _hook
+        if hook is not None:
+            hook(SyncPoint.ACQUIRE if blocking and timeout < 0 else SyncPoint.TRY_ACQUIRE, self)
+        return self._lock.acquire(blocking, timeout)
+
+    def release(self) -> None:
+        self._lock.release()
+        hook = _hook
+        if hook is not None:
+            hook(SyncPoint.RELEASE, self)
+
+    def locked(self) -> bool:
+        return self._lock.locked()
+
+    def __enter__(self) -> bool:
+        hook = _hook
+        if hook is not None:
+            hook(SyncPoint.ACQUIRE, self)
+        return self._lock.acquire()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._lock.release()
+        hook = _hook
+        if hook is not None:
+            hook(SyncPoint.RELEASE, self)
+
+    def __repr__(self) -> str:
+        return f"<refasync.util.Lock {self.name!r} {'locked' if self.locked() else 'unlocked'}>"
+
+
+def held(lock: Lock) -> AbstractContextManager[bool]:
+    """``with held(lock):`` is ``with lock:``, for the hottest paths: with no hook
+    installed it is the raw lock, so taking and leaving it costs no Python frame (there is
+    nothing to report); with a hook it is ``lock`` itself, every point reported (S7)."""
+    return lock if _hook is not None else lock._lock
+
+
+class completing:
+    """``with completing(lock):`` takes ``lock`` like ``with lock:``, but an exception the
+    hook raises at its ACQUIRE or RELEASE point (an injected interrupt) is raised only
+    once the block has run and the lock is released, so bookkeeping that must not be
+    skipped (closing a channel, counting a chunk out) always completes. An exception from
+    the block itself wins. With ``reraise=False`` the exception is left in ``deferred``
+    for the caller to raise where it can handle it."""
+
+    __slots__ = ("_lock", "_interrupt", "_reraise", "deferred")
+
+    def __init__(self, lock: Lock, reraise: bool = True) -> None:
+        self._lock = lock
+        self._interrupt: BaseException | None = None
+        self._reraise = reraise
+        self.deferred: BaseException | None = None
+
+    def __enter__(self) -> None:
+        hook = _hook
+        if hook is not None:
+            try:
+                hook(SyncPoint.ACQUIRE, self._lock)
+            except BaseException as exc:
+                self._interrupt = exc
+        self._lock._lock.acquire()
+
+    def defer(self, exc: BaseException) -> None:
+        """Raise ``exc`` when the block ends (the first deferred exception wins)."""
+        if self._interrupt is None:
+            self._interrupt = exc
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        self._lock._lock.release()
+        hook = _hook
+        if hook is not None:
+            try:
+                hook(SyncPoint.RELEASE, self._lock)
+            except BaseException as error:
+                self.defer(error)
+        interrupt, self._interrupt = self._interrupt, None
+        if interrupt is not None and exc is None:
+            if not self._reraise:
+                self.deferred = interrupt
+                return
+            raise interrupt
+
+
+def _notify_all_completing(condition: HSCondition, block: completing) -> None:
+    # Inside a completing block: every waiter is woken; a hook exception at NOTIFY waits.
+    try:
+        condition.notify_all_locked()
+    except BaseException as exc:
+        block.defer(exc)
+
+
+class DummyLock:
+    """An object providing a do-nothing lock interface for use in sync mode."""
+
+    __slots__ = ()
+    name = "dummy"
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        return True
+
+    def release(self) -> None:
+        pass
+
+    def __enter__(self) -> bool:
+        return True
+
+    def __exit__(self, *exc_info: object) -> None:
+        pass
+
+
+class Blocked:
+    """The primitive reported at ``SyncPoint.BLOCK``: a thread that registered as a waiter
+    of ``condition`` and released its lock. ``token`` is unlocked once a notify reached
+    the waiter; ``timeout`` is the wait's timeout in seconds (None: no timeout)."""
+
+    __slots__ = ("condition", "token", "timeout")
+
+    def __init__(
+        self, condition: HSCondition, token: _thread.LockType, timeout: float | None
+    ) -> None:
+        self.condition = condition
+        self.token = token
+        self.timeout = timeout
+
+    @property
+    def name(self) -> str:
+        return self.condition.name
+
+    def notified(self) -> bool:
+        """:return: True once a notify reached the waiter."""
+        return not self.token.locked()
+
+
+class HSCondition:
+    """The library's condition variable.
+
+    ``wait`` and ``notify_locked`` are called with the lock held, as with
+    ``threading.Condition``. ``notify`` and ``notify_all`` take the lock themselves (the
+    seed's contract): call them with the lock *not* held. Waits block on a per-waiter
+    lock, never by polling; a timed wait is one timed lock acquisition.
+    """
+
+    __slots__ = ("_lock", "_waiters", "name")
+
+    def __init__(self, lock: Lock | None = None, name: str = "condition") -> None:
+        self._lock = Lock(name + ".lock") if lock is None else lock
+        self.name = name
+        # One locked waiter lock per thread in wait(); guarded by self._lock.
+        self._waiters: deque[_thread.LockType] = deque()
+
+    @property
+    def lock(self) -> Lock:
+        """The lock this condition waits with."""
+        return self._lock
+
+    def acquire(self, block: bool | None = None) -> bool:
+        if block is None:
+            return self._lock.acquire()
+        return self._lock.acquire(block)
+
+    def release(self) -> None:
+        self._lock.release()
+
+    def __enter__(self) -> bool:
+        return self._lock.__enter__()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._lock.__exit__()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Release the lock, wait for a notify or ``timeout`` seconds, re-take the lock.
+
+        Callers hold the lock and call this inside ``while predicate:``. It returns or
+        raises with the lock held again, whatever interrupts it (``KeyboardInterrupt``, a
+        raising hook); a waiter that is interrupted after a notify chose it passes that
+        notify on, so no other waiter is stranded.
+
+        :return: True if woken by a notify, False on timeout or a spurious wake-up.
+        :raise RuntimeError: if the lock is not held (nothing changes then)
+        """
+        raw = self._lock._lock
+        if not raw.locked():
+            raise RuntimeError(f"{self.name}: wait() needs the condition's lock held")
+        hook = _hook
+        if hook is not None and hook(SyncPoint.WAIT, self):
+            # An injected spurious wake-up: let other threads run, then return.
+            raw.release()
+            try:
+                hook(SyncPoint.RELEASE, self._lock)
+                hook(SyncPoint.ACQUIRE, self._lock)
+            finally:
+                raw.acquire()
+            hook(SyncPoint.WAKE, self)
+            return False
+        waiter = _thread.allocate_lock()
+        waiter.acquire()
+        self._waiters.append(waiter)
+        raw.release()
+        notified = False
+        try:
+            if hook is not None:
+                hook(SyncPoint.RELEASE, self._lock)
+            hook = _hook
+            if (hook is not None and (timeout is None or timeout > 0)
+                    and hook(SyncPoint.BLOCK, Blocked(self, waiter, timeout))):
+                # The hook decided the outcome (notified, timed out or spurious).
+                notified = waiter.acquire(False)
+            elif timeout is None:
+                notified = waiter.acquire()
+            elif timeout > 0:
+                notified = waiter.acquire(True, timeout)
+            else:
+                notified = waiter.acquire(False)
+        except BaseException:
+            self._reacquire_after_wait(waiter, interrupted=True)
+            raise
+        if not self._reacquire_after_wait(waiter, interrupted=False, acquired=notified):
+            notified = True
+        hook = _hook
+        if hook is not None:
+            try:
+                hook(SyncPoint.WAKE, self)
+            except BaseException:
+                if notified:
+                    self._pass_notify_on()
+                raise
+        return notified
+
+    def _reacquire_after_wait(self, waiter: _thread.LockType, interrupted: bool,
+                              acquired: bool = False) -> bool:
+        """Re-take the lock (always, even if the hook raises) and withdraw ``waiter``.
+
+        ``acquired``: the wait took ``waiter``. Every release of a waiter lock follows its
+        ``popleft`` from ``_waiters`` (under the lock), so it is registered no more, and
+        the search (a ``ValueError`` on this, the common path) is skipped.
+
+        :return: True if the waiter was still registered (nobody notified it). An
+            interrupted waiter that a notify already chose passes the notify on.
+        """
+        hook = _hook
+        registered = True
+        try:
+            if hook is not None:
+                hook(SyncPoint.ACQUIRE, self._lock)
+        except BaseException:
+            interrupted = True
+            raise
+        finally:
+            self._lock._lock.acquire()
+            if acquired:
+                registered = False
+            else:
+                try:
+                    self._waiters.remove(waiter)
+                except ValueError:
+                    registered = False
+            if interrupted and not registered:
+                self._pass_notify_on()
+        return registered
+
+    def _pass_notify_on(self) -> None:
+        # A waiter chosen by a notify leaves with an exception: wake the next one instead
+        # (at worst a spurious wake-up, which every wait loop survives).
+        if self._waiters:
+            self._waiters.popleft().release()
+
+    def has_waiters(self) -> bool:
+        """:return: True if a thread waits on this condition. Call with the lock held."""
+        return bool(self._waiters)
+
+    def notify_locked(self, n: int = 1) -> None:
+        """Wake up to ``n`` waiters. Call with the lock held. The waiters are woken even
+        if the hook raises at ``NOTIFY`` (the exception then propagates)."""
+        hook = _hook
+        try:
+            if hook is not None:
+                hook(SyncPoint.NOTIFY, self)
+        finally:
+            waiters = self._waiters
+            while waiters and n > 0:
+                waiters.popleft().release()
+                n -= 1
+
+    def notify_all_locked(self) -> None:
+        """Wake every waiter. Call with the lock held."""
+        self.notify_locked(len(self._waiters))
+
+    def notify(self, n: int = 1) -> None:
+        """Take the lock and wake up to ``n`` waiters.
+
+        Taking the lock first is vital: a waiter appends itself under the lock, so a
+        notifier that looked without it could miss a waiter about to block forever.
+        """
+        n = _check_notify_count(n)
+        with self._lock:
+            self.notify_locked(n)
+
+    def notify_all(self) -> None:
+        """Take the lock and wake every waiter."""
+        with self._lock:
+            self.notify_locked(len(self._waiters))
+
+
+def _report_quietly(hook: SyncHook, point: SyncPoint, primitive: SyncPrimitive) -> None:
+    # Report a point while another exception propagates: that one wins.
+    try:
+        hook(point, primitive)
+    except BaseException:
+        pass
+
+
+def _check_notify_count(n: int) -> int:
+    if isinstance(n, bool) or not isinstance(n, int):
+        raise TypeError(f"n must be an int (the number of waiters to wake), got {n!r}")
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    return n
+
+
+class Mailbox(Generic[T]):
+    """A multi-producer queue whose ``post`` is safe inside a finalizer.
+
+    A ``weakref.finalize`` callback runs in whatever thread dropped the last reference,
+    possibly while that thread holds a refasync lock, so it must not take one.
+    ``queue.SimpleQueue.put`` is documented as reentrant for exactly this use. This is the
+    one synchronization object in refasync that is not hooked: a hook could block inside
+    a finalizer. A port uses a lock-free MPSC queue.
+    """
+
+    __slots__ = ("_queue",)
+
+    def __init__(self) -> None:
+        self._queue: _stdlib_queue.SimpleQueue[T] = _stdlib_queue.SimpleQueue()
+
+    def post(self, message: T) -> None:
+        self._queue.put(message)
+
+    def take_all(self) -> list[T]:
+        """:return: every message posted so far, oldest first; never blocks."""
+        if self._queue.empty():  # the common case, without raising Empty
+            return []
+        messages: list[T] = []
+        while True:
+            try:
+                messages.append(self._queue.get_nowait())
+            except _stdlib_queue.Empty:
+                return messages
