@@ -25,7 +25,7 @@ from refasync import explore as ex
 from refasync import util
 from refasync.util import AsyncQueue, ItemQueue
 
-from .faults import SKIPPED, InterruptInjector, _Armed
+from .faults import InterruptInjector, _Armed
 from .harness import STRESS_PREFIX, Context, Scenario, _workers_of
 from .inject import derive_seed
 from .scenarios import ALL_SCENARIOS, FAULT_SCENARIOS, SCENARIOS
@@ -104,8 +104,7 @@ class _ExplorerInterrupts(InterruptInjector):
     def armed(self, rng: random.Random, p: float) -> Iterator[_Armed]:
         assert self.session is not None
         state = _Armed(rng, p)
-        spare = SKIPPED  # the points the delay harness's injector skips, for the same reason
-        with self.session.interruptible(spare) if p > 0 else contextlib.nullcontext():
+        with self.session.interruptible() if p > 0 else contextlib.nullcontext():
             yield state
 
 

@@ -6,8 +6,8 @@ the oracles that go with them.
   at each ACQUIRE, WAIT or WAKE point of that operation it raises
   :class:`InjectedInterrupt` (a ``BaseException``, like ``KeyboardInterrupt``) with a
   seeded probability, at most once per operation. These are the points where Ctrl-C
-  reaches a thread: before it blocks on a lock, before it waits, when it wakes. The pool's
-  own locks (``Pool.*``) are skipped until the pool's recovery paths are interrupt-safe.
+  reaches a thread: before it blocks on a lock, before it waits, when it wakes; the
+  pool's own locks included (F10).
 * **Failing user code.** :class:`FaultyCode` makes task functions, callbacks and input
   iterators that raise an ``Exception`` (:class:`UserError`) or a ``BaseException``
   (:class:`UserInterrupt`) at seeded points, and records every exception it raised.
@@ -45,8 +45,6 @@ T = TypeVar("T")
 
 #: Where an injected interrupt may land (see the module docstring).
 INTERRUPT_POINTS = frozenset({SyncPoint.ACQUIRE, SyncPoint.WAIT, SyncPoint.WAKE})
-#: Primitives whose points are skipped (name prefixes).
-SKIPPED = ("Pool.",)
 
 
 class InjectedInterrupt(BaseException):
@@ -93,7 +91,7 @@ class InterruptInjector:
         spurious = self.inner(point, primitive) if self.inner is not None else False
         armed: _Armed | None = getattr(self._local, "armed", None)
         if (armed is not None and not armed.fired and point in INTERRUPT_POINTS
-                and not primitive.name.startswith(SKIPPED) and armed.rng.random() < armed.p):
+                and armed.rng.random() < armed.p):
             armed.fired = True
             self.fired += 1
             raise InjectedInterrupt(f"injected at {point.value} of {primitive.name}")

@@ -383,3 +383,67 @@ def test_an_astronomic_count_through_a_chain_returns_every_item(
                                                max_chunksize=max_chunksize))
         assert sorted(then.read(10**30)) == list(range(10))
         assert first.task().error() is None
+
+
+# --- F10: an interrupt at any point of the pool's own locks leaves no chunk unaccounted ---
+
+
+class _InterruptAtPoolLock:
+    """A hook that raises KeyboardInterrupt at the ``target``-th ACQUIRE of ``Pool.lock``
+    in the thread that installed it (once), and counts those acquisitions."""
+
+    def __init__(self, target: int) -> None:
+        self.target = target
+        self.seen = 0
+        self.thread = threading.get_ident()
+
+    def __call__(self, point: util.SyncPoint, primitive: util.SyncPrimitive) -> bool:
+        if (point is util.SyncPoint.ACQUIRE and primitive.name == "Pool.lock"
+                and threading.get_ident() == self.thread):
+            self.seen += 1
+            if self.seen == self.target:
+                raise KeyboardInterrupt(f"at acquisition {self.seen} of Pool.lock")
+        return False
+
+
+@pytest.mark.parametrize("max_chunksize", [0, 1, 3])
+def test_an_interrupt_at_any_acquisition_of_the_pool_lock_loses_and_strands_nothing(
+        max_chunksize: int) -> None:
+    """Sweep every acquisition of the pool lock that a serial chain read makes (the
+    plan, taking a chunk, the accounting after it): interrupted at any one of them, the
+    read raises, and the next read returns without hanging; no item is delivered twice,
+    and every item is delivered unless the interrupt landed inside a chunk, which fails
+    that chunk's task (F6)."""
+    target = 1
+    while True:
+        with running_pool(0) as pool:
+            feeder_task: IteratorThreadTask[int, int] = IteratorThreadTask(
+                iter(range(7)), "src", lambda x: x, max_chunksize=max_chunksize)
+            feeder = pool.add_task(feeder_task)
+            stage: ChannelThreadTask[int, int] = ChannelThreadTask(
+                feeder, "stage", lambda x: x * 10, max_chunksize=max_chunksize)
+            reader = pool.add_task(stage)
+            hook = _InterruptAtPoolLock(target)
+            previous = util.set_sync_hook(hook)
+            interrupted = False
+            try:
+                got = reader.read(4)
+            except KeyboardInterrupt:
+                interrupted, got = True, []
+            finally:
+                util.set_sync_hook(previous)
+            rest = start_bounded(lambda: reader.read(0), "the rest").result()
+            delivered, expected = got + rest, [x * 10 for x in range(7)]
+            assert len(set(delivered)) == len(delivered), (target, got, rest)
+            assert set(delivered) <= set(expected), (target, got, rest)
+            if feeder_task.error() is None and stage.error() is None:
+                assert sorted(delivered) == expected, (target, got, rest)
+            assert not pool._lock.locked()
+            # Every chunk that ran was accounted for: none in flight, no thread still
+            # counted as inside one (it would run chunks it must leave to workers, P11).
+            assert not pool._queue._busy, target
+            assert all(state.inflight == 0 for state in pool._states.values()), target
+        if not interrupted:
+            assert target > hook.seen  # every acquisition of the read was interrupted once
+            return
+        target += 1

@@ -79,7 +79,7 @@ from .graph import Graph
 from .plan import plan_chunks, plan_unbounded
 from .task import ChannelThreadTask, Task
 from .thread import WorkerThread, WorkItem
-from .sync import held
+from .sync import _notify_all_completing, completing, get_sync_hook, held
 from .util import ALL, HSCondition, Lock, Mailbox, SyncQueue, normalize_count, normalize_timeout
 
 if TYPE_CHECKING:
@@ -282,24 +282,43 @@ class ChunkQueue:
             task.process(chunk.count)
         finally:
             _chunk_depth.depth -= 1
-            ident = threading.get_ident()
-            with held(self._lock):
+            # Accounting for the chunk always completes, or its readers would wait for it
+            # forever: with a hook, an interrupt it raises at any point of the block
+            # (taking the pool lock, the task's lock, a notify) waits until the block
+            # and the poke are done (F10). Without a hook there is nothing to defer.
+            block = None if get_sync_hook() is None else completing(self._lock, reraise=False)
+            with held(self._lock) if block is None else block:
                 state.inflight -= 1
                 state.inflight_items -= chunk.count
                 if chunk.count == ALL:
                     state.unbounded -= 1
+                ident = threading.get_ident()
                 state.running.remove(ident)
                 if self._busy[ident] == 1:
                     del self._busy[ident]
                 else:
                     self._busy[ident] -= 1
-                if state.deferred_items and not task.is_done():
-                    self._top_up_locked(state)
+                if block is None:
+                    self._end_chunk_locked(state)
+                else:
+                    try:
+                        self._end_chunk_locked(state)
+                    except BaseException as exc:
+                        block.defer(exc)
+                        _notify_all_completing(self.chunk_done, block)  # never skipped
                 left = bool(state.pending or state.deferred_items)
-                if self.chunk_done._waiters:  # no frame when nobody waits
-                    self.chunk_done.notify_all_locked()
             _poke_readers([task])
+            if block is not None and block.deferred is not None:
+                raise block.deferred
         return left
+
+    def _end_chunk_locked(self, state: _TaskState) -> None:
+        """After a chunk of ``state``'s task: queue its next deferred chunk, wake the
+        threads waiting for a chunk to end."""
+        if state.deferred_items and not state.task.is_done():
+            self._top_up_locked(state)
+        if self.chunk_done._waiters:  # no frame when nobody waits
+            self.chunk_done.notify_all_locked()
 
     def run_on_worker(self, chunk: _Chunk) -> None:
         """``run`` for a worker: whatever user code raises that the task did not keep
