@@ -157,42 +157,15 @@ def _remove_task_no_wait(self: Pool, task: Task[Any, Any],
 # -- 6. a lost wake-up in HSCondition.notify -----------------------------------------------
 
 
-def _wait_registers_late(self: HSCondition, timeout: float | None = None) -> bool:
-    hook = util.get_sync_hook()
-    if hook is not None and hook(SyncPoint.WAIT, self):
-        self._lock.release()
-        self._lock.acquire()
-        hook(SyncPoint.WAKE, self)
-        return False
-    waiter = _thread.allocate_lock()
-    waiter.acquire()
-    self._lock.release()
-    # BUG: registered after the lock is released: a notify in between finds no waiter,
-    # so that wake-up is lost and this thread sleeps through it.
-    self._waiters.append(waiter)
-    notified = False
-    try:
-        hook = util.get_sync_hook()
-        if (hook is not None and (timeout is None or timeout > 0)
-                and hook(SyncPoint.BLOCK, util.Blocked(self, waiter, timeout))):
-            notified = waiter.acquire(False)
-        elif timeout is None:
-            notified = waiter.acquire()
-        elif timeout > 0:
-            notified = waiter.acquire(True, timeout)
-        else:
-            notified = waiter.acquire(False)
-    finally:
-        self._lock.acquire()
-        if not notified:
-            try:
-                self._waiters.remove(waiter)
-            except ValueError:
-                notified = True
-    hook = util.get_sync_hook()
-    if hook is not None:
-        hook(SyncPoint.WAKE, self)
-    return notified
+# BUG: the waiter registers after the lock is released: a notify in between finds no
+# waiter, so that wake-up is lost and this thread sleeps through it.
+_wait_registers_late = _with_defect(
+    HSCondition.wait,
+    "self._waiters.append(waiter)\n    raw.release()\n    notified = False\n    try:\n"
+    "        if hook is not None:\n            hook(SyncPoint.RELEASE, self._lock)\n",
+    "raw.release()\n    notified = False\n    try:\n"
+    "        if hook is not None:\n            hook(SyncPoint.RELEASE, self._lock)\n"
+    "        self._waiters.append(waiter)  # BUG: registered after the lock is released\n")
 
 
 # -- 7./8. who runs chunks (issue 9) -----------------------------------------------------
