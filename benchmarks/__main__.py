@@ -8,6 +8,7 @@ import time
 import traceback
 from typing import Callable, Sequence
 
+from .bounds import bound_rows
 from .channel_bench import channel_rows
 from .cpu_bench import cpu_rows
 from .harness import BenchHang, Row, Status, failed_row
@@ -33,6 +34,7 @@ def _groups(scale: Scale) -> list[Group]:
     chain, sha, sleep, growth = pool_rows(scale)
     groups += [("pool-chain", chain), ("sha256", sha), ("sleep", sleep),
                ("pool-growth", growth)]
+    groups.append(("bounds", lambda: bound_rows(scale)))
     groups.append(("latency", lambda: latency_rows(scale)))
     groups.append(("memory", lambda: memory_rows(scale)))
     groups.append(("hook", lambda: hook_rows(scale)))

@@ -19,7 +19,7 @@ import _thread
 
 from refasync import util
 from refasync.channel import IteratorReader
-from refasync.pool import Pool, PoolReader
+from refasync.pool import ChunkQueue, Pool, PoolReader
 from refasync.task import Task
 from refasync.util import AsyncQueue, Full, HSCondition, ReadOnly, SyncPoint, normalize_count
 
@@ -180,6 +180,13 @@ _demand_outside_reader_runs_chunks = _with_defect(
     "if workers == 0 or block:  # BUG: any blocking reader runs chunks, timed or not")
 
 
+# -- 22. a chunk's end does not poke the readers waiting for its task (issue 14) ---------
+
+_run_pokes_nobody = _with_defect(
+    ChunkQueue.run, "poke = state.waiting > 0",
+    "poke = False  # BUG: readers waiting for the task are not told the chunk ended")
+
+
 # -- 9-12. the fault dimension's variants: each puts one defect of issue 10 back ----------
 
 
@@ -250,8 +257,8 @@ _put_many_same_generation = _with_defect(
 # -- 15. the pool read's per-item timeout does not restart when items arrive ---------------
 
 
-_read_until_served_fixed_deadline = _with_defect(
-    PoolReader._read_until_served, "deadline = None  # the timeout is per item: it restarts",
+_demand_read_fixed_deadline = _with_defect(
+    PoolReader._demand_read, "deadline = None  # the timeout is per item: it restarts",
     "pass  # BUG: the deadline is not reset: one timeout for the whole read")
 
 
@@ -326,8 +333,8 @@ BROKEN: dict[str, Variant] = {
         Variant("put_many_same_generation", "put_many does not advance the change "
                 "generation", AsyncQueue, "put_many", _put_many_same_generation, delays=False),
         Variant("pool_timeout_not_restarted", "a pool read's per-item timeout does not "
-                "restart when items arrive", PoolReader, "_read_until_served",
-                _read_until_served_fixed_deadline, delays=False),
+                "restart when items arrive", PoolReader, "_demand_read",
+                _demand_read_fixed_deadline, delays=False),
         Variant("close_forgets_readers", "closing does not wake blocked readers",
                 AsyncQueue, "set_writable", _close_forgets_readers, delays=False),
         Variant("close_forgets_writers", "closing does not wake writers blocked on a full "
@@ -343,6 +350,8 @@ BROKEN: dict[str, Variant] = {
         Variant("removal_forgets_inputs", "removing a task keeps its handle on its input, "
                 "so orphaned inputs are not removed", Pool, "_remove_locked",
                 _remove_forgets_inputs, delays=False),
+        Variant("chunk_end_pokes_nobody", "a chunk's end does not wake the readers "
+                "counted as waiting for its task", ChunkQueue, "run", _run_pokes_nobody),
         Variant("iterator_read_unlocked", "IteratorReader.read does not take its lock",
                 IteratorReader, "read", _iterator_read_unlocked, delays=False),
     )

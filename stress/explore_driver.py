@@ -83,6 +83,7 @@ CAUGHT_IN = {
     "put_back_at_the_end": "fault_tasks",
     "orphans_never_removed": "orphan_churn",
     "removal_forgets_inputs": "orphan_churn",
+    "chunk_end_pokes_nobody": "pool_pipeline",
 }
 
 

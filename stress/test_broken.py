@@ -8,7 +8,7 @@ import random
 import pytest
 
 from refasync.channel import IteratorReader
-from refasync.pool import Pool, PoolReader
+from refasync.pool import ChunkQueue, Pool, PoolReader
 from refasync.task import Task
 from refasync.util import AsyncQueue, HSCondition
 from stress.broken import BROKEN, broken
@@ -41,4 +41,4 @@ def test_patches_are_restored() -> None:
     for (owner, method), original in originals.items():
         assert owner.__dict__[method] is original
     assert {v.owner for v in BROKEN.values()} <= {AsyncQueue, HSCondition, Task, Pool,
-                                                  PoolReader, IteratorReader}
+                                                  PoolReader, IteratorReader, ChunkQueue}

@@ -942,7 +942,18 @@ def test_unbounded_channel_ends_are_the_queue_methods(channel_cls: type[Channel[
     with pytest.raises(ValueError):
         w.write(3, True, -0.5)
     assert r.read(-5, False) == [1, 2]  # below 1: all
+    # write_many is the queue's put_many, with write_many's contract.
+    assert w.write_many == channel.queue.put_many
+    w.write_many(iter([3, 4]))  # any iterable
+    with pytest.raises(TypeError):
+        w.write_many([5], 1)  # type: ignore[arg-type]  # a timeout passed as block
+    with pytest.raises(ValueError):
+        w.write_many([5], True, -1)
+    assert r.read(0, False) == [3, 4]
     w.close()
+    w.write_many([])  # writing no item: no error, even when closed
+    with pytest.raises(ReadOnly):
+        w.write_many([6])
     assert r.read() == []
 
 
@@ -950,6 +961,7 @@ def test_bounded_channels_subclasses_and_callback_ends_keep_their_own_methods() 
     bounded: Channel[int] = Channel(1)
     w = ChannelWriter(bounded)
     assert w.write != bounded.queue.put  # write's block=False default matters when bounded
+    assert w.write_many != bounded.queue.put_many  # put_many needs an unbounded queue
     w.write(1)
     with pytest.raises(Full):
         w.write(2)  # block=False: Full at once, no wait

@@ -230,3 +230,44 @@ def test_without_helping_a_cross_pool_chain_hangs() -> None:
         # A's queued chunk (B's worker), which now helps and runs it.
         a.set_size(0)
         assert sorted(call.result()) == list(range(20))
+
+
+def _two_waiting_readers_of_one_chunk(timeout: float) -> list[list[int]]:
+    """Reader A's read(1) plans one chunk of one item on a one-worker pool, held in
+    flight; reader B finds that chunk covers the demand and waits too. The chunk's write
+    wakes one of them; only the chunk's end (which pokes the readers counted as waiting)
+    tells the other to plan the next chunk. :return: what each read returned."""
+    gate = Gate(0)
+    waiting: set[int] = set()
+    both_wait = threading.Event()
+    guard = threading.Lock()
+
+    def hook(point: util.SyncPoint, primitive: util.SyncPrimitive) -> bool:
+        if point is util.SyncPoint.WAIT and primitive.name == "AsyncQueue.not_empty":
+            with guard:
+                waiting.add(threading.get_ident())
+                if len(waiting) == 2:
+                    both_wait.set()
+        return False
+
+    with running_pool(1) as pool:
+        reader = source(pool, 10, gate, max_chunksize=1)
+        util.set_sync_hook(hook)
+        try:
+            a = start_bounded(lambda: reader.read(1, timeout=timeout), "reader A")
+            wait_or_fail(gate.entered, BOUND_S, "the chunk of item 0 started")
+            b = start_bounded(lambda: reader.read(1, timeout=timeout), "reader B")
+            wait_or_fail(both_wait, BOUND_S, "both readers wait")
+            gate.release.set()
+            return [a.result(), b.result()]
+        finally:
+            util.set_sync_hook(None)
+
+
+def test_a_chunk_end_wakes_every_reader_waiting_for_its_task() -> None:
+    assert sorted(_two_waiting_readers_of_one_chunk(BOUND_S)) == [[0], [1]]
+
+
+def test_without_the_poke_at_a_chunk_end_a_waiting_reader_times_out_empty() -> None:
+    with broken("chunk_end_pokes_nobody"):
+        assert sorted(_two_waiting_readers_of_one_chunk(2.0)) == [[], [0]]

@@ -480,3 +480,31 @@ def test_a_task_is_added_once(second_pool: bool, size: int) -> None:
         assert pool.num_tasks() == 1
         assert other.num_tasks() == 0
         assert reader.read(0) == [0, 1, 2, 3]  # the failed add changed nothing
+
+
+@pytest.mark.parametrize("apply_single", [True, False])
+def test_a_chunk_writes_its_results_in_batches_that_double_up_to_the_maximum(
+        apply_single: bool) -> None:
+    from refasync.task import MAX_WRITE_BATCH, WRITE_BATCH
+
+    sizes: list[int] = []
+
+    class CountingWriter(ChannelWriter[int]):  # overrides write_many: keeps its own (S6)
+        def write_many(self, items: Iterable[int], block: bool = True,
+                       timeout: float | None = None) -> None:
+            items = list(items)
+            sizes.append(len(items))
+            super().write_many(items, block, timeout)
+
+    channel: Channel[int] = Channel()
+    writer = CountingWriter(channel)
+    task: IteratorThreadTask[int, int]
+    if apply_single:
+        task = IteratorThreadTask(iter(range(3000)), "batches", lambda x: x, writer=writer)
+    else:
+        task = IteratorThreadTask(iter(range(3000)), "batches", lambda xs: list(xs), False,
+                                  writer=writer)
+    task.process(3000)
+    assert (WRITE_BATCH, MAX_WRITE_BATCH) == (64, 1024)
+    assert sizes == [64, 128, 256, 512, 1024, 1016]
+    assert ChannelReader(channel).read(0, False) == list(range(3000))

@@ -10,7 +10,8 @@ from __future__ import annotations
 import collections.abc
 from typing import Any, Callable, ClassVar, Generic, Iterable, Iterator, TypeVar
 
-from .sync import held
+from . import sync as _sync
+from .sync import SyncHook
 from .util import (
     AsyncQueue,
     Full,
@@ -23,6 +24,11 @@ from .util import (
     normalize_count,
     normalize_timeout,
 )
+
+
+#: The installed sync hook, kept equal to ``refasync.sync``'s (``sync.mirror_hook``).
+_hook: SyncHook | None = None
+_sync.mirror_hook(globals())
 
 
 def _ends_bind(queue: ItemQueue[Any]) -> bool:
@@ -122,10 +128,10 @@ class ChannelWriter(Writer[T]):
     """The write end of a channel, a file-like interface for a channel.
 
     On an unbounded channel of the library's own queues, ``write`` is the queue's ``put``
-    itself, bound on the instance (one Python frame between the caller and the deque):
-    there ``block`` changes nothing, so ``put``'s default (True) and ``write``'s (False)
-    agree, and ``put`` makes the same argument checks. A subclass that overrides
-    ``write`` keeps its own.
+    and ``write_many`` its ``put_many``, bound on the instance (one Python frame between
+    the caller and the deque): there ``block`` changes nothing, so ``put``'s default
+    (True) and ``write``'s (False) agree, and the queue makes the same argument checks.
+    A subclass that overrides ``write`` or ``write_many`` keeps its own.
     """
 
     __slots__ = ("channel", "_put", "__dict__")
@@ -134,8 +140,12 @@ class ChannelWriter(Writer[T]):
         self.channel = channel
         queue = channel.queue
         self._put = queue.put
-        if type(self).write is ChannelWriter.write and not queue.maxsize and _ends_bind(queue):
-            setattr(self, "write", queue.put)  # an instance attribute shadows the method
+        if not queue.maxsize and _ends_bind(queue):
+            # An instance attribute shadows the method (unless a subclass overrides it).
+            if type(self).write is ChannelWriter.write:
+                setattr(self, "write", queue.put)
+            if type(self).write_many is ChannelWriter.write_many:
+                setattr(self, "write_many", queue.put_many)
 
     def write(self, item: T, block: bool = False, timeout: float | None = None) -> None:
         """Write ``item``. The default ``block=False`` (the seed's) matters only for a
@@ -362,7 +372,7 @@ class CallbackReaderMixin(Reader[T]):
             check_block(block)
         if timeout is not None:
             timeout = normalize_timeout(timeout)
-        with held(self._cb_lock):
+        with self._cb_lock._lock if _hook is None else self._cb_lock:
             pre_cb, post_cb = self._pre_cb, self._post_cb
         if pre_cb is not None:
             pre_cb(count)

@@ -17,13 +17,16 @@ How a read is served:
 2. If it needs more and the task is not done, it makes sure enough production is
    scheduled: chunks (``plan_chunks``) are planned for the task unless the items already
    queued, in flight or planned cover the demand; they are queued lazily, at most one
-   per worker at a time, so a huge count costs no more than that.
+   per worker at a time, so a huge count costs no more than that. (On a pool without
+   workers, the one chunk that would be queued and taken at once is started directly.)
 3. If the thread may run chunks (above) and a chunk of that task is queued, it runs it.
    The chunk reads its input through the input task's PoolReader, so upstream work is
    demanded, and possibly run, the same way.
 4. Otherwise the reader waits until the channel changes: an item is written, it is
    closed, a chunk of the task finishes, or the pool loses its last worker (these last
-   two poke the channel). Then it loops. If the read raises (an interrupt in the wait, a
+   two poke the channel; a chunk's end pokes it only if a reader is counted as waiting
+   for the task, which the reader is from the moment it decides, under the pool lock,
+   to wait). Then it loops. If the read raises (an interrupt in the wait, a
    chunk it runs), the items it took go back to the front of the channel, in order.
 5. With no workers, before returning, the reader also runs the chunks its demand
    planned that are still queued (e.g. the ``min_count`` surplus): nobody else would.
@@ -79,7 +82,8 @@ from .graph import Graph
 from .plan import plan_chunks, plan_unbounded
 from .task import ChannelThreadTask, Task
 from .thread import WorkerThread, WorkItem
-from .sync import _notify_all_completing, completing, get_sync_hook, held
+from . import sync as _sync
+from .sync import SyncHook, _notify_all_completing, completing
 from .util import ALL, HSCondition, Lock, Mailbox, SyncQueue, normalize_count, normalize_timeout
 
 if TYPE_CHECKING:
@@ -88,6 +92,10 @@ if TYPE_CHECKING:
 __all__ = ("ChunkQueue", "Pool", "PoolReader", "PoolWorker", "ThreadPool")
 
 T = TypeVar("T")
+
+#: The installed sync hook, kept equal to ``refasync.sync``'s (``sync.mirror_hook``).
+_hook: SyncHook | None = None
+_sync.mirror_hook(globals())
 
 # Any: a pool holds tasks of every item type; it only moves them, never their items.
 AnyTask = Task[Any, Any]
@@ -112,7 +120,7 @@ class _TaskState:
     """The pool's bookkeeping for one task. Every field is guarded by the pool lock."""
 
     __slots__ = ("task", "key", "channel", "handles", "pending", "pending_items", "inflight",
-                 "inflight_items", "deferred_items", "unbounded", "running")
+                 "inflight_items", "deferred_items", "unbounded", "running", "waiting")
 
     def __init__(self, task: AnyTask, key: int, channel: Channel[Any]) -> None:
         self.task = task
@@ -126,14 +134,19 @@ class _TaskState:
         self.deferred_items = 0  # planned, not queued yet (queued one batch at a time)
         self.unbounded = 0  # count-0 ("everything") chunks pending or in flight
         self.running: list[int] = []  # thread idents processing a chunk of the task
+        # Readers of the task about to wait, or waiting, for its channel to change: a
+        # chunk's end pokes the channel only if there are some. An interrupt may leave
+        # this one too high (it then costs a poke), never too low.
+        self.waiting = 0
 
 
 class _Chunk:
-    __slots__ = ("state", "count")
+    __slots__ = ("state", "count", "ident")
 
     def __init__(self, state: _TaskState, count: int) -> None:
         self.state = state
         self.count = count  # items to process; 0: all that are left
+        self.ident = 0  # the thread running it, once started
 
 
 def _is_stop_request(item: object) -> bool:
@@ -173,12 +186,14 @@ class ChunkQueue:
 
     # -- scheduling (pool lock held) --
 
-    def ensure_production_locked(self, state: _TaskState, need: int) -> None:
+    def ensure_production_locked(self, state: _TaskState, need: int,
+                                 limits: tuple[int, int]) -> None:
         """Queue chunks of ``state.task`` unless queued, in-flight and deferred ones cover
         ``need``. A bounded demand is planned at once but queued lazily, one chunk per
-        worker at a time (``_top_up_locked``), so a huge count costs no more than that."""
-        min_count, max_chunksize = state.task.chunk_limits()
-        workers = self.workers
+        worker at a time (``_top_up_locked``), so a huge count costs no more than that.
+        ``limits`` is the task's ``chunk_limits()``."""
+        min_count, max_chunksize = limits
+        workers = len(self._members)
         if need == ALL:
             # Keep every worker (or the serial reader) fed: top up with a batch whenever
             # no more than one chunk per worker is left queued.
@@ -258,18 +273,43 @@ class ChunkQueue:
         state = chunk.state
         state.pending -= 1
         state.pending_items -= chunk.count
+        self._run_here_locked(chunk)
+
+    def _run_here_locked(self, chunk: _Chunk) -> None:
+        """Count a chunk that is not queued as in flight in the calling thread."""
+        state = chunk.state
         state.inflight += 1
         state.inflight_items += chunk.count
-        ident = threading.get_ident()
+        ident = chunk.ident = threading.get_ident()
         state.running.append(ident)
-        self._busy[ident] = self._busy.get(ident, 0) + 1
+        busy = self._busy
+        busy[ident] = busy.get(ident, 0) + 1
+
+    def start_serial_locked(self, state: _TaskState, need: int,
+                            limits: tuple[int, int]) -> _Chunk | None:
+        """On a pool without workers, for a bounded ``need`` of a task with nothing
+        queued or deferred: :return: the one chunk that ``ensure_production_locked`` then
+        ``take_for_locked`` would give, started, without going through the chunk queue;
+        None where the general path is needed (nothing to produce, or several chunks)."""
+        if state.pending or state.deferred_items or state.unbounded:
+            return None
+        short = need - state.inflight_items
+        if short <= 0:
+            return None
+        min_count, max_chunksize = limits
+        total = max(short, min_count)
+        if max_chunksize and total > max_chunksize:
+            return None
+        chunk = _Chunk(state, total)
+        self._run_here_locked(chunk)
+        return chunk
 
     # -- running --
 
     def run(self, chunk: _Chunk) -> bool:
         """Process a started chunk (no lock held), then account for it, queue the next
-        deferred chunk of its task, and poke the task's channel so that its readers
-        re-evaluate.
+        deferred chunk of its task, and poke the task's channel if readers of the task
+        wait for it to change, so that they re-evaluate.
 
         :return: True if chunks of the task were queued or deferred when it ended (a
             serial reader then runs them before it returns, ``_run_planned_if_serial``)
@@ -286,20 +326,22 @@ class ChunkQueue:
             # forever: with a hook, an interrupt it raises at any point of the block
             # (taking the pool lock, the task's lock, a notify) waits until the block
             # and the poke are done (F10). Without a hook there is nothing to defer.
-            block = None if get_sync_hook() is None else completing(self._lock, reraise=False)
-            with held(self._lock) if block is None else block:
+            block = None if _hook is None else completing(self._lock, reraise=False)
+            with self._lock._lock if block is None else block:
                 state.inflight -= 1
                 state.inflight_items -= chunk.count
                 if chunk.count == ALL:
                     state.unbounded -= 1
-                ident = threading.get_ident()
+                ident = chunk.ident
                 state.running.remove(ident)
-                if self._busy[ident] == 1:
-                    del self._busy[ident]
+                busy = self._busy
+                if busy[ident] == 1:
+                    del busy[ident]
                 else:
-                    self._busy[ident] -= 1
+                    busy[ident] -= 1
                 if block is None:
-                    self._end_chunk_locked(state)
+                    if state.deferred_items or self.chunk_done._waiters:
+                        self._end_chunk_locked(state)
                 else:
                     try:
                         self._end_chunk_locked(state)
@@ -307,7 +349,9 @@ class ChunkQueue:
                         block.defer(exc)
                         _notify_all_completing(self.chunk_done, block)  # never skipped
                 left = bool(state.pending or state.deferred_items)
-            _poke_readers([task])
+                poke = state.waiting > 0
+            if poke:
+                _poke_readers([task])
             if block is not None and block.deferred is not None:
                 raise block.deferred
         return left
@@ -515,61 +559,68 @@ class PoolReader(CallbackChannelReader[T]):
         return self._with_callbacks(self._demand_read, count, block, timeout)
 
     def _demand_read(self, count: int, block: bool, timeout: float | None) -> list[T]:
-        # Checked by _with_callbacks already: the calls are skipped for valid arguments.
-        if type(count) is not int or count < 0:
-            count = normalize_count(count)
-        if timeout is not None:
-            timeout = normalize_timeout(timeout)
+        """Read as ``read`` does, arguments checked (by ``_with_callbacks``): take what
+        the channel holds, demand the rest, run the chunks this thread may run, wait for
+        the others. If it raises, the items it took go back to the front of the channel."""
         task = self._task_ref()
-        out: list[T] = []
-        try:
-            left = self._read_until_served(task, out, count, block, timeout)
-            if task is not None and left:
-                # Without workers nobody else would run the rest of what this read
-                # planned (e.g. the min_count surplus): run it before returning.
-                self._pool._run_planned_if_serial(task)
-        except BaseException:
-            self.channel.queue.put_back(out)  # no effect, or a complete one
-            raise
-        return out
-
-    def _read_until_served(self, task: Task[Any, T] | None, out: list[T], count: int,
-                           block: bool, timeout: float | None) -> bool:
-        """Fill ``out`` (the caller puts it back if this raises).
-
-        :return: False if the last chunk this read ran left none of the task's chunks
-            queued or deferred (then there is nothing for ``_run_planned_if_serial``)."""
         queue = self.channel.queue
         pool = self._pool
+        out: list[T] = []
         deadline: float | None = None
-        left = True  # chunks of the task may be queued (for _run_planned_if_serial)
-        while True:
-            need = count - len(out) if count else ALL
-            items, generation, drained = queue.take_nowait(need)
-            if items:
-                out.extend(items)
-                deadline = None  # the timeout is per item: it restarts
-                if count and len(out) >= count:
-                    return left
-            if drained:
-                return left
-            need = count - len(out) if count else ALL
-            chunk = None if task is None else pool._demand(task, need, block)
-            if chunk is not None:
-                left = pool._queue.run(chunk)
-                continue
-            left = True
-            if not block:
-                return left
-            remaining = None
-            if timeout is not None:
-                now = util.monotonic()
-                if deadline is None:
-                    deadline = now + timeout
-                remaining = deadline - now
-                if remaining <= 0:
-                    return left
-            queue.wait_for_change(generation, remaining)
+        # False once a chunk this read ran left none of the task's chunks queued or
+        # deferred (then there is nothing for _run_planned_if_serial).
+        left = True
+        waiting = False  # counted in the task's waiting readers (Pool._demand)
+        try:
+            while True:
+                need = count - len(out) if count else ALL
+                items, generation, drained = queue.take_nowait(need)
+                if items:
+                    out.extend(items)
+                    deadline = None  # the timeout is per item: it restarts
+                    if count and len(out) >= count:
+                        break
+                if drained:
+                    break
+                if task is not None:
+                    # Cleared first: if _demand raises before it counts this reader
+                    # out, the count stays too high (a poke too many), never too low.
+                    was_waiting, waiting = waiting, False
+                    chunk = pool._demand(task, count - len(out) if count else ALL, block,
+                                         was_waiting)
+                    if chunk is not None:
+                        left = pool._queue.run(chunk)
+                        continue
+                    waiting = block
+                left = True
+                if not block:
+                    break
+                remaining = None
+                if timeout is not None:
+                    now = util.monotonic()
+                    if deadline is None:
+                        deadline = now + timeout
+                    remaining = deadline - now
+                    if remaining <= 0:
+                        break
+                queue.wait_for_change(generation, remaining)
+            if task is not None:
+                if waiting:
+                    waiting = False
+                    pool._stop_waiting(task)
+                if left:
+                    # Without workers nobody else would run the rest of what this read
+                    # planned (e.g. the min_count surplus): run it before returning.
+                    pool._run_planned_if_serial(task)
+        except BaseException:
+            if waiting and task is not None:
+                try:
+                    pool._stop_waiting(task)
+                except BaseException:
+                    pass  # still counted: it costs a poke, never a lost wake-up
+            queue.put_back(out)  # no effect, or a complete one
+            raise
+        return out
 
 
 def _poke_readers(tasks: list[AnyTask]) -> None:
@@ -832,22 +883,42 @@ class Pool:
             state.handles += 1
             return weakref.finalize(reader, self._orphans.post, state.key)
 
-    def _demand(self, task: AnyTask, need: int, block: bool) -> _Chunk | None:
+    def _demand(self, task: AnyTask, need: int, block: bool, was_waiting: bool) -> _Chunk | None:
         """Make sure ``need`` items of ``task`` are being produced; :return: a queued chunk
-        of the task for the calling thread to run, if it should run one."""
-        with held(self._lock):
-            self._collect_orphans_locked()
+        of the task for the calling thread to run, if it should run one. A blocking
+        caller that gets None is counted as waiting for the task's channel (chunk ends
+        then poke it) until its next call, with ``was_waiting``, or ``_stop_waiting``."""
+        with self._lock._lock if _hook is None else self._lock:
+            if not self._orphans.is_empty():
+                self._collect_orphans_locked()
             state = self._states.get(task)
             if state is None:
                 return None
-            workers = self._num_workers
-            if not task.is_done():
-                self._queue.ensure_production_locked(state, need)
+            if was_waiting:
+                state.waiting -= 1
+            workers = len(self._queue._members)
+            limits = task.limits_unless_done()  # None: done
+            chunk = None
+            if limits is not None:
+                if workers == 0 and need != ALL:
+                    chunk = self._queue.start_serial_locked(state, need, limits)
+                    if chunk is not None:
+                        return chunk
+                self._queue.ensure_production_locked(state, need, limits)
             # Who runs chunks: nobody else on a serial pool; a thread inside a chunk
             # helps; a thread outside every chunk leaves them to the workers.
             if workers == 0 or (block and inside_chunk()):
-                return self._queue.take_for_locked(state)
-            return None
+                chunk = self._queue.take_for_locked(state)
+            if chunk is None and block:
+                state.waiting += 1
+            return chunk
+
+    def _stop_waiting(self, task: AnyTask) -> None:
+        """The calling reader no longer waits for ``task``'s channel (see ``_demand``)."""
+        with self._lock:
+            state = self._states.get(task)
+            if state is not None:
+                state.waiting -= 1
 
     def _run_planned_if_serial(self, task: AnyTask) -> None:
         """With no workers, run the queued chunks of ``task`` in this thread."""
@@ -909,6 +980,7 @@ class Pool:
         for state in self._states.values():
             state.inflight = state.inflight_items = 0
             state.running = []
+            state.waiting = 0  # the parent's waiting readers are not in the child
             state.unbounded = sum(1 for c in chunks if c.state is state and c.count == ALL)
 
 

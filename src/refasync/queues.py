@@ -137,8 +137,12 @@ class ItemQueue(Generic[T]):
     def put(self, item: T, block: bool = True, timeout: float | None = None) -> None:
         raise NotImplementedError
 
-    def put_many(self, items: Iterable[T]) -> None:
-        """Append ``items`` in order, atomically; the queue must be unbounded.
+    def put_many(self, items: Iterable[T], block: bool = True,
+                 timeout: float | None = None) -> None:
+        """Append ``items`` (any iterable, consumed first) in order, atomically; the queue
+        must be unbounded, so ``block`` and ``timeout`` change nothing (they are checked
+        as ``Writer.write_many`` checks them: a channel writer's ``write_many`` can be
+        this method itself).
 
         :raise ReadOnly: if the queue is closed (then nothing is added)
         """
@@ -257,15 +261,24 @@ class AsyncQueue(ItemQueue[T]):
             if hook is not None:
                 hook(SyncPoint.RELEASE, self.mutex)
 
-    def put_many(self, items: Iterable[T]) -> None:
+    def put_many(self, items: Iterable[T], block: bool = True,
+                 timeout: float | None = None) -> None:
+        given: object = block  # checked without a call when it is a bool
+        if given is not True and given is not False:
+            check_block(block)
+        if timeout is not None:
+            normalize_timeout(timeout)
         if self.maxsize:
             raise ValueError("put_many needs an unbounded queue; use put on a bounded one")
         if not isinstance(items, list):
             items = list(items)  # an iterable that raises adds nothing
+        if not items:
+            return  # as writing no item: nothing to add, no error even when closed
         # An interrupt from the hook is raised after the items are in: never half done.
         # With no hook there is no interrupt to defer: the raw lock, without frames.
-        block = None if _hook is None else completing(self.mutex)
-        guard: AbstractContextManager[bool | None] = self._raw_mutex if block is None else block
+        completion = None if _hook is None else completing(self.mutex)
+        guard: AbstractContextManager[bool | None] = (
+            self._raw_mutex if completion is None else completion)
         with guard:
             if not self._writable:
                 raise ReadOnly("write to a closed channel")
@@ -275,9 +288,9 @@ class AsyncQueue(ItemQueue[T]):
                 try:
                     self.not_empty.notify_locked(len(items))
                 except BaseException as exc:
-                    if block is None:
+                    if completion is None:
                         raise  # a hook installed meanwhile: the items are in, raise now
-                    block.defer(exc)
+                    completion.defer(exc)
 
     def _wait_for_space(self, block: bool, timeout: float | None) -> None:
         # Called with the mutex held on a full, open queue.
@@ -468,8 +481,19 @@ class AsyncQueue(ItemQueue[T]):
         return taken
 
     def take_nowait(self, count: int) -> tuple[list[T], int, bool]:
-        out: list[T] = []
         hook = _hook
+        if hook is None:  # nothing can raise inside: no recovery to prepare
+            with self._raw_mutex:
+                items = self._items
+                if not items:
+                    return [], self._generation, not self._writable
+                if count == 1 and not self.maxsize:  # the common case, kept short
+                    out = [items.popleft()]
+                else:
+                    out = []
+                    self._take_locked(out, count)
+                return out, self._generation, not self._writable and not items
+        out = []
         if hook is not None:
             hook(SyncPoint.ACQUIRE, self.mutex)
         with self._raw_mutex:
@@ -527,11 +551,19 @@ class SyncQueue(ItemQueue[T]):
         self._items.append(item)
         self._generation += 1
 
-    def put_many(self, items: Iterable[T]) -> None:
+    def put_many(self, items: Iterable[T], block: bool = True,
+                 timeout: float | None = None) -> None:
+        given: object = block  # checked without a call when it is a bool
+        if given is not True and given is not False:
+            check_block(block)
+        if timeout is not None:
+            normalize_timeout(timeout)
         if self.maxsize:
             raise ValueError("put_many needs an unbounded queue; use put on a bounded one")
         if not isinstance(items, list):
             items = list(items)  # an iterable that raises adds nothing
+        if not items:
+            return  # as writing no item: nothing to add, no error even when closed
         if not self._writable:
             raise ReadOnly("write to a closed channel")
         self._items.extend(items)

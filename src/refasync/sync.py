@@ -35,7 +35,6 @@ __all__ = (
     "TIMEOUT_MAX",
     "completing",
     "get_sync_hook",
-    "held",
     "monotonic",
     "set_clock",
     "set_sync_hook",
@@ -184,13 +183,6 @@ class Lock:
 
     def __repr__(self) -> str:
         return f"<refasync.util.Lock {self.name!r} {'locked' if self.locked() else 'unlocked'}>"
-
-
-def held(lock: Lock) -> AbstractContextManager[bool]:
-    """``with held(lock):`` is ``with lock:``, for the hottest paths: with no hook
-    installed it is the raw lock, so taking and leaving it costs no Python frame (there is
-    nothing to report); with a hook it is ``lock`` itself, every point reported (S7)."""
-    return lock if _hook is not None else lock._lock
 
 
 class completing:
@@ -485,10 +477,13 @@ class Mailbox(Generic[T]):
     a finalizer. A port uses a lock-free MPSC queue.
     """
 
-    __slots__ = ("_queue",)
+    __slots__ = ("_queue", "is_empty")
 
     def __init__(self) -> None:
         self._queue: _stdlib_queue.SimpleQueue[T] = _stdlib_queue.SimpleQueue()
+        #: ``is_empty()``: True if nothing was posted since the last ``take_all`` (the
+        #: queue's own method: no Python frame on a hot path that only checks).
+        self.is_empty: Callable[[], bool] = self._queue.empty
 
     def post(self, message: T) -> None:
         self._queue.put(message)

@@ -27,11 +27,16 @@ from typing import (
 from .channel import IteratorReader, Reader, Writer
 from . import sync as _sync
 from .graph import Node
-from .sync import held
+from .sync import SyncHook
 from .util import Lock, ReadOnly, completing, normalize_count
 
 if TYPE_CHECKING:
     from .pool import Pool
+
+#: The installed sync hook, kept equal to ``refasync.sync``'s (``sync.mirror_hook``): with
+#: none, the hot paths take the raw lock inside a ``Lock`` (no frame, nothing to report).
+_hook: SyncHook | None = None
+_sync.mirror_hook(globals())
 
 __all__ = (
     "ChannelThreadTask",
@@ -44,8 +49,11 @@ __all__ = (
 In = TypeVar("In")
 Out = TypeVar("Out")
 
-#: Results of a chunk are written in batches of at most this many items.
+#: A chunk writes its first ``WRITE_BATCH`` results in one batch, then batches twice as
+#: large each time, up to ``MAX_WRITE_BATCH``: early results for a waiting reader, and
+#: few lock acquisitions for a long chunk.
 WRITE_BATCH = 64
+MAX_WRITE_BATCH = 1024
 
 
 def _check_min_count(min_count: int | None) -> int | None:
@@ -192,7 +200,15 @@ class Task(Node, Generic[In, Out]):
 
     def chunk_limits(self) -> tuple[int, int]:
         """:return: (min_count or 0, max_chunksize), read together."""
-        with held(self._wlock):
+        with self._wlock._lock if _hook is None else self._wlock:
+            return self._min_count or 0, self._max_chunksize
+
+    def limits_unless_done(self) -> tuple[int, int] | None:
+        """:return: ``chunk_limits()``, or None if the task is done: what a pool plans
+        with, read under one acquisition of the task's lock."""
+        with self._wlock._lock if _hook is None else self._wlock:
+            if self._done:
+                return None
             return self._min_count or 0, self._max_chunksize
 
     def set_writer(self, writer: Writer[Out]) -> None:
@@ -215,7 +231,7 @@ class Task(Node, Generic[In, Out]):
 
     def is_done(self) -> bool:
         """:return: True if we are finished processing"""
-        with held(self._wlock):
+        with self._wlock._lock if _hook is None else self._wlock:
             return self._done
 
     def error(self) -> BaseException | None:
@@ -287,12 +303,14 @@ class Task(Node, Generic[In, Out]):
         if type(count) is not int or count < 0:  # no call when it is valid
             count = normalize_count(count)
         read = self._read
-        writer = self._require_writer()
+        writer = self._out_writer
+        if writer is None:
+            writer = self._require_writer()  # raises
         if read is None:
             raise ValueError(f"task {self.id!r} has no input to read from")
         # Counting in and out always completes (util.completing defers an interrupt from
         # the hook); with no hook installed there is none, and the raw lock does it.
-        counting_in = None if _sync._hook is None else completing(self._wlock, reraise=False)
+        counting_in = None if _hook is None else completing(self._wlock, reraise=False)
         guard: AbstractContextManager[bool | None] = (
             self._wlock._lock if counting_in is None else counting_in)
         with guard:
@@ -321,21 +339,36 @@ class Task(Node, Generic[In, Out]):
                 exhausted = count == 0 or len(items) < count
             if items:
                 # Results go out in batches: one lock acquisition per batch, not per item.
+                # The first batch is small, so that a reader gets results early; each
+                # next one is twice as large, up to MAX_WRITE_BATCH.
+                size = WRITE_BATCH
                 if self.apply_single:
-                    fun_single = cast("Callable[[In], Out]", self.fun)
-                    for start in range(0, len(items), WRITE_BATCH):
+                    if TYPE_CHECKING:  # typing.cast is a call: checked, not run
+                        fun_single = cast("Callable[[In], Out]", self.fun)
+                    else:
+                        fun_single = self.fun
+                    start = 0
+                    while start < len(items):
                         # extend() keeps the results before an exception: they are
                         # delivered before the failure (tests/test_task.py checks it).
-                        results.extend(map(fun_single, items[start : start + WRITE_BATCH]))
+                        results.extend(map(fun_single, items[start : start + size]))
                         batch, results = results, []
                         writer.write_many(batch, True)
+                        start += size
+                        if size < MAX_WRITE_BATCH:
+                            size *= 2
                 else:
-                    fun_many = cast("Callable[[list[In]], Iterable[Out]]", self.fun)
+                    if TYPE_CHECKING:
+                        fun_many = cast("Callable[[list[In]], Iterable[Out]]", self.fun)
+                    else:
+                        fun_many = self.fun
                     for result in fun_many(items):
                         results.append(result)
-                        if len(results) >= WRITE_BATCH:
+                        if len(results) >= size:
                             batch, results = results, []
                             writer.write_many(batch, True)
+                            if size < MAX_WRITE_BATCH:
+                                size *= 2
                 if results:
                     batch, results = results, []
                     writer.write_many(batch, True)
@@ -358,7 +391,7 @@ class Task(Node, Generic[In, Out]):
         finally:
             # Counting the chunk out and closing always complete (see util.completing);
             # an interrupt from the hook there is raised after them.
-            counting_out = None if _sync._hook is None else completing(self._wlock, reraise=False)
+            counting_out = None if _hook is None else completing(self._wlock, reraise=False)
             guard = self._wlock._lock if counting_out is None else counting_out
             with guard:
                 self._num_writers -= 1
