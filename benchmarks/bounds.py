@@ -107,7 +107,8 @@ def chain_counts(items: int, stages: int = CHAIN_LENGTH) -> tuple[float, float]:
 
 
 def _bound_row(workload: str, baseline: str, value: float, limit: float, note: str) -> Row:
-    row = Row(f"bound: {workload}", baseline, value, "x", Goal.INFO, limit, note=note)
+    row = Row(f"bound: {workload}", baseline, value, "x", Goal.INFO, limit,
+              note=f"{note}; the target: <= {limit:g}x")
     return row.judge()
 
 
