@@ -530,11 +530,13 @@ class PoolReader(CallbackChannelReader[T]):
 
         :raise ValueError: if the task is not in its pool anymore
         """
-        twin = PoolReader(self.channel, self.task(), self._pool)
+        task = self._task_ref()
+        if task is None:
+            raise ValueError("PoolReader is not associated with a task anymore")
+        twin = PoolReader(self.channel, task, self._pool)  # ValueError if it was removed
         with self._cb_lock:
-            pre_cb, post_cb = self._pre_cb, self._post_cb
-        twin.set_pre_cb(pre_cb)
-        twin.set_post_cb(post_cb)
+            # Nobody else has the twin yet: its callbacks are this thread's to set.
+            twin._pre_cb, twin._post_cb = self._pre_cb, self._post_cb
         return twin
 
     def release(self) -> None:
@@ -576,7 +578,10 @@ class PoolReader(CallbackChannelReader[T]):
                 need = count - len(out) if count else ALL
                 items, generation, drained = queue.take_nowait(need)
                 if items:
-                    out.extend(items)
+                    if out:
+                        out.extend(items)
+                    else:
+                        out = items  # a fresh list: no copy
                     deadline = None  # the timeout is per item: it restarts
                     if count and len(out) >= count:
                         break
@@ -877,6 +882,8 @@ class Pool:
         the reader's finalizer also calls when it is collected. The finalizer holds the
         task's key, never the task, so a removed task is freed while readers remain."""
         with self._lock:
+            if not self._orphans.is_empty():
+                self._collect_orphans_locked()
             state = self._states.get(task)
             if state is None:
                 raise ValueError(f"task {task.id!r} is not a task of this pool")
