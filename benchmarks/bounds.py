@@ -20,21 +20,24 @@ need (``docs/semantics.md``, "Locks and what they guard").
 from __future__ import annotations
 
 import cProfile
+import itertools
 import pstats
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
+from typing import Callable
 
 from refasync.channel import Channel, SerialChannel
 from refasync.pool import ThreadPool
 from refasync.sync import SyncPoint, SyncPrimitive, set_sync_hook
 
 from .channel_bench import queue_put_drain, queue_put_get, write_close_drain, write_read1
-from .harness import Goal, Row, interleave, median
-from .pool_bench import CHAIN_LENGTH, _build_chain, generator_chain, serial_pool_chain
+from .harness import Goal, Row, Timed, interleave, median
+from .pool_bench import CHAIN_LENGTH, _build_chain, generator_chain, identity, serial_pool_chain
 from .scale import Scale
 
-__all__ = ("LOCKS_PER_STAGE", "bound_rows", "chain_counts", "frame_ns", "lock_block_ns")
+__all__ = ("LOCKS_PER_STAGE", "bound_rows", "chain_counts", "frame_ns", "lock_block_ns",
+           "skeleton_chain")
 
 #: The lock blocks one stage of a serial pool chain needs per item read with ``read(1)``,
 #: whatever the design, if every piece of shared state stays guarded: the reader takes
@@ -43,6 +46,117 @@ __all__ = ("LOCKS_PER_STAGE", "bound_rows", "chain_counts", "frame_ns", "lock_bl
 #: out; the task's lock counts the chunk in as a writer and out again (the channel closes
 #: when the last writer of a done task leaves).
 LOCKS_PER_STAGE = 7
+
+
+class _SkeletonStage:
+    """The least Python a serial chain stage can be while it keeps the rules' locks: the
+    ``LOCKS_PER_STAGE`` lock blocks of a ``read(1)`` that has to produce, around the
+    counters they guard, and nothing else (no argument checks, no done flag or chunk
+    limits, no closing, no recovery from exceptions, no hook tests)."""
+
+    __slots__ = ("upstream", "fun", "items", "mutex", "pool_lock", "task_lock", "writers",
+                 "inflight")
+
+    def __init__(self, upstream: Callable[[], int], fun: Callable[[int], int],
+                 pool_lock: threading.Lock) -> None:
+        self.upstream = upstream
+        self.fun = fun
+        self.items: deque[int] = deque()
+        self.mutex = threading.Lock()
+        self.pool_lock = pool_lock
+        self.task_lock = threading.Lock()
+        self.writers = 0
+        self.inflight = 0
+
+    def read1(self) -> int:
+        items = self.items
+        with self.mutex:  # the channel, found empty
+            if items:
+                return items.popleft()
+        with self.pool_lock:  # plan and start the chunk
+            self.inflight += 1
+        with self.task_lock:  # the chunk counts itself in as a writer
+            self.writers += 1
+        result = self.fun(self.upstream())
+        with self.mutex:  # the chunk writes
+            items.append(result)
+        with self.task_lock:  # ... and counts itself out
+            self.writers -= 1
+        with self.pool_lock:  # the pool counts the chunk out
+            self.inflight -= 1
+        with self.mutex:  # the reader takes the item
+            return items.popleft()
+
+
+class _SkeletonChannel:
+    """The least Python a thread-safe channel can be: one lock block per write and per
+    read, around a deque, and nothing else (no closed flag, no argument checks, no change
+    generation, no waking of blocked readers)."""
+
+    __slots__ = ("items", "mutex")
+
+    def __init__(self) -> None:
+        self.items: deque[int] = deque()
+        self.mutex = threading.Lock()
+
+    def write(self, item: int) -> None:
+        with self.mutex:
+            self.items.append(item)
+
+    def read1(self) -> list[int]:
+        with self.mutex:
+            return [self.items.popleft()]
+
+    def read_all(self) -> list[int]:
+        with self.mutex:
+            out = list(self.items)
+            self.items.clear()
+            return out
+
+
+def skeleton_write_read1(n: int) -> Timed:
+    def run() -> float:
+        channel = _SkeletonChannel()
+        write, read = channel.write, channel.read1
+        start = time.perf_counter()
+        for i in range(n):
+            write(i)
+            read()
+        return time.perf_counter() - start
+
+    return run
+
+
+def skeleton_drain(n: int) -> Timed:
+    def run() -> float:
+        channel = _SkeletonChannel()
+        write = channel.write
+        start = time.perf_counter()
+        for i in range(n):
+            write(i)
+        items = channel.read_all()
+        elapsed = time.perf_counter() - start
+        assert len(items) == n
+        return elapsed
+
+    return run
+
+
+def skeleton_chain(n: int, stages: int = CHAIN_LENGTH) -> Timed:
+    """``n`` ``read(1)`` calls through a feeder and ``stages`` skeleton stages."""
+
+    def run() -> float:
+        pool_lock = threading.Lock()
+        stage = _SkeletonStage(itertools.count().__next__, identity, pool_lock)
+        for _ in range(stages):
+            stage = _SkeletonStage(stage.read1, identity, pool_lock)
+        read = stage.read1
+        start = time.perf_counter()
+        for _ in range(n):
+            read()
+        return time.perf_counter() - start
+
+    return run
 
 
 def _best_per_loop_ns(body: str, setup: str, loops: int) -> float:
@@ -113,45 +227,65 @@ def _bound_row(workload: str, baseline: str, value: float, limit: float, note: s
 
 
 def bound_rows(scale: Scale) -> list[Row]:
-    """:return: one row per missed-prone target: the least the workload costs."""
-    lock, frame = lock_block_ns(), frame_ns()
-    rows = [Row("cost of one uncontended lock block (with lock: pass)", "-", lock, "ns",
-                Goal.INFO, note=f"a Python frame (3 arguments): {frame:.0f} ns").judge()]
+    """:return: the rows of the bounds: the cost of a lock block and a frame, then per
+    target the skeleton that keeps only the locks, and what refasync's own code spends."""
+    # The machine's speed drifts during a run: the costs are measured before each
+    # workload, and the rows use the medians so far.
+    costs: list[tuple[float, float]] = []
 
+    def cost() -> tuple[float, float]:
+        costs.append((lock_block_ns(), frame_ns()))
+        return median([c[0] for c in costs]), median([c[1] for c in costs])
+
+    rows: list[Row] = []
     n = scale.items
-    serial, theirs = (median(s) for s in interleave(
-        (write_read1(SerialChannel, n), queue_put_get(n)), scale.reps, scale.run_timeout_s,
-        "bound: write + read(1)"))
-    floor = serial + 2 * n * lock * 1e-9
+    lock, _ = cost()
+    serial, skeleton, theirs = (median(s) for s in interleave(
+        (write_read1(SerialChannel, n), skeleton_write_read1(n), queue_put_get(n)),
+        scale.reps, scale.run_timeout_s, "bound: write + read(1)"))
     rows.append(_bound_row(
-        "write + read(1) [Channel] >= the same code without locks [SerialChannel] + 2 lock "
-        "blocks per item", "queue.Queue put/get", floor / theirs, 0.40,
-        f"{serial / n * 1e9:.0f} + 2 x {lock:.0f} ns vs {theirs / n * 1e9:.0f} ns/item"))
+        "write + read(1) >= a skeleton channel: a lock block around a deque per write and "
+        "per read, nothing else", "queue.Queue put/get", skeleton / theirs, 0.40,
+        f"{skeleton / n * 1e9:.0f} vs {theirs / n * 1e9:.0f} ns/item"))
+    rows.append(_bound_row(
+        "write + read(1) [Channel] = the same code without locks [SerialChannel] + 2 lock "
+        "blocks per item", "queue.Queue put/get", (serial + 2 * n * lock * 1e-9) / theirs,
+        0.40, f"{serial / n * 1e9:.0f} + 2 x {lock:.0f} ns vs {theirs / n * 1e9:.0f} ns/item"))
 
-    serial, theirs = (median(s) for s in interleave(
-        (write_close_drain(SerialChannel, n), queue_put_drain(n)), scale.reps,
-        scale.run_timeout_s, "bound: drain"))
-    floor = serial + n * lock * 1e-9
+    lock, _ = cost()
+    serial, skeleton, theirs = (median(s) for s in interleave(
+        (write_close_drain(SerialChannel, n), skeleton_drain(n), queue_put_drain(n)),
+        scale.reps, scale.run_timeout_s, "bound: drain"))
     rows.append(_bound_row(
-        "write N, close, read(0) [Channel] >= [SerialChannel] + 1 lock block per write",
-        "queue.Queue put + get loop", floor / theirs, 0.20,
+        "write N, read(0) >= a skeleton channel", "queue.Queue put + get loop",
+        skeleton / theirs, 0.20, f"{skeleton / n * 1e9:.0f} vs {theirs / n * 1e9:.0f} ns/item"))
+    rows.append(_bound_row(
+        "write N, close, read(0) [Channel] = [SerialChannel] + 1 lock block per write",
+        "queue.Queue put + get loop", (serial + n * lock * 1e-9) / theirs, 0.20,
         f"{serial / n * 1e9:.0f} + {lock:.0f} ns vs {theirs / n * 1e9:.0f} ns/item"))
 
     items = scale.pool_items
     locks, frames = chain_counts(items)
-    ours, gen = (median(s) for s in interleave(
-        (serial_pool_chain(items, True, time_building=False), generator_chain(items)),
+    lock, frame = cost()
+    ours, skeleton, gen = (median(s) for s in interleave(
+        (serial_pool_chain(items, True, time_building=False), skeleton_chain(items),
+         generator_chain(items)),
         scale.pool_reps, scale.run_timeout_s, "bound: read(1) loop"))
     gen_item_ns = gen / items * 1e9
     least = LOCKS_PER_STAGE * (CHAIN_LENGTH + 1)
     rows.append(_bound_row(
-        f"read(1) loop >= the {LOCKS_PER_STAGE} lock blocks per stage the rules need "
-        f"({least} per item)", "plain generator chain", least * lock / gen_item_ns, 30.0,
-        f"{least} x {lock:.0f} ns = {least * lock / 1e3:.1f} us vs {gen_item_ns:.0f} ns/item"))
+        f"read(1) loop >= a skeleton chain: the {LOCKS_PER_STAGE} lock blocks per stage the "
+        "rules need and nothing else", "plain generator chain", skeleton / gen, 30.0,
+        f"{skeleton / items * 1e6:.2f} vs {gen_item_ns / 1e3:.2f} us/item; its {least} lock "
+        f"blocks alone: {least * lock / gen_item_ns:.0f}x"))
     spent_ns = locks * lock + frames * frame
     rows.append(_bound_row(
         f"read(1) loop: its {locks:.0f} lock blocks + {frames:.0f} Python frames per item",
         "plain generator chain", spent_ns / gen_item_ns, 30.0,
         f"{spent_ns / 1e3:.1f} us of the loop's {ours / items * 1e6:.1f} us/item (chain "
-        "built beforehand)"))
+        f"built beforehand: {ours / gen:.0f}x)"))
+    lock, frame = cost()
+    rows.insert(0, Row("cost of one uncontended lock block (with lock: pass)", "-", lock, "ns",
+                       Goal.INFO, note=f"median of {len(costs)} measurements in this group; "
+                       f"a Python frame (3 arguments): {frame:.0f} ns").judge())
     return rows
