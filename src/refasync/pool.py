@@ -804,7 +804,7 @@ class Pool:
                 raise ValueError(f"task {task.id!r} writes to a bounded channel; a pool "
                                  "task's output must be unbounded (it would block the "
                                  "thread that produces for its reader)")
-        with self._lock:
+        with self._lock._lock if _hook is None else self._lock:
             self._collect_orphans_locked()
             other = self._channels.get(id(channel))
             if other is not None and self._states.get(other.task) is other:
@@ -829,7 +829,7 @@ class Pool:
                     pass  # the input task is gone: read what its channel still holds
                 if source._pool is self:
                     upstream = source._task_ref()
-                    with self._lock:
+                    with self._lock._lock if _hook is None else self._lock:
                         if (upstream is not None and upstream in self._states
                                 and task in self._states):
                             self._tasks.add_edge(upstream, task)
@@ -881,7 +881,7 @@ class Pool:
         """Count ``reader`` as a handle of ``task``; :return: its release function, which
         the reader's finalizer also calls when it is collected. The finalizer holds the
         task's key, never the task, so a removed task is freed while readers remain."""
-        with self._lock:
+        with self._lock._lock if _hook is None else self._lock:
             if not self._orphans.is_empty():
                 self._collect_orphans_locked()
             state = self._states.get(task)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import traceback
 import weakref
 from contextlib import AbstractContextManager
+from itertools import islice
 from typing import (
     TYPE_CHECKING,
     Callable,
@@ -347,14 +348,15 @@ class Task(Node, Generic[In, Out]):
                         fun_single = cast("Callable[[In], Out]", self.fun)
                     else:
                         fun_single = self.fun
-                    start = 0
-                    while start < len(items):
+                    todo = iter(items)  # consumed batch by batch, without copies
+                    left = len(items)
+                    while left > 0:
                         # extend() keeps the results before an exception: they are
                         # delivered before the failure (tests/test_task.py checks it).
-                        results.extend(map(fun_single, items[start : start + size]))
+                        results.extend(map(fun_single, islice(todo, size)))
                         batch, results = results, []
                         writer.write_many(batch, True)
-                        start += size
+                        left -= size
                         if size < MAX_WRITE_BATCH:
                             size *= 2
                 else:
