@@ -101,6 +101,9 @@ def latency_rows(scale: Scale) -> list[Row]:
     interleaved."""
     ours: dict[str, list[float]] = {m: [] for m in METHODS}
     theirs: dict[str, list[float]] = {m: [] for m in METHODS}
+    # queue.Queue a second time, in its own blocks: how far two runs of the same code
+    # land apart here (the floor under which a difference is not the library's).
+    again: dict[str, list[float]] = {m: [] for m in METHODS}
     blocks = max(1, scale.latency_samples // BLOCK)
     for index in range(blocks):
         for m in METHODS:
@@ -108,6 +111,8 @@ def latency_rows(scale: Scale) -> list[Row]:
                         f"latency refasync {m} {index}")
             run_guarded(lambda: queue_block(theirs[m], m), scale.run_timeout_s,
                         f"latency queue {m} {index}")
+            run_guarded(lambda: queue_block(again[m], m), scale.run_timeout_s,
+                        f"latency queue again {m} {index}")
     rows = []
     for m in METHODS:
         how = ("writer waits for a registered waiter + 0.3 ms" if m == "waiter"
@@ -128,4 +133,12 @@ def latency_rows(scale: Scale) -> list[Row]:
                     note=f"{ours_s * 1e6:.0f} vs {theirs_s * 1e6:.0f} us; {how}",
                 ).judge()
             )
+            if label == "p50":
+                again_s = percentile(again[m], fraction)
+                rows.append(Row(
+                    f"wake-up latency, p50, {m} method: queue.Queue against itself",
+                    "queue.Queue get", again_s / theirs_s, "x", Goal.INFO,
+                    refasync_s=again_s, baseline_s=theirs_s,
+                    note="the same code in other blocks of the same run: the spread of "
+                         "this measurement here").judge())
     return rows
