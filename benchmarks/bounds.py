@@ -114,9 +114,26 @@ class _SkeletonChannel:
             return out
 
 
-def skeleton_write_read1(n: int) -> Timed:
+class _BareChannel(_SkeletonChannel):
+    """The skeleton channel without its lock: what the calls and the deque cost."""
+
+    __slots__ = ()
+
+    def write(self, item: int) -> None:
+        self.items.append(item)
+
+    def read1(self) -> list[int]:
+        return [self.items.popleft()]
+
+    def read_all(self) -> list[int]:
+        out = list(self.items)
+        self.items.clear()
+        return out
+
+
+def skeleton_write_read1(n: int, bare: bool = False) -> Timed:
     def run() -> float:
-        channel = _SkeletonChannel()
+        channel = _BareChannel() if bare else _SkeletonChannel()
         write, read = channel.write, channel.read1
         start = time.perf_counter()
         for i in range(n):
@@ -127,9 +144,9 @@ def skeleton_write_read1(n: int) -> Timed:
     return run
 
 
-def skeleton_drain(n: int) -> Timed:
+def skeleton_drain(n: int, bare: bool = False) -> Timed:
     def run() -> float:
-        channel = _SkeletonChannel()
+        channel = _BareChannel() if bare else _SkeletonChannel()
         write = channel.write
         start = time.perf_counter()
         for i in range(n):
@@ -240,25 +257,37 @@ def bound_rows(scale: Scale) -> list[Row]:
     rows: list[Row] = []
     n = scale.items
     lock, _ = cost()
-    serial, skeleton, theirs = (median(s) for s in interleave(
-        (write_read1(SerialChannel, n), skeleton_write_read1(n), queue_put_get(n)),
+    serial, skeleton, bare, theirs = (median(s) for s in interleave(
+        (write_read1(SerialChannel, n), skeleton_write_read1(n), skeleton_write_read1(n, True),
+         queue_put_get(n)),
         scale.reps, scale.run_timeout_s, "bound: write + read(1)"))
     rows.append(_bound_row(
         "write + read(1) >= a skeleton channel: a lock block around a deque per write and "
         "per read, nothing else", "queue.Queue put/get", skeleton / theirs, 0.40,
         f"{skeleton / n * 1e9:.0f} vs {theirs / n * 1e9:.0f} ns/item"))
     rows.append(_bound_row(
+        "write + read(1) >= the skeleton + the API's checks (SerialChannel minus the "
+        "skeleton without its lock)", "queue.Queue put/get", (skeleton + serial - bare) / theirs,
+        0.40, f"{skeleton / n * 1e9:.0f} + {(serial - bare) / n * 1e9:.0f} ns vs "
+        f"{theirs / n * 1e9:.0f} ns/item"))
+    rows.append(_bound_row(
         "write + read(1) [Channel] = the same code without locks [SerialChannel] + 2 lock "
         "blocks per item", "queue.Queue put/get", (serial + 2 * n * lock * 1e-9) / theirs,
         0.40, f"{serial / n * 1e9:.0f} + 2 x {lock:.0f} ns vs {theirs / n * 1e9:.0f} ns/item"))
 
     lock, _ = cost()
-    serial, skeleton, theirs = (median(s) for s in interleave(
-        (write_close_drain(SerialChannel, n), skeleton_drain(n), queue_put_drain(n)),
+    serial, skeleton, bare, theirs = (median(s) for s in interleave(
+        (write_close_drain(SerialChannel, n), skeleton_drain(n), skeleton_drain(n, True),
+         queue_put_drain(n)),
         scale.reps, scale.run_timeout_s, "bound: drain"))
     rows.append(_bound_row(
         "write N, read(0) >= a skeleton channel", "queue.Queue put + get loop",
         skeleton / theirs, 0.20, f"{skeleton / n * 1e9:.0f} vs {theirs / n * 1e9:.0f} ns/item"))
+    rows.append(_bound_row(
+        "write N, read(0) >= the skeleton + the API's checks", "queue.Queue put + get loop",
+        (skeleton + serial - bare) / theirs, 0.20,
+        f"{skeleton / n * 1e9:.0f} + {(serial - bare) / n * 1e9:.0f} ns vs "
+        f"{theirs / n * 1e9:.0f} ns/item"))
     rows.append(_bound_row(
         "write N, close, read(0) [Channel] = [SerialChannel] + 1 lock block per write",
         "queue.Queue put + get loop", (serial + n * lock * 1e-9) / theirs, 0.20,
@@ -284,6 +313,15 @@ def bound_rows(scale: Scale) -> list[Row]:
         "plain generator chain", spent_ns / gen_item_ns, 30.0,
         f"{spent_ns / 1e3:.1f} us of the loop's {ours / items * 1e6:.1f} us/item (chain "
         f"built beforehand: {ours / gen:.0f}x)"))
+    whole, read_only, gen = (median(s) for s in interleave(
+        (serial_pool_chain(items, False), serial_pool_chain(items, False, time_building=False),
+         generator_chain(items)),
+        scale.pool_reps, scale.run_timeout_s, "bound: read(0)"))
+    rows.append(_bound_row(
+        f"read(0) = building the {CHAIN_LENGTH + 1} tasks + reading every item",
+        "plain generator chain", whole / gen, 2.0,
+        f"building {(whole - read_only) / gen:.2f}x ({(whole - read_only) * 1e6:.0f} us) + "
+        f"reading {read_only / gen:.2f}x ({read_only * 1e6:.0f} us) vs {gen * 1e6:.0f} us"))
     lock, frame = cost()
     rows.insert(0, Row("cost of one uncontended lock block (with lock: pass)", "-", lock, "ns",
                        Goal.INFO, note=f"median of {len(costs)} measurements in this group; "

@@ -586,6 +586,8 @@ class SyncQueue(ItemQueue[T]):
         if timeout is not None:
             normalize_timeout(timeout)
         items = self._items
+        if count == 1 and items:  # the common case, kept short
+            return [items.popleft()]
         if count == ALL or count >= len(items):
             out = list(items)
             items.clear()
