@@ -1029,36 +1029,3 @@ def test_chain_every_item_exactly_once(size: int) -> None:
             if repetition % 50 == 49:
                 gc.collect()
                 assert pool.num_tasks() == 0
-
-
-def _serial_chunk_sizes(counts: list[int], min_count: int | None, max_chunksize: int) -> list[int]:
-    """The chunk sizes a serial pool runs for reads of ``counts`` on a 50-item task."""
-    sizes: list[int] = []
-
-    def record(items: list[int]) -> list[int]:
-        sizes.append(len(items))
-        return items
-
-    pool = ThreadPool(0)
-    reader = pool.add_task(IteratorThreadTask(iter(range(50)), "src", record, False,
-                                              min_count=min_count, max_chunksize=max_chunksize))
-    got: list[int] = []
-    for count in counts:
-        got += reader.read(count)
-    assert got == list(range(len(got)))
-    return sizes
-
-
-@given(st.lists(st.integers(0, 12), min_size=1, max_size=6), st.none() | st.integers(0, 8),
-       st.integers(0, 5))
-def test_the_serial_shortcut_runs_the_chunks_the_chunk_queue_would(
-        counts: list[int], min_count: int | None, max_chunksize: int) -> None:
-    # P19: with the shortcut switched off, every chunk goes through the chunk queue.
-    shortcut = _serial_chunk_sizes(counts, min_count, max_chunksize)
-    original = ChunkQueue.start_serial_locked
-    ChunkQueue.start_serial_locked = lambda self, state, need, limits: None  # type: ignore[method-assign]
-    try:
-        queued = _serial_chunk_sizes(counts, min_count, max_chunksize)
-    finally:
-        ChunkQueue.start_serial_locked = original  # type: ignore[method-assign]
-    assert shortcut == queued
