@@ -485,6 +485,8 @@ def test_a_task_is_added_once(second_pool: bool, size: int) -> None:
 @pytest.mark.parametrize("apply_single", [True, False])
 def test_a_chunk_writes_its_results_in_batches_that_double_up_to_the_maximum(
         apply_single: bool) -> None:
+    from refasync.task import MAX_WRITE_BATCH, WRITE_BATCH
+
     sizes: list[int] = []
 
     class CountingWriter(ChannelWriter[int]):  # overrides write_many: keeps its own (S6)
@@ -503,5 +505,6 @@ def test_a_chunk_writes_its_results_in_batches_that_double_up_to_the_maximum(
         task = IteratorThreadTask(iter(range(3000)), "batches", lambda xs: list(xs), False,
                                   writer=writer)
     task.process(3000)
-    assert sizes == [64, 128, 256, 512, 1024, 1016]  # T7
+    assert (WRITE_BATCH, MAX_WRITE_BATCH) == (64, 1024)
+    assert sizes == [64, 128, 256, 512, 1024, 1016]
     assert ChannelReader(channel).read(0, False) == list(range(3000))

@@ -146,7 +146,7 @@ class _Chunk:
     def __init__(self, state: _TaskState, count: int) -> None:
         self.state = state
         self.count = count  # items to process; 0: all that are left
-        self.ident = 0  # the thread running it: set under the pool lock as it starts
+        self.ident = 0  # the thread running it, once started
 
 
 def _is_stop_request(item: object) -> bool:
