@@ -25,11 +25,10 @@ import pstats
 import threading
 import time
 from collections import Counter, deque
-from typing import Any, Callable, ClassVar
+from typing import Callable
 
 from refasync.channel import Channel, SerialChannel
 from refasync.pool import ThreadPool
-from refasync.queues import ItemQueue
 from refasync.sync import SyncPoint, SyncPrimitive, set_sync_hook
 
 from .channel_bench import queue_put_drain, queue_put_get, write_close_drain, write_read1
@@ -37,8 +36,8 @@ from .harness import Goal, Row, Timed, interleave, median
 from .pool_bench import CHAIN_LENGTH, _build_chain, generator_chain, identity, serial_pool_chain
 from .scale import Scale
 
-__all__ = ("LOCKS_PER_STAGE", "BareChannel", "SkeletonChannel", "bound_rows", "chain_counts",
-           "frame_ns", "lock_block_ns", "skeleton_chain")
+__all__ = ("LOCKS_PER_STAGE", "bound_rows", "chain_counts", "frame_ns", "lock_block_ns",
+           "skeleton_chain")
 
 #: The lock blocks one stage of a serial pool chain needs per item read with ``read(1)``,
 #: whatever the design, if every piece of shared state stays guarded: the reader takes
@@ -89,71 +88,75 @@ class _SkeletonStage:
             return items.popleft()
 
 
-class _SkeletonQueue(ItemQueue[int]):
-    """The least a thread-safe channel queue can be: a lock block around a deque per put
-    and per read, and nothing else (no closed flag, no argument checks, no change
-    generation, no waking of blocked readers). Its channel ends are its own ``put`` and
-    ``read``, as the library's queues' are (S6), so the channel rows' own workloads run
-    it. It reads one item or all of them: what those workloads ask."""
+class _SkeletonChannel:
+    """The least Python a thread-safe channel can be: one lock block per write and per
+    read, around a deque, and nothing else (no closed flag, no argument checks, no change
+    generation, no waking of blocked readers)."""
 
-    __slots__ = ("items", "mutex", "maxsize")
-    channel_ends_bind = True
+    __slots__ = ("items", "mutex")
 
-    def __init__(self, maxsize: int = 0) -> None:
-        self.maxsize = 0
+    def __init__(self) -> None:
         self.items: deque[int] = deque()
-        self.mutex = threading.Lock()  # guards items
+        self.mutex = threading.Lock()
 
-    def put(self, item: int, block: bool = True, timeout: float | None = None) -> None:
+    def write(self, item: int) -> None:
         with self.mutex:
             self.items.append(item)
 
-    def read(self, count: int = 0, block: bool = True, timeout: float | None = None
-             ) -> list[int]:
-        items = self.items
+    def read1(self) -> list[int]:
         with self.mutex:
-            if count == 1 and items:
-                return [items.popleft()]
-            out = list(items)
-            items.clear()
+            return [self.items.popleft()]
+
+    def read_all(self) -> list[int]:
+        with self.mutex:
+            out = list(self.items)
+            self.items.clear()
             return out
 
-    def set_writable(self, state: bool) -> bool:
-        return True  # no closed flag: closing changes nothing here
 
-
-class _BareQueue(_SkeletonQueue):
-    """The skeleton queue without its lock: what the calls and the deque cost (one
-    thread only)."""
+class _BareChannel(_SkeletonChannel):
+    """The skeleton channel without its lock: what the calls and the deque cost."""
 
     __slots__ = ()
-    channel_ends_bind = True
 
-    def put(self, item: int, block: bool = True, timeout: float | None = None) -> None:
+    def write(self, item: int) -> None:
         self.items.append(item)
 
-    def read(self, count: int = 0, block: bool = True, timeout: float | None = None
-             ) -> list[int]:
-        items = self.items
-        if count == 1 and items:
-            return [items.popleft()]
-        out = list(items)
-        items.clear()
+    def read1(self) -> list[int]:
+        return [self.items.popleft()]
+
+    def read_all(self) -> list[int]:
+        out = list(self.items)
+        self.items.clear()
         return out
 
 
-class SkeletonChannel(Channel[int]):
-    """A channel on ``_SkeletonQueue``: the least a thread-safe channel can be."""
+def skeleton_write_read1(n: int, bare: bool = False) -> Timed:
+    def run() -> float:
+        channel = _BareChannel() if bare else _SkeletonChannel()
+        write, read = channel.write, channel.read1
+        start = time.perf_counter()
+        for i in range(n):
+            write(i)
+            read()
+        return time.perf_counter() - start
 
-    __slots__ = ()
-    QueueCls: ClassVar[type[ItemQueue[Any]]] = _SkeletonQueue
+    return run
 
 
-class BareChannel(Channel[int]):
-    """A channel on ``_BareQueue``: the skeleton without its lock."""
+def skeleton_drain(n: int, bare: bool = False) -> Timed:
+    def run() -> float:
+        channel = _BareChannel() if bare else _SkeletonChannel()
+        write = channel.write
+        start = time.perf_counter()
+        for i in range(n):
+            write(i)
+        items = channel.read_all()
+        elapsed = time.perf_counter() - start
+        assert len(items) == n
+        return elapsed
 
-    __slots__ = ()
-    QueueCls: ClassVar[type[ItemQueue[Any]]] = _BareQueue
+    return run
 
 
 def skeleton_chain(n: int, stages: int = CHAIN_LENGTH) -> Timed:
@@ -253,29 +256,42 @@ def bound_rows(scale: Scale) -> list[Row]:
 
     rows: list[Row] = []
     n = scale.items
-    for what, workload, baseline, baseline_name, limit, blocks in (
-        ("write + read(1)", write_read1, queue_put_get, "queue.Queue put/get", 0.40, 2),
-        ("write N, close, read(0)", write_close_drain, queue_put_drain,
-         "queue.Queue put + get loop", 0.20, 1),
-    ):
-        lock, _ = cost()
-        serial, skeleton, bare, theirs = (median(s) for s in interleave(
-            (workload(SerialChannel, n), workload(SkeletonChannel, n),
-             workload(BareChannel, n), baseline(n)),
-            scale.reps, scale.run_timeout_s, f"bound: {what}"))
-        per_item = f"vs {theirs / n * 1e9:.0f} ns/item"
-        rows.append(_bound_row(
-            f"{what} >= a skeleton channel: a lock block around a deque per write and per "
-            "read, nothing else", baseline_name, skeleton / theirs, limit,
-            f"{skeleton / n * 1e9:.0f} {per_item}"))
-        rows.append(_bound_row(
-            f"{what} >= the skeleton + the API's checks (SerialChannel minus the skeleton "
-            "without its lock)", baseline_name, (skeleton + serial - bare) / theirs, limit,
-            f"{skeleton / n * 1e9:.0f} + {(serial - bare) / n * 1e9:.0f} ns {per_item}"))
-        rows.append(_bound_row(
-            f"{what} [Channel] = the same code without locks [SerialChannel] + {blocks} "
-            "lock block(s) per item", baseline_name, (serial + blocks * n * lock * 1e-9) / theirs,
-            limit, f"{serial / n * 1e9:.0f} + {blocks} x {lock:.0f} ns {per_item}"))
+    lock, _ = cost()
+    serial, skeleton, bare, theirs = (median(s) for s in interleave(
+        (write_read1(SerialChannel, n), skeleton_write_read1(n), skeleton_write_read1(n, True),
+         queue_put_get(n)),
+        scale.reps, scale.run_timeout_s, "bound: write + read(1)"))
+    rows.append(_bound_row(
+        "write + read(1) >= a skeleton channel: a lock block around a deque per write and "
+        "per read, nothing else", "queue.Queue put/get", skeleton / theirs, 0.40,
+        f"{skeleton / n * 1e9:.0f} vs {theirs / n * 1e9:.0f} ns/item"))
+    rows.append(_bound_row(
+        "write + read(1) >= the skeleton + the API's checks (SerialChannel minus the "
+        "skeleton without its lock)", "queue.Queue put/get", (skeleton + serial - bare) / theirs,
+        0.40, f"{skeleton / n * 1e9:.0f} + {(serial - bare) / n * 1e9:.0f} ns vs "
+        f"{theirs / n * 1e9:.0f} ns/item"))
+    rows.append(_bound_row(
+        "write + read(1) [Channel] = the same code without locks [SerialChannel] + 2 lock "
+        "blocks per item", "queue.Queue put/get", (serial + 2 * n * lock * 1e-9) / theirs,
+        0.40, f"{serial / n * 1e9:.0f} + 2 x {lock:.0f} ns vs {theirs / n * 1e9:.0f} ns/item"))
+
+    lock, _ = cost()
+    serial, skeleton, bare, theirs = (median(s) for s in interleave(
+        (write_close_drain(SerialChannel, n), skeleton_drain(n), skeleton_drain(n, True),
+         queue_put_drain(n)),
+        scale.reps, scale.run_timeout_s, "bound: drain"))
+    rows.append(_bound_row(
+        "write N, read(0) >= a skeleton channel", "queue.Queue put + get loop",
+        skeleton / theirs, 0.20, f"{skeleton / n * 1e9:.0f} vs {theirs / n * 1e9:.0f} ns/item"))
+    rows.append(_bound_row(
+        "write N, read(0) >= the skeleton + the API's checks", "queue.Queue put + get loop",
+        (skeleton + serial - bare) / theirs, 0.20,
+        f"{skeleton / n * 1e9:.0f} + {(serial - bare) / n * 1e9:.0f} ns vs "
+        f"{theirs / n * 1e9:.0f} ns/item"))
+    rows.append(_bound_row(
+        "write N, close, read(0) [Channel] = [SerialChannel] + 1 lock block per write",
+        "queue.Queue put + get loop", (serial + n * lock * 1e-9) / theirs, 0.20,
+        f"{serial / n * 1e9:.0f} + {lock:.0f} ns vs {theirs / n * 1e9:.0f} ns/item"))
 
     items = scale.pool_items
     locks, frames = chain_counts(items)
