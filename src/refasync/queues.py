@@ -103,21 +103,6 @@ def check_block(block: object) -> bool:
     return True if block else False
 
 
-def _batch_to_put(items: Iterable[T], block: bool, timeout: float | None,
-                  maxsize: int) -> list[T]:
-    """The checks of ``put_many`` (those of ``Writer.write_many``, on an unbounded queue):
-    :return: ``items`` as a list, consumed before anything is written (an iterable that
-    raises adds nothing)."""
-    given: object = block  # checked without a call when it is a bool
-    if given is not True and given is not False:
-        check_block(block)
-    if timeout is not None:
-        normalize_timeout(timeout)
-    if maxsize:
-        raise ValueError("put_many needs an unbounded queue; use put on a bounded one")
-    return items if isinstance(items, list) else list(items)
-
-
 # --- queues -------------------------------------------------------------------------------
 
 
@@ -272,7 +257,15 @@ class AsyncQueue(ItemQueue[T]):
 
     def put_many(self, items: Iterable[T], block: bool = True,
                  timeout: float | None = None) -> None:
-        items = _batch_to_put(items, block, timeout, self.maxsize)
+        given: object = block  # checked without a call when it is a bool
+        if given is not True and given is not False:
+            check_block(block)
+        if timeout is not None:
+            normalize_timeout(timeout)
+        if self.maxsize:
+            raise ValueError("put_many needs an unbounded queue; use put on a bounded one")
+        if not isinstance(items, list):
+            items = list(items)  # an iterable that raises adds nothing
         if not items:
             return  # as writing no item: nothing to add, no error even when closed
         # An interrupt from the hook is raised after the items are in: never half done.
@@ -554,7 +547,15 @@ class SyncQueue(ItemQueue[T]):
 
     def put_many(self, items: Iterable[T], block: bool = True,
                  timeout: float | None = None) -> None:
-        items = _batch_to_put(items, block, timeout, self.maxsize)
+        given: object = block  # checked without a call when it is a bool
+        if given is not True and given is not False:
+            check_block(block)
+        if timeout is not None:
+            normalize_timeout(timeout)
+        if self.maxsize:
+            raise ValueError("put_many needs an unbounded queue; use put on a bounded one")
+        if not isinstance(items, list):
+            items = list(items)  # an iterable that raises adds nothing
         if not items:
             return  # as writing no item: nothing to add, no error even when closed
         if not self._writable:
