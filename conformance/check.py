@@ -228,12 +228,11 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
     for verdict in verdicts:
         if several or verdict.status != "linearizable":
             out.write(format_verdict(verdict, several) + "\n")
-    failing = [v for v in verdicts if v.window is not None]
-    if args.html is not None and failing:
+    if args.html is not None:
         from .html import render_verdicts
 
         with open(args.html, "w", encoding="utf-8") as f:
-            f.write(render_verdicts(failing, title=f"{args.history}: not linearizable"))
+            f.write(render_verdicts(verdicts, title=f"{args.history}: {status}"))
         out.write(f"timeline written to {args.html}\n")
     return code
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Mapping, Sequence
 
@@ -92,7 +93,7 @@ def render_history(
 
 
 def render_verdicts(verdicts: Sequence[Verdict], title: str) -> str:
-    """:return: the page for the checker's failing channels, one group per key."""
+    """:return: the page of the checker's channels, one group per key."""
     bars: list[Bar] = []
     windows: list[tuple[int, int] | tuple[int, int, str]] = []
     notes: list[str] = []
@@ -104,7 +105,8 @@ def render_verdicts(verdicts: Sequence[Verdict], title: str) -> str:
         bars.extend(bars_of(channel.ops, group, None if window is None else window.culprit))
         if window is not None:
             windows.append((window.start, window.end, group))
-        notes.append((f"{group}: " if group else "") + verdict.detail)
+        notes.append((f"{group}: " if group else "") + verdict.status
+                     + (f"\n{verdict.detail}" if verdict.detail else ""))
     return render(title, bars, windows, (), "\n\n".join(notes))
 
 
@@ -126,19 +128,54 @@ def render(
     times += [t for w in windows for t in w[:2]]
     origin = min(times, default=0)
     data = {
-        "bars": [dict(asdict(b), start=b.start - origin,
-                      end=None if b.end is None else b.end - origin) for b in bars],
-        "windows": [[w[0] - origin, w[1] - origin, w[2] if len(w) == 3 else ""]
+        "bars": [dict(asdict(b), thread=encodable(b.thread), label=encodable(b.label),
+                      result=encodable(b.result), group=encodable(b.group),
+                      start=b.start - origin, end=None if b.end is None else b.end - origin)
+                 for b in bars],
+        "windows": [[w[0] - origin, w[1] - origin, encodable(w[2]) if len(w) == 3 else ""]
                     for w in windows],
-        "sync": [{"thread": str(p["thread"]), "point": str(p["point"]),
-                  "primitive": str(p["primitive"]), "time": int(str(p["time"])) - origin}
+        "sync": [{"thread": encodable(str(p["thread"])), "point": encodable(str(p["point"])),
+                  "primitive": encodable(str(p["primitive"])),
+                  "time": int(str(p["time"])) - origin}
                  for p in sync_points],
     }
-    payload = json.dumps(data).replace("</", "<\\/")
-    return (_PAGE.replace("%TITLE%", html.escape(title))
-            .replace("%NOTES%", html.escape(notes))
-            .replace("%BAR%", _BAR)
-            .replace("%DATA%", payload))
+    return fill(_PAGE, TITLE=html_text(title), NOTES=html_text(notes), BAR=_BAR,
+                DATA=script_json(data))
+
+
+def encodable(text: str) -> str:
+    """``text`` with what UTF-8 cannot encode (lone surrogates, which JSON's ``"\\ud800"``
+    gives) spelled out as ``\\udXXX``: the page can be written, and a browser's DOM holds
+    no lone surrogate."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def html_text(text: str) -> str:
+    """``text`` as HTML text or a quoted attribute value: markup characters and quotes
+    escaped (and lone surrogates spelled out, :func:`encodable`)."""
+    return html.escape(encodable(text), quote=True)
+
+
+def script_json(value: object) -> str:
+    """``value`` as JSON that can sit inside ``<script>``: ``<``, ``>`` and ``&`` are
+    written as ``\\u`` escapes (so neither ``</script>`` nor ``<!--`` can appear), and
+    everything beyond ASCII too (U+2028/2029, lone surrogates). NaN is refused."""
+    text = json.dumps(value, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+_PLACEHOLDER = re.compile(r"%([A-Z]+)%")
+
+
+def fill(template: str, **values: str) -> str:
+    """The template with each ``%NAME%`` replaced by ``values[NAME]``, in one pass: a value
+    is never searched for placeholders. Every placeholder must be given and used.
+
+    :raise KeyError: a placeholder without a value, or a value without a placeholder."""
+    used = set(_PLACEHOLDER.findall(template))
+    if used != set(values):
+        raise KeyError(f"placeholders {sorted(used)} but values for {sorted(values)}")
+    return _PLACEHOLDER.sub(lambda m: values[m.group(1)], template)
 
 
 _PAGE = """<!DOCTYPE html>

@@ -12,6 +12,7 @@ import struct
 import subprocess
 import tempfile
 import zlib
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,8 @@ import pytest
 from models.linearizability import Op
 
 from .check import main
-from .html import BAR_RGB, Bar, render, render_history
+from .history import ChannelHistory, write_history_file
+from .html import BAR_RGB, Bar, bars_of, fill, render, render_history
 
 ROOT = Path(__file__).resolve().parent.parent
 BROWSER_TIMEOUT_S = 90
@@ -38,6 +40,11 @@ FAILING = [
     {"process": "c", "type": "invoke", "f": "close", "value": None, "time": 55},
     {"process": "c", "type": "info", "f": "close", "value": None, "time": 60},
 ]
+
+
+def run_check(*args: object) -> tuple[int, str]:
+    out = io.StringIO()
+    return main([str(a) for a in args], out=out), out.getvalue()
 
 
 def chromium() -> str:
@@ -71,8 +78,8 @@ def screenshot(page: Path, png: Path) -> list[tuple[int, int, int]]:
     return decode_png(png.read_bytes())
 
 
-def dom(page: Path) -> str:
-    return browse(page, "--dump-dom").stdout.decode()
+def dom(page: Path, *flags: str) -> str:
+    return browse(page, *flags, "--dump-dom").stdout.decode()
 
 
 def decode_png(data: bytes) -> list[tuple[int, int, int]]:
@@ -170,3 +177,168 @@ def test_page_is_self_contained_and_escapes_its_data() -> None:
 def test_sync_points_need_every_field() -> None:
     with pytest.raises(ValueError, match="primitive"):
         render("t", [], [], [{"thread": "T1", "point": "WAIT", "time": 1}])
+
+
+# --- hostile strings: nothing from a history, a file name or a value changes the page ----
+
+#: What an injected script would do: the Chromium tests look for both effects.
+PWN = "document.title='PWNED';document.documentElement.setAttribute('data-pwned','1')"
+HOSTILE = [
+    f'<img src=x onerror="{PWN}">',
+    f'<svg onload="{PWN}"></svg>',
+    f"</script><script>{PWN}</script>",
+    "<!--<script>",
+    "%DATA%", "%TITLE%", "%NOTES%", "%BAR%",
+    f'" onmouseover="{PWN}" x="',
+    "' onfocus='x",
+    "\u2028\u2029",
+    "]]>&amp;&lt;",
+    "</title></pre></style></div>",
+    "__proto__", "constructor",
+    "\ud800",  # a lone surrogate: valid in JSON ("\\ud800"), not encodable as UTF-8
+]
+#: A file name cannot hold "/" or NUL.
+HOSTILE_NAME = f'<img src=x onerror="{PWN}">%DATA%%TITLE%.jsonl'
+
+
+class _Elements(HTMLParser):
+    """The elements of a page, as (tag, attribute names), and their classes."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tags: list[tuple[str, tuple[str, ...]]] = []
+        self.classes: list[str] = []
+        self.root: dict[str, str | None] = {}
+        self.title = ""
+        self._in_title = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, tuple(sorted(name for name, _ in attrs))))
+        self.classes.extend(value or "" for name, value in attrs if name == "class")
+        if tag == "html":
+            self.root = dict(attrs)
+        self._in_title = tag == "title"
+
+    def handle_endtag(self, tag: str) -> None:
+        self._in_title = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_title:
+            self.title += data
+
+
+def elements(page: str) -> _Elements:
+    parser = _Elements()
+    parser.feed(page)
+    parser.close()
+    return parser
+
+
+def data_block(page: str) -> object:
+    """The page's JSON data, parsed as the page's own script parses it."""
+    start = page.index('<script type="application/json" id="data">') + len('<script type="application/json" id="data">')
+    return json.loads(page[start:page.index("</script>", start)])
+
+
+def hostile_page(value: str) -> str:
+    ops = [Op(value, "write", value, None, 0, 10), Op("b", "read", (1, False), [value], 5, 20),
+           Op(value, "close", None, None, 30, None)]
+    bars = bars_of(ops, group=value, culprit=1)
+    sync = [{"thread": value, "point": value, "primitive": value, "time": 7}]
+    return render(value, bars, [(5, 20, value)], sync, notes=value)
+
+
+@pytest.mark.parametrize("value", HOSTILE)
+def test_no_string_changes_the_markup(value: str) -> None:
+    """Every field of the page holds the hostile string: the elements are those of a page
+    of plain strings, and the data the script reads holds the string unchanged."""
+    page, plain = hostile_page(value), hostile_page("x")
+    assert elements(page).tags == elements(plain).tags
+    assert page.count("<script") == plain.count("<script") == 2
+    assert page.count("</script>") == 2 and "<!--" not in page
+    assert elements(page).title == value.replace("\ud800", "\\ud800")
+    data = data_block(page)
+    assert isinstance(data, dict)
+    value = value.replace("\ud800", "\\ud800")  # lone surrogates are spelled out
+    assert [b["thread"] for b in data["bars"]] == [value, "b", value]
+    assert data["bars"][0]["group"] == value and data["windows"][0][2] == value
+    assert data["sync"][0]["primitive"] == value
+    page.encode("utf-8")  # writable as the page's charset says
+
+
+def hostile_history(tmp_path: Path) -> tuple[Path, int]:
+    """A history whose processes, keys and items are the hostile strings, under a hostile
+    file name: one channel linearizable, one not. :return: the file and its operations."""
+    good = ChannelHistory(HOSTILE[0], 0)
+    bad = ChannelHistory(HOSTILE[2], 0)
+    for i, value in enumerate(HOSTILE):
+        t = 100 * i
+        good.ops += [Op(value, "write", f"{value}{i}", None, t, t + 10),
+                     Op(value, "read", (1, False), [f"{value}{i}"], t + 20, t + 30)]
+        bad.ops.append(Op(value + "!", "write", value, None, t, t + 10))
+    bad.ops.append(Op("reader", "read", (0, False), HOSTILE[:3] + HOSTILE[:1], 10_000, 10_010))
+    path = tmp_path / HOSTILE_NAME
+    write_history_file(str(path), [good, bad])
+    return path, len(good.ops) + len(bad.ops)
+
+
+def assert_safe_and_complete(page: Path, bars: int) -> _Elements:
+    """Opens the page in Chromium: no injected script ran, and the page's script drew
+    ``bars`` bars."""
+    after = elements(dom(page, "--virtual-time-budget=2000"))
+    assert "data-pwned" not in after.root, "an injected script ran"
+    assert after.title != "PWNED", "an injected script ran"
+    drawn = [c for c in after.classes if c.split()[0] == "bar"]
+    assert len(drawn) == bars, f"{len(drawn)} of {bars} bars drawn"
+    return after
+
+
+def test_the_browser_check_catches_a_script_that_runs(tmp_path: Path) -> None:
+    """The check's broken variant: a page that pastes a hostile string raw."""
+    page = tmp_path / "unsafe.html"
+    page.write_text(f"<!DOCTYPE html><html><head><title>t</title></head><body>"
+                    f"<div class=\"bar\">{HOSTILE[0]}</div></body></html>")
+    with pytest.raises(AssertionError, match="an injected script ran"):
+        assert_safe_and_complete(page, 1)
+
+
+@pytest.mark.timeout(600)
+def test_hostile_history_page_runs_no_script_and_draws_every_bar(tmp_path: Path) -> None:
+    history, ops = hostile_history(tmp_path)
+    page = tmp_path / "page.html"
+    code, out = run_check(history, "--html", str(page))
+    assert code == 1, out
+    assert_safe_and_complete(page, ops)
+
+
+@pytest.mark.timeout(600)
+def test_hostile_stress_page_runs_no_script_and_draws_every_bar(tmp_path: Path) -> None:
+    from stress.histories import Recorded, failure_page
+
+    ops: list[object] = []
+    for i, value in enumerate(HOSTILE):
+        ops += [Op(value, "write", (i, value), None, 10 * i, 10 * i + 5),
+                Op(value, "read", (1, False), [(i, value)], 10 * i + 6, 10 * i + 8)]
+    ops.append(Op("again", "read", (1, False), [(0, HOSTILE[0])], 1000, 1010))
+    recorded = [Recorded(value, 0, ops) for value in HOSTILE[:2]]
+    text = failure_page(HOSTILE[0] + HOSTILE[4], "\n".join(HOSTILE), recorded)
+    assert text is not None
+    page = tmp_path / "stress.html"
+    page.write_text(text, encoding="utf-8")
+    assert_safe_and_complete(page, len(ops))
+
+
+@pytest.mark.timeout(600)
+def test_hostile_explorer_page_runs_no_script_and_draws_every_bar(tmp_path: Path) -> None:
+    page = tmp_path / "explorer.html"
+    page.write_text(hostile_page(HOSTILE[0] + HOSTILE[2] + HOSTILE[3] + HOSTILE[4]), encoding="utf-8")
+    after = assert_safe_and_complete(page, 3)
+    assert after.classes.count("sync") == 1
+
+
+def test_fill_is_one_pass_and_complete() -> None:
+    assert fill("<%A%|%B%>", A="%B%", B="%A%") == "<%B%|%A%>"
+    with pytest.raises(KeyError):
+        fill("%A%", B="x")
+    with pytest.raises(KeyError):
+        fill("%A%", A="x", B="y")
