@@ -56,20 +56,30 @@ class Verdict:
     detail: str  # when unknown: why; when not linearizable: the search's explanation
 
 
-def prefix(ops: Sequence[Op], cutoff: int) -> list[Op]:
-    """The history as it stood at time ``cutoff``: operations called later are dropped,
-    operations in flight then become pending (outcome unknown). A prefix of a
-    linearizable history is linearizable, so the failing prefixes are those from some
-    cutoff on."""
-    out = []
-    for op in ops:
+def prefix(ops: Sequence[Op], cutoff: int) -> tuple[list[int], list[Op]]:
+    """The history as it stood at time ``cutoff``, with what the operations in flight
+    then did afterwards: operations called later are dropped; an operation in flight
+    becomes pending (it may take effect before the cut or not), a read keeping its
+    result as the bound of what it took by then (a prefix of it: it takes items in
+    order), a write that failed dropped (it had no effect).
+
+    The failing prefixes are those from some cutoff on: in a linearization of a longer
+    prefix, the steps up to the last one of an operation returned by ``cutoff`` are a
+    linearization of this one. :return: the indices (in ``ops``) of the operations kept,
+    and their operations."""
+    kept: list[int] = []
+    out: list[Op] = []
+    for i, op in enumerate(ops):
         if op.call > cutoff:
             continue
-        if op.ret is None or op.ret > cutoff:
-            out.append(Op(op.thread, op.kind, op.arg, None, op.call, None))
-        else:
-            out.append(op)
-    return out
+        if op.ret is not None and op.ret > cutoff:
+            if op.kind == "write" and op.result is not None:
+                continue
+            result = op.result if op.kind == "read" else None
+            op = Op(op.thread, op.kind, op.arg, result, op.call, None)
+        kept.append(i)
+        out.append(op)
+    return kept, out
 
 
 def failing_window(ops: Sequence[Op], maxsize: int, deadline: float | None,
@@ -83,7 +93,7 @@ def failing_window(ops: Sequence[Op], maxsize: int, deadline: float | None,
     low, high = 0, len(cutoffs) - 1  # the prefix at cutoffs[high] fails
 
     def fails(index: int) -> bool:
-        return not check_channel_history(prefix(ops, cutoffs[index]), maxsize, deadline).ok
+        return not check_channel_history(prefix(ops, cutoffs[index])[1], maxsize, deadline).ok
 
     # The failure is usually just before the full search's culprit returned: start there
     # and gallop back (each check costs about a whole history, so few checks matter).
@@ -105,8 +115,8 @@ def failing_window(ops: Sequence[Op], maxsize: int, deadline: float | None,
         else:
             low = mid + 1
     end = cutoffs[high]
-    kept = [i for i, op in enumerate(ops) if op.call <= end]  # prefix()'s operations
-    result = check_channel_history(prefix(ops, end), maxsize, deadline)
+    kept, cut = prefix(ops, end)
+    result = check_channel_history(cut, maxsize, deadline)
     placed = {kept[i] for i in result.placed}
     culprit = None if result.culprit is None else kept[result.culprit]
     unplaced = [i for i in kept if i not in placed and _returned_by(ops[i], end)]

@@ -141,7 +141,7 @@ def test_window_is_the_shortest_failing_prefix() -> None:
 
     window = failing_window(ops, 0, None)
     assert (window.end, window.culprit) == (30, 1)
-    assert [op.ret for op in prefix(ops, 25)] == [10, None]
+    assert [op.ret for op in prefix(ops, 25)[1]] == [10, None]
 
 
 def test_unknown_when_the_timeout_expires(tmp_path: Path) -> None:
@@ -335,6 +335,6 @@ def test_window_search_finds_the_first_failing_prefix_of_a_real_history() -> Non
         bad = list(ops)
         bad[i] = Op(op.thread, op.kind, op.arg, op.result[1:] + op.result[:1] + ["x"], op.call, op.ret)
         cutoffs = sorted({o.ret for o in bad if o.ret is not None})
-        first = next(c for c in cutoffs if not check_channel_history(prefix(bad, c), 2).ok)
+        first = next(c for c in cutoffs if not check_channel_history(prefix(bad, c)[1], 2).ok)
         assert failing_window(bad, 2, None).end == first
         assert failing_window(bad, 2, None, hint=0).end == first

@@ -34,8 +34,9 @@ Not modelled: callbacks (a failing post-read callback puts items back) and ``siz
 from __future__ import annotations
 
 import time
+from collections import Counter
 from dataclasses import dataclass, field
-from typing import Hashable, Sequence
+from typing import Hashable, Iterator, Sequence
 
 from refasync.util import Lock
 
@@ -130,6 +131,7 @@ class _Entry:
     count: int  # read: its count
     mode: ReadMode  # read: its mode
     expected: tuple[int, ...] | None  # read: its interned result (None: pending)
+    bound: tuple[int, ...] | None  # pending read: the items it took are a prefix of these
 
 
 class _Interner:
@@ -172,7 +174,7 @@ def _prepare(ops: Sequence[Op], intern: _Interner) -> list[_Entry]:
         if op.kind not in KINDS:
             raise ValueError(f"unknown operation kind {op.kind!r} in {op!r}")
         pending = op.ret is None
-        item, count, mode, expected = 0, 0, ReadMode.NOW, None
+        item, count, mode, expected, bound = 0, 0, ReadMode.NOW, None, None
         if op.kind == "write":
             item = intern(op.arg)
             if not pending and op.result not in (None, "ReadOnly", "Full"):
@@ -183,30 +185,39 @@ def _prepare(ops: Sequence[Op], intern: _Interner) -> list[_Entry]:
                 if not isinstance(op.result, list):
                     raise ValueError(f"a read's result must be a list: {op!r}")
                 expected = tuple(intern(x) for x in op.result)
-        prepared.append((index, op, pending, item, count, mode, expected))
+            elif op.result is not None:
+                if not isinstance(op.result, list):
+                    raise ValueError(f"a pending read's result must be None or a list: {op!r}")
+                bound = tuple(intern(x) for x in op.result)
+        prepared.append((index, op, pending, item, count, mode, expected, bound))
     prepared.sort(key=lambda p: (p[1].call, p[0]))
     return [_Entry(index, pos, op, op.call, _NEVER if pending else op.ret or 0, pending,
-                   item, count, mode, expected)
-            for pos, (index, op, pending, item, count, mode, expected) in enumerate(prepared)]
+                   item, count, mode, expected, bound)
+            for pos, (index, op, pending, item, count, mode, expected, bound) in enumerate(prepared)]
 
 
 class _FifoOrder:
     """What the read results say about the order of items in the channel, used to prune
     an append at once instead of exploring everything behind it (sound only when every
-    item is written by one operation and returned by at most one read, as in the stress
-    harness; otherwise it never prunes).
+    item is written by one operation and returned by at most one finished read, as in
+    the stress harness; otherwise it never prunes).
 
-    If ``x`` is ahead of ``y`` in the channel, ``x`` leaves first. So ``y`` may not join
-    behind ``x`` when: one read returned ``y`` before ``x``; or the read that returned
-    ``y`` ended before the read that returned ``x`` started; or no finished read returned
-    ``x``, ``y`` was returned, and no pending read could have taken ``x``."""
+    If ``x`` is ahead of ``y`` in the channel, ``x`` leaves first. So ``y``, returned by a
+    finished read, may not join behind ``x`` when ``x`` must leave after ``y``: one read
+    returned ``y`` before ``x`` (:meth:`later_in_one_read`); or the read that returned
+    ``y`` ended before the read that returned ``x`` started (:meth:`read_ended_before`);
+    or no finished read returned ``x`` and no pending read can take it
+    (:meth:`never_taken`: there is no pending read of unknown result, and ``x`` is in no
+    pending read's bound)."""
 
     def __init__(self, entries: Sequence[_Entry]) -> None:
         self.where: dict[int, tuple[_Entry, int]] = {}  # item -> (its read, position)
-        self.pending_reads = any(e.pending and e.op.kind == "read" for e in entries)
+        reads = [e for e in entries if e.op.kind == "read"]
+        self.unbounded_pending = any(e.pending and e.bound is None for e in reads)
+        self.maybe_taken = {x for e in reads if e.bound is not None for x in e.bound}
         writes = [e.item for e in entries if e.op.kind == "write"]
         self.active = len(writes) == len(set(writes))
-        for e in entries:
+        for e in reads:
             if e.expected is None:
                 continue
             for position, item in enumerate(e.expected):
@@ -221,25 +232,42 @@ class _FifoOrder:
         mine = self.where.get(item)
         if mine is None:
             return True
-        read, position = mine
         for x in ahead:
             theirs = self.where.get(x)
             if theirs is None:
-                if not self.pending_reads:
+                if self.never_taken(x):
                     return False
-            elif theirs[0] is read:
-                if theirs[1] > position:
+            elif theirs[0] is mine[0]:
+                if self.later_in_one_read(theirs[1], mine[1]):
                     return False
-            elif read.ret < theirs[0].call:
+            elif self.read_ended_before(mine[0], theirs[0]):
                 return False
         return True
+
+    def never_taken(self, item: int) -> bool:
+        """No finished read returned ``item``: can no pending read take it either?"""
+        return not self.unbounded_pending and item not in self.maybe_taken
+
+    @staticmethod
+    def later_in_one_read(position_x: int, position_y: int) -> bool:
+        return position_x > position_y
+
+    @staticmethod
+    def read_ended_before(read_y: _Entry, read_x: _Entry) -> bool:
+        return read_y.ret < read_x.call
 
 
 # (bitmask of finished ops by call position, ((op pos, items taken), ...) of partial
 # reads, channel)
 _Key = tuple[int, tuple[tuple[int, int], ...], ChannelState]
 _Event = tuple[int, str]  # (op pos, "step" | "done")
-_DEADLINE_EVERY = 512  # the search reads the clock every this many nodes
+_Step = tuple[_Event, int, int, ChannelState]  # (event, done mask, items taken, channel)
+_DEADLINE_EVERY = 256  # the search reads the clock every this many successors tried
+#: The memo of explored configurations is emptied when the words its keys hold (items in
+#: the channel, partial reads, the finished set) pass this; it is only a shortcut (the
+#: configurations form a DAG: every step finishes an operation or advances a read), so
+#: forgetting some costs time, never a verdict, and memory stays bounded.
+MEMO_WORDS = 4_000_000
 
 
 @dataclass
@@ -247,9 +275,12 @@ class _Search:
     entries: list[_Entry]
     maxsize: int
     deadline: float | None = None  # time.monotonic() value; None: no limit
+    memo_words: int = 0  # 0: MEMO_WORDS
     seen: set[_Key] = field(default_factory=set)
     # the deepest dead end: (number finished, events so far, state there, its done mask)
     best: tuple[int, list[_Event], ChannelState, int] = (-1, [], ChannelState(), 0)
+    tried: int = 0  # successors generated (the unit of work)
+    memo_resets: int = 0
 
     def __post_init__(self) -> None:
         self.order = _FifoOrder(self.entries)
@@ -258,32 +289,39 @@ class _Search:
             if e.pending:
                 self.pending_mask |= 1 << e.pos
         self.pending_entries = [e for e in self.entries if e.pending]
+        self.must_finish = ((1 << len(self.entries)) - 1) & ~self.pending_mask
+        writes = [e.item for e in self.entries if e.op.kind == "write"]
+        self.writes_unique = len(writes) == len(set(writes))
+        self.claims: Counter[int] = Counter()  # item -> how many reads list it
+        for e in self.entries:
+            self.claims.update(set(e.expected or e.bound or ()))
+        self.full_writes = 0  # the writes that failed with Full
+        for e in self.entries:
+            if e.op.kind == "write" and not e.pending and e.op.result == "Full":
+                self.full_writes |= 1 << e.pos
+        self._words = 0  # held by the keys in seen
+        self.memo_words = self.memo_words or MEMO_WORDS
 
     def run(self) -> list[_Event] | None:
         """:return: the events of a linearization, or None.
         :raise CheckTimeout: past the deadline."""
-        must_finish = ((1 << len(self.entries)) - 1) & ~self.pending_mask
+        must_finish = self.must_finish
         start: _Key = (0, (), spec.empty_channel(self.maxsize))
         events: list[_Event] = []
-        # Depth-first with an explicit stack of (key, iterator over its successors).
-        stack = [(start, iter(self._successors(start)))]
-        self.seen.add(start)
-        nodes = 0
+        # Depth-first with an explicit stack of (key, its successors, generated lazily).
+        stack = [(start, self._successors(start))]
+        self._remember(start)
         while stack:
             key, successors = stack[-1]
             if key[0] & must_finish == must_finish:
                 return events
-            nodes += 1
-            if self.deadline is not None and nodes % _DEADLINE_EVERY == 0 \
-                    and time.monotonic() > self.deadline:
-                raise CheckTimeout(f"undecided after exploring {nodes} states")
             advanced = False
             for event, succ in successors:
                 if succ in self.seen:
                     continue
-                self.seen.add(succ)
+                self._remember(succ)
                 events.append(event)
-                stack.append((succ, iter(self._successors(succ))))
+                stack.append((succ, self._successors(succ)))
                 advanced = True
                 break
             if not advanced:
@@ -293,6 +331,20 @@ class _Search:
                     events.pop()
         return None
 
+    def _remember(self, key: _Key) -> None:
+        self._words += 4 + len(key[1]) * 2 + len(key[2].items) + key[0].bit_length() // 60
+        if self._words > self.memo_words:
+            self.seen.clear()
+            self._words = 0
+            self.memo_resets += 1
+        self.seen.add(key)
+
+    def _tick(self) -> None:
+        self.tried += 1
+        if self.deadline is not None and self.tried % _DEADLINE_EVERY == 0 \
+                and time.monotonic() > self.deadline:
+            raise CheckTimeout(f"undecided after trying {self.tried} steps")
+
     def _note_dead_end(self, key: _Key, events: list[_Event]) -> None:
         finished = key[0].bit_count()
         if finished > self.best[0]:
@@ -300,18 +352,21 @@ class _Search:
 
     def _candidates(self, done: int) -> list[_Entry]:
         """o may act next iff no unfinished op returned before o was called. Entries are
-        in call order, so the scan starts at the first unfinished one and stops at the
-        first call after the earliest return seen (a later entry cannot return earlier)."""
+        in call order, so the scan visits the unfinished ones only (the set bits of a
+        mask, not every position) and stops at the first call after the earliest return
+        seen (a later entry cannot return earlier)."""
         entries = self.entries
-        free = ~(done | self.pending_mask)
+        free = self.must_finish & ~done
         out: list[_Entry] = []
         first_ret = _NEVER
-        for pos in range((free & -free).bit_length() - 1, len(entries)):
-            e = entries[pos]
+        base = 0
+        while free:
+            skip = (free & -free).bit_length() - 1
+            free >>= skip + 1
+            e = entries[base + skip]
+            base += skip + 1
             if e.call > first_ret:
                 break
-            if e.pending or done >> pos & 1:
-                continue
             out.append(e)
             if e.ret < first_ret:
                 first_ret = e.ret
@@ -320,22 +375,81 @@ class _Search:
                 out.append(e)
         return out
 
-    def _successors(self, key: _Key) -> list[tuple[_Event, _Key]]:
+    def _successors(self, key: _Key) -> Iterator[tuple[_Event, _Key]]:
         done, partial, state = key
         progress = dict(partial)
-        out: list[tuple[_Event, _Key]] = []
-        for e in self._candidates(done):
-            for event, new_done, new_taken, new_state in self._steps(e, done, progress, state):
-                new_progress = dict(progress)
-                new_progress.pop(e.pos, None)
-                if new_taken:
-                    new_progress[e.pos] = new_taken
-                out.append((event, (new_done, tuple(sorted(new_progress.items())), new_state)))
-        return out
+        candidates = self._candidates(done)
+        forced = self._forced_step(candidates, done, progress, state)
+        for e, step in [forced] if forced is not None else \
+                ((e, step) for e in candidates for step in self._steps(e, done, progress, state)):
+            event, new_done, new_taken, new_state = step
+            self._tick()
+            new_progress = dict(progress)
+            new_progress.pop(e.pos, None)
+            if new_taken:
+                new_progress[e.pos] = new_taken
+            yield event, (new_done, tuple(sorted(new_progress.items())), new_state)
+
+    def _forced_step(self, candidates: list[_Entry], done: int, progress: dict[int, int],
+                     state: ChannelState) -> tuple[_Entry, _Step] | None:
+        """A step that may be taken first without losing any linearization, so that it is
+        the only one explored here: :meth:`_neutral_step`, else :meth:`_own_items_step`."""
+        for e in candidates:
+            if not e.pending:
+                step = self._neutral_step(e, done, progress, state)
+                if step is not None:
+                    return e, step
+        if state.items and self.writes_unique and not self.full_writes & ~done:
+            for e in candidates:
+                if e.expected is not None or (e.bound is not None and not self.order.unbounded_pending):
+                    step = self._own_items_step(e, done, progress, state)
+                    if step is not None:
+                        return e, step
+        return None
+
+    def _neutral_step(self, e: _Entry, done: int, progress: dict[int, int],
+                      state: ChannelState) -> _Step | None:
+        """The completion of ``e`` (not pending) if it may complete now without changing
+        the channel: a write that failed, a close of a closed channel, a read that takes
+        nothing more. In a linearization that completes it later, moving its completion
+        here changes no state a later step sees, and finishing ``e`` earlier only lets
+        more operations act."""
+        kind = e.op.kind
+        if kind == "write":
+            maybe = (e.op.result == "ReadOnly" and state.closed) or (
+                e.op.result == "Full" and not state.closed and spec.is_full(state))
+        elif kind == "close":
+            maybe = state.closed
+        else:
+            assert e.expected is not None
+            maybe = progress.get(e.pos, 0) == len(e.expected)
+        if maybe:
+            for step in self._steps(e, done, progress, state):
+                if step[0][1] == "done" and step[3] == state:
+                    return step
+        return None
+
+    def _own_items_step(self, e: _Entry, done: int, progress: dict[int, int],
+                        state: ChannelState) -> _Step | None:
+        """A step of the read ``e`` that takes items no other read lists (in its result or
+        its bound), every item being written once, no write still to be placed having
+        failed with ``Full`` (the one outcome an emptier channel could forbid) and, for a
+        pending ``e``, no read of unknown result (it could take them instead).
+
+        Nothing else may take those items, and they are at the front, so no other read
+        takes anything while they are there: in a linearization where ``e`` takes them
+        later (or, pending, never), taking them here instead leaves every step in between
+        valid (writes find more room, reads may finish on an emptier channel, and
+        ``may_join`` sees fewer items ahead), and ``e``'s later step takes the rest."""
+        for step in self._steps(e, done, progress, state):
+            got = state.items[:len(state.items) - len(step[3].items)]
+            if got and all(self.claims[x] == 1 for x in got):
+                return step
+        return None
 
     def _steps(
         self, e: _Entry, done: int, progress: dict[int, int], state: ChannelState
-    ) -> list[tuple[_Event, int, int, ChannelState]]:
+    ) -> list[_Step]:
         """Every atomic step ``e`` can take now: (event, done, items taken, state)."""
         finish = done | 1 << e.pos
         kind = e.op.kind
@@ -354,11 +468,13 @@ class _Search:
 
     def _read_steps(
         self, e: _Entry, finish: int, taken: int, state: ChannelState
-    ) -> list[tuple[_Event, int, int, ChannelState]]:
+    ) -> list[_Step]:
         new_state, got = spec.read_step(state, e.count, taken)
         total = taken + len(got)
         expected = e.expected
         if expected is not None and expected[taken:total] != got:
+            return []
+        if e.bound is not None and e.bound[taken:total] != got:
             return []
         may_finish = spec.read_may_finish(new_state, e.count, total, e.mode)
         if expected is not None and may_finish and total == len(expected):
