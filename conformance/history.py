@@ -18,15 +18,20 @@ ignored.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
-from typing import IO, Iterable, Sequence
+from typing import IO, BinaryIO, Iterable, Iterator, Sequence
 
-from models.linearizability import Op
+from models.linearizability import CheckTimeout, Op
+
+from .jsonline import MAX_LINE_BYTES, Refused, decode
+from .text import printable, value as show
 
 __all__ = (
     "ChannelHistory",
     "HistoryError",
     "events_of",
+    "identity",
     "read_history",
     "read_history_file",
     "write_history",
@@ -37,6 +42,9 @@ TYPES = ("invoke", "ok", "fail", "info")
 FUNCTIONS = ("write", "read", "close")
 WRITE_ERRORS = ("ReadOnly", "Full")
 Scalar = str | int | float | bool | None
+#: Times are nanoseconds on a 64-bit signed clock.
+TIME_MIN, TIME_MAX = -(1 << 63), (1 << 63) - 1
+_DEADLINE_EVERY = 4096  # the reader looks at the clock every this many lines
 
 
 class HistoryError(ValueError):
@@ -54,6 +62,13 @@ class ChannelHistory:
     lines: list[tuple[int, int | None]] = field(default_factory=list)
 
 
+def identity(scalar: object) -> tuple[bool, object]:
+    """What makes two JSON scalars the same key, process or item: equal values of the
+    same JSON type. ``true`` is not ``1`` (Python says True == 1); numbers compare by
+    value, so ``1`` and ``1.0`` are the same."""
+    return isinstance(scalar, bool), scalar
+
+
 def _scalar(value: object) -> bool:
     return value is None or isinstance(value, (str, int, float, bool))
 
@@ -62,25 +77,32 @@ def _fail(number: int, message: str) -> HistoryError:
     return HistoryError(f"line {number}: {message}")
 
 
+def _int_in(number: int, what: str, value: object, low: int, high: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise _fail(number, f"{what} must be an integer in [{low}, {high}], got {show(value)}")
+    return value
+
+
 def _invoke_arg(number: int, f: str, value: object) -> object:
     """The Op arg of an invoke: write -> the item, read -> (count, block[, timeout])."""
     if f == "write":
         if not _scalar(value):
-            raise _fail(number, f"a written item must be a JSON scalar, got {value!r}")
+            raise _fail(number, f"a written item must be a JSON scalar, got {show(value)}")
         return value
     if f == "close":
         if value is not None:
-            raise _fail(number, f"a close's value must be null, got {value!r}")
+            raise _fail(number, f"a close's value must be null, got {show(value)}")
         return None
     if not isinstance(value, dict):
-        raise _fail(number, f'a read\'s value must be {{"count", "block", "timeout"}}, got {value!r}')
+        raise _fail(number, f'a read\'s value must be {{"count", "block", "timeout"}}, got {show(value)}')
     count, block, timeout = value.get("count"), value.get("block"), value.get("timeout")
     if not isinstance(count, int) or isinstance(count, bool):
-        raise _fail(number, f"a read's count must be an integer, got {count!r}")
+        raise _fail(number, f"a read's count must be an integer, got {show(count)}")
+    count = _int_in(number, "a read's count", count, TIME_MIN, TIME_MAX)
     if not isinstance(block, bool):
-        raise _fail(number, f"a read's block must be true or false, got {block!r}")
+        raise _fail(number, f"a read's block must be true or false, got {show(block)}")
     if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))):
-        raise _fail(number, f"a read's timeout must be seconds or null, got {timeout!r}")
+        raise _fail(number, f"a read's timeout must be seconds or null, got {show(timeout)}")
     return (count, block) if timeout is None else (count, block, float(timeout))
 
 
@@ -90,105 +112,147 @@ def _result(number: int, f: str, kind: str, value: object, item: object) -> obje
         if kind == "fail":
             error = value.get("error") if isinstance(value, dict) else None
             if error not in WRITE_ERRORS:
-                raise _fail(number, f'a failed write\'s value must be {{"error": "ReadOnly"|"Full"}}, got {value!r}')
+                raise _fail(number, f'a failed write\'s value must be {{"error": "ReadOnly"|"Full"}}, got {show(value)}')
             return error
-        if value is not None and value != item:
-            raise _fail(number, f"a written write's value must be null, got {value!r}")
+        if value is not None and identity(value) != identity(item):
+            raise _fail(number, f"a written write's value must be null, got {show(value)}")
         return None
     if kind == "fail":
         raise _fail(number, f"a {f} never fails (record an unknown outcome as info)")
     if f == "close":
         if value is not None:
-            raise _fail(number, f"a close's value must be null, got {value!r}")
+            raise _fail(number, f"a close's value must be null, got {show(value)}")
         return None
     if not isinstance(value, list) or not all(_scalar(x) for x in value):
-        raise _fail(number, f"a read's value must be a list of JSON scalars, got {value!r}")
+        raise _fail(number, f"a read's value must be a list of JSON scalars, got {show(value)}")
     return list(value)
 
 
-def read_history(lines: Iterable[str], default_maxsize: int = 0) -> list[ChannelHistory]:
+class _Threads:
+    """The name each process gets as an operation's ``thread``: a string process its own
+    text, any other its JSON spelling; a process whose name another already took gets its
+    JSON spelling in full (``"1"`` for the string 1 when the number 1 came first)."""
+
+    def __init__(self) -> None:
+        self._names: dict[tuple[bool, object], str] = {}
+        self._taken: set[str] = set()
+
+    def __call__(self, process: object) -> str:
+        known = self._names.get(identity(process))
+        if known is not None:
+            return known
+        name = process if isinstance(process, str) else json.dumps(process)
+        spelled = json.dumps(process)
+        while name in self._taken:
+            name = spelled if name != spelled else name + "'"
+        self._names[identity(process)] = name
+        self._taken.add(name)
+        return name
+
+
+def read_history(lines: Iterable[str | bytes], default_maxsize: int = 0,
+                 deadline: float | None = None) -> list[ChannelHistory]:
     """Parse JSON Lines (blank lines skipped) into one :class:`ChannelHistory` per key, in
     order of first appearance.
 
+    :param deadline: a ``time.monotonic()`` value; reading past it raises CheckTimeout.
     :raise HistoryError: on a malformed event, naming its line.
+    :raise CheckTimeout: past the deadline (the message names the line reached).
     """
-    channels: dict[Scalar, ChannelHistory] = {}
+    channels: dict[tuple[bool, object], ChannelHistory] = {}
+    said: set[tuple[bool, object]] = set()  # keys whose maxsize an event gave
     # per process: (channel, index of its op in flight)
-    in_flight: dict[Scalar, tuple[ChannelHistory, int]] = {}
+    in_flight: dict[tuple[bool, object], tuple[ChannelHistory, int]] = {}
+    thread_of = _Threads()
     for number, line in enumerate(lines, 1):
-        if not line.strip():
+        if deadline is not None and number % _DEADLINE_EVERY == 0 and time.monotonic() > deadline:
+            raise CheckTimeout(f"still reading the history at line {number}")
+        raw = line if isinstance(line, bytes) else line.encode("utf-8", "surrogatepass")
+        if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]  # a UTF-8 byte order mark
+        if not raw.strip(b" \t\r\n"):
             continue
         try:
-            event = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise _fail(number, f"not JSON: {exc}") from None
+            event = decode(raw)
+        except Refused as exc:
+            raise _fail(number, str(exc)) from None
         if not isinstance(event, dict):
-            raise _fail(number, f"an event must be a JSON object, got {event!r}")
+            raise _fail(number, f"an event must be a JSON object, got {show(event)}")
         for name in ("process", "type", "f", "time"):
             if name not in event:
-                raise _fail(number, f"missing field {name!r}")
-        process, kind, f, time = event["process"], event["type"], event["f"], event["time"]
+                raise _fail(number, f"missing field {show(name)}")
+        process, kind, f, when = event["process"], event["type"], event["f"], event["time"]
         value, key = event.get("value"), event.get("key")
         if not _scalar(process):
-            raise _fail(number, f"process must be a JSON scalar, got {process!r}")
+            raise _fail(number, f"process must be a JSON scalar, got {show(process)}")
         if kind not in TYPES:
-            raise _fail(number, f"type must be one of {', '.join(TYPES)}, got {kind!r}")
+            raise _fail(number, f"type must be one of {', '.join(TYPES)}, got {show(kind)}")
         if f not in FUNCTIONS:
-            raise _fail(number, f"f must be one of {', '.join(FUNCTIONS)}, got {f!r}")
-        if not isinstance(time, int) or isinstance(time, bool):
-            raise _fail(number, f"time must be an integer (nanoseconds), got {time!r}")
+            raise _fail(number, f"f must be one of {', '.join(FUNCTIONS)}, got {show(f)}")
+        when = _int_in(number, "time (nanoseconds)", when, TIME_MIN, TIME_MAX)
         if not _scalar(key):
-            raise _fail(number, f"key must be a JSON scalar, got {key!r}")
-        channel = channels.get(key)
+            raise _fail(number, f"key must be a JSON scalar, got {show(key)}")
+        channel = channels.get(identity(key))
         if channel is None:
-            channel = channels[key] = ChannelHistory(key, default_maxsize)
-            channel.maxsize = -1  # not yet said
+            channel = channels[identity(key)] = ChannelHistory(key, default_maxsize)
         if "maxsize" in event:
-            maxsize = event["maxsize"]
-            if not isinstance(maxsize, int) or isinstance(maxsize, bool) or maxsize < 0:
-                raise _fail(number, f"maxsize must be an integer >= 0, got {maxsize!r}")
-            if channel.maxsize not in (-1, maxsize):
-                raise _fail(number, f"maxsize {maxsize} contradicts {channel.maxsize} said before for key {key!r}")
+            maxsize = _int_in(number, "maxsize", event["maxsize"], 0, TIME_MAX)
+            if identity(key) in said and channel.maxsize != maxsize:
+                raise _fail(number, f"maxsize {maxsize} contradicts {channel.maxsize} said before for key {show(key)}")
+            said.add(identity(key))
             channel.maxsize = maxsize
+        who = identity(process)
         if kind == "invoke":
-            if process in in_flight:
-                raise _fail(number, f"process {process!r} invoked while its previous operation is in flight")
+            if who in in_flight:
+                raise _fail(number, f"process {show(process)} invoked while its previous operation is in flight")
             arg = _invoke_arg(number, f, value)
-            channel.ops.append(Op(str(process), f, arg, None, time, None))
+            channel.ops.append(Op(thread_of(process), f, arg, None, when, None))
             channel.lines.append((number, None))
-            in_flight[process] = (channel, len(channel.ops) - 1)
+            in_flight[who] = (channel, len(channel.ops) - 1)
             continue
-        if process not in in_flight:
-            raise _fail(number, f"{kind} of process {process!r} without an invoke")
-        owner, index = in_flight.pop(process)
+        if who not in in_flight:
+            raise _fail(number, f"{kind} of process {show(process)} without an invoke")
+        owner, index = in_flight.pop(who)
         if owner is not channel:
-            raise _fail(number, f"{kind} for key {key!r} completes an invoke for key {owner.key!r}")
+            raise _fail(number, f"{kind} for key {show(key)} completes an invoke for key {show(owner.key)}")
         op = owner.ops[index]
         if op.kind != f:
             raise _fail(number, f"{kind} of {f} completes an invoke of {op.kind}")
-        if time < op.call:
-            raise _fail(number, f"completion time {time} is before its invoke's {op.call}")
+        if when < op.call:
+            raise _fail(number, f"completion time {when} is before its invoke's {op.call}")
         owner.lines[index] = (owner.lines[index][0], number)
         if kind == "info":
             continue  # outcome unknown: stays pending
         result = _result(number, f, kind, value, op.arg)
-        owner.ops[index] = Op(op.thread, op.kind, op.arg, result, op.call, time)
-    for channel in channels.values():
-        if channel.maxsize == -1:
-            channel.maxsize = default_maxsize
+        owner.ops[index] = Op(op.thread, op.kind, op.arg, result, op.call, when)
     return list(channels.values())
 
 
-def read_history_file(path: str, default_maxsize: int = 0) -> list[ChannelHistory]:
-    with open(path, encoding="utf-8") as f:
-        return read_history(f, default_maxsize)
+def lines_of(stream: BinaryIO) -> Iterator[bytes]:
+    """The lines of a byte stream, each refused once past MAX_LINE_BYTES (without reading
+    more of it than that)."""
+    number = 0
+    while True:
+        number += 1
+        line = stream.readline(MAX_LINE_BYTES + 1)
+        if not line:
+            return
+        if len(line) > MAX_LINE_BYTES:
+            raise _fail(number, f"longer than {MAX_LINE_BYTES} bytes")
+        yield line
+
+
+def read_history_file(path: str, default_maxsize: int = 0,
+                      deadline: float | None = None) -> list[ChannelHistory]:
+    with open(path, "rb") as f:
+        return read_history(lines_of(f), default_maxsize, deadline)
 
 
 def encode_item(item: object) -> Scalar:
     """Items that are not JSON scalars (the stress harness writes ``(writer, seq)``
     tuples) are written as their ``repr``: equal items stay equal, distinct ones distinct."""
-    if _scalar(item):
-        return item  # type: ignore[return-value]  # _scalar checked it
+    if item is None or isinstance(item, (str, int, float, bool)):
+        return item
     return repr(item)
 
 

@@ -1,6 +1,7 @@
 """One self-contained HTML file picturing a history: a timeline per thread, each operation
 a bar from its invoke to its return labelled with its arguments and result, the failing
-window highlighted, and (for explorer traces) the synchronization points.
+window highlighted (and, when there is one, the view zoomed to it), and (for explorer
+traces) the synchronization points.
 
 Used by ``python -m conformance.check --html``, ``python -m stress --html`` and the
 explorer. The input is neutral:
@@ -15,6 +16,7 @@ explorer. The input is neutral:
 
 No network, no external file: the page carries its data as JSON and draws it with a few
 lines of script (an "event order" scale, each distinct time one step, or real time).
+Nothing in the data can change the page (see :func:`render`).
 """
 
 from __future__ import annotations
@@ -27,10 +29,13 @@ from typing import TYPE_CHECKING, Mapping, Sequence
 
 from models.linearizability import Op
 
+from .text import call_label, outcome_label, value
+
 if TYPE_CHECKING:
     from .check import Verdict
 
-__all__ = ("BAR_RGB", "Bar", "bars_of", "render", "render_history", "render_verdicts")
+__all__ = ("BAR_RGB", "Bar", "bars_of", "encodable", "fill", "html_text", "render",
+           "render_history", "render_verdicts", "script_json")
 
 #: The fill of an operation that returned normally (tests count these pixels).
 BAR_RGB = (37, 99, 235)
@@ -45,37 +50,17 @@ class Bar:
     start: int  # ns
     end: int | None  # ns; None: never returned (outcome unknown)
     label: str  # the call, e.g. "write(3)"
-    result: str  # e.g. "ok", "[1, 2]", "ReadOnly", "?"
+    result: str  # e.g. "ok", "[1, 2]", "ReadOnly", "unknown"
     group: str = ""  # the channel (key) when a page shows several
     culprit: bool = False  # the operation the checker could not place
     failed: bool = False  # returned an error (ReadOnly, Full)
 
 
-def _call_label(op: Op) -> str:
-    if op.kind == "read":
-        arg = op.arg if isinstance(op.arg, tuple) else (op.arg,)
-        timeout = f", timeout={arg[2]}" if len(arg) == 3 else ""
-        block = f", block={arg[1]}" if len(arg) >= 2 else ""
-        return f"read({arg[0]}{block}{timeout})"
-    if op.kind == "write":
-        return f"write({op.arg!r})"
-    return f"{op.kind}()"
-
-
 def bars_of(ops: Sequence[Op], group: str = "", culprit: int | None = None) -> list[Bar]:
     """:return: one bar per operation (``culprit``: the index of the one to mark)."""
-    bars = []
-    for i, op in enumerate(ops):
-        if op.ret is None:
-            result = "?"
-        elif op.kind == "read":
-            result = repr(op.result)
-        else:
-            result = "ok" if op.result is None else str(op.result)
-        failed = op.ret is not None and op.kind == "write" and op.result is not None
-        bars.append(Bar(op.thread, op.call, op.ret, _call_label(op), result, group,
-                        i == culprit, failed))
-    return bars
+    return [Bar(op.thread, op.call, op.ret, call_label(op), outcome_label(op), group,
+                i == culprit, op.ret is not None and op.kind == "write" and op.result is not None)
+            for i, op in enumerate(ops)]
 
 
 def render_history(
@@ -92,22 +77,20 @@ def render_history(
                   sync_points, notes)
 
 
-def render_verdicts(verdicts: Sequence[Verdict], title: str) -> str:
-    """:return: the page of the checker's channels, one group per key."""
+def render_verdicts(verdicts: Sequence[Verdict], texts: Sequence[str], title: str) -> str:
+    """:return: the page of the checker's channels, one group of lanes per key when there
+    are several; ``texts`` are the verdicts as the checker printed them."""
     bars: list[Bar] = []
     windows: list[tuple[int, int] | tuple[int, int, str]] = []
-    notes: list[str] = []
     several = len(verdicts) > 1
     for verdict in verdicts:
         channel = verdict.channel
-        group = f"key {channel.key!r}" if several else ""
+        group = f"key {value(channel.key)}" if several else ""
         window = verdict.window
         bars.extend(bars_of(channel.ops, group, None if window is None else window.culprit))
         if window is not None:
             windows.append((window.start, window.end, group))
-        notes.append((f"{group}: " if group else "") + verdict.status
-                     + (f"\n{verdict.detail}" if verdict.detail else ""))
-    return render(title, bars, windows, (), "\n\n".join(notes))
+    return render(title, bars, windows, (), "\n\n".join(texts))
 
 
 def render(
@@ -118,7 +101,13 @@ def render(
     notes: str = "",
 ) -> str:
     """:return: the whole HTML page. A window ``(start, end, group)`` covers the lanes of
-    that group only; ``(start, end)`` covers every lane."""
+    that group only; ``(start, end)`` covers every lane. The page opens zoomed to the
+    first window, if any (``#all`` at the end of its address: the whole history).
+
+    Every string is data: the template is filled in one pass, the title and notes are
+    HTML-escaped, and the bars, windows and sync points travel as JSON in which ``<``,
+    ``>``, ``&`` and every non-ASCII character are ``\\u`` escapes; the page's script
+    writes them with ``textContent``, never as markup."""
     for point in sync_points:
         missing = {"thread", "point", "primitive", "time"} - set(point)
         if missing:
@@ -182,15 +171,16 @@ _PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>%TITLE%</title>
 <style>
 body { font: 13px/1.4 system-ui, sans-serif; margin: 16px; color: #111; background: #fff; }
-h1 { font-size: 16px; margin: 0 0 8px; }
-pre.notes { background: #f6f6f6; padding: 8px; max-height: 240px; overflow: auto; font-size: 12px; }
+h1 { font-size: 16px; margin: 0 0 8px; overflow-wrap: anywhere; }
+pre.notes { background: #f6f6f6; padding: 8px; max-height: 320px; overflow: auto; font-size: 12px; }
 #controls { margin: 8px 0; }
+#controls button { margin-right: 6px; }
 #timeline { position: relative; overflow-x: auto; overflow-y: hidden; border: 1px solid #ccc; }
 #canvas { position: relative; }
-.lane { position: absolute; left: 0; right: 0; height: 30px; border-bottom: 1px solid #eee; }
-.lane-name { position: absolute; left: 4px; top: 7px; width: 110px; overflow: hidden;
-  white-space: nowrap; text-overflow: ellipsis; font-weight: 600; }
-.group { position: absolute; left: 4px; font-weight: 700; color: #555; }
+.lane { position: absolute; left: 0; height: 30px; border-bottom: 1px solid #eee; }
+.lane-name { position: sticky; left: 0; display: inline-block; width: 112px; padding: 7px 4px 0;
+  height: 23px; overflow: hidden; white-space: nowrap; text-overflow: ellipsis; font-weight: 600;
+  background: rgba(255, 255, 255, 0.9); z-index: 4; }
 .bar { position: absolute; height: 20px; top: 5px; min-width: 3px; background: %BAR%;
   color: #fff; font-size: 11px; line-height: 20px; white-space: nowrap; overflow: hidden;
   box-sizing: border-box; padding: 0 3px; border-radius: 2px; z-index: 2; }
@@ -207,40 +197,57 @@ pre.notes:empty { display: none; }
 <h1>%TITLE%</h1>
 <div class="legend"><span style="background:%BAR%">returned</span><span style="background:#b45309">error</span><span style="background:#64748b">unknown (info)</span><span style="background:#dc2626">could not be placed</span><span style="background:#ca8a04">failing window</span><span style="background:#16a34a">sync point</span></div>
 <div id="controls"><label><input type="checkbox" id="realtime"> real time (default: event order)</label>
-<label>zoom <input type="range" id="zoom" min="1" max="20" value="1"></label></div>
+<label>zoom <input type="range" id="zoom" min="0" max="1000" value="0"></label>
+<button type="button" id="show-window" hidden>failing window</button><button type="button" id="show-all">whole history</button>
+<span id="zoom-shown"></span></div>
 <div id="timeline"><div id="canvas"></div></div>
 <pre class="notes">%NOTES%</pre>
 <script type="application/json" id="data">%DATA%</script>
 <script>
 (function () {
+  "use strict";
   var data = JSON.parse(document.getElementById("data").textContent);
+  var timeline = document.getElementById("timeline");
   var canvas = document.getElementById("canvas");
-  var LEFT = 120, LANE = 30;
+  var slider = document.getElementById("zoom");
+  var realtimeBox = document.getElementById("realtime");
+  var LEFT = 120, LANE = 30, RIGHT = 90, MAX_CANVAS = 8000000;
+  var zoom = 1;
+  var view = 600;  // the width the whole history takes at zoom 1, set before each draw
+
+  var lanes = [], laneOf = new Map();
+  function lane(group, thread) {
+    var key = JSON.stringify([group, thread]);
+    if (!laneOf.has(key)) { laneOf.set(key, lanes.length); lanes.push([group, thread]); }
+    return laneOf.get(key);
+  }
+  data.bars.forEach(function (b) { lane(b.group, b.thread); });
+  data.sync.forEach(function (p) { lane("", p.thread); });
+
+  var times = [];
+  data.bars.forEach(function (b) { times.push(b.start); if (b.end !== null) times.push(b.end); });
+  data.sync.forEach(function (p) { times.push(p.time); });
+  data.windows.forEach(function (w) { times.push(w[0], w[1]); });
+  times.sort(function (a, b) { return a - b; });
+  var uniq = times.filter(function (t, i) { return i === 0 || t !== times[i - 1]; });
+  var last = uniq.length ? uniq[uniq.length - 1] : 1;
+  var rank = new Map();
+  uniq.forEach(function (t, i) { rank.set(t, i); });
+  var steps = Math.max(1, uniq.length - 1);
+  // where a time falls in the whole history, from 0 to 1
+  function at(t) { return realtimeBox.checked ? t / (last || 1) : rank.get(t) / steps; }
+  // read once per change: reading a layout size after the DOM changed costs a layout
+  function measure() { view = Math.max(600, timeline.clientWidth - LEFT - RIGHT); }
+  function maxZoom() { return Math.max(1, MAX_CANVAS / view); }
+  function x(t) { return LEFT + at(t) * view * zoom; }
+
+  var drawn = [];  // [div, left, width] of every bar, to keep the labels in view
   function draw() {
-    var realtime = document.getElementById("realtime").checked;
-    var zoom = +document.getElementById("zoom").value;
-    var width = Math.max(600, (document.getElementById("timeline").clientWidth - LEFT - 90)) * zoom;
-    var times = [];
-    data.bars.forEach(function (b) { times.push(b.start); if (b.end !== null) times.push(b.end); });
-    data.sync.forEach(function (p) { times.push(p.time); });
-    data.windows.forEach(function (w) { times.push(w[0], w[1]); });
-    times.sort(function (a, b) { return a - b; });
-    var uniq = times.filter(function (t, i) { return i === 0 || t !== times[i - 1]; });
-    var last = uniq.length ? uniq[uniq.length - 1] : 1;
-    var rank = {};
-    uniq.forEach(function (t, i) { rank[t] = i; });
-    var steps = Math.max(1, uniq.length - 1);
-    function x(t) { return LEFT + (realtime ? t / (last || 1) : rank[t] / steps) * width; }
-    var end = x(last) + 70;
-    canvas.innerHTML = "";
-    var lanes = [], laneOf = {};
-    function lane(group, thread) {
-      var k = group + "\\u0000" + thread;
-      if (!(k in laneOf)) { laneOf[k] = lanes.length; lanes.push([group, thread]); }
-      return laneOf[k];
-    }
-    data.bars.forEach(function (b) { lane(b.group, b.thread); });
-    data.sync.forEach(function (p) { lane("", p.thread); });
+    var end = LEFT + view * zoom + RIGHT;
+    canvas.textContent = "";
+    drawn = [];
+    canvas.style.height = (lanes.length * LANE) + "px";
+    canvas.style.width = end + "px";
     lanes.forEach(function (l, i) {
       var div = document.createElement("div");
       div.className = "lane"; div.style.top = (i * LANE) + "px"; div.style.width = end + "px";
@@ -248,7 +255,6 @@ pre.notes:empty { display: none; }
       name.className = "lane-name"; name.textContent = (l[0] ? l[0] + " / " : "") + l[1];
       name.title = name.textContent; div.appendChild(name); canvas.appendChild(div);
     });
-    canvas.style.height = (lanes.length * LANE) + "px"; canvas.style.width = end + "px";
     data.windows.forEach(function (w) {
       var div = document.createElement("div");
       var mine = [];
@@ -269,8 +275,10 @@ pre.notes:empty { display: none; }
       if (b.culprit) cls += " culprit";
       div.className = cls;
       var right = b.end === null ? end - 10 : x(b.end);
+      var width = Math.max(3, right - x(b.start));
       div.style.left = x(b.start) + "px";
-      div.style.width = Math.max(3, right - x(b.start)) + "px";
+      div.style.width = width + "px";
+      drawn.push([div, x(b.start), width]);
       div.style.top = (lane(b.group, b.thread) * LANE + 5) + "px";
       div.textContent = b.label + " \\u2192 " + b.result;
       div.title = b.thread + ": " + b.label + " -> " + b.result + "  [" + b.start + ", " +
@@ -284,10 +292,57 @@ pre.notes:empty { display: none; }
       div.title = p.thread + ": " + p.point + " " + p.primitive + " @ " + p.time + " ns";
       canvas.appendChild(div);
     });
+    slider.value = String(Math.round(1000 * Math.log(zoom) / Math.log(maxZoom() || 1) || 0));
+    document.getElementById("zoom-shown").textContent = zoom > 1.01 ? "\\u00d7" + zoom.toFixed(zoom < 10 ? 1 : 0) : "";
   }
-  document.getElementById("realtime").addEventListener("change", draw);
-  document.getElementById("zoom").addEventListener("input", draw);
-  draw();
+  // a bar that starts left of the view shows its label from the view's left edge
+  var labelsPending = false;
+  function keepLabelsInView() {
+    labelsPending = false;
+    var edge = timeline.scrollLeft + LEFT;
+    drawn.forEach(function (d) {
+      var indent = d[1] < edge && d[1] + d[2] > edge ? Math.min(edge - d[1], d[2] - 40) : 0;
+      var text = indent > 0 ? indent + "px" : "";
+      if (d[0].style.textIndent !== text) d[0].style.textIndent = text;
+    });
+  }
+  timeline.addEventListener("scroll", function () {
+    if (!labelsPending) { labelsPending = true; requestAnimationFrame(keepLabelsInView); }
+  });
+  // zoom to ``next``, keeping the history's point ``fraction`` (0..1) at the view's centre
+  function zoomTo(next, fraction) {
+    measure();
+    var visible = timeline.clientWidth;
+    zoom = Math.min(maxZoom(), Math.max(1, next));
+    draw();
+    timeline.scrollLeft = LEFT + fraction * view * zoom - visible / 2;
+    keepLabelsInView();
+  }
+  function centre() {
+    return (timeline.scrollLeft + timeline.clientWidth / 2 - LEFT) / (view * zoom);
+  }
+  // the failing window fills about two thirds of the view, centred
+  function showWindow() {
+    var w = data.windows[0];
+    var span = Math.max(at(w[1]) - at(w[0]), 1 / (steps * 4));
+    measure();
+    zoomTo(0.66 * (timeline.clientWidth - LEFT) / (span * view), (at(w[0]) + at(w[1])) / 2);
+  }
+  slider.addEventListener("input", function () {
+    zoomTo(Math.exp(+slider.value / 1000 * Math.log(maxZoom())), centre());
+  });
+  realtimeBox.addEventListener("change", function () {
+    if (data.windows.length) showWindow(); else zoomTo(zoom, centre());
+  });
+  document.getElementById("show-all").addEventListener("click", function () { zoomTo(1, 0); });
+  var windowButton = document.getElementById("show-window");
+  if (data.windows.length) {
+    windowButton.hidden = false;
+    windowButton.addEventListener("click", showWindow);
+    if (location.hash === "#all") zoomTo(1, 0); else showWindow();
+  } else {
+    zoomTo(1, 0);
+  }
 })();
 </script>
 </body></html>

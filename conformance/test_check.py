@@ -4,14 +4,20 @@ histories (accepted) and the histories of broken implementations (rejected)."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import io
 import json
 import os
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 from typing import Callable
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from models import broken as model_broken
 from models.linearizability import Op, check_channel_history
@@ -36,7 +42,7 @@ def jsonl(tmp_path: Path, events: list[dict[str, object]], name: str = "h.jsonl"
     return path
 
 
-def ev(process: str, type_: str, f: str, value: object, time: int, **extra: object) -> dict[str, object]:
+def ev(process: object, type_: str, f: str, value: object, time: int, **extra: object) -> dict[str, object]:
     return {"process": process, "type": type_, "f": f, "value": value, "time": time, **extra}
 
 
@@ -91,7 +97,7 @@ def test_extra_fields_are_ignored_and_info_is_pending() -> None:
 
 
 @pytest.mark.parametrize("events,message", [
-    ([{"process": "a", "type": "invoke", "f": "write", "value": 1}], "missing field 'time'"),
+    ([{"process": "a", "type": "invoke", "f": "write", "value": 1}], 'missing field "time"'),
     ([ev("a", "begin", "write", 1, 0)], "type must be one of"),
     ([ev("a", "invoke", "peek", 1, 0)], "f must be one of"),
     ([ev("a", "invoke", "write", [1], 0)], "JSON scalar"),
@@ -129,8 +135,10 @@ def test_rejects_with_the_smallest_failing_window(tmp_path: Path) -> None:
     code, out = run(jsonl(tmp_path, DUPLICATE))
     assert code == 1
     assert out.startswith("not linearizable\n")
-    assert "smallest failing window: 60 .. 70 ns" in out
-    assert "line 7-8: process b read(1, block=False) -> [1] [60, 70]  <- could not be placed" in out
+    assert "smallest failing window: 60 .. 70 ns (1 operation)" in out
+    assert "lines 7-8: process b read(1, block=false) -> [1] [60, 70]  <- could not be placed" in out
+    assert out.count("[60, 70]") == 1, "the culprit is shown once"
+    assert "could not place: lines 7-8" in out and "the channel then: [2], open" in out
 
 
 def test_window_is_the_shortest_failing_prefix() -> None:
@@ -162,8 +170,8 @@ def test_channels_are_checked_apart(tmp_path: Path) -> None:
     bad = [dict(e, key="bad", process=f"{e['process']}2") for e in DUPLICATE]
     code, out = run(jsonl(tmp_path, good + bad))
     assert code == 1
-    assert "key 'good': linearizable" in out
-    assert "key 'bad': not linearizable" in out
+    assert 'key "good": linearizable' in out
+    assert 'key "bad": not linearizable' in out
 
 
 def test_maxsize_decides_full(tmp_path: Path) -> None:
@@ -338,3 +346,192 @@ def test_window_search_finds_the_first_failing_prefix_of_a_real_history() -> Non
         first = next(c for c in cutoffs if not check_channel_history(prefix(bad, c)[1], 2).ok)
         assert failing_window(bad, 2, None).end == first
         assert failing_window(bad, 2, None, hint=0).end == first
+
+
+# --- hostile input: types kept, bad values refused on one line, bounded time and memory --
+
+
+def write_event_lines(tmp_path: Path, lines: list[str] | bytes, name: str = "h.jsonl") -> Path:
+    path = tmp_path / name
+    path.write_bytes(lines if isinstance(lines, bytes) else "".join(l + "\n" for l in lines).encode())
+    return path
+
+
+def run_capturing(path: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code, out = run(path, *args)
+    return code, out, capsys.readouterr().err
+
+
+READ_ALL = {"count": 0, "block": False, "timeout": None}
+
+
+@pytest.mark.parametrize("written,returned,code", [
+    (True, 1, 1), (1, True, 1), (False, 0, 1), (0, False, 1), (None, False, 1), ("1", 1, 1),
+    (1, 1.0, 0), (-0.0, 0, 0), (2 ** 60, 2 ** 60, 0), (2 ** 53 + 1, float(2 ** 53), 1),
+])
+def test_items_keep_their_json_type(tmp_path: Path, written: object, returned: object, code: int) -> None:
+    """``true`` is not ``1``; numbers compare by value (``1`` and ``1.0`` are one item)."""
+    events = [ev("a", "invoke", "write", written, 0), ev("a", "ok", "write", None, 1),
+              ev("b", "invoke", "read", READ_ALL, 2), ev("b", "ok", "read", [returned], 3)]
+    assert run(jsonl(tmp_path, events))[0] == code
+
+
+def test_keys_and_processes_keep_their_json_type(tmp_path: Path) -> None:
+    """Keys ``1`` and ``true`` are two channels; processes ``1``, ``true`` and ``"1"``
+    are three processes (each may have an operation in flight)."""
+    events = []
+    for i, who in enumerate([1, True, "1"]):
+        events.append(ev(who, "invoke", "write", i, i, key=1 if i < 2 else True))
+    for i, who in enumerate([1, True, "1"]):
+        events.append(ev(who, "ok", "write", None, 10 + i, key=1 if i < 2 else True))
+    channels = read_history([json.dumps(e) for e in events])
+    assert [(c.key, len(c.ops)) for c in channels] == [(1, 2), (True, 1)]
+    assert isinstance(channels[1].key, bool)
+    assert len({op.thread for c in channels for op in c.ops}) == 3
+    code, out = run(jsonl(tmp_path, events))
+    assert code == 0 and "key 1: linearizable" in out and "key true: linearizable" in out
+
+
+HOSTILE_LINES: list[tuple[str, bytes]] = [
+    ("NaN", b'{"process": "h", "type": "invoke", "f": "write", "value": NaN, "time": 0}'),
+    ("Infinity", b'{"process": "h", "type": "invoke", "f": "write", "value": 1, "time": Infinity}'),
+    ("-Infinity", b'{"process": "h", "type": "invoke", "f": "write", "value": -Infinity, "time": 0}'),
+    ("a float beyond range", b'{"process": "h", "type": "invoke", "f": "write", "value": 1e400, "time": 0}'),
+    ("a huge integer item", b'{"process": "h", "type": "invoke", "f": "write", "value": 100000000000000000000000, "time": 0}'),
+    ("5000 digits", b'{"process": "h", "type": "invoke", "f": "write", "value": 1' + b"0" * 5000 + b', "time": 0}'),
+    ("a time past int64", b'{"process": "h", "type": "invoke", "f": "write", "value": 1, "time": 9223372036854775808}'),
+    ("a time before int64", b'{"process": "h", "type": "invoke", "f": "write", "value": 1, "time": -9223372036854775809}'),
+    ("a float time", b'{"process": "h", "type": "invoke", "f": "write", "value": 1, "time": 1.5}'),
+    ("a huge count", b'{"process": "h", "type": "invoke", "f": "read", "value": {"count": 99999999999999999999, "block": true, "timeout": null}, "time": 0}'),
+    ("a huge maxsize", b'{"process": "h", "type": "invoke", "f": "write", "value": 1, "time": 0, "maxsize": 9223372036854775808}'),
+    ("deep nesting", b'{"process": "h", "type": "invoke", "f": "write", "value": 1, "time": 0, "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"),
+    ("deep nesting, unclosed", b"[" * 1_000_000),
+    ("a field twice", b'{"process": "h", "type": "invoke", "f": "write", "value": 1, "time": 0, "time": 5}'),
+    ("non-UTF-8 bytes", b'{"process": "\xff\xfe", "type": "invoke", "f": "write", "value": 1, "time": 0}'),
+    ("a NUL byte", b'{"process": "h", "type": "invoke", "f": "write", "value": 1, "time": 0}\x00'),
+    ("a lone CR", b'{"process": "h", "type": "invoke", "f": "write", "value": 1, "time": 0}\r{"x": 1}'),
+]
+
+
+@pytest.mark.parametrize("name", [name for name, _ in HOSTILE_LINES])
+def test_hostile_values_are_refused_on_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                name: str) -> None:
+    line = dict(HOSTILE_LINES)[name]
+    good = json.dumps(DUPLICATE[0]).encode()
+    path = tmp_path / "h.jsonl"
+    path.write_bytes(good + b"\n" + line + b"\n")
+    code, out, err = run_capturing(path, capsys)
+    assert code == 3, (out, err)
+    assert err.count("\n") == 1 and "line 2: " in err, err
+    assert len(err) < 400, err
+
+
+def test_hostile_values_are_refused_by_the_command(tmp_path: Path) -> None:
+    """The real command: a one-line message, exit 3, never a traceback."""
+    for name, line in HOSTILE_LINES:
+        path = tmp_path / "h.jsonl"
+        path.write_bytes(line + b"\n")
+        done = subprocess.run([sys.executable, "-m", "conformance.check", str(path)], cwd=ROOT,
+                              capture_output=True, timeout=60)
+        err = done.stderr.decode("utf-8", "replace")
+        assert (done.returncode, err.count("\n")) == (3, 1), (name, err)
+        assert "Traceback" not in err and "line 1: " in err, (name, err)
+
+
+@pytest.mark.parametrize("args", [["--timeout", "nan"], ["--timeout", "inf"], ["--timeout", "-1"],
+                                  ["--maxsize", "99999999999999999999"], ["--html", "/nonexistent/dir/page.html"]])
+def test_meaningless_arguments_exit_3_before_reading(tmp_path: Path, args: list[str],
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        run(jsonl(tmp_path, DUPLICATE), *args)
+    assert exc.value.code == 3
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith("python -m conformance.check: error: ")
+
+
+def test_a_hostile_file_name_stays_on_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_event_lines(tmp_path, b"oops\n", name="bad\nname\x1b[2J.jsonl")
+    code, _, err = run_capturing(path, capsys)
+    assert code == 3 and err.count("\n") == 1 and "\x1b" not in err, err
+
+
+ROOT = Path(__file__).resolve().parent.parent
+MEMORY_LIMIT_KB = 200 * 1024
+
+
+def run_measured(args: list[str], timeout: float) -> tuple[int, str, float, int]:
+    """Runs the checker in a child of a child, so that the peak RSS is the checker's own.
+    :return: exit status, stdout, seconds, peak RSS in KB."""
+    probe = ("import resource, subprocess, sys, time\n"
+             "start = time.monotonic()\n"
+             "done = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
+             "seconds = time.monotonic() - start\n"
+             "print(done.returncode, seconds, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+             "print(done.stdout, end='')\n")
+    done = subprocess.run([sys.executable, "-c", probe, sys.executable, "-m", "conformance.check", *args],
+                          cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    first, _, stdout = done.stdout.partition("\n")
+    code, seconds, rss = first.split()
+    return int(code), stdout, float(seconds), int(rss)
+
+
+@pytest.mark.timeout(120)
+def test_an_impossible_read_after_2000_concurrent_writes_ends_unknown_in_bounds(tmp_path: Path) -> None:
+    """2,000 concurrent writes (one item twice, so nothing prunes) and one read that
+    cannot be explained: the search cannot decide it, so --timeout ends it, with the
+    memory it holds bounded."""
+    events = [ev(f"w{i}", "invoke", "write", i % 1999, i) for i in range(2000)]
+    events += [ev(f"w{i}", "ok", "write", None, 10_000 + i) for i in range(2000)]
+    events += [ev("r", "invoke", "read", READ_ALL, 20_000),
+               ev("r", "ok", "read", list(range(1998)) + [1998, 1998], 20_001)]
+    path = jsonl(tmp_path, events)
+    code, out, seconds, rss = run_measured([str(path), "--timeout", "3"], timeout=60)
+    assert (code, out.splitlines()[0]) == (2, "unknown"), out
+    assert seconds < 3 + 1 + STARTUP_S, seconds
+    assert rss < MEMORY_LIMIT_KB, f"peak RSS {rss} KB"
+
+
+#: The interpreter's start and imports, which the timeout does not bound (measured: ~0.3 s).
+STARTUP_S = 1.0
+
+
+@pytest.mark.timeout(120)
+def test_the_timeout_bounds_reading_too(tmp_path: Path) -> None:
+    line = json.dumps(ev("w", "invoke", "write", 1, 0)) + "\n" + json.dumps(ev("w", "ok", "write", None, 1)) + "\n"
+    path = tmp_path / "long.jsonl"
+    path.write_text(line * 400_000)
+    code, out, seconds, _ = run_measured([str(path), "--timeout", "0.5"], timeout=60)
+    assert (code, out.splitlines()[0]) == (2, "unknown"), out
+    assert "reading" in out
+    assert seconds < 0.5 + 1 + STARTUP_S, seconds
+
+
+EVENT_LINES = [json.dumps(e) for e in DUPLICATE] + [
+    json.dumps(ev("c", "invoke", "close", None, 80)), json.dumps(ev("c", "info", "close", None, 90))]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(
+    st.binary(max_size=300),
+    st.lists(st.sampled_from(EVENT_LINES), max_size=8).map(lambda ls: "\n".join(ls).encode()),
+    st.tuples(st.lists(st.sampled_from(EVENT_LINES), min_size=1, max_size=6),
+              st.integers(0, 400), st.binary(min_size=1, max_size=8)).map(
+        lambda t: (lambda text: text[:t[1] % (len(text) + 1)] + t[2] + text[t[1] % (len(text) + 1):])(
+            "\n".join(t[0]).encode())),
+    st.lists(st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+                          lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
+                              st.sampled_from(["process", "type", "f", "value", "time", "key", "maxsize", "count", "block", "timeout"]),
+                              inner, max_size=6), max_leaves=12), max_size=5).map(
+        lambda values: "\n".join(json.dumps(v) for v in values).encode()),
+))
+def test_any_bytes_give_a_verdict_or_a_one_line_refusal(data: bytes) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        path = Path(directory) / "fuzz.jsonl"
+        path.write_bytes(data)
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err):
+            code, out = run(path, "--timeout", "2")
+    assert code in (0, 1, 2, 3)
+    if code == 3:
+        assert err.getvalue().count("\n") == 1 and "line " in err.getvalue(), err.getvalue()
+    else:
+        assert err.getvalue() == "" and out.splitlines()[0] in ("linearizable", "not linearizable", "unknown")

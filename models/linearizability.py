@@ -105,6 +105,11 @@ class LinearizabilityResult:
     # placed, and of the first one (by return) it could not place
     placed: list[int] = field(default_factory=list)
     culprit: int | None = None
+    # when not ok: the deepest point's events in order, as (index in the given ops,
+    # "step" | "done", the items a read took in that step), and the channel there
+    deepest: list[tuple[int, str, list[object]]] = field(default_factory=list)
+    items_then: list[object] = field(default_factory=list)
+    closed_then: bool = False
 
     def __bool__(self) -> bool:
         return self.ok
@@ -135,21 +140,24 @@ class _Entry:
 
 
 class _Interner:
-    """Maps equal items to equal ints (hashable items by hash, others by equality)."""
+    """Maps equal items to equal ints (hashable items by hash, others by equality). A
+    bool is never equal to a number here (Python's True == 1 is not the channel's: a
+    written True is not a written 1); numbers compare by value (1 and 1.0 are one item)."""
 
     def __init__(self) -> None:
-        self._hashable: dict[Hashable, int] = {}
-        self._other: list[object] = []
+        self._hashable: dict[tuple[bool, Hashable], int] = {}
+        self._other: list[tuple[bool, object]] = []
         self.items: dict[int, object] = {}  # the reverse map, for explanations
 
     def __call__(self, item: object) -> int:
+        key = (isinstance(item, bool), item)
         try:
-            number = self._hashable.setdefault(item, len(self._hashable) + len(self._other))  # unhashable: TypeError
+            number = self._hashable.setdefault(key, len(self._hashable) + len(self._other))  # unhashable: TypeError
         except TypeError:
             for i, known in enumerate(self._other):
-                if known == item:
+                if known == key:
                     return -1 - i
-            self._other.append(item)
+            self._other.append(key)
             number = -len(self._other)
         self.items.setdefault(number, item)
         return number
@@ -262,7 +270,9 @@ class _FifoOrder:
 _Key = tuple[int, tuple[tuple[int, int], ...], ChannelState]
 _Event = tuple[int, str]  # (op pos, "step" | "done")
 _Step = tuple[_Event, int, int, ChannelState]  # (event, done mask, items taken, channel)
-_DEADLINE_EVERY = 256  # the search reads the clock every this many successors tried
+#: The search reads the clock every this many units of work (an operation looked at as a
+#: candidate or for a forced step, or a successor generated: about a microsecond each).
+_DEADLINE_EVERY = 4096
 #: The memo of explored configurations is emptied when the words its keys hold (items in
 #: the channel, partial reads, the finished set) pass this; it is only a shortcut (the
 #: configurations form a DAG: every step finishes an operation or advances a read), so
@@ -279,7 +289,8 @@ class _Search:
     seen: set[_Key] = field(default_factory=set)
     # the deepest dead end: (number finished, events so far, state there, its done mask)
     best: tuple[int, list[_Event], ChannelState, int] = (-1, [], ChannelState(), 0)
-    tried: int = 0  # successors generated (the unit of work)
+    tried: int = 0  # successors generated
+    work: int = 0  # units of work done (see _DEADLINE_EVERY)
     memo_resets: int = 0
 
     def __post_init__(self) -> None:
@@ -339,9 +350,10 @@ class _Search:
             self.memo_resets += 1
         self.seen.add(key)
 
-    def _tick(self) -> None:
-        self.tried += 1
-        if self.deadline is not None and self.tried % _DEADLINE_EVERY == 0 \
+    def _tick(self, units: int = 1) -> None:
+        before = self.work
+        self.work += units
+        if self.deadline is not None and before // _DEADLINE_EVERY != self.work // _DEADLINE_EVERY \
                 and time.monotonic() > self.deadline:
             raise CheckTimeout(f"undecided after trying {self.tried} steps")
 
@@ -373,6 +385,7 @@ class _Search:
         for e in self.pending_entries:  # last: they may also never take effect
             if e.call <= first_ret and not done >> e.pos & 1:
                 out.append(e)
+        self._tick(2 * len(out))  # scanned here, then looked at for a forced step
         return out
 
     def _successors(self, key: _Key) -> Iterator[tuple[_Event, _Key]]:
@@ -383,6 +396,7 @@ class _Search:
         for e, step in [forced] if forced is not None else \
                 ((e, step) for e in candidates for step in self._steps(e, done, progress, state)):
             event, new_done, new_taken, new_state = step
+            self.tried += 1
             self._tick()
             new_progress = dict(progress)
             new_progress.pop(e.pos, None)
@@ -507,8 +521,31 @@ def check_channel_history(
     _, best_events, _, _ = search.best
     placed = sorted(entries[pos].index for pos, what in best_events if what == "done")
     culprit = _culprit(search)
+    _, _, state, _ = search.best
     return LinearizabilityResult(False, None, _explain(search, intern.items), placed,
-                                 None if culprit is None else culprit.index)
+                                 None if culprit is None else culprit.index,
+                                 _replay(search, intern.items), [intern.items[x] for x in state.items],
+                                 state.closed)
+
+
+def _replay(search: _Search, items: dict[int, object]) -> list[tuple[int, str, list[object]]]:
+    """The deepest point's events, with what each read step took (replayed on the
+    specification from the empty channel)."""
+    state = spec.empty_channel(search.maxsize)
+    taken: dict[int, int] = {}
+    out: list[tuple[int, str, list[object]]] = []
+    for pos, what in search.best[1]:
+        e = search.entries[pos]
+        got: tuple[int, ...] = ()
+        if e.op.kind == "close":
+            state = spec.close(state)
+        elif e.op.kind == "write":
+            state = spec.write(state, e.item)[0]
+        else:
+            state, got = spec.read_step(state, e.count, taken.get(pos, 0))
+            taken[pos] = taken.get(pos, 0) + len(got)
+        out.append((e.index, what, [items[x] for x in got]))
+    return out
 
 
 def _culprit(search: _Search) -> _Entry | None:

@@ -58,7 +58,7 @@ def failure_page(title: str, message: str, recorded: Sequence[Recorded]) -> str 
     """:return: the HTML page of a failed instance: its first non-linearizable channel with
     the smallest failing window, else (the failure was elsewhere, e.g. a hang) its first
     recorded channel; None when nothing was recorded."""
-    from conformance.check import check_channel
+    from conformance.check import check_channel, format_verdict
     from conformance.history import ChannelHistory
     from conformance.html import render_history, render_verdicts
 
@@ -69,7 +69,8 @@ def failure_page(title: str, message: str, recorded: Sequence[Recorded]) -> str 
     for channel in channels:
         verdict = check_channel(channel, deadline)
         if verdict.window is not None:
-            return render_verdicts([verdict], f"{title}: {channel.key} not linearizable")
+            return render_verdicts([verdict], [_short(message), format_verdict(verdict, False)],
+                                   f"{title}: {channel.key} not linearizable")
     first = channels[0]
     return render_history(first.ops, f"{title}: {first.key}", notes=_short(message))
 
