@@ -28,7 +28,8 @@ from typing import NoReturn, Sequence, TextIO
 
 from models.linearizability import CheckTimeout, LinearizabilityResult, Op, check_channel_history
 
-from .history import TIME_MAX, ChannelHistory, HistoryError, lines_of, read_history, read_history_file
+from .history import (TIME_MAX, ChannelHistory, HistoryError, identity, lines_of, read_history,
+                      read_history_file)
 from .text import call_label, items, outcome_label, printable, value
 
 __all__ = ("Verdict", "Window", "check_channel", "check_channels", "failing_window",
@@ -58,6 +59,8 @@ class Window:
     culprit: int | None
     deepest: LinearizabilityResult
     prefix_ops: int  # how many operations that prefix has
+    searches: int = 0  # how many prefixes were checked to find it
+    steps: int = 0  # the steps those searches tried
 
 
 @dataclass(frozen=True)
@@ -104,10 +107,13 @@ def failing_window(ops: Sequence[Op], maxsize: int, deadline: float | None,
         raise ValueError("a history in which no operation returned cannot fail")
     low, high = 0, len(cutoffs) - 1  # the prefix at cutoffs[high] fails
     failed: dict[int, tuple[list[int], LinearizabilityResult]] = {}
+    work = [0, 0]  # searches, steps
 
     def fails(index: int) -> bool:
         kept, cut = prefix(ops, cutoffs[index])
         result = check_channel_history(cut, maxsize, deadline)
+        work[0] += 1
+        work[1] += result.steps
         if not result.ok:
             failed[index] = (kept, result)
         return not result.ok
@@ -146,7 +152,7 @@ def failing_window(ops: Sequence[Op], maxsize: int, deadline: float | None,
         False, None, result.explanation, sorted(placed), culprit,
         [(kept[i], what, took) for i, what, took in result.deepest],
         result.items_then, result.closed_then)
-    return Window(start, end, inside, culprit, deepest, len(kept))
+    return Window(start, end, inside, culprit, deepest, len(kept), work[0], work[1])
 
 
 def _returned_by(op: Op, moment: int) -> bool:
@@ -234,8 +240,27 @@ def format_verdict(verdict: Verdict, several: bool) -> str:
     closed = ", closed" if deepest.closed_then else ", open"
     lines.append(f"    the channel then: {items(deepest.items_then)}{closed}")
     if window.culprit is not None:
-        lines.append(f"    could not place: {_lines(channel, window.culprit)}")
+        lines.append(f"    could not place: {_lines(channel, window.culprit)}"
+                     f"{_difference(channel.ops[window.culprit], window)}")
     return "\n".join(lines)
+
+
+def _difference(op: Op, window: Window) -> str:
+    """For a read that could not be placed: where its result parts from what the channel
+    held at the deepest point."""
+    if op.kind != "read" or not isinstance(op.result, list):
+        return ""
+    deepest = window.deepest
+    taken = sum(len(took) for i, _, took in deepest.deepest if i == window.culprit)
+    rest, held = op.result[taken:], deepest.items_then
+    same = 0
+    while same < min(len(rest), len(held)) and identity(rest[same]) == identity(held[same]):
+        same += 1
+    got = value(rest[same]) if same < len(rest) else "nothing more"
+    there = value(held[same]) if same < len(held) else "nothing more"
+    start = f"from its item {taken + 1} on, " if taken else ""
+    return (f"; {start}its result and the channel then agree on {_count(same, 'item')}, "
+            f"then it returned {got} where the channel held {there}")
 
 
 def _count(n: int, what: str) -> str:

@@ -23,7 +23,9 @@ What an operation may do (see :mod:`models.channel_spec`):
   channel empty, with fewer items.
 * An operation with ``ret`` None is *pending* (it timed out in the harness, or never
   returned): it may take effect at any moment after its call, or never. A pending read
-  takes items by the same rule but its result is unknown, so any items fit.
+  takes items by the same rule; its ``result`` is None (unknown: any items fit) or a
+  list that bounds what it took (a prefix of that list: what a read in flight at a cut
+  of the history returned in the end).
 
 Real time: an operation's steps lie between its call and its return, so a step of ``o``
 may come next only if no unfinished operation returned before ``o`` was called.
@@ -110,6 +112,7 @@ class LinearizabilityResult:
     deepest: list[tuple[int, str, list[object]]] = field(default_factory=list)
     items_then: list[object] = field(default_factory=list)
     closed_then: bool = False
+    steps: int = 0  # the steps the search tried (its work, the same on every machine)
 
     def __bool__(self) -> bool:
         return self.ok
@@ -415,7 +418,8 @@ class _Search:
                     return e, step
         if state.items and self.writes_unique and not self.full_writes & ~done:
             for e in candidates:
-                if e.expected is not None or (e.bound is not None and not self.order.unbounded_pending):
+                if e.expected is not None or (e.bound is not None and e.mode is not ReadMode.NOW
+                                              and not self.order.unbounded_pending):
                     step = self._own_items_step(e, done, progress, state)
                     if step is not None:
                         return e, step
@@ -448,13 +452,15 @@ class _Search:
         """A step of the read ``e`` that takes items no other read lists (in its result or
         its bound), every item being written once, no write still to be placed having
         failed with ``Full`` (the one outcome an emptier channel could forbid) and, for a
-        pending ``e``, no read of unknown result (it could take them instead).
+        pending ``e``, no read of unknown result (it could take them instead) and ``e``
+        not a non-blocking read (whose one step, taken later, could take more).
 
         Nothing else may take those items, and they are at the front, so no other read
         takes anything while they are there: in a linearization where ``e`` takes them
         later (or, pending, never), taking them here instead leaves every step in between
         valid (writes find more room, reads may finish on an emptier channel, and
-        ``may_join`` sees fewer items ahead), and ``e``'s later step takes the rest."""
+        ``may_join`` sees fewer items ahead), and ``e``'s later step takes the rest (a
+        finished non-blocking read's one step takes its whole result, here as later)."""
         for step in self._steps(e, done, progress, state):
             got = state.items[:len(state.items) - len(step[3].items)]
             if got and all(self.claims[x] == 1 for x in got):
@@ -517,7 +523,7 @@ def check_channel_history(
     events = search.run()
     if events is not None:
         order = [entries[pos].op for pos, what in events if what == "done"]
-        return LinearizabilityResult(True, order, "")
+        return LinearizabilityResult(True, order, "", steps=search.tried)
     _, best_events, _, _ = search.best
     placed = sorted(entries[pos].index for pos, what in best_events if what == "done")
     culprit = _culprit(search)
@@ -525,7 +531,7 @@ def check_channel_history(
     return LinearizabilityResult(False, None, _explain(search, intern.items), placed,
                                  None if culprit is None else culprit.index,
                                  _replay(search, intern.items), [intern.items[x] for x in state.items],
-                                 state.closed)
+                                 state.closed, search.tried)
 
 
 def _replay(search: _Search, items: dict[int, object]) -> list[tuple[int, str, list[object]]]:

@@ -89,6 +89,9 @@ ACCEPT: dict[str, tuple[list[Op], int]] = {
     "a pending read whose bound lists another read's item did not take it": (
         [w("a", 1, 0, 1), r("p", 1, True, [1], 2, None), w("a", 2, 3, 4),
          r("b", 2, False, [1, 2], 10, 11)], 0),
+    "a pending non-blocking read took its whole bound at once, later": (
+        [w("a", 0, 0, 1), r("q", 3, False, [0, 2], 2, None), w("a", 2, 3, 4), w("a", 3, 5, 6),
+         w("a", 6, 7, 8)], 2),
     "a later read of a repeated item took the first copy": (
         [w("a", 1, 0, 1), r("r", 1, False, [1], 2, 20), r("q", 1, False, [1], 2, 10),
          w("a", 1, 11, 12)], 0),
@@ -498,9 +501,29 @@ def runs_with_steps(draw: st.DrawFn) -> tuple[list[Op], int]:
     return ops, maxsize
 
 
+@st.composite
+def cut_runs(draw: st.DrawFn) -> tuple[list[Op], int]:
+    """A run as above, cut at one of its return times the way the checker cuts a history
+    to find its smallest failing window (conformance/check.py's ``prefix``: operations in
+    flight at the cut are pending, a read bounded by what it returned in the end)."""
+    from conformance.check import prefix
+
+    ops, maxsize = draw(runs_with_steps())
+    cutoffs = sorted({op.ret for op in ops if op.ret is not None})
+    if not cutoffs:
+        return ops, maxsize
+    return prefix(ops, draw(st.sampled_from(cutoffs)))[1], maxsize
+
+
 @settings(max_examples=400)
 @given(runs_with_steps())
 def test_search_with_steps_agrees_with_brute_force(history: tuple[list[Op], int]) -> None:
+    agrees_with_brute_force_steps(history)
+
+
+@settings(max_examples=300)
+@given(cut_runs())
+def test_search_on_cut_runs_agrees_with_brute_force(history: tuple[list[Op], int]) -> None:
     agrees_with_brute_force_steps(history)
 
 
@@ -531,6 +554,24 @@ def _neutral_ignoring_close(self: _Search, e: _Entry, done: int, progress: dict[
     for step in self._steps(e, done, progress, state):
         if step[0][1] == "done" and step[3].items == state.items:
             return step
+    return None
+
+
+def _forced_for_every_read(self: _Search, candidates: list[_Entry], done: int, progress: dict[int, int],
+                           state: spec.ChannelState) -> object:
+    """Mutant: items only one read lists are taken at once by any read, a pending
+    non-blocking one included."""
+    for e in candidates:
+        if not e.pending:
+            step = self._neutral_step(e, done, progress, state)
+            if step is not None:
+                return e, step
+    if state.items and self.writes_unique and not self.full_writes & ~done:
+        for e in candidates:
+            if e.expected is not None or (e.bound is not None and not self.order.unbounded_pending):
+                step = self._own_items_step(e, done, progress, state)
+                if step is not None:
+                    return e, step
     return None
 
 
@@ -576,12 +617,14 @@ MUTANTS: dict[str, tuple[type, str, object]] = {
     "own items another read lists": (_Search, "__post_init__",
                                      _post_init_then(claims=collections.defaultdict(lambda: 1))),
     "pending read's own items despite an unknown read": (_FifoOrder, "__init__", _order_then(unbounded_pending=False)),
+    "own items for a pending non-blocking read": (_Search, "_forced_step", _forced_for_every_read),
     "bound ignored": (_Search, "_read_steps", _bound_ignored),
 }
 
 CROSS_CHECKS: list[tuple[st.SearchStrategy[tuple[list[Op], int]], Callable[[tuple[list[Op], int]], None]]] = [
     (overlapping_runs(), agrees_with_brute_force),
     (runs_with_steps(), agrees_with_brute_force_steps),
+    (cut_runs(), agrees_with_brute_force_steps),
     (small_histories(), agrees_with_brute_force),
 ]
 
@@ -597,7 +640,7 @@ def test_the_cross_checks_catch_each_mutant(name: str, monkeypatch: pytest.Monke
         return  # a hand-written case caught it
     for strategy, agrees in CROSS_CHECKS:
         run = settings(max_examples=1500, derandomize=True, database=None, print_blob=False,
-                       phases=[Phase.generate])(given(strategy)(agrees))
+                       phases=[Phase.generate], deadline=None)(given(strategy)(agrees))
         try:
             run()
         except AssertionError:
