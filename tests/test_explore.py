@@ -437,3 +437,105 @@ def test_threads_alive_before_a_run_are_never_adopted() -> None:
             assert not report.failed
     finally:
         idle.close()
+
+
+# -- soundness on every run -------------------------------------------------------------
+
+
+@pytest.fixture
+def slow_thread_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Widen the window in which a new thread has an ident but ``is_alive()`` is still
+    False (between ``_set_ident`` and ``_started.set()`` in ``Thread._bootstrap_inner``),
+    and delay the thread's first step after it, so that its parent joins it first."""
+    set_native_id = threading.Thread._set_native_id  # type: ignore[attr-defined]
+    run = threading.Thread.run
+
+    def slow_ident(self: threading.Thread) -> None:
+        set_native_id(self)
+        threading.Event().wait(0.02)
+
+    def slow_run(self: threading.Thread) -> None:
+        threading.Event().wait(0.02)
+        run(self)
+
+    monkeypatch.setattr(threading.Thread, "_set_native_id", slow_ident)
+    monkeypatch.setattr(threading.Thread, "run", slow_run)
+
+
+def _spawn_and_join(s: Session) -> None:
+    lock = Lock("shared")
+    box = [0]
+
+    def bump() -> None:
+        with lock:
+            box[0] += 1
+
+    for i in range(2):
+        s.spawn(f"t{i}", bump).join()
+    assert box[0] == 2
+
+
+@pytest.mark.parametrize("strategy", ["random", "pct", "dfs"])
+def test_a_thread_is_not_finished_until_the_director_saw_it_finish(
+    slow_thread_start: None, strategy: str
+) -> None:
+    report = explore(_spawn_and_join, strategy=strategy, runs=5, stall_s=2.0,
+                     raise_on_failure=False)
+    assert not report.failed, report.message
+    first = ex.run_once(_spawn_and_join, ex.RandomStrategy(7), ex.Settings(stall_s=2.0))
+    assert first.failure is None, first.failure
+    again = replay(_spawn_and_join, format_schedule(first.choices), strategy="random")
+    assert again.failure is None and again.choices == first.choices, again.failure
+
+
+def _varying_body() -> Callable[[Session], None]:
+    """A body whose threads take a lock a different number of times in every run: its
+    runs are not a function of their schedule."""
+    calls = [0]
+
+    def body(s: Session) -> None:
+        calls[0] += 1
+        times = 1 + calls[0] % 2
+        lock = Lock("varies")
+
+        def take() -> None:
+            for _ in range(times):
+                with lock:
+                    pass
+        threads = [s.spawn(f"t{i}", take) for i in range(2)]
+        for t in threads:
+            t.join()
+    return body
+
+
+def test_a_nondeterministic_body_stops_dfs_with_an_error_naming_the_step() -> None:
+    report = explore(_varying_body(), strategy="dfs", runs=10_000, raise_on_failure=False)
+    assert report.failed and not report.exhausted
+    assert report.kind == "nondeterminism" and report.nondeterministic
+    assert re.search(r"nondeterminism: step \d+: ", report.message), report.message
+
+
+def test_a_strict_replay_that_ends_early_is_a_divergence() -> None:
+    body = _varying_body()
+    first = ex.run_once(body, ex.RandomStrategy(3))
+    assert first.failure is None
+    again = replay(body, format_schedule(first.choices), strategy="random")
+    assert again.kind == "nondeterminism", again.failure
+    assert again.failure is not None and re.search(r"step \d+", again.failure)
+
+
+def test_check_determinism_runs_every_schedule_twice() -> None:
+    import random
+
+    def body(s: Session) -> None:
+        # Passes every time, but which lock it takes is not a function of the schedule.
+        with Lock(random.choice(["left", "right"])):
+            pass
+
+    assert not explore(body, strategy="random", runs=20, seed=1).failed
+    report = explore(body, strategy="random", runs=20, seed=1, check_determinism=True,
+                     raise_on_failure=False)
+    assert report.failed and report.kind == "nondeterminism" and report.nondeterministic
+    assert re.search(r"step \d+: the replay's trace differs", report.message), report.message
+    correct = explore(_spawn_and_join, strategy="dfs", runs=100, check_determinism=True)
+    assert correct.exhausted and not correct.failed

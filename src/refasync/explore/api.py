@@ -11,7 +11,7 @@ from .errors import ExploreFailure
 from .runtime import RunResult, Session, run_once
 from .schedule import Event, format_schedule, parse_schedule
 from .settings import EARLY_TIMEOUTS, MAX_STEPS, STALL_S, Settings
-from .shrink import deterministic, shrink
+from .shrink import replay_differs, shrink
 from .strategies import NAMES, ReplayStrategy, make_strategy
 
 __all__ = ("Report", "explore", "replay")
@@ -58,6 +58,7 @@ def explore(
     early_timeouts: int = EARLY_TIMEOUTS,
     shard: tuple[int, int] = (0, 1),
     stall_s: float = STALL_S,
+    check_determinism: bool = False,
     replay_hint: str = "",
     shrink_s: float = 20.0,
     raise_on_failure: bool = True,
@@ -76,6 +77,8 @@ def explore(
         run instead; after that a timeout fires only when no thread can run
     :param stall_s: wall seconds a controlled thread may run without reaching a point
         before the run fails as uncontrolled blocking
+    :param check_determinism: run every schedule twice (the second time as a strict
+        replay) and fail, naming the step, where the two runs differ
     :param shard: ``(k, n)``: random/pct do the runs whose number is k modulo n; dfs
         explores the subtrees whose first branching choice is k modulo n
     :raise ExploreFailure: on a failure, if ``raise_on_failure``
@@ -100,24 +103,31 @@ def explore(
                                    and time.monotonic() - started > seconds):
             break
         result = run_once(body, chooser, settings)
-        if not result.counted:
-            continue
+        if not result.counted and result.kind != "nondeterminism":
+            continue  # another shard's run (a divergence is everybody's)
         report.runs += 1
+        if check_determinism and result.kind != "nondeterminism":
+            problem = replay_differs(body, result, settings)
+            if problem is not None:
+                result.failure, result.kind = f"nondeterminism: {problem}", "nondeterminism"
         if result.failure is not None:
             failing = result
             break
     report.schedules = report.runs
     report.bound = chooser.guarantee()
     if failing is not None:
-        shrunk = shrink(body, failing, settings, shrink_s)
-        problem = deterministic(body, shrunk, settings)
+        if failing.kind == "nondeterminism":
+            shrunk, problem = failing, None  # no schedule to shrink: the body is at fault
+        else:
+            shrunk = shrink(body, failing, settings, shrink_s)
+            problem = replay_differs(body, shrunk, settings)
         report.failed = True
         report.kind = shrunk.kind
         report.schedule = format_schedule(shrunk.choices)
         report.replay_line = f"{replay_hint} --replay '{report.schedule}'" if replay_hint \
             else f"refasync.explore.replay(body, {report.schedule!r})"
         report.trace = shrunk.events
-        report.nondeterministic = problem is not None
+        report.nondeterministic = problem is not None or shrunk.kind == "nondeterminism"
         report.message = _failure_text(shrunk, report, problem)
     report.seconds = time.monotonic() - started
     if report.failed and raise_on_failure:

@@ -7,11 +7,11 @@ import time
 from typing import Callable
 
 from .runtime import RunResult, Session, run_once
-from .schedule import Choice
+from .schedule import Choice, Event
 from .settings import Settings
 from .strategies import DFSStrategy, ReplayStrategy
 
-__all__ = ("deterministic", "shrink")
+__all__ = ("replay_differs", "shrink")
 
 # Object ids and process-wide serials (pool worker names) differ between two runs of one
 # schedule: the determinism check compares names without them.
@@ -79,22 +79,28 @@ def _first_failure_within(body: Body, kind: str, settings: Settings, bound: int,
     return None
 
 
-def deterministic(body: Body, result: RunResult, settings: Settings) -> str | None:
-    """Replay ``result`` strictly and compare event traces; :return: None if identical."""
+def replay_differs(body: Body, result: RunResult, settings: Settings) -> str | None:
+    """Replay ``result``'s choices strictly and compare the two runs. :return: None if
+    the replay made the same trace and failed (or passed) as ``result`` did, else what
+    differs, naming the step."""
     again = run_once(body, ReplayStrategy(result.choices, strict=True), settings)
     if again.kind == "nondeterminism":
         return again.failure
     # Threads compare by their index in the run ("1:..."): names may carry process-wide
     # serials (pool workers) or addresses that differ between two runs of one schedule.
-    a = [(e.thread.split(":", 1)[0], e.point, _ID_RE.sub("#", e.primitive))
-         for e in result.events]
-    b = [(e.thread.split(":", 1)[0], e.point, _ID_RE.sub("#", e.primitive))
-         for e in again.events]
+    a, b = _comparable(result.events), _comparable(again.events)
     if a != b:
         first = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
-        return (f"the replay's trace differs from event {first} on: "
+        step = (result.events if first < len(a) else again.events)[first].step
+        return (f"step {step}: the replay's trace differs from event {first} on: "
                 f"{a[first] if first < len(a) else 'end'} vs "
                 f"{b[first] if first < len(b) else 'end'}")
-    if again.failure is None:
+    if again.failure is None and result.failure is not None:
         return "the replay did not fail"
+    if again.failure is not None and result.failure is None:
+        return f"the replay failed ({again.kind}), the run did not"
     return None
+
+
+def _comparable(events: list[Event]) -> list[tuple[str, str, str]]:
+    return [(e.thread.split(":", 1)[0], e.point, _ID_RE.sub("#", e.primitive)) for e in events]

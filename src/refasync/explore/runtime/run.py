@@ -222,7 +222,7 @@ class Run(Model):
         while self.failure is None:
             busy = [t for t in self.threads if t.state in ("running", "starting")]
             for t in busy:
-                if t.thread.ident is not None and not t.thread.is_alive():
+                if t.ended():
                     t.state = "done"
             busy = [t for t in busy if t.state != "done"]
             if not busy:

@@ -17,7 +17,9 @@ class ThreadRecord:
         self.tid = tid
         self.thread = thread
         self.name = thread.name
-        self.user = user  # spawned by the explorer: faults may be injected into it
+        # Spawned by the explorer: registered before it started, and its wrapper sets
+        # state "done" as its last step under the run's cv; Abandoned is raised into it.
+        self.user = user
         self.state = "starting"  # starting | running | parked | done
         self.point: SyncPoint | None = None
         self.primitive: SyncPrimitive | None = None
@@ -29,6 +31,19 @@ class ThreadRecord:
     @property
     def label(self) -> str:
         return f"{self.tid}:{self.name}"
+
+    def ended(self) -> bool:
+        """:return: whether the thread is over (cv held). A thread the explorer spawned
+        is over only once its wrapper said so: between ``start()`` and its first
+        instruction it has an ident while ``is_alive()`` is still False. Any other
+        thread was registered once started (it reported a point, or its parent reported
+        ``THREAD_START`` after ``start()`` returned), so it is over when it is not
+        alive."""
+        if self.state == "done":
+            return True
+        if self.user:
+            return False
+        return self.thread.ident is not None and not self.thread.is_alive()
 
 
 class ControlledThread(threading.Thread):

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ..errors import Divergence
 from ..runtime.model import independent
-from ..schedule import Choice, is_preemption
+from ..schedule import Choice, format_schedule, is_preemption
 from .base import StrategyBase
 
 if TYPE_CHECKING:
@@ -64,6 +65,10 @@ class DFSStrategy(StrategyBase):
         self.depth += 1
         if i < len(self.prefix):
             node = self.stack[i]
+            if options != node.options:
+                raise Divergence(f"step {i}: the options are {format_schedule(options)}, "
+                                 f"but were {format_schedule(node.options)} when this "
+                                 f"path was first run")
             choice = self.prefix[i]
             asleep = node.sleep + node.done[:-1]
         elif self.redundant:
@@ -86,6 +91,9 @@ class DFSStrategy(StrategyBase):
 
     def end_run(self, run: Run) -> bool:
         self.steps = run.steps
+        if run.failure is None and run.steps < len(self.prefix):
+            raise Divergence(f"step {run.steps}: the run ended, but its path went on to "
+                             f"step {len(self.prefix)} when it was first run")
         return self._owns_path()
 
     def _branches(self) -> list[int]:

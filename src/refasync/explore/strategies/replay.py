@@ -32,3 +32,9 @@ class ReplayStrategy(StrategyBase):
                 raise Divergence(f"step {run.steps}: recorded choice {wanted} is not "
                                  f"available (options {format_schedule(options)})")
         return run.default(options)
+
+    def end_run(self, run: Run) -> bool:
+        if self.strict and run.failure is None and run.steps < len(self.choices):
+            raise Divergence(f"step {run.steps}: the run ended, but the schedule has "
+                             f"{len(self.choices)} choices")
+        return True
