@@ -47,6 +47,14 @@ CAUGHT_BY_UNIT_TEST = {
 }
 
 
+def test_campaigns_and_replays_share_one_step_limit() -> None:
+    import inspect
+
+    assert Campaign("pct", [], seed=0).max_steps == ex.MAX_STEPS
+    assert inspect.signature(ex.replay).parameters["max_steps"].default == ex.MAX_STEPS
+    assert inspect.signature(ex.explore).parameters["max_steps"].default == ex.MAX_STEPS
+
+
 def test_every_broken_variant_has_a_scenario_or_a_test() -> None:
     assert not set(CAUGHT_IN) & set(CAUGHT_BY_UNIT_TEST)
     assert set(CAUGHT_IN) | set(CAUGHT_BY_UNIT_TEST) == set(BROKEN)

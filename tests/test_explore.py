@@ -539,3 +539,20 @@ def test_check_determinism_runs_every_schedule_twice() -> None:
     assert re.search(r"step \d+: the replay's trace differs", report.message), report.message
     correct = explore(_spawn_and_join, strategy="dfs", runs=100, check_determinism=True)
     assert correct.exhausted and not correct.failed
+
+
+# -- reproducible output ------------------------------------------------------------------
+
+
+def test_the_same_failure_shrinks_to_the_same_schedule_every_time() -> None:
+    body = _counter_body(False)
+    reports = [explore(body, strategy="random", runs=300, seed=seed, raise_on_failure=False)
+               for seed in (4, 4, 5)]
+    assert reports[0].message == reports[1].message  # trace and search included
+    assert reports[0].shrinking.startswith("minimal within bound 1 ")
+    assert "shrinking: minimal within bound 1 (no schedule with fewer preemptions fails " \
+        "so; " in reports[0].message
+    assert _preemptions_and_steps(reports[2]) == _preemptions_and_steps(reports[0])
+    cut = explore(body, strategy="random", runs=300, seed=4, shrink_steps=10,
+                  raise_on_failure=False)
+    assert re.search(r"shrinking: search cut short after \d+ steps", cut.message), cut.message

@@ -24,7 +24,7 @@ from typing import Callable, Generator, Protocol
 
 import pytest
 
-from .explore import Report, Session
+from .explore import MAX_STEPS, Report, Session
 from .explore import explore as _explore
 from .testing import hang_guard
 
@@ -46,7 +46,7 @@ def explore() -> Explorer:
 
     def run(body: Callable[[Session], object], *, strategy: str = "pct", runs: int = 500,
             seed: int = 0, depth: int = 3, preemptions: int = 2, faults: bool = False,
-            max_steps: int = 2000) -> Report:
+            max_steps: int = MAX_STEPS) -> Report:
         return _explore(body, strategy=strategy, runs=runs, seed=seed, depth=depth,
                         preemptions=preemptions, faults=faults, max_steps=max_steps)
 

@@ -11,7 +11,7 @@ from .errors import ExploreFailure
 from .runtime import RunResult, Session, run_once
 from .schedule import Event, format_schedule, parse_schedule
 from .settings import EARLY_TIMEOUTS, MAX_STEPS, STALL_S, Settings
-from .shrink import replay_differs, shrink
+from .shrink import SHRINK_STEPS, Shrunk, replay_differs, shrink
 from .strategies import NAMES, ReplayStrategy, make_strategy
 
 __all__ = ("Report", "explore", "replay")
@@ -36,6 +36,7 @@ class Report:
     seconds: float = 0.0
     nondeterministic: bool = False
     kind: str = ""
+    shrinking: str = ""  # "minimal within bound B ..." or "search cut short after N steps"
 
     def to_json(self) -> dict[str, object]:
         data = dataclasses.asdict(self)
@@ -60,7 +61,8 @@ def explore(
     stall_s: float = STALL_S,
     check_determinism: bool = False,
     replay_hint: str = "",
-    shrink_s: float = 20.0,
+    shrink_steps: int = SHRINK_STEPS,
+    shrink_s: float | None = None,
     raise_on_failure: bool = True,
 ) -> Report:
     """Explore ``body(session)`` under ``strategy`` ("random", "pct" or "dfs").
@@ -81,6 +83,9 @@ def explore(
         replay) and fail, naming the step, where the two runs differ
     :param shard: ``(k, n)``: random/pct do the runs whose number is k modulo n; dfs
         explores the subtrees whose first branching choice is k modulo n
+    :param shrink_steps: the explorer steps shrinking a failure may spend (the same
+        failure then shrinks to the same schedule every time)
+    :param shrink_s: an optional wall-clock cap on shrinking (0: do not shrink)
     :raise ExploreFailure: on a failure, if ``raise_on_failure``
     """
     if strategy not in NAMES:
@@ -116,11 +121,15 @@ def explore(
     report.schedules = report.runs
     report.bound = chooser.guarantee()
     if failing is not None:
-        if failing.kind == "nondeterminism":
-            shrunk, problem = failing, None  # no schedule to shrink: the body is at fault
+        if failing.kind == "nondeterminism" or shrink_s == 0:
+            # Nothing to shrink (the body is at fault), or shrinking was turned off.
+            outcome = Shrunk(failing, failing.preemptions == 0, 0)
         else:
-            shrunk = shrink(body, failing, settings, shrink_s)
-            problem = replay_differs(body, shrunk, settings)
+            outcome = shrink(body, failing, settings, shrink_steps, shrink_s)
+        shrunk = outcome.result
+        problem = None if shrunk.kind == "nondeterminism" \
+            else replay_differs(body, shrunk, settings)
+        report.shrinking = outcome.describe()
         report.failed = True
         report.kind = shrunk.kind
         report.schedule = format_schedule(shrunk.choices)
@@ -140,6 +149,7 @@ def _failure_text(result: RunResult, report: Report, problem: str | None) -> str
              f"{result.failure}",
              f"schedule ({result.preemptions} preemption(s), {result.steps} steps): "
              f"{report.schedule}",
+             f"shrinking: {report.shrinking}",
              f"replay: {report.replay_line}"]
     if problem is not None:
         lines.append(f"NOT DETERMINISTIC (uncontrolled nondeterminism?): {problem}")

@@ -18,8 +18,9 @@ STALL_S = 10.0
 #: preemption.
 EARLY_TIMEOUTS = 3
 
-#: The livelock bound: a run still going after this many steps fails.
-MAX_STEPS = 2000
+#: The livelock bound: a run still going after this many steps fails. Explorations,
+#: replays and the stress campaigns share it, so a replay sees what its campaign saw.
+MAX_STEPS = 3000
 
 
 @dataclass(frozen=True)

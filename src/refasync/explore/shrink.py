@@ -4,14 +4,21 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import dataclass
 from typing import Callable
 
 from .runtime import RunResult, Session, run_once
 from .schedule import Choice, Event
 from .settings import Settings
-from .strategies import DFSStrategy, ReplayStrategy
+from .strategies import DFSStrategy, ReplayStrategy, Strategy
 
-__all__ = ("replay_differs", "shrink")
+__all__ = ("SHRINK_STEPS", "Shrunk", "replay_differs", "shrink")
+
+#: The explorer steps shrinking may spend by default.
+SHRINK_STEPS = 200_000
+
+# Shrinking's optional wall-clock cap reads the real clock, never the virtual one.
+_wall_clock = time.monotonic
 
 # Object ids and process-wide serials (pool worker names) differ between two runs of one
 # schedule: the determinism check compares names without them.
@@ -20,25 +27,66 @@ _ID_RE = re.compile(r"[0-9a-f]{6,}|\d+")
 Body = Callable[[Session], object]
 
 
-def shrink(body: Body, result: RunResult, settings: Settings, budget_s: float) -> RunResult:
-    """Shrink a failing run to the fewest preemptions, then the fewest steps, within
-    ``budget_s``: greedy steps first (candidates cut the schedule at a preemption and go
-    on non-preemptively, let the preempted thread go on there instead, or drop the
-    preempting choice), then a bounded dfs with 0, 1, ... preemptions below the greedy
-    result, whose first failure has the fewest preemptions any failing schedule has; then
-    greedy again. A candidate must fail the same way (same kind of failure) and be
-    smaller in (preemptions, steps)."""
-    deadline = time.monotonic() + budget_s
-    best = _shrink_greedily(body, result, settings, deadline)
+@dataclass
+class Shrunk:
+    """A shrunk failing run, and how far the search for a smaller one went."""
+
+    result: RunResult
+    complete: bool  # every bound below result.preemptions was searched to the end
+    steps: int  # explorer steps the search ran
+
+    def describe(self) -> str:
+        if self.steps == 0 and not self.complete:
+            return "not shrunk"
+        if self.complete:
+            return (f"minimal within bound {self.result.preemptions} (no schedule with "
+                    f"fewer preemptions fails so; {self.steps} steps searched)")
+        return (f"search cut short after {self.steps} steps (a schedule with fewer "
+                f"preemptions may fail)")
+
+
+class _Budget:
+    """The steps (and optionally wall seconds) shrinking may spend."""
+
+    def __init__(self, steps: int, seconds: float | None) -> None:
+        self.steps_left = steps
+        self.spent = 0
+        self._deadline = None if seconds is None else _wall_clock() + seconds
+
+    def left(self) -> bool:
+        return self.steps_left > 0 and (self._deadline is None
+                                        or _wall_clock() < self._deadline)
+
+    def run(self, body: Body, strategy: Strategy, settings: Settings) -> RunResult:
+        result = run_once(body, strategy, settings)
+        self.steps_left -= result.steps
+        self.spent += result.steps
+        return result
+
+
+def shrink(body: Body, result: RunResult, settings: Settings, steps: int,
+           seconds: float | None = None) -> Shrunk:
+    """Shrink a failing run to the fewest preemptions, then the fewest steps, spending at
+    most ``steps`` explorer steps (and ``seconds``, if given): greedy steps first
+    (candidates cut the schedule at a preemption and go on non-preemptively, let the
+    preempted thread go on there instead, or drop the preempting choice), then a bounded
+    dfs with 0, 1, ... preemptions below the greedy result, whose first failure has the
+    fewest preemptions any failing schedule has; then greedy again. A candidate must fail
+    the same way (same kind of failure) and be smaller in (preemptions, steps). The
+    budget is counted in steps, so the same failure shrinks to the same schedule every
+    time, unless ``seconds`` cuts the search short."""
+    budget = _Budget(steps, seconds)
+    best = _shrink_greedily(body, result, settings, budget)
+    complete = True
     for bound in range(best.preemptions):
-        if time.monotonic() > deadline:
-            break
-        found = _first_failure_within(body, best.kind, settings, bound, deadline)
+        found, complete = _first_failure_within(body, best.kind, settings, bound, budget)
         if found is not None:
             if _key(found) < _key(best):
-                best = _shrink_greedily(body, found, settings, deadline)
+                best = _shrink_greedily(body, found, settings, budget)
             break
-    return best
+        if not complete:
+            break
+    return Shrunk(best, complete, budget.spent)
 
 
 def _key(r: RunResult) -> tuple[int, int]:
@@ -46,18 +94,18 @@ def _key(r: RunResult) -> tuple[int, int]:
 
 
 def _shrink_greedily(body: Body, result: RunResult, settings: Settings,
-                     deadline: float) -> RunResult:
+                     budget: _Budget) -> RunResult:
     best = result
     improved = True
-    while improved and time.monotonic() < deadline:
+    while improved and budget.left():
         improved = False
         for i in best.preempt_steps:
             choices = best.choices
             go_on = [choices[:i] + [Choice(choices[i - 1].tid)] + choices[i + 1:]] if i else []
             for candidate in [choices[:i], *go_on, choices[:i] + choices[i + 1:]]:
-                if time.monotonic() > deadline:
+                if not budget.left():
                     return best
-                r = run_once(body, ReplayStrategy(candidate, strict=False), settings)
+                r = budget.run(body, ReplayStrategy(candidate, strict=False), settings)
                 if r.failure is not None and r.kind == best.kind and _key(r) < _key(best):
                     best = r
                     improved = True
@@ -68,15 +116,18 @@ def _shrink_greedily(body: Body, result: RunResult, settings: Settings,
 
 
 def _first_failure_within(body: Body, kind: str, settings: Settings, bound: int,
-                          deadline: float) -> RunResult | None:
+                          budget: _Budget) -> tuple[RunResult | None, bool]:
     """:return: the first run failing as ``kind`` that dfs with preemption bound
-    ``bound`` finds before ``deadline`` (None: none, or out of time)."""
+    ``bound`` finds (None: none), and whether the search was complete (it found one, or
+    exhausted the bound within the budget)."""
     dfs = DFSStrategy(bound)
-    while time.monotonic() < deadline and dfs.new_run():
-        r = run_once(body, dfs, settings)
+    while budget.left():
+        if not dfs.new_run():
+            return None, True
+        r = budget.run(body, dfs, settings)
         if r.failure is not None and r.kind == kind and r.preemptions <= bound:
-            return r
-    return None
+            return r, True
+    return None, False
 
 
 def replay_differs(body: Body, result: RunResult, settings: Settings) -> str | None:
