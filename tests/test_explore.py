@@ -393,15 +393,6 @@ def test_pool_read_timeout_restarts_when_items_arrive() -> None:
                     spurious=False)
 
 
-def test_a_blocking_call_outside_refasync_fails_as_uncontrolled() -> None:
-    def body(s: Session) -> None:
-        threading.Event().wait(1.0)  # blocks outside refasync.util
-
-    report = explore(body, strategy="random", runs=1, stall_s=0.3, raise_on_failure=False)
-    assert report.failed and report.kind == "uncontrolled"
-    assert "uncontrolled blocking: main" in report.message
-
-
 def test_uncontrolled_nondeterminism_is_reported() -> None:
     calls = [0]
 

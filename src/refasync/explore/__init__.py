@@ -19,15 +19,17 @@ that replays the run exactly, because choices are taken at library points, not b
 
 The package: :mod:`.schedule` (choices and their string form), :mod:`.runtime` (the hook,
 the director, the lock model, the wait-for graph), :mod:`.strategies` (random, pct, dfs,
-replay, one per-run lifecycle), :mod:`.shrink` and :mod:`.api` (:func:`explore`,
-:func:`replay`).
+replay, one per-run lifecycle), :mod:`.stdlib` (the standard library's primitives and clock
+under control), :mod:`.shrink`, :mod:`.checks` and :mod:`.api` (:func:`explore`,
+:func:`replay`, :func:`reproduce`).
 """
 
-from .api import Report, explore, replay
-from .errors import Divergence, ExploreFailure, InjectedFault
-from .runtime import Run, RunResult, Session, run_once
+from .api import Report, explore, replay, reproduce
+from .errors import Divergence, ExploreFailure, InjectedFault, ReplayDidNotFail
+from .runner import run_once
+from .runtime import Run, RunResult, Session
 from .schedule import KINDS, Choice, Event, format_schedule, is_preemption, parse_schedule
-from .settings import EARLY_TIMEOUTS, MAX_STEPS, STALL_S, Settings
+from .settings import BLOCKED_S, EARLY_TIMEOUTS, MAX_STEPS, STALL_S, Settings
 from .strategies import (
     P_FAULT,
     P_SPURIOUS,
@@ -43,6 +45,7 @@ from .strategies import (
 )
 
 __all__ = (
+    "BLOCKED_S",
     "EARLY_TIMEOUTS",
     "KINDS",
     "MAX_STEPS",
@@ -59,6 +62,7 @@ __all__ = (
     "InjectedFault",
     "PCTStrategy",
     "RandomStrategy",
+    "ReplayDidNotFail",
     "ReplayStrategy",
     "Report",
     "Run",
@@ -73,5 +77,6 @@ __all__ = (
     "parse_schedule",
     "pct_bound",
     "replay",
+    "reproduce",
     "run_once",
 )

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .api import Report
 
-__all__ = ("Abandoned", "Divergence", "ExploreFailure", "InjectedFault")
+__all__ = ("Abandoned", "Divergence", "ExploreFailure", "InjectedFault", "ReplayDidNotFail")
 
 
 class InjectedFault(BaseException):
@@ -32,3 +32,9 @@ class ExploreFailure(AssertionError):
     def __init__(self, message: str, report: Report) -> None:
         super().__init__(message)
         self.report = report
+
+
+class ReplayDidNotFail(AssertionError):
+    """:func:`refasync.explore.reproduce` replayed a schedule that no longer fails (the
+    bug was fixed, or the body or the settings changed): a pasted replay line never
+    passes silently."""

@@ -7,7 +7,8 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from .runtime import RunResult, Session, run_once
+from .runner import run_once
+from .runtime import RunResult, Session
 from .schedule import Choice, Event
 from .settings import Settings
 from .strategies import DFSStrategy, ReplayStrategy, Strategy

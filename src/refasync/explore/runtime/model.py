@@ -11,13 +11,32 @@ spuriously or interrupts it; a thread joining another may run once that thread e
 from __future__ import annotations
 
 import threading
+from typing import Callable
 
 from ...util import Blocked, HSCondition, Lock, SyncPoint
 from ..schedule import Choice, is_preemption
 from ..settings import Settings
-from .threads import ThreadRecord
+from .threads import Joining, ThreadRecord, TimedAcquire, lock_of
 
-__all__ = ("Model", "independent")
+__all__ = ("Model", "StdlibCondition", "StdlibLock", "independent")
+
+
+class StdlibLock(Lock):
+    """The lock of one of the explorer's standard-library versions (a ``threading.Lock``,
+    a ``queue.SimpleQueue``): never interrupted by an injected fault, as faults test
+    refasync's own operations."""
+
+    __slots__ = ()
+
+
+class StdlibCondition(HSCondition):
+    """A condition of the explorer's standard-library versions (and of ``time.sleep``):
+    says what its waiters wait for in the wait-for graph ("threading.Lock@x.py:3 held by
+    1:worker"), and is never interrupted by an injected fault."""
+
+    def __init__(self, lock: Lock | None, name: str, describe: Callable[[], str]) -> None:
+        super().__init__(lock, name)
+        self.describe = describe
 
 
 class Model:
@@ -42,13 +61,16 @@ class Model:
                 continue
             point, primitive = t.point, t.primitive
             if point is SyncPoint.ACQUIRE:
-                if id(primitive) not in self.owners:
+                lock = lock_of(primitive)
+                if id(lock) not in self.owners:
                     out.append(Choice(t.tid))
                     # Only before a free lock: an interrupted acquisition may still take
                     # the lock (util.completing, a wait re-taking its lock), which must
                     # not block outside the model.
-                    if faults and t.interruptible:
+                    if faults and t.interruptible and not isinstance(lock, StdlibLock):
                         out.append(Choice(t.tid, "fault"))
+                elif isinstance(primitive, TimedAcquire):
+                    out.append(Choice(t.tid, "timeout"))
             elif point is SyncPoint.BLOCK:
                 assert isinstance(primitive, Blocked)
                 if primitive.notified():
@@ -56,13 +78,17 @@ class Model:
                 else:
                     if primitive.timeout is not None:
                         out.append(Choice(t.tid, "timeout"))
-                    if self.spurious:
+                    # The standard library's waits never wake spuriously.
+                    if self.spurious and not isinstance(primitive.condition, StdlibCondition):
                         out.append(Choice(t.tid, "spurious"))
-                if faults and t.interruptible and not primitive.notified():
+                if faults and t.interruptible and not primitive.notified() \
+                        and not isinstance(primitive.condition, StdlibCondition):
                     out.append(Choice(t.tid, "fault"))
             elif point is SyncPoint.JOIN:
                 if self._ended(primitive):
                     out.append(Choice(t.tid))
+                elif isinstance(primitive, Joining):
+                    out.append(Choice(t.tid, "timeout"))
             else:
                 out.append(Choice(t.tid))
         # Spurious wake-ups and faults never rescue a run in which nothing else can go
@@ -87,7 +113,11 @@ class Model:
             out = [c for c in out if c.tid not in polling]
         return out
 
-    def _ended(self, thread: object) -> bool:
+    def _ended(self, joined: object) -> bool:
+        """:return: whether the thread a JOIN point waits for ended: for a thread of the
+        run, the director saw it finish; another thread (started outside the run) is
+        only asked."""
+        thread = joined.thread if isinstance(joined, Joining) else joined
         target = next((r for r in self.threads if r.thread is thread), None)
         if target is not None:
             return target.state == "done"
@@ -124,7 +154,7 @@ class Model:
                 continue
             primitive = t.primitive
             if t.point in (SyncPoint.ACQUIRE, SyncPoint.TRY_ACQUIRE, SyncPoint.RELEASE) \
-                    and primitive is lock:  # RELEASE: maybe a notified waiter not yet blocked
+                    and lock_of(primitive) is lock:  # RELEASE: maybe a notified waiter not yet blocked
                 count += 1
             elif (isinstance(primitive, Blocked) and primitive.condition.lock is lock
                   and primitive.notified()):
@@ -144,13 +174,18 @@ class Model:
             primitive = t.primitive
             what = primitive.name if primitive is not None else "?"
             if t.point is SyncPoint.ACQUIRE:
-                holder = self.owners.get(id(primitive))
+                holder = self.owners.get(id(lock_of(primitive)))
                 held = f" held by {names[holder]}" if holder is not None else " (free)"
-                lines.append(f"  {names[t.tid]} waits for lock {what}{held}")
+                timeout = f", timeout {primitive.timeout}" \
+                    if isinstance(primitive, TimedAcquire) else ""
+                lines.append(f"  {names[t.tid]} waits for lock {what}{held}{timeout}")
             elif t.point is SyncPoint.BLOCK and isinstance(primitive, Blocked):
                 timeout = "" if primitive.timeout is None else f", timeout {primitive.timeout}"
                 state = "notified" if primitive.notified() else "not notified"
-                lines.append(f"  {names[t.tid]} waits on condition {what} ({state}{timeout})")
+                condition = primitive.condition
+                what = condition.describe() if isinstance(condition, StdlibCondition) \
+                    else f"condition {what}"
+                lines.append(f"  {names[t.tid]} waits on {what} ({state}{timeout})")
             elif t.point is SyncPoint.JOIN:
                 lines.append(f"  {names[t.tid]} joins {what}")
             else:
@@ -169,7 +204,7 @@ def independent(model: Model, a: Choice, b: Choice) -> bool:
 
 
 def _object_of(t: ThreadRecord) -> int:
-    primitive = t.primitive
+    primitive = lock_of(t.primitive)
     if isinstance(primitive, Blocked):
         return id(primitive.condition.lock)
     if isinstance(primitive, HSCondition):

@@ -2,36 +2,35 @@
 which parked thread goes next.
 
 Every lock, condition, wait, thread start and join in refasync reports to one hook
-(:func:`refasync.util.set_sync_hook`). While a run is explored, that hook parks the
-calling thread and the director (the thread that called :func:`run_once`) decides which
-parked thread goes next, so exactly one thread runs between two points and the
-interleaving is a list of choices. Time is virtual (``util.set_clock``): it moves only
-when a timeout fires, and timeouts fire in deadline order (the clock jumps to the
+(:func:`refasync.util.set_sync_hook`), and so do the standard library's primitives
+created inside the body (:mod:`refasync.explore.stdlib`). While a run is explored, that
+hook parks the calling thread and the director (the thread that called :func:`run_once`)
+decides which parked thread goes next, so exactly one thread runs between two points and
+the interleaving is a list of choices. Time is virtual for the run's threads: it moves
+only when a timeout fires, and timeouts fire in deadline order (the clock jumps to the
 deadline), so an explored run never sleeps.
 """
 
 from __future__ import annotations
 
-import sys
 import threading
-import time
 import traceback
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
-from ... import util
-from ...util import Blocked, Lock, SyncPoint, SyncPrimitive
+from ...util import Lock, SyncPoint, SyncPrimitive
 from ..errors import Abandoned, Divergence, InjectedFault
 from ..schedule import Choice, Event
 from ..settings import Settings
-from .model import Model
-from .threads import ControlledThread, ThreadRecord
+from .lifecycle import Lifecycle
+from .threads import ThreadRecord, current_record, lock_of
+from .watch import Watch
 
 if TYPE_CHECKING:
     from ..strategies.base import Strategy
     from .session import Session
 
-__all__ = ("Run", "RunResult", "run_once")
+__all__ = ("Run", "RunResult")
 
 #: Poll interval of the director while it waits for a running thread (detects exits).
 _POLL_S = 0.002
@@ -43,18 +42,6 @@ _POLL_S = 0.002
 # of the lock) is then left to random and pct.
 _SWITCH_POINTS = frozenset({SyncPoint.ACQUIRE, SyncPoint.TRY_ACQUIRE, SyncPoint.YIELD,
                             SyncPoint.BLOCK, SyncPoint.THREAD_START, SyncPoint.JOIN})
-
-# The explorer is the hook's implementation, so its own locks, waits and clock reads are
-# the standard library's, deliberately outside refasync.util: a hook must not take refasync
-# locks (set_sync_hook), and the director's wall-clock stall and budget checks must not
-# read the virtual clock it drives.
-_ignored_lock = threading.Lock()  # guards _ignored
-_ignored: list[threading.Thread] = []  # threads of given-up runs: never controlled again
-
-
-def _is_ignored(thread: threading.Thread) -> bool:
-    with _ignored_lock:
-        return any(t is thread for t in _ignored)
 
 
 @dataclass
@@ -72,137 +59,65 @@ class RunResult:
     counted: bool = True  # the strategy counts and reports this run (end_run)
 
 
-class Run(Model):
-    """One explored run: the hook, the director and the model of locks and waits."""
+class Run(Lifecycle):
+    """One explored run: the hook, the director and the model of locks and waits.
+
+    The explorer is the hook's implementation, so its own lock (``cv``) and clock are
+    the standard library's, never refasync's: a hook must not take refasync locks, and
+    the director's wall-clock checks must not read the virtual clock it drives."""
 
     def __init__(self, strategy: Strategy, settings: Settings) -> None:
         super().__init__(settings)
         self.strategy = strategy
-        self.settings = settings
         self.switch_on_release = settings.switch_on_release
         self.max_steps = settings.max_steps
-        # Guards every field of the director and of the model (threads, owners, clock,
-        # trace, failure): controlled threads park on it and the director waits on it.
-        self.cv = threading.Condition(threading.Lock())
-        self._by_ident: dict[int, ThreadRecord] = {}
-        self.now = 0.0
         self.steps = 0
         self.choices: list[Choice] = []
         self.events: list[Event] = []
         self.invariants: list[Callable[[], str | None]] = []
-        self.failure: str | None = None
-        self.failure_kind = ""
-        self.abandoned = False
         self.counted = True
         self.preemptions = 0
         self.preempt_steps: list[int] = []
         self._faulted_lock: Lock | None = None  # a lock whose acquisition was interrupted
-        self.director: threading.Thread | None = None
-        # Threads alive before the run (e.g. idle workers of other pools) are never
-        # adopted: only threads started during the run are controlled.
-        self.outsiders = frozenset(threading.enumerate())
-
-    # -- thread bookkeeping (cv held) --
-
-    def _register(self, thread: threading.Thread, user: bool) -> ThreadRecord:
-        record = ThreadRecord(len(self.threads), thread, user)
-        self.threads.append(record)
-        if thread.ident is not None:
-            self._by_ident[thread.ident] = record
-        return record
-
-    def current_record(self) -> ThreadRecord:
-        with self.cv:
-            return self._record_of(threading.current_thread())
-
-    def _record_of(self, thread: threading.Thread) -> ThreadRecord:
-        """:return: the record of ``thread``, registering it if new (cv held). Idents
-        are reused by the OS, so a record is found by its Thread object."""
-        ident = thread.ident or 0
-        record = self._by_ident.get(ident)
-        if record is None or record.thread is not thread:
-            record = next((r for r in self.threads if r.thread is thread), None)
-            if record is None:
-                record = self._register(thread, user=False)
-            self._by_ident[ident] = record
-        return record
-
-    def spawn(self, name: str, fn: Callable[[], object]) -> threading.Thread:
-        def target() -> None:
-            me = threading.current_thread()
-            with self.cv:
-                record = self._record_of(me)
-            try:
-                self.hook(SyncPoint.THREAD_START, me)  # park until first chosen
-                fn()
-            except Abandoned:
-                pass
-            except BaseException:
-                self.fail("error", f"thread {record.name} raised:\n{traceback.format_exc()}")
-            finally:
-                with self.cv:
-                    record.state = "done"
-                    self.cv.notify_all()
-
-        thread = ControlledThread(target=target, name=name, daemon=True)
-        parent = self._by_ident.get(threading.get_ident())
-        with self.cv:
-            self._register(thread, user=True)
-        thread.start()
-        if parent is not None:
-            self.hook(SyncPoint.THREAD_START, thread)
-        return thread
-
-    def fail(self, kind: str, message: str) -> None:
-        """Fail the run (the first failure wins)."""
-        with self.cv:
-            if self.failure is None:
-                self.failure = message
-                self.failure_kind = kind
-            self.cv.notify_all()
+        self._watch = Watch(settings.stall_s, settings.blocked_s)
 
     # -- the hook: runs in controlled threads --
 
     def hook(self, point: SyncPoint, primitive: SyncPrimitive) -> bool:
-        me_thread = threading.current_thread()
-        if me_thread is self.director:
-            return False  # an invariant reading state: not a controlled thread
+        me = current_record()
+        if me is None or me.run is not self:
+            return False  # a thread this run does not control (the director included)
+        resume = self.step(me, point, primitive)
+        if resume == "fault":
+            raise InjectedFault(f"injected at {point.value} {primitive.name}")
+        return resume is not None and point is SyncPoint.BLOCK
+
+    def step(self, me: ThreadRecord, point: SyncPoint, primitive: SyncPrimitive) -> str | None:
+        """Report ``point`` for the calling thread ``me``: park it there if it is a switch
+        point. :return: how the director resumed it ("run", "timeout", "spurious",
+        "fault"), or None if it did not park (a traced point, or the run was given up).
+
+        :raise Abandoned: into a user thread parked when the run is given up
+        """
         with self.cv:
-            if self.abandoned:
-                return False
-            me = self._by_ident.get(threading.get_ident())
-            if me is None or me.thread is not me_thread:
-                if _is_ignored(me_thread) or me_thread in self.outsiders:
-                    return False  # not started in this run: goes on uncontrolled
-                me = self._record_of(me_thread)  # a refasync thread starting
-            if point is SyncPoint.THREAD_START and primitive is not me_thread:
-                assert isinstance(primitive, threading.Thread)
-                self._record_of(primitive)
-            elif point is SyncPoint.RELEASE:
-                if self.owners.get(id(primitive)) == me.tid:
-                    del self.owners[id(primitive)]
+            if self.given_up():
+                return None
+            if point is SyncPoint.RELEASE:
+                self.owners.pop(id(primitive), None)  # a standard Lock: any thread may
             if point not in _SWITCH_POINTS and not (
                     point is SyncPoint.RELEASE and self.switch_on_release):
                 self._trace(me, point, primitive, "")
-                return False
-            me.point, me.primitive = point, primitive
-            me.deadline = None
-            if isinstance(primitive, Blocked) and primitive.timeout is not None:
-                me.deadline = self.now + primitive.timeout
-            me.state = "parked"
-            me.go = False
-            self.cv.notify_all()
+                return None
+            me.park_at(point, primitive, self.now)
+            self.cv.notify()
             while not me.go and not self.given_up():
-                self.cv.wait()
+                me.wakeup.wait()
             me.state = "running"
-            resume = me.resume
             if self.given_up():
                 if me.user:
                     raise Abandoned()
-                return False  # a refasync thread goes on uncontrolled (and ends itself)
-        if resume == "fault":
-            raise InjectedFault(f"injected at {point.value} {primitive.name}")
-        return point is SyncPoint.BLOCK
+                return None  # a refasync thread goes on uncontrolled (and ends itself)
+            return me.resume
 
     def given_up(self) -> bool:
         """:return: whether the run was abandoned (cv held)."""
@@ -217,36 +132,30 @@ class Run(Model):
 
     def _settle(self) -> None:
         """Wait (cv held) until no controlled thread runs: each parked, or ended."""
-        started = time.monotonic()
-        stall_s = self.settings.stall_s
+        self._watch.reset()
         while self.failure is None:
             busy = [t for t in self.threads if t.state in ("running", "starting")]
-            for t in busy:
-                if t.ended():
-                    t.state = "done"
-            busy = [t for t in busy if t.state != "done"]
             if not busy:
                 lock, self._faulted_lock = self._faulted_lock, None
                 if lock is not None and not lock.locked():
                     self.owners.pop(id(lock), None)  # the interrupted thread did not take it
                 return
-            if time.monotonic() - started > stall_s:
-                names = ", ".join(t.name for t in busy)
+            problem = self._watch.check(busy)
+            if problem is not None:
                 self.failure_kind = "uncontrolled"
-                self.failure = (f"uncontrolled blocking: {names} ran {stall_s} s without "
-                                f"reaching a refasync point (a blocking call outside "
-                                f"refasync.util?)\n{self.stacks()}")
+                self.failure = f"{problem}\n{self.stacks()}"
                 return
             self.cv.wait(_POLL_S)
 
     def _apply(self, choice: Choice, options: list[Choice]) -> None:
         t = self.threads[choice.tid]
         self._trace(t, t.point or SyncPoint.ACQUIRE, t.primitive or t.thread, str(choice))
+        lock = lock_of(t.primitive)
         if choice.kind == "run" and t.point in (SyncPoint.ACQUIRE, SyncPoint.TRY_ACQUIRE) \
-                and id(t.primitive) not in self.owners:
-            assert isinstance(t.primitive, Lock)
-            self.owners[id(t.primitive)] = t.tid
-            self.locks[id(t.primitive)] = t.primitive
+                and id(lock) not in self.owners:
+            assert isinstance(lock, Lock)
+            self.owners[id(lock)] = t.tid
+            self.locks[id(lock)] = lock
         elif choice.kind == "timeout":
             self.now = max(self.now, t.deadline or self.now)
             if any(c.kind == "run" for c in options):
@@ -263,14 +172,13 @@ class Run(Model):
         t.go = True
         t.state = "running"
         self.last = t.tid
-        self.cv.notify_all()
+        t.wakeup.notify()
 
     def direct(self, body: Callable[[Session], object]) -> None:
         """Run ``body`` in controlled thread 0 and schedule until every thread ended."""
         from .session import Session
 
         session = Session(self)
-        self.director = threading.current_thread()
         self.spawn("main", lambda: body(session))
         with self.cv:
             self._schedule()
@@ -321,47 +229,7 @@ class Run(Model):
             self._apply(choice, options)
             self.steps += 1
 
-    def stacks(self) -> str:
-        """:return: the stack of every live controlled thread."""
-        frames = sys._current_frames()
-        parts = []
-        for t in self.threads:
-            if t.state == "done" or t.thread.ident not in frames:
-                continue
-            stack = traceback.format_stack(frames[t.thread.ident])
-            parts.append(f"--- thread {t.label} ---\n" + "".join(stack[-12:]))
-        return "".join(parts)
-
-    def abandon(self) -> None:
-        """Give up the run: release every parked thread with Abandoned; never control
-        any of them again."""
-        with self.cv:
-            self.abandoned = True
-            live = [t.thread for t in self.threads if t.state != "done"]
-            self.cv.notify_all()
-        with _ignored_lock:
-            _ignored[:] = [t for t in _ignored if t.is_alive()] + live
-        for thread in live:
-            thread.join(0.5)
-
     def result(self) -> RunResult:
         return RunResult(self.choices, self.events, self.failure, self.failure_kind,
                          self.steps, self.preemptions, len(self.threads),
                          self.preempt_steps, self.counted)
-
-
-def run_once(body: Callable[[Session], object], strategy: Strategy,
-             settings: Settings = Settings()) -> RunResult:
-    """Run ``body`` once under ``strategy`` (its current run: the caller called
-    ``new_run``); never raises for a failure of the run."""
-    run = Run(strategy, settings)
-    previous_hook = util.set_sync_hook(run.hook)
-    previous_clock = util.set_clock(lambda: run.now)
-    try:
-        run.direct(body)
-    finally:
-        if run.failure is not None or any(t.state != "done" for t in run.threads):
-            run.abandon()
-        util.set_sync_hook(previous_hook)
-        util.set_clock(previous_clock)
-    return run.result()

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Callable, Iterator
 
 from ... import util
 from ...util import HSCondition, Lock, SyncPoint
-from .threads import POLL, ControlledThread
+from .threads import POLL, current_record
 
 if TYPE_CHECKING:
     from .run import Run
@@ -27,12 +27,8 @@ class Session:
         return self._run.spawn(name, fn)
 
     def join(self, thread: threading.Thread) -> None:
-        """Wait until a thread of :meth:`spawn` ended (a scheduling point; the thread's
-        own ``join`` is one too)."""
-        if not isinstance(thread, ControlledThread):
-            hook = util.get_sync_hook()
-            if hook is not None:
-                hook(SyncPoint.JOIN, thread)
+        """Wait until ``thread`` ended (``thread.join()``: a scheduling point for a
+        thread of the run)."""
         thread.join()
 
     def invariant(self, check: Callable[[], str | None]) -> None:
@@ -54,8 +50,13 @@ class Session:
     @contextlib.contextmanager
     def interruptible(self) -> Iterator[None]:
         """Faults (``faults=True``) are injected only inside these blocks: wrap the
-        operations whose interruption the caller handles (e.g. retries)."""
-        record = self._run.current_record()
+        operations whose interruption the caller handles (e.g. retries).
+
+        :raise RuntimeError: outside the run's own threads
+        """
+        record = current_record()
+        if record is None or record.run is not self._run:
+            raise RuntimeError("Session.interruptible() is for the threads of the run")
         record.interruptible += 1
         try:
             yield

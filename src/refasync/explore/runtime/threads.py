@@ -1,24 +1,39 @@
-"""The director's record of each controlled thread, and the explorer's own threads."""
+"""The director's record of each controlled thread, and how a thread knows its record.
+
+A thread is controlled by a run only if the run registered it before it started: the
+body's thread (``Session.spawn``) and every ``threading.Thread`` a controlled thread
+starts (adopted by :meth:`Run.adopt`). Its wrapper stores the record in a thread-local
+at its first instruction and marks it done as its last step, so the thread itself never
+has to be found by ident, and a thread nobody registered is never controlled.
+"""
 
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 
-from ... import util
-from ...util import SyncPoint, SyncPrimitive
+from ...util import Blocked, Lock, SyncPoint, SyncPrimitive
 
-__all__ = ("POLL", "ControlledThread", "Named", "ThreadRecord")
+if TYPE_CHECKING:
+    from .lifecycle import Lifecycle
+
+__all__ = ("POLL", "Joining", "Named", "ThreadRecord", "TimedAcquire", "current_record",
+           "lock_of", "set_current_record")
 
 
 class ThreadRecord:
-    """The director's record of one controlled thread. Guarded by the run's ``cv``."""
+    """The director's record of one controlled thread. Guarded by the run's ``cv``,
+    except ``run`` and ``user``, which never change."""
 
-    def __init__(self, tid: int, thread: threading.Thread, user: bool) -> None:
+    def __init__(self, run: Lifecycle, tid: int, thread: threading.Thread, user: bool,
+                 wakeup: threading.Condition) -> None:
+        self.run = run
+        self.wakeup = wakeup  # the thread parks on it; the director notifies it
         self.tid = tid
         self.thread = thread
         self.name = thread.name
-        # Spawned by the explorer: registered before it started, and its wrapper sets
-        # state "done" as its last step under the run's cv; Abandoned is raised into it.
+        # Runs user code, not a refasync thread: Abandoned is raised into it when the run
+        # is given up (a refasync thread goes on uncontrolled and ends itself).
         self.user = user
         self.state = "starting"  # starting | running | parked | done
         self.point: SyncPoint | None = None
@@ -32,28 +47,31 @@ class ThreadRecord:
     def label(self) -> str:
         return f"{self.tid}:{self.name}"
 
-    def ended(self) -> bool:
-        """:return: whether the thread is over (cv held). A thread the explorer spawned
-        is over only once its wrapper said so: between ``start()`` and its first
-        instruction it has an ident while ``is_alive()`` is still False. Any other
-        thread was registered once started (it reported a point, or its parent reported
-        ``THREAD_START`` after ``start()`` returned), so it is over when it is not
-        alive."""
-        if self.state == "done":
-            return True
-        if self.user:
-            return False
-        return self.thread.ident is not None and not self.thread.is_alive()
+    def park_at(self, point: SyncPoint, primitive: SyncPrimitive, now: float) -> None:
+        """Record that the thread parks at ``point`` (cv held)."""
+        self.point, self.primitive = point, primitive
+        timeout = primitive.timeout \
+            if isinstance(primitive, (Blocked, Joining, TimedAcquire)) else None
+        self.deadline = None if timeout is None else now + timeout
+        self.state = "parked"
+        self.go = False
 
 
-class ControlledThread(threading.Thread):
-    """A thread of :meth:`Session.spawn`: its ``join`` is a scheduling point."""
+_local = threading.local()
 
-    def join(self, timeout: float | None = None) -> None:
-        hook = util.get_sync_hook()
-        if hook is not None:
-            hook(SyncPoint.JOIN, self)
-        super().join(timeout)
+
+def current_record() -> ThreadRecord | None:
+    """:return: the calling thread's record in the run that controls it, or None (a
+    thread no run controls, or whose run is over)."""
+    record: ThreadRecord | None = getattr(_local, "record", None)
+    if record is None or not record.run.live:
+        return None
+    return record
+
+
+def set_current_record(record: ThreadRecord | None) -> None:
+    """Make ``record`` the calling thread's (its wrapper does, first and last)."""
+    _local.record = record
 
 
 class Named:
@@ -64,3 +82,27 @@ class Named:
 
 
 POLL = Named("poll")
+
+
+class TimedAcquire:
+    """The primitive of a timed acquisition of one of the explorer's standard-library
+    locks: the lock and the timeout."""
+
+    def __init__(self, lock: Lock, timeout: float) -> None:
+        self.lock = lock
+        self.timeout = timeout
+        self.name = lock.name
+
+
+def lock_of(primitive: SyncPrimitive | None) -> SyncPrimitive | None:
+    """:return: the lock an ACQUIRE point is about (a timed acquisition's lock)."""
+    return primitive.lock if isinstance(primitive, TimedAcquire) else primitive
+
+
+class Joining:
+    """The primitive of a timed join: the thread joined and the join's timeout."""
+
+    def __init__(self, thread: threading.Thread, timeout: float) -> None:
+        self.thread = thread
+        self.timeout = timeout
+        self.name = thread.name
