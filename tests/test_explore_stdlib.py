@@ -203,9 +203,13 @@ def test_correct_standard_library_code_passes_in_under_2_s(
     explore: Explorer, body: object
 ) -> None:
     assert callable(body)
+    cpu = time.process_time()
     report = explore(body, strategy="pct", runs=100)
+    cpu = time.process_time() - cpu
     assert not report.failed and report.runs == 100
-    assert report.seconds < 2.0, report.seconds
+    # The CPU time of the whole process, which other jobs on the machine do not inflate
+    # (its wall time under a load of 15 on 2 cores was 0.6-1.5 s).
+    assert cpu < 2.0, (cpu, report.seconds)
     assert explore(body, strategy="dfs", runs=300, preemptions=1).exhausted
 
 
