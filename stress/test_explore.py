@@ -125,7 +125,7 @@ def exhaust(name: str, seed: int, bound: int) -> ex.Report:
 
 
 @campaign
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(900)
 def test_the_documented_exhaustion_figures_are_recomputed() -> None:
     """Every row of the table with a bound of at most 2 (``python -m stress.test_explore``
     prints them all): dfs exhausts the instance, finds nothing, and runs exactly the

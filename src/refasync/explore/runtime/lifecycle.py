@@ -108,18 +108,23 @@ class Lifecycle(Model):
         return record
 
     def _wrapped(self, record: ThreadRecord, run: Callable[[], object]) -> Callable[[], None]:
+        holder = [run]
+
         def wrapper() -> None:
             set_current_record(record)
             try:
                 self.step(record, SyncPoint.THREAD_START, record.thread)
-                run()
+                holder[0]()
             except Abandoned:
                 pass
             except BaseException:
                 self.fail("error", f"thread {record.label} raised:\n{traceback.format_exc()}")
             finally:
-                # The thread no longer holds what the body gave it (as Thread.run drops
-                # its target): the objects it used may be collected once it ended.
+                # Drop what the body gave the thread (as Thread.run drops its target)
+                # before the thread counts as done: the objects only it held are freed
+                # now, at this point of the schedule, not later in real time (their
+                # finalizers change what the other threads see).
+                holder.clear()
                 vars(record.thread).pop("run", None)
                 set_current_record(None)
                 with self.cv:

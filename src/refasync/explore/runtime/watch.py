@@ -1,8 +1,8 @@
 """Telling a controlled thread that runs from one stuck outside the explorer's control.
 
 While a controlled thread runs (between two points) the director waits for it. A thread
-that has been asleep in the operating system, at the same instruction, for
-``blocked_s`` seconds is blocked on something the explorer does not control (a lock
+that has been asleep in the operating system, using no CPU time, for ``blocked_s``
+seconds is blocked on something the explorer does not control (a lock
 created outside the body, an outside thread's join, a socket): the run fails at once,
 naming the object. On systems without ``/proc/self/task`` only the ``stall_s`` bound
 applies: a thread that runs that long without reaching a point (a long computation, or
@@ -35,9 +35,9 @@ _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z_0-9]*(?:\.[A-Za-z_][A-Za-z_0-9]*)*")
 _wall_clock = time.monotonic  # the director's own clock: never the virtual one
 
 
-def _os_state(thread: threading.Thread) -> str | None:
-    """:return: the thread's scheduler state letter (R running, S or D asleep), or None
-    where the system does not tell."""
+def _os_state(thread: threading.Thread) -> tuple[str, int] | None:
+    """:return: the thread's scheduler state letter (R running, S or D asleep) and the
+    CPU time it used so far (clock ticks), or None where the system does not tell."""
     native_id = thread.native_id
     if native_id is None:
         return None
@@ -46,8 +46,10 @@ def _os_state(thread: threading.Thread) -> str | None:
             text = f.read()
     except (OSError, ValueError):
         return None
-    end = text.rfind(")")
-    return text[end + 2] if 0 < end < len(text) - 2 else None
+    fields = text[text.rfind(")") + 2:].split()
+    if len(fields) < 13 or not (fields[11].isdigit() and fields[12].isdigit()):
+        return None
+    return fields[0], int(fields[11]) + int(fields[12])  # state, utime + stime
 
 
 class Watch:
@@ -62,7 +64,8 @@ class Watch:
         """The director starts waiting for the threads it let run."""
         self.started = _wall_clock()
         self._next_sample = self.started + SAMPLE_S
-        self._asleep: dict[int, tuple[tuple[int, int], float]] = {}  # tid -> (where, since)
+        # tid -> (CPU ticks used, since when the thread sleeps without using more)
+        self._asleep: dict[int, tuple[int, float]] = {}
 
     def check(self, busy: Sequence[ThreadRecord]) -> str | None:
         """:return: why the run fails (uncontrolled blocking), or None to keep waiting."""
@@ -75,17 +78,18 @@ class Watch:
         if now < self._next_sample:
             return None
         self._next_sample = now + SAMPLE_S
-        frames = sys._current_frames()
+        # Never the threads' frames here: a frame object referenced while its function
+        # returns keeps the function's locals alive until it is dropped, and would free
+        # them later, in this thread, at a moment no schedule decides.
         for t in busy:
-            frame = frames.get(t.thread.ident or 0)
             state = _os_state(t.thread)
-            if frame is None or state is None or state not in "SD":
+            if state is None or state[0] not in "SD":
                 self._asleep.pop(t.tid, None)
                 continue
-            at = (id(frame), frame.f_lasti)
+            used = state[1]
             previous = self._asleep.get(t.tid)
-            if previous is None or previous[0] != at:
-                self._asleep[t.tid] = (at, now)
+            if previous is None or previous[0] != used:
+                self._asleep[t.tid] = (used, now)
             elif now - previous[1] >= self.blocked_s:
                 what, site = describe_blocking(t.thread)
                 return (f"uncontrolled blocking: {t.label} is blocked at {site} on {what}, "

@@ -11,8 +11,9 @@ idle workers) keeps the real clock and real locks:
   ``_ns`` forms) read and advance the run's virtual clock in its threads; so do the
   standard library's own names for the clock (``threading._time``, ``queue.time``), so
   ``Event``, ``Semaphore``, ``Barrier`` and ``queue.Queue`` time out virtually;
-* ``threading.Thread.start`` adopts a thread that a thread of the run starts, and
-  ``Thread.join`` of an adopted thread is a scheduling point (with a virtual timeout);
+* ``threading.Thread.start`` adopts a thread that a thread of the run starts,
+  ``Thread.join`` of an adopted thread is a scheduling point (with a virtual timeout),
+  and its ``is_alive`` says what the director saw;
 * a thread of the run that would block in the wait of a ``threading.Condition`` the
   explorer does not control (an ``Event``, ``Queue`` or ``Semaphore`` created outside
   the body) fails the run at once, naming the object, instead of blocking.
@@ -34,7 +35,7 @@ from typing import Callable, Iterator
 
 from ...thread import TerminatableThread
 from ..errors import Abandoned
-from ..runtime import current_record
+from ..runtime import StdlibLock, current_record
 from ..runtime.lifecycle import real_start
 from ..runtime.watch import describe_frame
 from .primitives import ControlledCondition, ControlledLock, ControlledRLock, ControlledSimpleQueue
@@ -48,6 +49,7 @@ VIRTUAL_EPOCH = 1_700_000_000.0
 _real_monotonic = time.monotonic
 _real_sleep = time.sleep
 _real_join = threading.Thread.join
+_real_is_alive = threading.Thread.is_alive
 _RealCondition = threading.Condition
 _real_wait = _RealCondition.wait
 _REAL_FACTORIES = ((threading, "Lock", threading.Lock, ControlledLock),
@@ -63,8 +65,8 @@ _BOOKKEEPING = frozenset({threading.Thread.__init__.__code__})
 
 
 def controlled_origin(kind: str, depth: int = 2) -> str | None:
-    """:return: the name of a primitive that the caller ``depth`` frames up creates, if
-    it is to be the explorer's version (``"threading.Event@test_x.py:12"``): a thread
+    """:return: where a primitive that the caller ``depth`` frames up creates comes from
+    (``"threading.Event@test_x.py:12"``), if it is to be the explorer's version: a thread
     of a run creates it, outside refasync and outside a Thread's bookkeeping; else None."""
     record = current_record()
     if record is None:
@@ -82,8 +84,7 @@ def controlled_origin(kind: str, depth: int = 2) -> str | None:
     module = str(frame.f_globals.get("__name__", ""))
     if module == "refasync" or module.startswith("refasync."):
         return None
-    return record.run.unique_name(
-        f"{kind}@{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}")
+    return f"{kind}@{os.path.basename(frame.f_code.co_filename)}:{frame.f_lineno}"
 
 
 class _Factory(type):
@@ -95,9 +96,14 @@ class _Factory(type):
     controlled: type
 
     def __call__(cls, *args: object, **kwargs: object) -> object:
-        name = controlled_origin(cls.kind)
-        if name is None:
+        origin = controlled_origin(cls.kind)
+        record = current_record()
+        if origin is None or record is None:
             return cls.real(*args, **kwargs)
+        lock = args[0] if args else kwargs.get("lock")
+        # A Condition over one of the explorer's locks is named after it: an Event's
+        # lock and condition read as one object in a trace.
+        name = lock.name if isinstance(lock, StdlibLock) else record.run.unique_name(origin)
         return cls.controlled(*args, name=name, **kwargs)
 
     def __instancecheck__(cls, instance: object) -> bool:
@@ -187,6 +193,19 @@ def _join(thread: threading.Thread, timeout: float | None = None) -> None:
         _real_join(thread)  # its wrapper ended: only the interpreter's bookkeeping is left
 
 
+def _is_alive(thread: threading.Thread) -> bool:
+    """``Thread.is_alive``: for a thread of the run, asked by a thread of the run, what
+    the director saw (the thread is over once its wrapper said so, not once the
+    interpreter finished it, which happens later in real time)."""
+    record = current_record()
+    if record is not None:
+        with record.run.cv:
+            target = record.run.record_of(thread)
+            if target is not None:
+                return target.state != "done"
+    return _real_is_alive(thread)
+
+
 def _starting_a_thread(frame: FrameType | None) -> bool:
     """:return: whether ``frame`` is in ``Thread.start`` (waiting for the new thread's
     "started" Event), or called from it within the threading module."""
@@ -220,6 +239,7 @@ def _replacements(stdlib: bool) -> list[tuple[object, str, object]]:
     out: list[tuple[object, str, object]] = [
         (threading.Thread, "start", _start),
         (threading.Thread, "join", _join),
+        (threading.Thread, "is_alive", _is_alive),
     ]
     if not stdlib:
         return out
