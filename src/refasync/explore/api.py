@@ -152,7 +152,7 @@ def explore(
     report.bound = chooser.guarantee()
     if failing is not None:
         if failing.kind in _NOT_RERUN or shrink_s == 0:
-            outcome = Shrunk(failing, failing.preemptions == 0, 0)
+            outcome = Shrunk(failing, complete=False, steps=0)  # "not shrunk"
         else:
             outcome = shrink(body, failing, settings, shrink_steps, shrink_s)
         shrunk = outcome.result
