@@ -5,6 +5,9 @@ small instances, and exact replay of a failing schedule."""
 from __future__ import annotations
 
 import io
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -19,7 +22,7 @@ from stress.explore_driver import (
     instance_body,
     run_campaign,
 )
-from stress.scenarios import ALL_SCENARIOS
+from stress.scenarios import ALL_SCENARIOS, FAULT_SCENARIOS
 
 #: The short budget per (strategy, scenario) in ``make test``.
 SHORT_RUNS = {"random": 15, "pct": 15, "dfs": 30}
@@ -45,6 +48,14 @@ CAUGHT_BY_UNIT_TEST = {
     "iterator_read_unlocked":
         "tests/test_explore.py::test_iterator_reader_lock_with_an_iterator_that_yields_between_steps",
 }
+
+
+def test_campaigns_and_replays_share_one_step_limit() -> None:
+    import inspect
+
+    assert Campaign("pct", [], seed=0).max_steps == ex.MAX_STEPS
+    assert inspect.signature(ex.replay).parameters["max_steps"].default == ex.MAX_STEPS
+    assert inspect.signature(ex.explore).parameters["max_steps"].default == ex.MAX_STEPS
 
 
 def test_every_broken_variant_has_a_scenario_or_a_test() -> None:
@@ -85,18 +96,51 @@ def test_pct_catches_the_broken_variant_within_1000_runs(name: str) -> None:
     assert "replay: python -m stress --strategy pct" in out.getvalue()
 
 
+#: The table of exhaustion figures in docs/semantics.md starts with this header row.
+FIGURES_HEADER = "| scenario | instance seed | preemption bound | schedules | recomputed by |"
+SEMANTICS = Path(__file__).resolve().parent.parent / "docs" / "semantics.md"
+
+
+def documented_figures() -> list[tuple[str, int, int, int, str]]:
+    """:return: the rows (scenario, instance seed, preemption bound, schedules, "test" or
+    "command") of the exhaustion table in docs/semantics.md."""
+    lines = [line.strip() for line in SEMANTICS.read_text(encoding="utf-8").splitlines()]
+    start = lines.index(FIGURES_HEADER) + 2
+    rows = []
+    for line in lines[start:]:
+        if not line.startswith("|"):
+            break
+        name, seed, bound, schedules, by = (cell.strip(" `") for cell in
+                                            line.strip("|").split("|"))
+        rows.append((name, int(seed), int(bound), int(schedules.replace(",", "")), by))
+    return rows
+
+
+def exhaust(name: str, seed: int, bound: int) -> ex.Report:
+    """dfs over one instance at the dfs sizes (with faults for the fault scenarios, as
+    their campaigns), the standard library uncontrolled (the scenarios use it only for
+    the harness's bookkeeping), until the bound is exhausted."""
+    return ex.explore(instance_body(name, seed, LIMITS_DFS), strategy="dfs", runs=10**7,
+                      preemptions=bound, faults=name in FAULT_SCENARIOS, stdlib=False,
+                      raise_on_failure=False)
+
+
 @campaign
-@pytest.mark.timeout(120)
-def test_dfs_exhausts_small_channel_and_pool_instances_without_a_failure() -> None:
-    for name, seed in (("channel_mpmc", EXHAUSTIBLE["channel_mpmc"]),
-                       ("pool_pipeline", EXHAUSTIBLE["pool_pipeline"])):
-        report = ex.explore(instance_body(name, seed, LIMITS_DFS), strategy="dfs",
-                            runs=100000, seconds=60, preemptions=2)
-        assert report.exhausted and not report.failed, (name, seed, report.runs)
-
-
-#: Instances small enough for dfs with preemption bound 2 (measured in docs/semantics.md).
-EXHAUSTIBLE = {"channel_mpmc": 0, "pool_pipeline": 1}
+@pytest.mark.timeout(300)
+def test_the_documented_exhaustion_figures_are_recomputed() -> None:
+    """Every row of the table marked "test" (``python -m stress.test_explore`` recomputes
+    them all): dfs exhausts the instance, finds nothing, and runs exactly the documented
+    number of schedules."""
+    rows = documented_figures()
+    assert {(name, bound) for name, _, bound, _, by in rows if by == "test"} >= {
+        ("channel_mpmc", 2), ("pool_pipeline", 2)}
+    measured = []
+    for name, seed, bound, schedules, by in rows:
+        if by == "test":
+            report = exhaust(name, seed, bound)
+            assert report.exhausted and not report.failed, report.message
+            measured.append((name, seed, bound, schedules, report.runs))
+    assert all(documented == runs for *_, documented, runs in measured), measured
 
 
 def test_a_failing_schedule_replays_exactly_from_the_command_line() -> None:
@@ -119,3 +163,20 @@ def test_a_failing_schedule_replays_exactly_from_the_command_line() -> None:
     seed = int(argv[argv.index("--seed") + 1])
     result = ex.replay(instance_body("channel_mpmc", seed, LIMITS), schedule)
     assert result.failure is None or result.kind == "nondeterminism"
+
+
+def print_figures() -> None:
+    """``python -m stress.test_explore``: recompute every row of the exhaustion table."""
+    print(FIGURES_HEADER)
+    print("|---|---|---|---|---|")
+    for name, seed, bound, documented, by in documented_figures():
+        started = time.monotonic()
+        report = exhaust(name, seed, bound)
+        status = "" if report.exhausted and not report.failed else " NOT EXHAUSTED"
+        print(f"| `{name}` | {seed} | {bound} | {report.runs:,} | {by} |{status}  "
+              f"({time.monotonic() - started:.1f} s; documented {documented:,})")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    print_figures()

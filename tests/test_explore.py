@@ -147,14 +147,14 @@ def test_virtual_time_timeouts_fire_in_deadline_order_without_sleeping() -> None
     assert not report.failed and report.seconds < 30
 
 
-class _TimeoutsFirst:
+class _TimeoutsFirst(ex.StrategyBase):
     """A strategy that fires a timeout whenever one is offered, else runs the newest
     thread (so the idle worker starts waiting first)."""
 
     def __init__(self) -> None:
         self.fired = 0
 
-    def choose(self, run: ex._Run, options: list[Choice]) -> Choice:
+    def choose(self, run: ex.Run, options: list[Choice]) -> Choice:
         timeouts = [c for c in options if c.kind == "timeout"]
         if timeouts:
             self.fired += 1
@@ -327,23 +327,25 @@ def test_iterator_reader_lock_with_an_iterator_that_yields_between_steps() -> No
             explore(_iterator_readers, strategy="pct", runs=1000, seed=5)
 
 
-def test_threads_outside_the_explorer_are_not_controlled() -> None:
-    done = threading.Event()
-    lock = Lock("outside")
+def test_a_thread_the_body_starts_is_controlled_and_nothing_is_left_installed() -> None:
+    done = threading.Event()  # created outside the body: set, never waited on, inside
+    lock = Lock("shared")
+    started: list[str] = []
 
-    def outside() -> None:
+    def worker() -> None:
         with lock:
-            pass
+            started.append(threading.current_thread().name)
         done.set()
 
     def body(s: Session) -> None:
-        threading.Thread(target=outside, daemon=True).start()
+        threading.Thread(target=worker, name="plain", daemon=True).start()  # never joined
 
-    # The stray thread is adopted (it reaches a point while the run is on) or ends on
-    # its own; either way the run finishes and the hook is gone afterwards.
-    explore(body, strategy="random", runs=1, seed=6, raise_on_failure=False)
+    report = explore(body, strategy="dfs", runs=100)
+    # The run ends only once the thread it adopted ended, though the body never joins it.
+    assert report.exhausted and report.runs == 1 and done.is_set()
+    assert started == ["plain"]
     assert util.get_sync_hook() is None
-    assert done.wait(10)
+    assert threading.Thread.start is ex.runtime.lifecycle.real_start
 
 
 def _pool_read_per_item_timeout(s: Session) -> None:
@@ -393,21 +395,6 @@ def test_pool_read_timeout_restarts_when_items_arrive() -> None:
                     spurious=False)
 
 
-def test_a_blocking_call_outside_refasync_fails_as_uncontrolled(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    import refasync.explore as explore_module
-
-    monkeypatch.setattr(explore_module, "STALL_S", 0.3)
-
-    def body(s: Session) -> None:
-        threading.Event().wait(1.0)  # blocks outside refasync.util
-
-    report = explore(body, strategy="random", runs=1, raise_on_failure=False)
-    assert report.failed and report.kind == "uncontrolled"
-    assert "uncontrolled blocking: main" in report.message
-
-
 def test_uncontrolled_nondeterminism_is_reported() -> None:
     calls = [0]
 
@@ -443,3 +430,122 @@ def test_threads_alive_before_a_run_are_never_adopted() -> None:
             assert not report.failed
     finally:
         idle.close()
+
+
+# -- soundness on every run -------------------------------------------------------------
+
+
+@pytest.fixture
+def slow_thread_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Widen the window in which a new thread has an ident but ``is_alive()`` is still
+    False (between ``_set_ident`` and ``_started.set()`` in ``Thread._bootstrap_inner``),
+    and delay the thread's first step after it, so that its parent joins it first."""
+    set_native_id = threading.Thread._set_native_id  # type: ignore[attr-defined]
+    run = threading.Thread.run
+
+    def slow_ident(self: threading.Thread) -> None:
+        set_native_id(self)
+        threading.Event().wait(0.02)
+
+    def slow_run(self: threading.Thread) -> None:
+        threading.Event().wait(0.02)
+        run(self)
+
+    monkeypatch.setattr(threading.Thread, "_set_native_id", slow_ident)
+    monkeypatch.setattr(threading.Thread, "run", slow_run)
+
+
+def _spawn_and_join(s: Session) -> None:
+    lock = Lock("shared")
+    box = [0]
+
+    def bump() -> None:
+        with lock:
+            box[0] += 1
+
+    for i in range(2):
+        s.spawn(f"t{i}", bump).join()
+    assert box[0] == 2
+
+
+@pytest.mark.parametrize("strategy", ["random", "pct", "dfs"])
+def test_a_thread_is_not_finished_until_the_director_saw_it_finish(
+    slow_thread_start: None, strategy: str
+) -> None:
+    report = explore(_spawn_and_join, strategy=strategy, runs=5, stall_s=2.0,
+                     raise_on_failure=False)
+    assert not report.failed, report.message
+    first = ex.run_once(_spawn_and_join, ex.RandomStrategy(7), ex.Settings(stall_s=2.0))
+    assert first.failure is None, first.failure
+    again = replay(_spawn_and_join, format_schedule(first.choices), strategy="random")
+    assert again.failure is None and again.choices == first.choices, again.failure
+
+
+def _varying_body() -> Callable[[Session], None]:
+    """A body whose threads take a lock a different number of times in every run: its
+    runs are not a function of their schedule."""
+    calls = [0]
+
+    def body(s: Session) -> None:
+        calls[0] += 1
+        times = 1 + calls[0] % 2
+        lock = Lock("varies")
+
+        def take() -> None:
+            for _ in range(times):
+                with lock:
+                    pass
+        threads = [s.spawn(f"t{i}", take) for i in range(2)]
+        for t in threads:
+            t.join()
+    return body
+
+
+def test_a_nondeterministic_body_stops_dfs_with_an_error_naming_the_step() -> None:
+    report = explore(_varying_body(), strategy="dfs", runs=10_000, raise_on_failure=False)
+    assert report.failed and not report.exhausted
+    assert report.kind == "nondeterminism" and report.nondeterministic
+    assert re.search(r"nondeterminism: step \d+: ", report.message), report.message
+
+
+def test_a_strict_replay_that_ends_early_is_a_divergence() -> None:
+    body = _varying_body()
+    first = ex.run_once(body, ex.RandomStrategy(3))
+    assert first.failure is None
+    again = replay(body, format_schedule(first.choices), strategy="random")
+    assert again.kind == "nondeterminism", again.failure
+    assert again.failure is not None and re.search(r"step \d+", again.failure)
+
+
+def test_check_determinism_runs_every_schedule_twice() -> None:
+    import random
+
+    def body(s: Session) -> None:
+        # Passes every time, but which lock it takes is not a function of the schedule.
+        with Lock(random.choice(["left", "right"])):
+            pass
+
+    assert not explore(body, strategy="random", runs=20, seed=1).failed
+    report = explore(body, strategy="random", runs=20, seed=1, check_determinism=True,
+                     raise_on_failure=False)
+    assert report.failed and report.kind == "nondeterminism" and report.nondeterministic
+    assert re.search(r"step \d+: the replay's trace differs", report.message), report.message
+    correct = explore(_spawn_and_join, strategy="dfs", runs=100, check_determinism=True)
+    assert correct.exhausted and not correct.failed
+
+
+# -- reproducible output ------------------------------------------------------------------
+
+
+def test_the_same_failure_shrinks_to_the_same_schedule_every_time() -> None:
+    body = _counter_body(False)
+    reports = [explore(body, strategy="random", runs=300, seed=seed, raise_on_failure=False)
+               for seed in (4, 4, 5)]
+    assert reports[0].message == reports[1].message  # trace and search included
+    assert reports[0].shrinking.startswith("minimal within bound 1 ")
+    assert "shrinking: minimal within bound 1 (no schedule with fewer preemptions fails " \
+        "so; " in reports[0].message
+    assert _preemptions_and_steps(reports[2]) == _preemptions_and_steps(reports[0])
+    cut = explore(body, strategy="random", runs=300, seed=4, shrink_steps=10,
+                  raise_on_failure=False)
+    assert re.search(r"shrinking: search cut short after \d+ steps", cut.message), cut.message

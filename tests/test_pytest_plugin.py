@@ -3,11 +3,14 @@ deadlocked fixture teardown fails the run with stacks instead of hanging it)."""
 
 from __future__ import annotations
 
+import queue
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
@@ -45,6 +48,29 @@ def test_the_explore_fixture_passes_correct_code_and_fails_a_race(explore: Explo
 
     with pytest.raises(ExploreFailure, match="lost update"):
         explore(racy, strategy="random", runs=200)
+
+
+def test_the_explore_fixture_reports_uncontrolled_blocking_within_seconds(
+    explore: Explorer,
+) -> None:
+    """A plain threading.Lock, Event or queue.Queue created outside the body and blocked
+    on inside it: reported, naming it, long before any test limit."""
+    lock, event, work = threading.Lock(), threading.Event(), queue.Queue[int]()
+    lock.acquire()
+    waits: dict[str, Callable[[], object]] = {
+        "lock": lock.acquire, "event": event.wait, "queue": work.get}
+    try:
+        for name, wait in waits.items():
+            def body(s: Session) -> None:
+                wait()
+
+            started = time.monotonic()
+            with pytest.raises(ExploreFailure, match="uncontrolled blocking") as info:
+                explore(body, strategy="random", runs=1)
+            assert time.monotonic() - started < 5.0, name
+            assert info.value.report.kind == "uncontrolled"
+    finally:
+        lock.release()
 
 
 DEADLOCKED_TEARDOWN = '''

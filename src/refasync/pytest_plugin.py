@@ -3,11 +3,11 @@ or ``pytest_plugins = ["refasync.pytest_plugin"]`` in a conftest.py).
 
 * The ``explore`` fixture runs a function under the controlled scheduler
   (:func:`refasync.explore.explore`) and fails the test with the shrunk schedule, the
-  line that replays it and the trace::
+  line that replays it and the trace; ``explore.reproduce`` replays such a line::
 
       def test_two_writers(explore):
           def body(session):
-              ...  # session.spawn(...) threads that use refasync
+              ...  # threads that use refasync or threading/queue, started in the body
           explore(body, strategy="pct", runs=500)
 
 * Hang guards: the setup, the call and the teardown of every test are guarded
@@ -20,12 +20,12 @@ Importing this module needs pytest; nothing in the library imports it.
 
 from __future__ import annotations
 
-from typing import Callable, Generator, Protocol
+from typing import Generator
 
 import pytest
 
-from .explore import Report, Session
 from .explore import explore as _explore
+from .explore import reproduce as _reproduce
 from .testing import hang_guard
 
 __all__ = ("DEFAULT_TIMEOUT_S", "Explorer", "explore")
@@ -33,24 +33,21 @@ __all__ = ("DEFAULT_TIMEOUT_S", "Explorer", "explore")
 DEFAULT_TIMEOUT_S = 60.0
 
 
-class Explorer(Protocol):
-    def __call__(self, body: Callable[[Session], object], *, strategy: str = ...,
-                 runs: int = ..., seed: int = ..., depth: int = ..., preemptions: int = ...,
-                 faults: bool = ..., max_steps: int = ...) -> Report: ...
+class Explorer:
+    """What the ``explore`` fixture is: ``explore(body, strategy="pct", runs=500, ...)``
+    (:func:`refasync.explore.explore`, which raises
+    :class:`refasync.explore.ExploreFailure`, an AssertionError, on a failing schedule),
+    and ``explore.reproduce(body, schedule, ...)``, which replays a failure's schedule
+    and never returns normally (:func:`refasync.explore.reproduce`)."""
+
+    __call__ = staticmethod(_explore)
+    reproduce = staticmethod(_reproduce)
 
 
 @pytest.fixture
 def explore() -> Explorer:
-    """:return: ``explore(body, strategy="pct", runs=500, ...)``; raises
-    :class:`refasync.explore.ExploreFailure` (an AssertionError) on a failing schedule."""
-
-    def run(body: Callable[[Session], object], *, strategy: str = "pct", runs: int = 500,
-            seed: int = 0, depth: int = 3, preemptions: int = 2, faults: bool = False,
-            max_steps: int = 2000) -> Report:
-        return _explore(body, strategy=strategy, runs=runs, seed=seed, depth=depth,
-                        preemptions=preemptions, faults=faults, max_steps=max_steps)
-
-    return run
+    """:return: the controlled scheduler for the test (:class:`Explorer`)."""
+    return Explorer()
 
 
 def pytest_configure(config: pytest.Config) -> None:
