@@ -510,21 +510,34 @@ EVENT_LINES = [json.dumps(e) for e in DUPLICATE] + [
     json.dumps(ev("c", "invoke", "close", None, 80)), json.dumps(ev("c", "info", "close", None, 90))]
 
 
-@settings(max_examples=300, deadline=None)
-@given(st.one_of(
+def _inserted(text: bytes, at: int, extra: bytes) -> bytes:
+    at %= len(text) + 1
+    return text[:at] + extra + text[at:]
+
+
+#: Any bytes, valid events, valid events with bytes inserted, and any JSON values.
+FUZZ_INPUTS: st.SearchStrategy[bytes] = st.one_of(
     st.binary(max_size=300),
     st.lists(st.sampled_from(EVENT_LINES), max_size=8).map(lambda ls: "\n".join(ls).encode()),
-    st.tuples(st.lists(st.sampled_from(EVENT_LINES), min_size=1, max_size=6),
-              st.integers(0, 400), st.binary(min_size=1, max_size=8)).map(
-        lambda t: (lambda text: text[:t[1] % (len(text) + 1)] + t[2] + text[t[1] % (len(text) + 1):])(
-            "\n".join(t[0]).encode())),
+    st.builds(lambda lines, at, extra: _inserted("\n".join(lines).encode(), at, extra),
+              st.lists(st.sampled_from(EVENT_LINES), min_size=1, max_size=6),
+              st.integers(0, 400), st.binary(min_size=1, max_size=8)),
     st.lists(st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
                               st.sampled_from(["process", "type", "f", "value", "time", "key", "maxsize", "count", "block", "timeout"]),
                               inner, max_size=6), max_leaves=12), max_size=5).map(
         lambda values: "\n".join(json.dumps(v) for v in values).encode()),
-))
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(FUZZ_INPUTS)
 def test_any_bytes_give_a_verdict_or_a_one_line_refusal(data: bytes) -> None:
+    gives_a_verdict_or_a_one_line_refusal(data)
+
+
+def gives_a_verdict_or_a_one_line_refusal(data: bytes) -> None:
+    """(Run it longer: ``given(FUZZ_INPUTS)(settings(max_examples=N)(this))()``.)"""
     with tempfile.TemporaryDirectory() as directory:
         path = Path(directory) / "fuzz.jsonl"
         path.write_bytes(data)
