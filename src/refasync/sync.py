@@ -4,8 +4,15 @@ Every lock, condition and wait in refasync is created and taken through this mod
 that one hook (:func:`set_sync_hook`) sees every synchronization point, and every
 deadline is read from one clock (:func:`monotonic`, replaceable with :func:`set_clock`).
 The stress harness installs a hook that injects delays and spurious wake-ups; the
-controlled scheduler (:mod:`refasync.explore`) takes over scheduling there. With no hook
-installed each point costs one global load and one ``is None`` test.
+controlled scheduler (:mod:`refasync.explore`) takes over scheduling there.
+
+The hook observes; it never decides. Library code outside this module never tests
+whether a hook is installed: a critical section is ``with lock.held:`` (or ``with
+lock.completing:``, for bookkeeping that must complete), and what ``held`` and
+``completing`` are is decided here, for every live lock at once, by
+:func:`set_sync_hook`: the raw lock while no hook is installed (no Python frame, nothing
+reported), a guard that reports the lock's points while one is. The logic inside the
+block is the same either way.
 
 The queues built on this layer are in :mod:`refasync.queues`; :mod:`refasync.util`
 re-exports both (the seed's names).
@@ -17,8 +24,10 @@ import enum
 import queue as _stdlib_queue
 import threading
 import time
+import weakref
 from collections import deque
 from contextlib import AbstractContextManager
+from types import TracebackType
 from typing import Callable, Generic, Protocol, TypeVar
 
 import _thread
@@ -33,9 +42,10 @@ __all__ = (
     "SyncPoint",
     "SyncPrimitive",
     "TIMEOUT_MAX",
-    "completing",
+    "check_block",
     "get_sync_hook",
     "monotonic",
+    "report",
     "set_clock",
     "set_sync_hook",
 )
@@ -57,7 +67,7 @@ class SyncPoint(enum.Enum):
     RELEASE = "release"  # after a lock was released
     WAIT = "wait"  # before a thread waits on a condition (lock held)
     WAKE = "wake"  # after a waiting thread woke and re-took the lock
-    NOTIFY = "notify"  # when a condition is notified (lock held)
+    NOTIFY = "notify"  # when a condition with waiters is notified (lock held)
     BLOCK = "block"  # a waiter released the lock and is about to block (a Blocked record)
     THREAD_START = "thread_start"  # in the parent, after a refasync thread was started
     JOIN = "join"  # before a thread joins a refasync thread
@@ -79,22 +89,15 @@ class SyncPrimitive(Protocol):
 #: whether a notify reached it; otherwise the waiter blocks on its own.
 SyncHook = Callable[[SyncPoint, SyncPrimitive], bool]
 
-_hook: SyncHook | None = None
-
-#: The namespaces of the modules that read the hook as their own global ``_hook``
-#: (``mirror_hook``): one global load on their hot paths, as here.
-_hook_mirrors: list[dict[str, object]] = []
-
-
-def mirror_hook(namespace: dict[str, object]) -> None:
-    """Keep ``namespace["_hook"]`` equal to the installed hook (a module passes its
-    ``globals()`` at import: its hot paths then test one global, not an attribute)."""
-    namespace["_hook"] = _hook
-    _hook_mirrors.append(namespace)
+_hook: SyncHook | None = None  # changed only under _registry_guard
 
 
 def set_sync_hook(hook: SyncHook | None) -> SyncHook | None:
     """Install ``hook`` at every synchronization point (None removes it).
+
+    Installing the first hook, or removing the last, switches every live lock's
+    ``held`` and ``completing`` guards; an operation already inside a lock block keeps
+    the guard it entered with (install a hook before the threads it must see start).
 
     :return: the previously installed hook. The hook is called from any thread, possibly
         with a refasync lock held, so it must not take refasync locks itself.
@@ -106,16 +109,40 @@ def set_sync_hook(hook: SyncHook | None) -> SyncHook | None:
     global _hook
     if hook is not None and not callable(hook):
         raise TypeError(f"hook must be a callable(point, primitive) or None, got {hook!r}")
-    previous = _hook
-    _hook = hook
-    for namespace in _hook_mirrors:
-        namespace["_hook"] = hook
+    with _registry_guard:
+        previous = _hook
+        _hook = hook
+        if (previous is None) != (hook is None):
+            hooked = hook is not None
+            for ref in _live_locks:
+                lock = ref()
+                if lock is not None:
+                    lock._use_guards(hooked)
     return previous
 
 
 def get_sync_hook() -> SyncHook | None:
     """:return: the installed hook, or None."""
     return _hook
+
+
+def report(point: SyncPoint, primitive: SyncPrimitive) -> None:
+    """Tell the installed hook, if any, that the calling thread is at ``point`` (for
+    points outside locks and conditions: ``THREAD_START``, ``JOIN``)."""
+    hook = _hook
+    if hook is not None:
+        hook(point, primitive)
+
+
+def _report(point: SyncPoint, primitive: SyncPrimitive) -> BaseException | None:
+    # Report a point whose interrupt must wait: :return: what the hook raised, or None.
+    hook = _hook
+    if hook is not None:
+        try:
+            hook(point, primitive)
+        except BaseException as exc:
+            return exc
+    return None
 
 
 # --- the clock ------------------------------------------------------------------------
@@ -142,17 +169,63 @@ def set_clock(clock: Callable[[], float] | None) -> Callable[[], float]:
     return previous
 
 
-# --- locks and conditions -------------------------------------------------------------
+# --- locks ----------------------------------------------------------------------------
+
+
+class _RawLock(Protocol):
+    """What a :class:`Lock` takes and releases: a ``_thread`` lock."""
+
+    def acquire(self, blocking: bool = ..., timeout: float = ...) -> bool: ...
+
+    def release(self) -> None: ...
+
+    def locked(self) -> bool: ...
+
+    def __enter__(self) -> bool: ...
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None: ...
 
 
 class Lock:
-    """A non-reentrant lock reporting ``ACQUIRE`` and ``RELEASE`` to the hook."""
+    """A non-reentrant lock that reports ``ACQUIRE`` (``TRY_ACQUIRE``) and ``RELEASE`` to
+    the hook.
 
-    __slots__ = ("_lock", "name")
+    ``with lock:`` and ``acquire``/``release`` always go through this object. Library
+    code enters ``lock.held`` instead: the raw lock itself while no hook is installed
+    (no Python frame), this object while one is. ``lock.completing`` is the same
+    critical section for bookkeeping that must complete: with a hook installed, an
+    exception the hook raises at its ``ACQUIRE`` or ``RELEASE`` point is raised only
+    after the block ran and the lock was released (an exception from the block itself
+    wins). :func:`set_sync_hook` switches both for every live lock.
+    """
+
+    __slots__ = ("_lock", "name", "held", "completing", "__weakref__")
+
+    held: AbstractContextManager[object]
+    completing: AbstractContextManager[object]
 
     def __init__(self, name: str = "lock") -> None:
-        self._lock = _thread.allocate_lock()
+        self._lock: _RawLock = _thread.allocate_lock()
         self.name = name
+        ref = _weak_reference(self)
+        with _registry_guard:
+            _live_locks.append(ref)
+            if len(_live_locks) >= _live_locks_limit:
+                _forget_collected_locks_locked()
+            if _hook is None:  # as _use_guards(False) does, without a call
+                self.held = self.completing = self._lock
+            else:
+                self._use_guards(True)
+
+    def _use_guards(self, hooked: bool) -> None:
+        """Set ``held`` and ``completing`` for the hook's presence (``_registry_guard``
+        held)."""
+        if hooked:
+            self.held = self
+            self.completing = _Completing(self)
+        else:
+            self.held = self.completing = self._lock
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
         hook = _hook
@@ -185,58 +258,52 @@ class Lock:
         return f"<refasync.util.Lock {self.name!r} {'locked' if self.locked() else 'unlocked'}>"
 
 
-class completing:
-    """``with completing(lock):`` takes ``lock`` like ``with lock:``, but an exception the
-    hook raises at its ACQUIRE or RELEASE point (an injected interrupt) is raised only
-    once the block has run and the lock is released, so bookkeeping that must not be
-    skipped (closing a channel, counting a chunk out) always completes. An exception from
-    the block itself wins. With ``reraise=False`` the exception is left in ``deferred``
-    for the caller to raise where it can handle it."""
+class _Completing:
+    """``lock.completing`` while a hook is installed: takes the lock as ``with lock:``
+    does, but an exception the hook raises at ``ACQUIRE`` or ``RELEASE`` is raised once
+    the block has run and the lock is released. One per lock, shared by its threads: the
+    deferred exception is kept while the lock is held, so only its holder touches it."""
 
-    __slots__ = ("_lock", "_interrupt", "_reraise", "deferred")
+    __slots__ = ("_owner", "_pending")
 
-    def __init__(self, lock: Lock, reraise: bool = True) -> None:
-        self._lock = lock
-        self._interrupt: BaseException | None = None
-        self._reraise = reraise
-        self.deferred: BaseException | None = None
+    def __init__(self, lock: Lock) -> None:
+        self._owner = lock
+        self._pending: BaseException | None = None  # guarded by the lock
 
     def __enter__(self) -> None:
-        hook = _hook
-        if hook is not None:
-            try:
-                hook(SyncPoint.ACQUIRE, self._lock)
-            except BaseException as exc:
-                self._interrupt = exc
-        self._lock._lock.acquire()
+        lock = self._owner
+        interrupt = _report(SyncPoint.ACQUIRE, lock)
+        lock._lock.acquire()
+        self._pending = interrupt
 
-    def defer(self, exc: BaseException) -> None:
-        """Raise ``exc`` when the block ends (the first deferred exception wins)."""
-        if self._interrupt is None:
-            self._interrupt = exc
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        self._lock._lock.release()
-        hook = _hook
-        if hook is not None:
-            try:
-                hook(SyncPoint.RELEASE, self._lock)
-            except BaseException as error:
-                self.defer(error)
-        interrupt, self._interrupt = self._interrupt, None
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        lock = self._owner
+        interrupt, self._pending = self._pending, None
+        lock._lock.release()
+        late = _report(SyncPoint.RELEASE, lock)
+        if interrupt is None:
+            interrupt = late
         if interrupt is not None and exc is None:
-            if not self._reraise:
-                self.deferred = interrupt
-                return
             raise interrupt
 
 
-def _notify_all_completing(condition: HSCondition, block: completing) -> None:
-    # Inside a completing block: every waiter is woken; a hook exception at NOTIFY waits.
-    try:
-        condition.notify_all_locked()
-    except BaseException as exc:
-        block.defer(exc)
+# --- the registry of live locks --------------------------------------------------------
+
+# Every Lock registers a weak reference here, so that set_sync_hook can switch its
+# guards. References to collected locks are dropped whenever the list has doubled since
+# the last time (no callback: a finalizer would have to post somewhere, and a
+# registration costs less without one).
+_weak_reference = weakref.ref
+_registry_guard = _thread.allocate_lock()  # guards the two below and the hook's changes
+_live_locks: list[weakref.ref[Lock]] = []
+_live_locks_limit = 1024  # the length at which collected locks are dropped next
+
+
+def _forget_collected_locks_locked() -> None:
+    global _live_locks_limit
+    _live_locks[:] = [ref for ref in _live_locks if ref() is not None]
+    _live_locks_limit = max(1024, 2 * len(_live_locks))
 
 
 class DummyLock:
@@ -451,20 +518,21 @@ class HSCondition:
             self.notify_locked(len(self._waiters))
 
 
-def _report_quietly(hook: SyncHook, point: SyncPoint, primitive: SyncPrimitive) -> None:
-    # Report a point while another exception propagates: that one wins.
-    try:
-        hook(point, primitive)
-    except BaseException:
-        pass
-
-
 def _check_notify_count(n: int) -> int:
     if isinstance(n, bool) or not isinstance(n, int):
         raise TypeError(f"n must be an int (the number of waiters to wake), got {n!r}")
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
     return n
+
+
+def check_block(block: object) -> bool:
+    """:return: ``block``; :raise TypeError: unless it is True or False (a number there is
+    almost always a timeout passed positionally: ``read(5, 0.5)``)."""
+    if block is not True and block is not False:
+        raise TypeError(f"block must be a bool, got {type(block).__name__}: {block!r} "
+                        "(pass a timeout as timeout=...)")
+    return True if block else False
 
 
 class Mailbox(Generic[T]):
