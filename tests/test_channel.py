@@ -936,7 +936,7 @@ def test_unbounded_channel_ends_are_the_queue_methods(channel_cls: type[Channel[
     with pytest.raises(TypeError):
         r.read(True)
     with pytest.raises(TypeError):
-        r.read(1, 1)  # type: ignore[arg-type]  # a timeout passed as block
+        r.read(1, 0.5)  # type: ignore[arg-type]  # a timeout passed as block
     with pytest.raises(ValueError):
         r.read(1, timeout=-1)
     with pytest.raises(ValueError):
@@ -946,7 +946,7 @@ def test_unbounded_channel_ends_are_the_queue_methods(channel_cls: type[Channel[
     assert w.write_many == channel.queue.put_many
     w.write_many(iter([3, 4]))  # any iterable
     with pytest.raises(TypeError):
-        w.write_many([5], 1)  # type: ignore[arg-type]  # a timeout passed as block
+        w.write_many([5], 0.5)  # type: ignore[arg-type]  # a timeout passed as block
     with pytest.raises(ValueError):
         w.write_many([5], True, -1)
     assert r.read(0, False) == [3, 4]

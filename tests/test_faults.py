@@ -288,14 +288,17 @@ def test_an_interrupted_waiter_passes_its_notify_on() -> None:
 # --- F4: bad arguments: a clear error naming the argument, nothing changed ---------------
 
 
-def test_block_must_be_a_bool_everywhere() -> None:
+def test_block_must_be_a_flag_everywhere() -> None:
     writer, reader = filled(2)
     for call in (lambda: reader.read(5, 0.5),  # type: ignore[arg-type]
+                 lambda: reader.read(5, 2),  # type: ignore[arg-type]
                  lambda: writer.write(1, 0.5),  # type: ignore[arg-type]
-                 lambda: writer.write_many([1], 1),  # type: ignore[arg-type]
+                 lambda: writer.write_many([1], 0.0),  # type: ignore[arg-type]
+                 lambda: writer.write_many([1], -1),  # type: ignore[arg-type]
                  lambda: IteratorReader(iter([1])).read(1, 0.5),  # type: ignore[arg-type]
                  lambda: AsyncQueue[int]().put(1, 0.5),  # type: ignore[arg-type]
-                 lambda: AsyncQueue[int]().get(0.5)):  # type: ignore[arg-type]
+                 lambda: AsyncQueue[int]().get(1.0),  # type: ignore[arg-type]
+                 lambda: HSCondition().acquire(0.5)):  # type: ignore[arg-type]
         with pytest.raises(TypeError, match="block"):
             call()
     assert reader.read(0, block=False) == [0, 1]
@@ -304,6 +307,30 @@ def test_block_must_be_a_bool_everywhere() -> None:
         with pytest.raises(TypeError, match="block"):
             pool_reader.read(5, 0.5)  # type: ignore[arg-type]
         assert pool_reader.read(0) == [0, 1, 2]
+
+
+def test_block_takes_0_and_1_as_queue_queue_does() -> None:
+    # CPython's own test_queue passes block=0; a seed user may too.
+    queue: AsyncQueue[int] = AsyncQueue(1)
+    queue.put(1, 1)  # type: ignore[arg-type]
+    with pytest.raises(util.Full):
+        queue.put(2, 0)  # type: ignore[arg-type]  # a flag: no wait
+    assert queue.get(0) == 1  # type: ignore[arg-type]
+    with pytest.raises(util.Empty):
+        queue.get(0)  # type: ignore[arg-type]
+    writer, reader = filled(2)
+    writer.write_many([2], 1)  # type: ignore[arg-type]
+    assert reader.read(2, 1, 0.01) == [0, 1]  # type: ignore[arg-type]
+    assert reader.read(0, 0) == [2]  # type: ignore[arg-type]
+    assert IteratorReader(iter([5])).read(1, 0) == [5]  # type: ignore[arg-type]
+    condition = HSCondition()
+    assert condition.acquire(1)  # type: ignore[arg-type]
+    assert not condition.acquire(0)  # type: ignore[arg-type]
+    condition.release()
+    with running_pool(0) as pool:
+        pool_reader = pool.add_task(IteratorThreadTask(iter(range(3)), "t"))
+        assert pool_reader.read(2, 1) == [0, 1]  # type: ignore[arg-type]
+        assert pool_reader.read(0, 0) == [2]  # type: ignore[arg-type]
 
 
 def test_other_arguments_are_checked() -> None:

@@ -278,6 +278,30 @@ def test_condition_uses_the_lock_it_is_given() -> None:
         assert cond.acquire(False) is False
 
 
+def test_condition_takes_a_standard_lock() -> None:
+    standard = threading.Lock()  # the seed's HSCondition(lock=None) with a standard lock
+    cond = HSCondition(standard, "c")
+    assert cond.lock._lock is standard and cond.lock.name == "c.lock"
+    results: list[bool] = []
+    thread = start_waiter(cond, None, results)
+    with standard:  # the standard lock itself guards the same state
+        cond.notify_locked()
+    join_or_fail(thread, "notified waiter")
+    assert results == [True]
+    with cond:
+        assert standard.locked()
+        assert cond.wait(0.01) is False
+        assert standard.locked()
+    assert not standard.locked()
+
+
+@pytest.mark.parametrize("lock", [threading.RLock(), threading.Condition(), DummyLock(),
+                                  "lock", 1], ids=repr)
+def test_condition_refuses_any_other_lock_at_construction(lock: object) -> None:
+    with pytest.raises(TypeError, match="lock must be"):
+        HSCondition(lock, "c")  # type: ignore[arg-type]
+
+
 def test_notify_wakes_exactly_n_waiters() -> None:
     cond = HSCondition(name="c")
     results: list[bool] = []

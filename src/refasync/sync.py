@@ -198,6 +198,8 @@ class Lock:
     exception the hook raises at its ``ACQUIRE`` or ``RELEASE`` point is raised only
     after the block ran and the lock was released (an exception from the block itself
     wins). :func:`set_sync_hook` switches both for every live lock.
+
+    :param raw: the lock to take, e.g. a ``threading.Lock()`` (a new one by default)
     """
 
     __slots__ = ("_lock", "name", "held", "completing", "__weakref__")
@@ -205,8 +207,8 @@ class Lock:
     held: AbstractContextManager[object]
     completing: AbstractContextManager[object]
 
-    def __init__(self, name: str = "lock") -> None:
-        self._lock: _RawLock = _thread.allocate_lock()
+    def __init__(self, name: str = "lock", *, raw: _thread.LockType | None = None) -> None:
+        self._lock: _RawLock = _thread.allocate_lock() if raw is None else raw
         self.name = name
         ref = _weak_reference(self)
         with _registry_guard:
@@ -355,12 +357,26 @@ class HSCondition:
     ``threading.Condition``. ``notify`` and ``notify_all`` take the lock themselves (the
     seed's contract): call them with the lock *not* held. Waits block on a per-waiter
     lock, never by polling; a timed wait is one timed lock acquisition.
+
+    :param lock: a :class:`Lock`; a standard ``threading.Lock()``, which becomes the raw
+        lock of a :class:`Lock` made for the condition (``self.lock``; a ``with`` on the
+        standard lock itself works too, unreported); or None for a new lock. Anything
+        else raises ``TypeError`` here: an ``RLock`` (``wait`` would have to release
+        every level of it), a ``threading.Condition``, a ``DummyLock``.
     """
 
     __slots__ = ("_lock", "_waiters", "name")
 
-    def __init__(self, lock: Lock | None = None, name: str = "condition") -> None:
-        self._lock = Lock(name + ".lock") if lock is None else lock
+    def __init__(self, lock: Lock | _thread.LockType | None = None,
+                 name: str = "condition") -> None:
+        if lock is None:
+            lock = Lock(name + ".lock")
+        elif isinstance(lock, _thread.LockType):
+            lock = Lock(name + ".lock", raw=lock)
+        elif not isinstance(lock, Lock):
+            raise TypeError("lock must be a refasync.util.Lock, a threading.Lock() or None, "
+                            f"got {type(lock).__name__}: {lock!r}")
+        self._lock = lock
         self.name = name
         # One locked waiter lock per thread in wait(); guarded by self._lock.
         self._waiters: deque[_thread.LockType] = deque()
@@ -373,7 +389,7 @@ class HSCondition:
     def acquire(self, block: bool | None = None) -> bool:
         if block is None:
             return self._lock.acquire()
-        return self._lock.acquire(block)
+        return self._lock.acquire(check_block(block))
 
     def release(self) -> None:
         self._lock.release()
@@ -527,12 +543,15 @@ def _check_notify_count(n: int) -> int:
 
 
 def check_block(block: object) -> bool:
-    """:return: ``block``; :raise TypeError: unless it is True or False (a number there is
+    """:return: ``block`` as a bool. A flag is a bool, or the int 0 or 1 as
+    ``queue.Queue`` takes them. :raise TypeError: for anything else (a float there is
     almost always a timeout passed positionally: ``read(5, 0.5)``)."""
-    if block is not True and block is not False:
-        raise TypeError(f"block must be a bool, got {type(block).__name__}: {block!r} "
-                        "(pass a timeout as timeout=...)")
-    return True if block else False
+    if block is True or block is False:
+        return block
+    if type(block) is int and (block == 0 or block == 1):
+        return block == 1
+    raise TypeError(f"block must be a bool (or 0 or 1), got {type(block).__name__}: "
+                    f"{block!r} (pass a timeout as timeout=...)")
 
 
 class Mailbox(Generic[T]):
