@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv typecheck crosshair test stress bench demo clean test-ft test-versions bench-cpu
+.PHONY: venv typecheck crosshair wheel-check test stress bench demo clean test-ft test-versions bench-cpu
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,9 +22,14 @@ typecheck: $(STAMP)
 crosshair: $(STAMP)
 	$(BIN)/python tools/crosshair_check.py
 
+# The typed import as a user gets it: the wheel, installed in a fresh venv, passes
+# mypy --strict on the user files of tests/typing (tools/wheel_check.sh).
+wheel-check: $(STAMP)
+	tools/wheel_check.sh $(BIN)/python
+
 # Unit tests, the state-machine models and the stress harness's short budget
 # (the long per-scenario batches are for `pytest stress -k scenario_batch --count N`).
-test: typecheck crosshair
+test: typecheck crosshair wheel-check
 	$(BIN)/python -m pytest -q tests models stress conformance -k "not scenario_batch"
 
 # 60 seconds of randomized interleavings; prints its master seed and a summary.

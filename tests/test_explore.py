@@ -147,14 +147,14 @@ def test_virtual_time_timeouts_fire_in_deadline_order_without_sleeping() -> None
     assert not report.failed and report.seconds < 30
 
 
-class _TimeoutsFirst:
+class _TimeoutsFirst(ex.StrategyBase):
     """A strategy that fires a timeout whenever one is offered, else runs the newest
     thread (so the idle worker starts waiting first)."""
 
     def __init__(self) -> None:
         self.fired = 0
 
-    def choose(self, run: ex._Run, options: list[Choice]) -> Choice:
+    def choose(self, run: ex.Run, options: list[Choice]) -> Choice:
         timeouts = [c for c in options if c.kind == "timeout"]
         if timeouts:
             self.fired += 1
@@ -393,17 +393,11 @@ def test_pool_read_timeout_restarts_when_items_arrive() -> None:
                     spurious=False)
 
 
-def test_a_blocking_call_outside_refasync_fails_as_uncontrolled(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    import refasync.explore as explore_module
-
-    monkeypatch.setattr(explore_module, "STALL_S", 0.3)
-
+def test_a_blocking_call_outside_refasync_fails_as_uncontrolled() -> None:
     def body(s: Session) -> None:
         threading.Event().wait(1.0)  # blocks outside refasync.util
 
-    report = explore(body, strategy="random", runs=1, raise_on_failure=False)
+    report = explore(body, strategy="random", runs=1, stall_s=0.3, raise_on_failure=False)
     assert report.failed and report.kind == "uncontrolled"
     assert "uncontrolled blocking: main" in report.message
 

@@ -1,0 +1,179 @@
+"""The explorer's model of a run: who holds which lock, what each parked thread may do
+next, which steps are independent, and the wait-for graph of a stuck run.
+
+The model is fed by the hook (:mod:`.run`): a thread parked before taking a lock may run
+only while the model says the lock is free (the model records every grant and release); a
+thread parked in a condition wait (``SyncPoint.BLOCK``) may run once a notify reached it
+(the condition's own FIFO decides who), or when the director fires its timeout, wakes it
+spuriously or interrupts it; a thread joining another may run once that thread ended.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from ...util import Blocked, HSCondition, Lock, SyncPoint
+from ..schedule import Choice, is_preemption
+from ..settings import Settings
+from .threads import ThreadRecord
+
+__all__ = ("Model", "independent")
+
+
+class Model:
+    """The state the model keeps (guarded by the run's ``cv``) and what it derives."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.threads: list[ThreadRecord] = []
+        self.owners: dict[int, int] = {}  # id(Lock) -> tid of the thread the model granted
+        self.locks: dict[int, Lock] = {}  # id(Lock) -> the lock, for the wait-for graph
+        self.last: int | None = None  # the thread that ran last
+        self.faults_left = settings.faults
+        self.spurious = settings.spurious
+        # Timeouts that may still fire while some thread could run (see EARLY_TIMEOUTS).
+        self.early_timeouts_left = settings.early_timeouts
+
+    def options(self) -> list[Choice]:
+        """:return: the choices available now (cv held), in a canonical order."""
+        out: list[Choice] = []
+        faults = self.faults_left > 0
+        for t in self.threads:
+            if t.state != "parked":
+                continue
+            point, primitive = t.point, t.primitive
+            if point is SyncPoint.ACQUIRE:
+                if id(primitive) not in self.owners:
+                    out.append(Choice(t.tid))
+                    # Only before a free lock: an interrupted acquisition may still take
+                    # the lock (util.completing, a wait re-taking its lock), which must
+                    # not block outside the model.
+                    if faults and t.interruptible:
+                        out.append(Choice(t.tid, "fault"))
+            elif point is SyncPoint.BLOCK:
+                assert isinstance(primitive, Blocked)
+                if primitive.notified():
+                    out.append(Choice(t.tid))
+                else:
+                    if primitive.timeout is not None:
+                        out.append(Choice(t.tid, "timeout"))
+                    if self.spurious:
+                        out.append(Choice(t.tid, "spurious"))
+                if faults and t.interruptible and not primitive.notified():
+                    out.append(Choice(t.tid, "fault"))
+            elif point is SyncPoint.JOIN:
+                if self._ended(primitive):
+                    out.append(Choice(t.tid))
+            else:
+                out.append(Choice(t.tid))
+        # Spurious wake-ups and faults never rescue a run in which nothing else can go
+        # on: that is a deadlock.
+        if not any(c.kind in ("run", "timeout") for c in out):
+            return []
+        # Once the run's early timeouts are spent, a timeout fires only when no thread
+        # can run: an idle worker's periodic check or a timed read then never competes
+        # with progress, so a run's length stays bounded by its work (rule X15).
+        if self.early_timeouts_left <= 0 and any(c.kind == "run" for c in out):
+            out = [c for c in out if c.kind != "timeout"]
+        # Timers fire in deadline order: only the earliest pending timeouts can fire.
+        deadlines = [self.threads[c.tid].deadline for c in out if c.kind == "timeout"]
+        if deadlines:
+            first = min(d for d in deadlines if d is not None)
+            out = [c for c in out if c.kind != "timeout"
+                   or self.threads[c.tid].deadline == first]
+        # A poller that yielded runs only when no other thread can.
+        polling = {t.tid for t in self.threads
+                   if t.state == "parked" and t.point is SyncPoint.YIELD}
+        if polling and any(c.kind == "run" and c.tid not in polling for c in out):
+            out = [c for c in out if c.tid not in polling]
+        return out
+
+    def _ended(self, thread: object) -> bool:
+        target = next((r for r in self.threads if r.thread is thread), None)
+        if target is not None:
+            return target.state == "done"
+        return not (isinstance(thread, threading.Thread) and thread.is_alive())
+
+    def default(self, options: list[Choice]) -> Choice:
+        """The non-preemptive choice: the last thread goes on if it can; else the lowest
+        runnable thread; else the earliest timeout; else the first option."""
+        runs = [c for c in options if c.kind == "run"]
+        for c in runs:
+            if c.tid == self.last:
+                return c
+        if runs:
+            return runs[0]
+        timeouts = [c for c in options if c.kind == "timeout"]
+        if timeouts:
+            return min(timeouts, key=lambda c: (self.threads[c.tid].deadline or 0.0, c.tid))
+        return options[0]
+
+    def is_preemption(self, choice: Choice, options: list[Choice]) -> bool:
+        return is_preemption(self.last, choice, options)
+
+    def waiting_on(self, condition: HSCondition) -> int:
+        """:return: how many parked threads wait on ``condition``, not notified."""
+        return sum(1 for t in self.threads if t.state == "parked"
+                   and isinstance(t.primitive, Blocked) and t.primitive.condition is condition
+                   and not t.primitive.notified())
+
+    def in_flight(self, lock: Lock) -> int:
+        """:return: how many parked threads are on their way into ``lock``."""
+        count = 0
+        for t in self.threads:
+            if t.state != "parked":
+                continue
+            primitive = t.primitive
+            if t.point in (SyncPoint.ACQUIRE, SyncPoint.TRY_ACQUIRE, SyncPoint.RELEASE) \
+                    and primitive is lock:  # RELEASE: maybe a notified waiter not yet blocked
+                count += 1
+            elif (isinstance(primitive, Blocked) and primitive.condition.lock is lock
+                  and primitive.notified()):
+                count += 1
+        return count
+
+    def wait_for_graph(self) -> str:
+        """:return: who holds which lock, and what every live thread waits for."""
+        lines = ["wait-for graph:"]
+        names = {t.tid: t.label for t in self.threads}
+        for lock_id, tid in sorted(self.owners.items(), key=lambda kv: kv[1]):
+            lock = self.locks.get(lock_id)
+            lines.append(f"  {names[tid]} holds lock {lock.name if lock else '?'}")
+        for t in self.threads:
+            if t.state == "done":
+                continue
+            primitive = t.primitive
+            what = primitive.name if primitive is not None else "?"
+            if t.point is SyncPoint.ACQUIRE:
+                holder = self.owners.get(id(primitive))
+                held = f" held by {names[holder]}" if holder is not None else " (free)"
+                lines.append(f"  {names[t.tid]} waits for lock {what}{held}")
+            elif t.point is SyncPoint.BLOCK and isinstance(primitive, Blocked):
+                timeout = "" if primitive.timeout is None else f", timeout {primitive.timeout}"
+                state = "notified" if primitive.notified() else "not notified"
+                lines.append(f"  {names[t.tid]} waits on condition {what} ({state}{timeout})")
+            elif t.point is SyncPoint.JOIN:
+                lines.append(f"  {names[t.tid]} joins {what}")
+            else:
+                lines.append(f"  {names[t.tid]} {t.state} at {t.point.value if t.point else '?'}"
+                             f" {what}")
+        return "\n".join(lines)
+
+
+def independent(model: Model, a: Choice, b: Choice) -> bool:
+    """Two pending steps of different threads are independent when they touch different
+    objects (a lock and a condition on it count as one object)."""
+    if a.tid == b.tid:
+        return False
+    x, y = _object_of(model.threads[a.tid]), _object_of(model.threads[b.tid])
+    return x != y and x != -1 and y != -1
+
+
+def _object_of(t: ThreadRecord) -> int:
+    primitive = t.primitive
+    if isinstance(primitive, Blocked):
+        return id(primitive.condition.lock)
+    if isinstance(primitive, HSCondition):
+        return id(primitive.lock)
+    if t.point in (SyncPoint.THREAD_START, SyncPoint.JOIN):
+        return -1  # thread lifecycle: treated as touching everything
+    return id(primitive)
