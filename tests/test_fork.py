@@ -220,7 +220,7 @@ def new_channel_round_trip() -> list[int]:
     return reader.read(2, True, 0.05)
 
 
-@pytest.mark.usefixtures("no_hook_left")
+@pytest.mark.usefixtures("sync_hook")
 def test_a_fork_while_an_iterator_is_being_read_fails_its_reads_and_its_task_in_the_child() -> None:
     inside = threading.Event()
     go_on = threading.Event()
@@ -262,7 +262,7 @@ def test_a_fork_while_an_iterator_is_being_read_fails_its_reads_and_its_task_in_
     assert source.read(0) == [3, 4]
 
 
-@pytest.mark.usefixtures("no_hook_left")
+@pytest.mark.usefixtures("sync_hook")
 def test_locks_free_at_the_fork_work_in_the_child_and_waiters_of_the_parent_are_gone() -> None:
     condition = HSCondition(name="c")
     parked = threading.Event()
@@ -404,7 +404,7 @@ def kind(value: object) -> str:
     return repr(value)
 
 
-@pytest.mark.usefixtures("no_hook_left")
+@pytest.mark.usefixtures("sync_hook")
 def test_a_fork_while_a_worker_runs_the_last_chunk_of_an_input_never_hangs_the_child() -> None:
     # The lost chunk would have closed the feeder's channel: in the child nobody will.
     inside = threading.Event()
@@ -466,7 +466,7 @@ def _lock_sites() -> dict[str, tuple[Lock, Callable[[], object]]]:
     }
 
 
-@pytest.mark.usefixtures("no_hook_left")
+@pytest.mark.usefixtures("sync_hook")
 @pytest.mark.parametrize("site", sorted(_lock_sites()))
 @pytest.mark.parametrize("held", [True, False], ids=["held at the fork", "free at the fork"])
 def test_every_kind_of_lock_is_renewed_or_fails_at_once_in_the_child(site: str,
