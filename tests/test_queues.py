@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import math
 import queue
+import threading
 import time
-from typing import Any
+from typing import Any, Callable
 
 import _thread
 import pytest
@@ -317,6 +318,43 @@ def test_async_queue_wait_for_change_gives_up_after_timeout() -> None:
     start = time.monotonic()
     q.wait_for_change(generation, 0.1)
     assert time.monotonic() - start >= 0.09
+
+
+#: Every change a reader waiting for a change must see (the pool's readers wait so), and
+#: how many of two such readers it wakes: a write of n items wakes n, the others all.
+CHANGES: dict[str, tuple[Callable[[AsyncQueue[int]], object], int]] = {
+    "put": (lambda q: q.put(1), 1),
+    "put_many": (lambda q: q.put_many([1, 2]), 2),
+    "close": (lambda q: q.set_writable(False), 2),
+    "poke": (lambda q: q.poke(), 2),
+    "put_back": (lambda q: q.put_back([1]), 2),
+}
+
+
+@pytest.mark.usefixtures("sync_hook")
+@pytest.mark.parametrize("change", sorted(CHANGES))
+def test_every_change_advances_the_generation_and_wakes_the_readers_waiting_for_one(
+        change: str) -> None:
+    q: AsyncQueue[int] = AsyncQueue()
+    _, generation, _ = q.take_nowait(1)
+    woken = threading.Semaphore(0)
+
+    def wait_for_a_change() -> None:
+        q.wait_for_change(generation, None)
+        woken.release()
+
+    waiting = [start_thread(wait_for_a_change, f"waiting for a change {k}") for k in range(2)]
+    wait_for_waiters(q.not_empty, 2, "readers waiting for a change")
+    make_change, wakes = CHANGES[change]
+    make_change(q)
+    for _ in range(wakes):
+        assert woken.acquire(timeout=BOUND_S), f"a reader waiting for a change slept on {change}"
+    assert q.take_nowait(0)[1] != generation
+    if wakes < len(waiting):  # a one-item write woke one reader: the other still waits
+        wait_for_waiters(q.not_empty, 1, "the other reader")
+        q.set_writable(False)
+    for thread in waiting:
+        join_or_fail(thread, "a reader waiting for a change")
 
 
 
