@@ -211,7 +211,9 @@ class Lock:
     critical section for bookkeeping that must complete: with a hook installed, an
     exception the hook raises at its ``ACQUIRE`` or ``RELEASE`` point is raised only
     after the block ran and the lock was released (an exception from the block itself
-    wins). :func:`set_sync_hook` switches both for every live lock.
+    wins). :func:`set_sync_hook` switches both for every live lock. In a child process
+    made by ``os.fork()`` a lock that some thread held at the fork raises
+    :class:`ForkedLockError` at every acquisition.
 
     :param raw: the lock to take, e.g. a ``threading.Lock()`` (a new one by default)
     """
