@@ -82,7 +82,8 @@ from .graph import Graph
 from .plan import plan_chunks, plan_unbounded
 from .task import ChannelThreadTask, Task
 from .thread import WorkerThread, WorkItem
-from .util import ALL, HSCondition, Lock, Mailbox, SyncQueue, normalize_count, normalize_timeout
+from .util import (ALL, AsyncQueue, HSCondition, Lock, Mailbox, SyncQueue, normalize_count,
+                   normalize_timeout)
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -973,7 +974,15 @@ class Pool:
         self._queue._reset(self._lock)
         self._queue._chunks = chunks
         self._threads = []
+        me = threading.get_ident()
         for state in self._states.values():
+            queue = state.channel.queue
+            if isinstance(queue, AsyncQueue) and any(t != me for t in state.running):
+                # A chunk in another thread was writing to this channel and would have
+                # closed it: its reads in the child fail at once instead of waiting.
+                queue.mutex.fail_in_forked_child(
+                    f"guards the channel of task {state.task.id!r}, which a chunk in "
+                    "another thread was writing to when this process was forked")
             state.inflight = state.inflight_items = 0
             state.running = []
             state.waiting = 0  # the parent's waiting readers are not in the child

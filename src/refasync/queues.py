@@ -525,8 +525,13 @@ class SyncQueue(ItemQueue[T]):
         if timeout is not None:
             normalize_timeout(timeout)
         items = self._items
-        if count == 1 and items:  # the common case, kept short
+        if count == 1 and items:  # the common case, kept short (_take otherwise)
             return [items.popleft()]
+        return self._take(count)
+
+    def _take(self, count: int) -> list[T]:
+        # Up to count items (all when count is ALL).
+        items = self._items
         if count == ALL or count >= len(items):
             out = list(items)
             items.clear()

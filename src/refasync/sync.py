@@ -14,6 +14,10 @@ lock.completing:``, for bookkeeping that must complete), and what ``held`` and
 reported), a guard that reports the lock's points while one is. The logic inside the
 block is the same either way.
 
+After ``os.fork()`` every lock that was free at the fork is renewed in the child, and
+every lock that was held (by any thread) fails the child's acquisitions at once with
+:class:`ForkedLockError`; see :func:`_after_fork_in_child`.
+
 The queues built on this layer are in :mod:`refasync.queues`; :mod:`refasync.util`
 re-exports both (the seed's names).
 """
@@ -21,6 +25,7 @@ re-exports both (the seed's names).
 from __future__ import annotations
 
 import enum
+import os
 import queue as _stdlib_queue
 import threading
 import time
@@ -35,6 +40,7 @@ import _thread
 __all__ = (
     "Blocked",
     "DummyLock",
+    "ForkedLockError",
     "HSCondition",
     "Lock",
     "Mailbox",
@@ -172,8 +178,16 @@ def set_clock(clock: Callable[[], float] | None) -> Callable[[], float]:
 # --- locks ----------------------------------------------------------------------------
 
 
+class ForkedLockError(RuntimeError):
+    """Raised in a child process made by ``os.fork()`` when an operation needs a
+    refasync lock that was held, by any thread, when the process forked: the state it
+    guards may be half-changed, so the operation fails at once instead of waiting for a
+    thread that does not exist in the child."""
+
+
 class _RawLock(Protocol):
-    """What a :class:`Lock` takes and releases: a ``_thread`` lock."""
+    """What a :class:`Lock` takes and releases: a ``_thread`` lock, or after a fork the
+    stand-in of a lock that was held then."""
 
     def acquire(self, blocking: bool = ..., timeout: float = ...) -> bool: ...
 
@@ -197,17 +211,23 @@ class Lock:
     critical section for bookkeeping that must complete: with a hook installed, an
     exception the hook raises at its ``ACQUIRE`` or ``RELEASE`` point is raised only
     after the block ran and the lock was released (an exception from the block itself
-    wins). :func:`set_sync_hook` switches both for every live lock.
+    wins). :func:`set_sync_hook` switches both for every live lock. In a child process
+    made by ``os.fork()`` a lock that some thread held at the fork raises
+    :class:`ForkedLockError` at every acquisition.
+
+    :param raw: the lock to take, e.g. a ``threading.Lock()`` (a new one by default)
     """
 
-    __slots__ = ("_lock", "name", "held", "completing", "__weakref__")
+    __slots__ = ("_lock", "name", "held", "completing", "_waiter_queues", "__weakref__")
 
     held: AbstractContextManager[object]
     completing: AbstractContextManager[object]
 
-    def __init__(self, name: str = "lock") -> None:
-        self._lock: _RawLock = _thread.allocate_lock()
+    def __init__(self, name: str = "lock", *, raw: _thread.LockType | None = None) -> None:
+        self._lock: _RawLock = _thread.allocate_lock() if raw is None else raw
         self.name = name
+        # The waiter queues of the conditions on this lock (woken after a fork).
+        self._waiter_queues: list[deque[_thread.LockType]] = []
         ref = _weak_reference(self)
         with _registry_guard:
             _live_locks.append(ref)
@@ -220,12 +240,25 @@ class Lock:
 
     def _use_guards(self, hooked: bool) -> None:
         """Set ``held`` and ``completing`` for the hook's presence (``_registry_guard``
-        held)."""
+        held, or in the forking thread)."""
+        raw = self._lock
         if hooked:
             self.held = self
             self.completing = _Completing(self)
+        elif isinstance(raw, _HeldAtFork):
+            self.held = self.completing = self  # its acquire raises ForkedLockError
         else:
-            self.held = self.completing = self._lock
+            self.held = self.completing = raw
+
+    def fail_in_forked_child(self, why: str) -> None:
+        """From now on every acquisition raises :class:`ForkedLockError` saying that the
+        lock ``why``, as for a lock held at the fork. For an after-fork handler in the
+        child, when a thread gone with the fork was changing the state this lock guards
+        outside it (a pool: the channel of a task whose chunk was running in another
+        thread)."""
+        with _registry_guard:
+            self._lock = _HeldAtFork(self.name, why)
+            self._use_guards(_hook is not None)
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
         hook = _hook
@@ -255,7 +288,11 @@ class Lock:
             hook(SyncPoint.RELEASE, self)
 
     def __repr__(self) -> str:
-        return f"<refasync.util.Lock {self.name!r} {'locked' if self.locked() else 'unlocked'}>"
+        if isinstance(self._lock, _HeldAtFork):
+            state = "held when the process forked"
+        else:
+            state = "locked" if self.locked() else "unlocked"
+        return f"<refasync.util.Lock {self.name!r} {state}>"
 
 
 class _Completing:
@@ -288,14 +325,46 @@ class _Completing:
             raise interrupt
 
 
-# --- the registry of live locks --------------------------------------------------------
+class _HeldAtFork:
+    """What a :class:`Lock` takes in a child process when its lock was held at the fork:
+    every acquisition raises :class:`ForkedLockError`; a release (the forking thread
+    leaving a critical section it was in) does nothing."""
+
+    __slots__ = ("_name", "_why")
+
+    def __init__(self, name: str, why: str) -> None:
+        self._name = name
+        self._why = why
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        raise ForkedLockError(
+            f"lock {self._name!r} {self._why} (pid {os.getpid()} is the child): the state "
+            "it guards may be half-changed, so this operation fails instead of waiting "
+            "for a thread that does not exist here. Fork outside refasync operations, or "
+            "make new channels, tasks and pools in the child")
+
+    def release(self) -> None:
+        pass
+
+    def locked(self) -> bool:
+        return True
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        pass
+
+
+# --- the registry of live locks, and os.fork() ------------------------------------------
 
 # Every Lock registers a weak reference here, so that set_sync_hook can switch its
-# guards. References to collected locks are dropped whenever the list has doubled since
-# the last time (no callback: a finalizer would have to post somewhere, and a
-# registration costs less without one).
+# guards and the fork handlers can reach it. References to collected locks are dropped
+# whenever the list has doubled since the last time (no callback: a finalizer would have
+# to post somewhere, and a registration costs less without one).
 _weak_reference = weakref.ref
-_registry_guard = _thread.allocate_lock()  # guards the two below and the hook's changes
+_registry_guard = _thread.allocate_lock()  # guards the three below and the hook's changes
 _live_locks: list[weakref.ref[Lock]] = []
 _live_locks_limit = 1024  # the length at which collected locks are dropped next
 
@@ -304,6 +373,65 @@ def _forget_collected_locks_locked() -> None:
     global _live_locks_limit
     _live_locks[:] = [ref for ref in _live_locks if ref() is not None]
     _live_locks_limit = max(1024, 2 * len(_live_locks))
+
+
+# Owned by the forking thread between its fork handlers: the locks that were free at the
+# fork, their raw locks (taken across the fork; two Locks may share one, a standard lock
+# given to two conditions), and the locks that some thread held.
+_free_at_fork: list[Lock] = []
+_raws_taken_for_fork: list[_RawLock] = []
+_held_at_fork: list[Lock] = []
+
+
+def _before_fork() -> None:
+    """Take every free lock, so that the child sees no critical section half done, and
+    note the locks some thread holds. Never wait for one: its holder may be waiting for
+    the forking thread (a hook that forks while its thread holds another lock)."""
+    _registry_guard.acquire()
+    taken: dict[int, _RawLock] = {}
+    for ref in _live_locks:
+        lock = ref()
+        if lock is None or isinstance(lock._lock, _HeldAtFork):
+            continue  # collected, or unusable for good (held at an earlier fork)
+        raw = lock._lock
+        if id(raw) in taken or raw.acquire(False):
+            taken[id(raw)] = raw
+            _free_at_fork.append(lock)
+        else:
+            _held_at_fork.append(lock)
+    _raws_taken_for_fork.extend(taken.values())
+
+
+def _release_after_fork() -> None:
+    for raw in _raws_taken_for_fork:
+        raw.release()
+    _raws_taken_for_fork.clear()
+    _free_at_fork.clear()
+    _held_at_fork.clear()
+    _registry_guard.release()
+
+
+def _after_fork_in_child() -> None:
+    """Only the forking thread exists now. A lock that was free is released (renewed,
+    with nobody waiting); a lock that some thread held fails every acquisition from now
+    on (:class:`ForkedLockError`): its holder is gone, maybe halfway through a change.
+    Every waiter of every condition is woken: the threads behind them are gone, except
+    perhaps the forking thread itself (a hook that forked inside a wait), which sees a
+    spurious wake-up."""
+    hooked = _hook is not None
+    for lock in _held_at_fork:
+        lock._lock = _HeldAtFork(lock.name, "was held when this process was forked")
+        lock._use_guards(hooked)
+    for lock in _free_at_fork + _held_at_fork:
+        for waiters in lock._waiter_queues:
+            while waiters:
+                waiters.popleft().release()
+    _release_after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork, after_in_parent=_release_after_fork,
+                        after_in_child=_after_fork_in_child)
 
 
 class DummyLock:
@@ -355,15 +483,30 @@ class HSCondition:
     ``threading.Condition``. ``notify`` and ``notify_all`` take the lock themselves (the
     seed's contract): call them with the lock *not* held. Waits block on a per-waiter
     lock, never by polling; a timed wait is one timed lock acquisition.
+
+    :param lock: a :class:`Lock`; a standard ``threading.Lock()``, which becomes the raw
+        lock of a :class:`Lock` made for the condition (``self.lock``; a ``with`` on the
+        standard lock itself works too, unreported); or None for a new lock. Anything
+        else raises ``TypeError`` here: an ``RLock`` (``wait`` would have to release
+        every level of it), a ``threading.Condition``, a ``DummyLock``.
     """
 
     __slots__ = ("_lock", "_waiters", "name")
 
-    def __init__(self, lock: Lock | None = None, name: str = "condition") -> None:
-        self._lock = Lock(name + ".lock") if lock is None else lock
+    def __init__(self, lock: Lock | _thread.LockType | None = None,
+                 name: str = "condition") -> None:
+        if lock is None:
+            lock = Lock(name + ".lock")
+        elif isinstance(lock, _thread.LockType):
+            lock = Lock(name + ".lock", raw=lock)
+        elif not isinstance(lock, Lock):
+            raise TypeError("lock must be a refasync.util.Lock, a threading.Lock() or None, "
+                            f"got {type(lock).__name__}: {lock!r}")
+        self._lock = lock
         self.name = name
         # One locked waiter lock per thread in wait(); guarded by self._lock.
         self._waiters: deque[_thread.LockType] = deque()
+        lock._waiter_queues.append(self._waiters)
 
     @property
     def lock(self) -> Lock:
@@ -373,7 +516,7 @@ class HSCondition:
     def acquire(self, block: bool | None = None) -> bool:
         if block is None:
             return self._lock.acquire()
-        return self._lock.acquire(block)
+        return self._lock.acquire(check_block(block))
 
     def release(self) -> None:
         self._lock.release()
@@ -394,10 +537,14 @@ class HSCondition:
 
         :return: True if woken by a notify, False on timeout or a spurious wake-up.
         :raise RuntimeError: if the lock is not held (nothing changes then)
+        :raise ForkedLockError: in a forked child, if the lock was held at the fork
+            (nobody could ever notify the wait)
         """
         raw = self._lock._lock
         if not raw.locked():
             raise RuntimeError(f"{self.name}: wait() needs the condition's lock held")
+        if isinstance(raw, _HeldAtFork):
+            raw.acquire()  # raises ForkedLockError
         hook = _hook
         if hook is not None and hook(SyncPoint.WAIT, self):
             # An injected spurious wake-up: let other threads run, then return.
@@ -527,12 +674,15 @@ def _check_notify_count(n: int) -> int:
 
 
 def check_block(block: object) -> bool:
-    """:return: ``block``; :raise TypeError: unless it is True or False (a number there is
+    """:return: ``block`` as a bool. A flag is a bool, or the int 0 or 1 as
+    ``queue.Queue`` takes them. :raise TypeError: for anything else (a float there is
     almost always a timeout passed positionally: ``read(5, 0.5)``)."""
-    if block is not True and block is not False:
-        raise TypeError(f"block must be a bool, got {type(block).__name__}: {block!r} "
-                        "(pass a timeout as timeout=...)")
-    return True if block else False
+    if block is True or block is False:
+        return block
+    if type(block) is int and (block == 0 or block == 1):
+        return block == 1
+    raise TypeError(f"block must be a bool (or 0 or 1), got {type(block).__name__}: "
+                    f"{block!r} (pass a timeout as timeout=...)")
 
 
 class Mailbox(Generic[T]):

@@ -26,7 +26,7 @@ from typing import (
 
 from .channel import IteratorReader, Reader, Writer
 from .graph import Node
-from .util import Lock, ReadOnly, normalize_count
+from .util import ForkedLockError, Lock, ReadOnly, normalize_count
 
 if TYPE_CHECKING:
     from .pool import Pool
@@ -291,7 +291,9 @@ class Task(Node, Generic[In, Out]):
         chunk starts any more, and its channel closes as soon as the chunks in flight
         have written their results. An ``Exception`` is never raised to the caller, so a
         failing task never kills a worker thread; a ``KeyboardInterrupt``, ``SystemExit``
-        or other ``BaseException`` is kept and then re-raised in this thread.
+        or other ``BaseException`` is kept and then re-raised in this thread. A
+        ``ForkedLockError`` (a lock held when this process was forked) is re-raised
+        without failing the task: it is a limit of the process, not the task's failure.
         """
         if type(count) is not int or count < 0:  # no call when it is valid
             count = normalize_count(count)
@@ -374,6 +376,9 @@ class Task(Node, Generic[In, Out]):
                 writer.write_many(results, True)
             except BaseException:
                 pass  # closed under us, or the writer itself failed: exc is the cause
+            if isinstance(exc, ForkedLockError):
+                reraising = True
+                raise  # a limit of this (forked) process, not a failure of the task
             self._fail(exc)
             if not isinstance(exc, Exception):
                 reraising = True
