@@ -266,11 +266,11 @@ _demand_read_fixed_deadline = _with_defect(
 
 
 _close_forgets_readers = _with_defect(
-    AsyncQueue.set_writable, "_notify_all_completing(self.not_empty, block)",
+    AsyncQueue.set_writable, "self.not_empty.notify_all_locked()",
     "pass  # BUG: closing does not wake blocked readers")
 
 _close_forgets_writers = _with_defect(
-    AsyncQueue.set_writable, "_notify_all_completing(self.not_full, block)",
+    AsyncQueue.set_writable, "self.not_full.notify_all_locked()",
     "pass  # BUG: closing does not wake writers blocked on a full channel")
 
 _put_wakes_nobody = _with_defect(
@@ -292,7 +292,8 @@ _remove_forgets_inputs = _with_defect(
 # The unlocked iterator of the issue (85 s to catch with delays): IteratorReader.read
 # without its lock. Two readers may then take the same position of the iterator.
 _iterator_read_unlocked = _with_defect(
-    IteratorReader.read, "with block_:", "if True:  # BUG: the lock is not taken")
+    IteratorReader.read, "with self._lock.completing:\n            out = self._read_locked",
+    "if True:  # BUG: the lock is not taken\n            out = self._read_locked")
 
 
 BROKEN: dict[str, Variant] = {

@@ -25,7 +25,9 @@ from refasync import util
 from refasync.thread import WorkerThread
 from refasync.util import AsyncQueue, HSCondition, Lock, SyncPoint, SyncPrimitive
 from refasync.testing import wait_or_fail
+from tests.channel_support import queue_of
 from tests.pool_support import BOUND_S, live_workers, running_pool, start_bounded
+from tests.sync_support import wait_for_waiters
 
 
 class Interrupt(BaseException):
@@ -97,18 +99,12 @@ def test_interrupted_blocking_read_puts_its_items_back_at_the_front_in_order(
     assert reader.read(0, block=False) == [0, 1, 2, 3]
 
 
+@pytest.mark.usefixtures("sync_hook")
 def test_keyboard_interrupt_in_a_blocking_read_loses_nothing() -> None:
     if threading.current_thread() is not threading.main_thread():
         pytest.skip("signals reach the main thread only")
     writer, reader = filled(3)
-    waiting = threading.Event()
     main = threading.get_ident()
-
-    def hook(point: SyncPoint, primitive: SyncPrimitive) -> bool:
-        if point is SyncPoint.WAIT and threading.get_ident() == main:
-            waiting.set()
-        return False
-
     raised = threading.Event()
 
     def once(signum: int, frame: object) -> None:
@@ -119,24 +115,23 @@ def test_keyboard_interrupt_in_a_blocking_read_loses_nothing() -> None:
     def send_sigint() -> None:
         # A signal that lands just before the thread blocks is only seen at its next
         # bytecode: repeat until the handler ran.
-        wait_or_fail(waiting, BOUND_S, "main thread blocked in read")
+        wait_for_waiters(queue_of(reader).not_empty, 1, "main thread blocked in read")
         while not raised.wait(0.05):
             signal.pthread_kill(main, signal.SIGINT)
 
     previous = signal.signal(signal.SIGINT, once)
     try:
-        util.set_sync_hook(hook)
         sender = start_bounded(send_sigint, "sigint")
         with pytest.raises(KeyboardInterrupt):
             reader.read(5)
         sender.result()
     finally:
-        util.set_sync_hook(None)
         signal.signal(signal.SIGINT, previous)
     writer.close()
     assert reader.read(0) == [0, 1, 2]
 
 
+@pytest.mark.usefixtures("sync_hook")
 def test_infinite_timeout_means_no_limit() -> None:
     writer, reader = filled(3)
     closer = threading.Timer(0.05, writer.close)
@@ -151,6 +146,7 @@ def test_infinite_timeout_means_no_limit() -> None:
     assert queue.get(timeout=float("inf")) == 1
 
 
+@pytest.mark.usefixtures("sync_hook")
 def test_async_queue_put_and_get_reject_negative_timeouts() -> None:
     queue: AsyncQueue[int] = AsyncQueue()
     with pytest.raises(ValueError, match="timeout"):
@@ -227,6 +223,7 @@ def test_a_raising_hook_at_any_point_of_write_and_read_loses_and_duplicates_noth
 # --- F3: HSCondition misuse and interrupted waits strand nobody ---------------------------
 
 
+@pytest.mark.usefixtures("sync_hook")
 def test_wait_without_the_lock_raises_and_leaves_no_stale_waiter() -> None:
     condition = HSCondition(Lock("test"), "test")
     with pytest.raises(RuntimeError, match="lock"):
@@ -288,14 +285,18 @@ def test_an_interrupted_waiter_passes_its_notify_on() -> None:
 # --- F4: bad arguments: a clear error naming the argument, nothing changed ---------------
 
 
-def test_block_must_be_a_bool_everywhere() -> None:
+@pytest.mark.usefixtures("sync_hook")
+def test_block_must_be_a_flag_everywhere() -> None:
     writer, reader = filled(2)
     for call in (lambda: reader.read(5, 0.5),  # type: ignore[arg-type]
+                 lambda: reader.read(5, 2),  # type: ignore[arg-type]
                  lambda: writer.write(1, 0.5),  # type: ignore[arg-type]
-                 lambda: writer.write_many([1], 1),  # type: ignore[arg-type]
+                 lambda: writer.write_many([1], 0.0),  # type: ignore[arg-type]
+                 lambda: writer.write_many([1], -1),  # type: ignore[arg-type]
                  lambda: IteratorReader(iter([1])).read(1, 0.5),  # type: ignore[arg-type]
                  lambda: AsyncQueue[int]().put(1, 0.5),  # type: ignore[arg-type]
-                 lambda: AsyncQueue[int]().get(0.5)):  # type: ignore[arg-type]
+                 lambda: AsyncQueue[int]().get(1.0),  # type: ignore[arg-type]
+                 lambda: HSCondition().acquire(0.5)):  # type: ignore[arg-type]
         with pytest.raises(TypeError, match="block"):
             call()
     assert reader.read(0, block=False) == [0, 1]
@@ -304,6 +305,31 @@ def test_block_must_be_a_bool_everywhere() -> None:
         with pytest.raises(TypeError, match="block"):
             pool_reader.read(5, 0.5)  # type: ignore[arg-type]
         assert pool_reader.read(0) == [0, 1, 2]
+
+
+@pytest.mark.usefixtures("sync_hook")
+def test_block_takes_0_and_1_as_queue_queue_does() -> None:
+    # CPython's own test_queue passes block=0; a seed user may too.
+    queue: AsyncQueue[int] = AsyncQueue(1)
+    queue.put(1, 1)  # type: ignore[arg-type]
+    with pytest.raises(util.Full):
+        queue.put(2, 0)  # type: ignore[arg-type]  # a flag: no wait
+    assert queue.get(0) == 1  # type: ignore[arg-type]
+    with pytest.raises(util.Empty):
+        queue.get(0)  # type: ignore[arg-type]
+    writer, reader = filled(2)
+    writer.write_many([2], 1)  # type: ignore[arg-type]
+    assert reader.read(2, 1, 0.01) == [0, 1]  # type: ignore[arg-type]
+    assert reader.read(0, 0) == [2]  # type: ignore[arg-type]
+    assert IteratorReader(iter([5])).read(1, 0) == [5]  # type: ignore[arg-type]
+    condition = HSCondition()
+    assert condition.acquire(1)  # type: ignore[arg-type]
+    assert not condition.acquire(0)  # type: ignore[arg-type]
+    condition.release()
+    with running_pool(0) as pool:
+        pool_reader = pool.add_task(IteratorThreadTask(iter(range(3)), "t"))
+        assert pool_reader.read(2, 1) == [0, 1]  # type: ignore[arg-type]
+        assert pool_reader.read(0, 0) == [2]  # type: ignore[arg-type]
 
 
 def test_other_arguments_are_checked() -> None:
@@ -337,6 +363,7 @@ def _numbers(n: int, fail_at: int | None = None) -> Iterator[int]:
         yield i
 
 
+@pytest.mark.usefixtures("sync_hook")
 @pytest.mark.parametrize("make", [lambda: mkchannel(),
                                   lambda: mkchannel(lambda: Channel(10)),
                                   lambda: mkchannel(SerialChannel),
@@ -352,11 +379,11 @@ def test_write_many_takes_a_generator_and_one_that_raises_writes_nothing(
     assert reader.read(0, block=False) == []
 
 
+@pytest.mark.usefixtures("sync_hook")
 def test_write_many_of_a_generator_wakes_a_blocked_reader() -> None:
     writer, reader = filled(0)
     call = start_bounded(lambda: reader.read(2), "reader")
-    while not reader.channel.queue.not_empty.has_waiters():  # type: ignore[attr-defined]
-        pass
+    wait_for_waiters(queue_of(reader).not_empty, 1, "reader")
     writer.write_many(_numbers(2))
     assert call.result() == [0, 1]
 
@@ -388,6 +415,7 @@ def _drain(read: Callable[[], list[int]], expected: type[BaseException] | None) 
     raise AssertionError(f"reads did not end: {got}")
 
 
+@pytest.mark.usefixtures("sync_hook")
 @pytest.mark.parametrize("size", [0, 2])
 @pytest.mark.parametrize("exc", [KeyboardInterrupt(), SystemExit(3), Interrupt(), ValueError()],
                          ids=["KeyboardInterrupt", "SystemExit", "BaseException", "Exception"])
@@ -404,6 +432,7 @@ def test_a_chunk_interrupted_in_fun_fails_the_task_and_delivers_what_came_before
         assert pool.size() == size == len(live_workers(pool))
 
 
+@pytest.mark.usefixtures("sync_hook")
 def test_keyboard_interrupt_in_a_serial_chunk_reaches_the_reading_thread() -> None:
     with running_pool(0) as pool:
         task = IteratorThreadTask(iter(range(10)), "t", _fails_at(5, KeyboardInterrupt()))
@@ -421,6 +450,7 @@ def _yields_then_raises(exc: BaseException) -> Iterator[int]:
     raise exc
 
 
+@pytest.mark.usefixtures("sync_hook")
 @pytest.mark.parametrize("size", [0, 2])
 @pytest.mark.parametrize("max_chunksize", [0, 1, 2, 5])
 @pytest.mark.parametrize("count", [0, 1, 10])
@@ -436,6 +466,7 @@ def test_an_input_that_raises_after_three_items_delivers_them_whatever_the_chunk
         assert sorted(got) == [0, 1, 2]
 
 
+@pytest.mark.usefixtures("sync_hook")
 def test_worker_thread_survives_base_exceptions_from_work_items() -> None:
     queue: AsyncQueue[object] = AsyncQueue()
     worker = WorkerThread(queue).start()  # type: ignore[arg-type]
@@ -456,6 +487,7 @@ def test_worker_thread_survives_base_exceptions_from_work_items() -> None:
 # --- F7: fun=None is the identity for every task kind ------------------------------------
 
 
+@pytest.mark.usefixtures("sync_hook")
 @pytest.mark.parametrize("apply_single", [True, False])
 def test_fun_none_passes_items_through_for_every_task_kind(apply_single: bool) -> None:
     with running_pool(0) as pool:

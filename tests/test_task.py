@@ -1,7 +1,8 @@
 """Tests of refasync.task: construction, configuration, process() and the task lifecycle.
 
 Tasks are driven directly here (no pool runs them), except where a pool is the point:
-``set_pool``/``pool()`` and adding a task twice.
+``set_pool``/``pool()`` and adding a task twice. Every test runs with no hook and under a
+recording hook (``sync_hook``, tests/conftest.py) with the same assertions.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from refasync import (
 )
 from refasync.testing import wait_or_fail
 from tests.pool_support import BOUND_S, Gate, running_pool, start_bounded
+
+pytestmark = pytest.mark.usefixtures("sync_hook")
 
 
 class Boom(Exception):

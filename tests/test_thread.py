@@ -2,7 +2,8 @@
 and the terminate_threads decorator.
 
 Each test checks one rule and is named after it. Every thread a test starts is ended by
-the test; every wait for a thread is bounded.
+the test; every wait for a thread is bounded. Every test runs with no hook and under a
+recording hook (``sync_hook``, tests/conftest.py) with the same assertions.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from refasync.thread import (
 from refasync.util import AsyncQueue
 
 BOUND_S = 10.0  # generous bound for anything another thread must do
+
+pytestmark = pytest.mark.usefixtures("sync_hook")
 
 
 # --- helpers ------------------------------------------------------------------------------

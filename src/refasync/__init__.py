@@ -18,7 +18,7 @@ from .channel import (
 from .graph import Graph, Node
 from .pool import Pool, PoolReader, ThreadPool
 from .task import ChannelThreadTask, IteratorTaskBase, IteratorThreadTask, Task, ThreadTaskBase
-from .util import Full, ReadOnly
+from .util import ForkedLockError, Full, ReadOnly
 
 __all__ = (
     "CallbackChannelReader",
@@ -29,6 +29,7 @@ __all__ = (
     "ChannelReader",
     "ChannelThreadTask",
     "ChannelWriter",
+    "ForkedLockError",
     "Full",
     "Graph",
     "IteratorReader",

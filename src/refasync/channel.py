@@ -10,8 +10,6 @@ from __future__ import annotations
 import collections.abc
 from typing import Any, Callable, ClassVar, Generic, Iterable, Iterator, TypeVar
 
-from . import sync as _sync
-from .sync import SyncHook
 from .util import (
     AsyncQueue,
     Full,
@@ -20,15 +18,9 @@ from .util import (
     ReadOnly,
     SyncQueue,
     check_block,
-    completing,
     normalize_count,
     normalize_timeout,
 )
-
-
-#: The installed sync hook, kept equal to ``refasync.sync``'s (``sync.mirror_hook``).
-_hook: SyncHook | None = None
-_sync.mirror_hook(globals())
 
 
 def _ends_bind(queue: ItemQueue[Any]) -> bool:
@@ -159,7 +151,7 @@ class ChannelWriter(Writer[T]):
         channel all under one lock."""
         given: object = block  # checked without a call when it is a bool
         if given is not True and given is not False:
-            check_block(block)
+            block = check_block(block)
         if timeout is not None:
             timeout = normalize_timeout(timeout)
         if not isinstance(items, list):
@@ -240,7 +232,7 @@ class ChannelReader(Reader[T]):
             count = normalize_count(count)
         given: object = block  # checked without a call when it is a bool
         if given is not True and given is not False:
-            check_block(block)
+            block = check_block(block)
         if timeout is not None:
             timeout = normalize_timeout(timeout)
         return self._get_many(count if count > 0 else 0, block, timeout)
@@ -268,14 +260,14 @@ class CallbackWriterMixin(Writer[T]):
         :note: Must be thread-safe if the channel is used in multiple threads
         """
         _check_callback(fun)
-        with self._cb_lock:
+        with self._cb_lock.held:
             previous = self._pre_cb
             self._pre_cb = fun
         return previous
 
     def write(self, item: T, block: bool = True, timeout: float | None = None) -> None:
         """Write ``item`` through the pre-write callback; if it raises, nothing is written."""
-        with self._cb_lock:
+        with self._cb_lock.held:
             pre_cb = self._pre_cb
         if pre_cb is not None:
             item = pre_cb(item)
@@ -286,7 +278,7 @@ class CallbackWriterMixin(Writer[T]):
     ) -> None:
         """Write ``items`` through the pre-write callback; if it raises for an item, the
         items before it are written and the exception propagates."""
-        with self._cb_lock:
+        with self._cb_lock.held:
             pre_cb = self._pre_cb
         items = list(items)  # an iterable that raises writes nothing
         if pre_cb is None:
@@ -333,7 +325,7 @@ class CallbackReaderMixin(Reader[T]):
         :note: The callback must be threadsafe if the channel is used by multiple threads.
         """
         _check_callback(fun)
-        with self._cb_lock:
+        with self._cb_lock.held:
             previous = self._pre_cb
             self._pre_cb = fun
         return previous
@@ -349,7 +341,7 @@ class CallbackReaderMixin(Reader[T]):
         :return: the previously installed function or None
         """
         _check_callback(fun)
-        with self._cb_lock:
+        with self._cb_lock.held:
             previous = self._post_cb
             self._post_cb = fun
         return previous
@@ -369,10 +361,10 @@ class CallbackReaderMixin(Reader[T]):
             count = normalize_count(count)
         given: object = block  # checked without a call when it is a bool
         if given is not True and given is not False:
-            check_block(block)
+            block = check_block(block)
         if timeout is not None:
             timeout = normalize_timeout(timeout)
-        with self._cb_lock._lock if _hook is None else self._cb_lock:
+        with self._cb_lock.held:
             pre_cb, post_cb = self._pre_cb, self._post_cb
         if pre_cb is not None:
             pre_cb(count)
@@ -434,18 +426,20 @@ class IteratorReader(Reader[T]):
         count = normalize_count(count)
         given: object = block  # checked without a call when it is a bool
         if given is not True and given is not False:
-            check_block(block)
+            block = check_block(block)
         normalize_timeout(timeout)
-        # An interrupt from the hook at the lock is raised after the read, with what it
-        # took kept for the next read: nothing is lost.
-        block_ = completing(self._lock, reraise=False)
-        with block_:
-            out = self._read_locked(count)
-        if block_.deferred is not None:
-            with completing(self._lock, reraise=False):
-                self._held = out + self._held
-            raise block_.deferred
-        return out
+        out: list[T] | None = None  # set once the critical section read the items
+        try:
+            # An interrupt from the hook at the lock waits until the read is done ...
+            with self._lock.completing:
+                out = self._read_locked(count)
+                return out
+        except BaseException:
+            if out is not None:
+                # ... and then what it took is kept for the next read: nothing is lost.
+                with self._lock.completing:
+                    self._held = out + self._held
+            raise
 
     def _read_locked(self, count: int) -> list[T]:
         if count and len(self._held) >= count:
@@ -473,7 +467,7 @@ class IteratorReader(Reader[T]):
         """:return: the items a failed read took from the iterator (they are no longer
         kept for the next read). A task uses it to deliver what its input produced
         before failing."""
-        with self._lock:
+        with self._lock.held:
             held, self._held = self._held, []
             return held
 

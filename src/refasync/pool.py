@@ -82,9 +82,8 @@ from .graph import Graph
 from .plan import plan_chunks, plan_unbounded
 from .task import ChannelThreadTask, Task
 from .thread import WorkerThread, WorkItem
-from . import sync as _sync
-from .sync import SyncHook, _notify_all_completing, completing
-from .util import ALL, HSCondition, Lock, Mailbox, SyncQueue, normalize_count, normalize_timeout
+from .util import (ALL, AsyncQueue, HSCondition, Lock, Mailbox, SyncQueue, normalize_count,
+                   normalize_timeout)
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -92,10 +91,6 @@ if TYPE_CHECKING:
 __all__ = ("ChunkQueue", "Pool", "PoolReader", "PoolWorker", "ThreadPool")
 
 T = TypeVar("T")
-
-#: The installed sync hook, kept equal to ``refasync.sync``'s (``sync.mirror_hook``).
-_hook: SyncHook | None = None
-_sync.mirror_hook(globals())
 
 # Any: a pool holds tasks of every item type; it only moves them, never their items.
 AnyTask = Task[Any, Any]
@@ -323,46 +318,41 @@ class ChunkQueue:
         finally:
             _chunk_depth.depth -= 1
             # Accounting for the chunk always completes, or its readers would wait for it
-            # forever: with a hook, an interrupt it raises at any point of the block
-            # (taking the pool lock, the task's lock, a notify) waits until the block
-            # and the poke are done (F10). Without a hook there is nothing to defer.
-            block = None if _hook is None else completing(self._lock, reraise=False)
-            with self._lock._lock if block is None else block:
-                state.inflight -= 1
-                state.inflight_items -= chunk.count
-                if chunk.count == ALL:
-                    state.unbounded -= 1
-                ident = chunk.ident
-                state.running.remove(ident)
-                busy = self._busy
-                if busy[ident] == 1:
-                    del busy[ident]
-                else:
-                    busy[ident] -= 1
-                if block is None:
+            # forever: an interrupt from the hook at the pool lock waits until the block
+            # is done (Lock.completing), the threads waiting for a chunk to end are
+            # woken whatever the hook raises inside it, and the poke always follows (F10).
+            poke = False
+            try:
+                with self._lock.completing:
+                    state.inflight -= 1
+                    state.inflight_items -= chunk.count
+                    if chunk.count == ALL:
+                        state.unbounded -= 1
+                    ident = chunk.ident
+                    state.running.remove(ident)
+                    busy = self._busy
+                    if busy[ident] == 1:
+                        del busy[ident]
+                    else:
+                        busy[ident] -= 1
+                    left = bool(state.pending or state.deferred_items)
+                    poke = state.waiting > 0
                     if state.deferred_items or self.chunk_done._waiters:
                         self._end_chunk_locked(state)
-                else:
-                    try:
-                        self._end_chunk_locked(state)
-                    except BaseException as exc:
-                        block.defer(exc)
-                        _notify_all_completing(self.chunk_done, block)  # never skipped
-                left = bool(state.pending or state.deferred_items)
-                poke = state.waiting > 0
-            if poke:
-                _poke_readers([task])
-            if block is not None and block.deferred is not None:
-                raise block.deferred
+            finally:
+                if poke:
+                    _poke_readers([task])
         return left
 
     def _end_chunk_locked(self, state: _TaskState) -> None:
         """After a chunk of ``state``'s task: queue its next deferred chunk, wake the
-        threads waiting for a chunk to end."""
-        if state.deferred_items and not state.task.is_done():
-            self._top_up_locked(state)
-        if self.chunk_done._waiters:  # no frame when nobody waits
-            self.chunk_done.notify_all_locked()
+        threads waiting for a chunk to end (even if the hook raises in the first)."""
+        try:
+            if state.deferred_items and not state.task.is_done():
+                self._top_up_locked(state)
+        finally:
+            if self.chunk_done._waiters:  # no frame when nobody waits
+                self.chunk_done.notify_all_locked()
 
     def run_on_worker(self, chunk: _Chunk) -> None:
         """``run`` for a worker: whatever user code raises that the task did not keep
@@ -804,7 +794,7 @@ class Pool:
                 raise ValueError(f"task {task.id!r} writes to a bounded channel; a pool "
                                  "task's output must be unbounded (it would block the "
                                  "thread that produces for its reader)")
-        with self._lock._lock if _hook is None else self._lock:
+        with self._lock.held:
             self._collect_orphans_locked()
             other = self._channels.get(id(channel))
             if other is not None and self._states.get(other.task) is other:
@@ -829,7 +819,7 @@ class Pool:
                     pass  # the input task is gone: read what its channel still holds
                 if source._pool is self:
                     upstream = source._task_ref()
-                    with self._lock._lock if _hook is None else self._lock:
+                    with self._lock.held:
                         if (upstream is not None and upstream in self._states
                                 and task in self._states):
                             self._tasks.add_edge(upstream, task)
@@ -881,7 +871,7 @@ class Pool:
         """Count ``reader`` as a handle of ``task``; :return: its release function, which
         the reader's finalizer also calls when it is collected. The finalizer holds the
         task's key, never the task, so a removed task is freed while readers remain."""
-        with self._lock._lock if _hook is None else self._lock:
+        with self._lock.held:
             if not self._orphans.is_empty():
                 self._collect_orphans_locked()
             state = self._states.get(task)
@@ -895,7 +885,7 @@ class Pool:
         of the task for the calling thread to run, if it should run one. A blocking
         caller that gets None is counted as waiting for the task's channel (chunk ends
         then poke it) until its next call, with ``was_waiting``, or ``_stop_waiting``."""
-        with self._lock._lock if _hook is None else self._lock:
+        with self._lock.held:
             if not self._orphans.is_empty():
                 self._collect_orphans_locked()
             state = self._states.get(task)
@@ -984,7 +974,15 @@ class Pool:
         self._queue._reset(self._lock)
         self._queue._chunks = chunks
         self._threads = []
+        me = threading.get_ident()
         for state in self._states.values():
+            queue = state.channel.queue
+            if isinstance(queue, AsyncQueue) and any(t != me for t in state.running):
+                # A chunk in another thread was writing to this channel and would have
+                # closed it: its reads in the child fail at once instead of waiting.
+                queue.mutex.fail_in_forked_child(
+                    f"guards the channel of task {state.task.id!r}, which a chunk in "
+                    "another thread was writing to when this process was forked")
             state.inflight = state.inflight_items = 0
             state.running = []
             state.waiting = 0  # the parent's waiting readers are not in the child

@@ -2,10 +2,9 @@
 (:class:`SyncQueue`), the interface a channel needs (:class:`ItemQueue`), and the argument
 checks every read and write shares.
 
-Every lock and wait here is taken through :mod:`refasync.sync` and reported to its hook.
-The hot paths read the hook as this module's global ``_hook``, which ``set_sync_hook``
-keeps equal to the sync layer's (``sync.mirror_hook``); with no hook that is one global
-load and one ``is None`` test.
+Every lock and wait here is taken through :mod:`refasync.sync`: a critical section is
+``with self.mutex.held:`` (or ``.completing``), whose reporting the sync layer decides;
+the logic is one body whether a hook is installed or not.
 Absolute imports only: tests/test_crosshair.py compiles mutated copies of this file as
 top-level modules.
 """
@@ -14,21 +13,9 @@ from __future__ import annotations
 
 import queue as _stdlib_queue
 from collections import deque
-from contextlib import AbstractContextManager
 from typing import ClassVar, Generic, Iterable, TypeVar
 
-from refasync import sync as _sync
-from refasync.sync import (
-    TIMEOUT_MAX,
-    HSCondition,
-    Lock,
-    SyncHook,
-    SyncPoint,
-    _notify_all_completing,
-    _report_quietly,
-    completing,
-    monotonic,
-)
+from refasync.sync import TIMEOUT_MAX, HSCondition, Lock, check_block, monotonic
 
 __all__ = (
     "ALL",
@@ -44,10 +31,6 @@ __all__ = (
 )
 
 T = TypeVar("T")
-
-#: The installed sync hook, kept equal to ``refasync.sync``'s by ``set_sync_hook``.
-_hook: SyncHook | None = None
-_sync.mirror_hook(globals())
 
 #: Read size meaning "every item until the channel is closed" after normalization.
 ALL = 0
@@ -92,15 +75,6 @@ def normalize_timeout(timeout: float | None) -> float | None:
     if timeout >= TIMEOUT_MAX:
         return None
     return float(timeout)
-
-
-def check_block(block: object) -> bool:
-    """:return: ``block``; :raise TypeError: unless it is True or False (a number there is
-    almost always a timeout passed positionally: ``read(5, 0.5)``)."""
-    if block is not True and block is not False:
-        raise TypeError(f"block must be a bool, got {type(block).__name__}: {block!r} "
-                        "(pass a timeout as timeout=...)")
-    return True if block else False
 
 
 # --- queues -------------------------------------------------------------------------------
@@ -162,7 +136,7 @@ class ItemQueue(Generic[T]):
             count = normalize_count(count)
         given: object = block  # checked without a call when it is a bool
         if given is not True and given is not False:
-            check_block(block)
+            block = check_block(block)
         if timeout is not None:
             timeout = normalize_timeout(timeout)
         return self.get_many(count, block, timeout)
@@ -212,15 +186,14 @@ class AsyncQueue(ItemQueue[T]):
     ``mutex``; ``not_empty`` and ``not_full`` are conditions on it.
     """
 
-    __slots__ = ("_items", "_writable", "_generation", "maxsize", "mutex", "_raw_mutex",
-                 "not_empty", "not_full")
+    __slots__ = ("_items", "_writable", "_generation", "maxsize", "mutex", "not_empty",
+                 "not_full")
 
     channel_ends_bind = True
 
     def __init__(self, maxsize: int = 0) -> None:
         self.maxsize = _check_maxsize(maxsize)  # 0: unbounded; immutable
         self.mutex = Lock("AsyncQueue.mutex")
-        self._raw_mutex = self.mutex._lock
         # Readers wait here for: an item, close, or a generation change.
         self.not_empty = HSCondition(self.mutex, "AsyncQueue.not_empty")
         # Writers of a bounded queue wait here for: space, or close.
@@ -239,13 +212,11 @@ class AsyncQueue(ItemQueue[T]):
         """
         given: object = block  # checked without a call when it is a bool
         if given is not True and given is not False:
-            check_block(block)
+            block = check_block(block)
         if timeout is not None:
             timeout = normalize_timeout(timeout)
-        # With no hook, the raw lock inside ``mutex`` (no frames, one test); with one,
-        # ``mutex`` itself, which reports ACQUIRE and RELEASE (a RELEASE that raises
-        # comes after a complete write).
-        with self._raw_mutex if _hook is None else self.mutex:
+        # An interrupt at the lock's RELEASE point comes after a complete write.
+        with self.mutex.held:
             if not self._writable:
                 raise ReadOnly("write to a closed channel")
             if self.maxsize and len(self._items) >= self.maxsize:
@@ -259,7 +230,7 @@ class AsyncQueue(ItemQueue[T]):
                  timeout: float | None = None) -> None:
         given: object = block  # checked without a call when it is a bool
         if given is not True and given is not False:
-            check_block(block)
+            block = check_block(block)
         if timeout is not None:
             normalize_timeout(timeout)
         if self.maxsize:
@@ -268,23 +239,15 @@ class AsyncQueue(ItemQueue[T]):
             items = list(items)  # an iterable that raises adds nothing
         if not items:
             return  # as writing no item: nothing to add, no error even when closed
-        # An interrupt from the hook is raised after the items are in: never half done.
-        # With no hook there is no interrupt to defer: the raw lock, without frames.
-        completion = None if _hook is None else completing(self.mutex)
-        guard: AbstractContextManager[bool | None] = (
-            self._raw_mutex if completion is None else completion)
-        with guard:
+        # Never half done: an interrupt at the lock waits until the items are in, and the
+        # notify (the block's last step) wakes its waiters whatever the hook raises there.
+        with self.mutex.completing:
             if not self._writable:
                 raise ReadOnly("write to a closed channel")
             self._items.extend(items)
             self._generation += 1
             if self.not_empty._waiters:
-                try:
-                    self.not_empty.notify_locked(len(items))
-                except BaseException as exc:
-                    if completion is None:
-                        raise  # a hook installed meanwhile: the items are in, raise now
-                    completion.defer(exc)
+                self.not_empty.notify_locked(len(items))
 
     def _wait_for_space(self, block: bool, timeout: float | None) -> None:
         # Called with the mutex held on a full, open queue.
@@ -307,41 +270,40 @@ class AsyncQueue(ItemQueue[T]):
 
         :return: the previous state
         """
-        # Closing always completes, even if the hook raises (the exception comes after).
-        block = completing(self.mutex)
-        with block:
+        # Closing always completes, even if the hook raises (the exception comes after):
+        # an interrupt at the lock waits for the block, and the writers are woken even
+        # if the hook raises at the readers' NOTIFY.
+        with self.mutex.completing:
             previous = self._writable
             if not state and previous:
                 self._writable = False
                 self._generation += 1
-                _notify_all_completing(self.not_empty, block)
-                _notify_all_completing(self.not_full, block)
+                try:
+                    self.not_empty.notify_all_locked()
+                finally:
+                    self.not_full.notify_all_locked()
             elif state and not previous:
                 raise ValueError("a closed queue cannot be reopened")
         return previous
 
     def writable(self) -> bool:
-        with self.mutex:
+        with self.mutex.held:
             return self._writable
 
     def poke(self) -> None:
-        # As put_many: with no hook, the raw lock (nothing to defer).
-        block = None if _hook is None else completing(self.mutex)
-        guard: AbstractContextManager[bool | None] = self._raw_mutex if block is None else block
-        with guard:
+        # As put_many: the generation moves and every waiting reader is woken, whatever
+        # the hook raises.
+        with self.mutex.completing:
             self._generation += 1
             if self.not_empty._waiters:
-                if block is None:
-                    self.not_empty.notify_all_locked()
-                else:
-                    _notify_all_completing(self.not_empty, block)
+                self.not_empty.notify_all_locked()
 
     def put_back(self, items: list[T]) -> None:
         if not items:
             return
         # Recovery path (a read that failed after taking items): an exception the hook
         # raises now must not lose the items, so it is raised after them.
-        with completing(self.mutex):
+        with self.mutex.completing:
             self._put_back_locked(items)
 
     def _put_back_locked(self, items: list[T]) -> None:
@@ -356,11 +318,11 @@ class AsyncQueue(ItemQueue[T]):
     # -- reading --
 
     def qsize(self) -> int:
-        with self.mutex:
+        with self.mutex.held:
             return len(self._items)
 
     def empty(self) -> bool:
-        with self.mutex:
+        with self.mutex.held:
             return not self._items
 
     def get(self, block: bool = True, timeout: float | None = None) -> T:
@@ -370,7 +332,7 @@ class AsyncQueue(ItemQueue[T]):
         """
         given: object = block  # checked without a call when it is a bool
         if given is not True and given is not False:
-            check_block(block)
+            block = check_block(block)
         if timeout is not None:
             timeout = normalize_timeout(timeout)
         items = self.get_many(1, block, timeout)
@@ -395,37 +357,24 @@ class AsyncQueue(ItemQueue[T]):
             count = normalize_count(count)
         given: object = block  # checked without a call when it is a bool
         if given is not True and given is not False:
-            check_block(block)
+            block = check_block(block)
         if timeout is not None:
             timeout = normalize_timeout(timeout)
-        hook = _hook
-        if hook is not None:
-            hook(SyncPoint.ACQUIRE, self.mutex)
-            try:
-                with self._raw_mutex:
-                    out = self._get_many_locked(count, block, timeout)
-            except BaseException:
-                _report_quietly(hook, SyncPoint.RELEASE, self.mutex)
-                raise
-            self._report_release_keeping(hook, out)
-            return out
-        with self._raw_mutex:
-            items = self._items
-            if count == 1 and items:  # the common case, kept short
-                out = [items.popleft()]
-                if self.maxsize and self.not_full._waiters:
-                    self.not_full.notify_locked(1)
-                return out
-            return self._get_many_locked(count, block, timeout)
-
-    def _report_release_keeping(self, hook: SyncHook, out: list[T]) -> None:
-        """Report RELEASE after a read that took ``out``; if the hook raises there, the
-        items go back to the front before the exception propagates."""
+        out: list[T] | None = None  # set once the critical section took the items
         try:
-            hook(SyncPoint.RELEASE, self.mutex)
+            with self.mutex.held:
+                items = self._items
+                if count == 1 and items and not self.maxsize:
+                    # The common case, kept short: one item, and no writer can be
+                    # waiting for space on an unbounded queue (_take_locked otherwise).
+                    out = [items.popleft()]
+                else:
+                    out = self._get_many_locked(count, block, timeout)
+                return out
         except BaseException:
-            with self._raw_mutex:
-                self._put_back_locked(out)
+            # Interrupted once the items were taken (at RELEASE): they go back first.
+            if out:
+                self.put_back(out)
             raise
 
     def _get_many_locked(self, count: int, block: bool, timeout: float | None) -> list[T]:
@@ -433,7 +382,8 @@ class AsyncQueue(ItemQueue[T]):
         try:
             return self._get_many_into_locked(out, count, block, timeout)
         except BaseException:
-            # Interrupted in a wait (the condition re-took the lock): nothing is lost.
+            # Interrupted in a wait (the condition re-took the lock) or at a NOTIFY:
+            # the items go back within this critical section, so nothing is lost.
             self._put_back_locked(out)
             raise
 
@@ -475,35 +425,24 @@ class AsyncQueue(ItemQueue[T]):
         return taken
 
     def take_nowait(self, count: int) -> tuple[list[T], int, bool]:
-        hook = _hook
-        if hook is None:  # nothing can raise inside: no recovery to prepare
-            with self._raw_mutex:
+        out: list[T] | None = None  # set once the critical section took the items
+        try:
+            with self.mutex.held:
                 items = self._items
                 if not items:
                     return [], self._generation, not self._writable
-                if count == 1 and not self.maxsize:  # the common case, kept short
+                if count == 1 and not self.maxsize:  # the common case, kept short (read)
                     out = [items.popleft()]
                 else:
-                    out = []
-                    self._take_locked(out, count)
+                    out = self._get_many_locked(count, False, None)
                 return out, self._generation, not self._writable and not items
-        out = []
-        if hook is not None:
-            hook(SyncPoint.ACQUIRE, self.mutex)
-        with self._raw_mutex:
-            if self._items:
-                try:
-                    self._take_locked(out, count)
-                except BaseException:  # the hook raised at NOTIFY: keep the items
-                    self._put_back_locked(out)
-                    raise
-            result = out, self._generation, not self._writable and not self._items
-        if hook is not None:
-            self._report_release_keeping(hook, out)
-        return result
+        except BaseException:
+            if out:  # interrupted at RELEASE, after the take: the items go back first
+                self.put_back(out)
+            raise
 
     def wait_for_change(self, generation: int, timeout: float | None) -> None:
-        with self.mutex:
+        with self.mutex.held:
             deadline = None if timeout is None else monotonic() + timeout
             while self._generation == generation and self._writable:
                 if deadline is None:
@@ -535,7 +474,7 @@ class SyncQueue(ItemQueue[T]):
     def put(self, item: T, block: bool = True, timeout: float | None = None) -> None:
         given: object = block  # checked without a call when it is a bool
         if given is not True and given is not False:
-            check_block(block)
+            block = check_block(block)
         if timeout is not None:
             normalize_timeout(timeout)
         if not self._writable:
@@ -549,7 +488,7 @@ class SyncQueue(ItemQueue[T]):
                  timeout: float | None = None) -> None:
         given: object = block  # checked without a call when it is a bool
         if given is not True and given is not False:
-            check_block(block)
+            block = check_block(block)
         if timeout is not None:
             normalize_timeout(timeout)
         if self.maxsize:
@@ -566,7 +505,7 @@ class SyncQueue(ItemQueue[T]):
     def get(self, block: bool = True, timeout: float | None = None) -> T:
         given: object = block  # checked without a call when it is a bool
         if given is not True and given is not False:
-            check_block(block)
+            block = check_block(block)
         if timeout is not None:
             normalize_timeout(timeout)
         try:
@@ -582,12 +521,17 @@ class SyncQueue(ItemQueue[T]):
             count = normalize_count(count)
         given: object = block  # checked without a call when it is a bool
         if given is not True and given is not False:
-            check_block(block)
+            block = check_block(block)
         if timeout is not None:
             normalize_timeout(timeout)
         items = self._items
-        if count == 1 and items:  # the common case, kept short
+        if count == 1 and items:  # the common case, kept short (_take otherwise)
             return [items.popleft()]
+        return self._take(count)
+
+    def _take(self, count: int) -> list[T]:
+        # Up to count items (all when count is ALL).
+        items = self._items
         if count == ALL or count >= len(items):
             out = list(items)
             items.clear()

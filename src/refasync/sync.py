@@ -4,8 +4,19 @@ Every lock, condition and wait in refasync is created and taken through this mod
 that one hook (:func:`set_sync_hook`) sees every synchronization point, and every
 deadline is read from one clock (:func:`monotonic`, replaceable with :func:`set_clock`).
 The stress harness installs a hook that injects delays and spurious wake-ups; the
-controlled scheduler (:mod:`refasync.explore`) takes over scheduling there. With no hook
-installed each point costs one global load and one ``is None`` test.
+controlled scheduler (:mod:`refasync.explore`) takes over scheduling there.
+
+The hook observes; it never decides. Library code outside this module never tests
+whether a hook is installed: a critical section is ``with lock.held:`` (or ``with
+lock.completing:``, for bookkeeping that must complete), and what ``held`` and
+``completing`` are is decided here, for every live lock at once, by
+:func:`set_sync_hook`: the raw lock while no hook is installed (no Python frame, nothing
+reported), a guard that reports the lock's points while one is. The logic inside the
+block is the same either way.
+
+After ``os.fork()`` every lock that was free at the fork is renewed in the child, and
+every lock that was held (by any thread) fails the child's acquisitions at once with
+:class:`ForkedLockError`; see :func:`_after_fork_in_child`.
 
 The queues built on this layer are in :mod:`refasync.queues`; :mod:`refasync.util`
 re-exports both (the seed's names).
@@ -14,11 +25,14 @@ re-exports both (the seed's names).
 from __future__ import annotations
 
 import enum
+import os
 import queue as _stdlib_queue
 import threading
 import time
+import weakref
 from collections import deque
 from contextlib import AbstractContextManager
+from types import TracebackType
 from typing import Callable, Generic, Protocol, TypeVar
 
 import _thread
@@ -26,6 +40,7 @@ import _thread
 __all__ = (
     "Blocked",
     "DummyLock",
+    "ForkedLockError",
     "HSCondition",
     "Lock",
     "Mailbox",
@@ -33,9 +48,10 @@ __all__ = (
     "SyncPoint",
     "SyncPrimitive",
     "TIMEOUT_MAX",
-    "completing",
+    "check_block",
     "get_sync_hook",
     "monotonic",
+    "report",
     "set_clock",
     "set_sync_hook",
 )
@@ -57,7 +73,7 @@ class SyncPoint(enum.Enum):
     RELEASE = "release"  # after a lock was released
     WAIT = "wait"  # before a thread waits on a condition (lock held)
     WAKE = "wake"  # after a waiting thread woke and re-took the lock
-    NOTIFY = "notify"  # when a condition is notified (lock held)
+    NOTIFY = "notify"  # when a condition with waiters is notified (lock held)
     BLOCK = "block"  # a waiter released the lock and is about to block (a Blocked record)
     THREAD_START = "thread_start"  # in the parent, after a refasync thread was started
     JOIN = "join"  # before a thread joins a refasync thread
@@ -79,22 +95,15 @@ class SyncPrimitive(Protocol):
 #: whether a notify reached it; otherwise the waiter blocks on its own.
 SyncHook = Callable[[SyncPoint, SyncPrimitive], bool]
 
-_hook: SyncHook | None = None
-
-#: The namespaces of the modules that read the hook as their own global ``_hook``
-#: (``mirror_hook``): one global load on their hot paths, as here.
-_hook_mirrors: list[dict[str, object]] = []
-
-
-def mirror_hook(namespace: dict[str, object]) -> None:
-    """Keep ``namespace["_hook"]`` equal to the installed hook (a module passes its
-    ``globals()`` at import: its hot paths then test one global, not an attribute)."""
-    namespace["_hook"] = _hook
-    _hook_mirrors.append(namespace)
+_hook: SyncHook | None = None  # changed only under _registry_guard
 
 
 def set_sync_hook(hook: SyncHook | None) -> SyncHook | None:
     """Install ``hook`` at every synchronization point (None removes it).
+
+    Installing the first hook, or removing the last, switches every live lock's
+    ``held`` and ``completing`` guards; an operation already inside a lock block keeps
+    the guard it entered with (install a hook before the threads it must see start).
 
     :return: the previously installed hook. The hook is called from any thread, possibly
         with a refasync lock held, so it must not take refasync locks itself.
@@ -106,16 +115,40 @@ def set_sync_hook(hook: SyncHook | None) -> SyncHook | None:
     global _hook
     if hook is not None and not callable(hook):
         raise TypeError(f"hook must be a callable(point, primitive) or None, got {hook!r}")
-    previous = _hook
-    _hook = hook
-    for namespace in _hook_mirrors:
-        namespace["_hook"] = hook
+    with _registry_guard:
+        previous = _hook
+        _hook = hook
+        if (previous is None) != (hook is None):
+            hooked = hook is not None
+            for ref in _live_locks:
+                lock = ref()
+                if lock is not None:
+                    lock._use_guards(hooked)
     return previous
 
 
 def get_sync_hook() -> SyncHook | None:
     """:return: the installed hook, or None."""
     return _hook
+
+
+def report(point: SyncPoint, primitive: SyncPrimitive) -> None:
+    """Tell the installed hook, if any, that the calling thread is at ``point`` (for
+    points outside locks and conditions: ``THREAD_START``, ``JOIN``)."""
+    hook = _hook
+    if hook is not None:
+        hook(point, primitive)
+
+
+def _report(point: SyncPoint, primitive: SyncPrimitive) -> BaseException | None:
+    # Report a point whose interrupt must wait: :return: what the hook raised, or None.
+    hook = _hook
+    if hook is not None:
+        try:
+            hook(point, primitive)
+        except BaseException as exc:
+            return exc
+    return None
 
 
 # --- the clock ------------------------------------------------------------------------
@@ -142,17 +175,90 @@ def set_clock(clock: Callable[[], float] | None) -> Callable[[], float]:
     return previous
 
 
-# --- locks and conditions -------------------------------------------------------------
+# --- locks ----------------------------------------------------------------------------
+
+
+class ForkedLockError(RuntimeError):
+    """Raised in a child process made by ``os.fork()`` when an operation needs a
+    refasync lock that was held, by any thread, when the process forked: the state it
+    guards may be half-changed, so the operation fails at once instead of waiting for a
+    thread that does not exist in the child."""
+
+
+class _RawLock(Protocol):
+    """What a :class:`Lock` takes and releases: a ``_thread`` lock, or after a fork the
+    stand-in of a lock that was held then."""
+
+    def acquire(self, blocking: bool = ..., timeout: float = ...) -> bool: ...
+
+    def release(self) -> None: ...
+
+    def locked(self) -> bool: ...
+
+    def __enter__(self) -> bool: ...
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None: ...
 
 
 class Lock:
-    """A non-reentrant lock reporting ``ACQUIRE`` and ``RELEASE`` to the hook."""
+    """A non-reentrant lock that reports ``ACQUIRE`` (``TRY_ACQUIRE``) and ``RELEASE`` to
+    the hook.
 
-    __slots__ = ("_lock", "name")
+    ``with lock:`` and ``acquire``/``release`` always go through this object. Library
+    code enters ``lock.held`` instead: the raw lock itself while no hook is installed
+    (no Python frame), this object while one is. ``lock.completing`` is the same
+    critical section for bookkeeping that must complete: with a hook installed, an
+    exception the hook raises at its ``ACQUIRE`` or ``RELEASE`` point is raised only
+    after the block ran and the lock was released (an exception from the block itself
+    wins). :func:`set_sync_hook` switches both for every live lock. In a child process
+    made by ``os.fork()`` a lock that some thread held at the fork raises
+    :class:`ForkedLockError` at every acquisition.
 
-    def __init__(self, name: str = "lock") -> None:
-        self._lock = _thread.allocate_lock()
+    :param raw: the lock to take, e.g. a ``threading.Lock()`` (a new one by default)
+    """
+
+    __slots__ = ("_lock", "name", "held", "completing", "_waiter_queues", "__weakref__")
+
+    held: AbstractContextManager[object]
+    completing: AbstractContextManager[object]
+
+    def __init__(self, name: str = "lock", *, raw: _thread.LockType | None = None) -> None:
+        self._lock: _RawLock = _thread.allocate_lock() if raw is None else raw
         self.name = name
+        # The waiter queues of the conditions on this lock (woken after a fork).
+        self._waiter_queues: list[deque[_thread.LockType]] = []
+        ref = _weak_reference(self)
+        with _registry_guard:
+            _live_locks.append(ref)
+            if len(_live_locks) >= _live_locks_limit:
+                _forget_collected_locks_locked()
+            if _hook is None:  # as _use_guards(False) does, without a call
+                self.held = self.completing = self._lock
+            else:
+                self._use_guards(True)
+
+    def _use_guards(self, hooked: bool) -> None:
+        """Set ``held`` and ``completing`` for the hook's presence (``_registry_guard``
+        held, or in the forking thread)."""
+        raw = self._lock
+        if hooked:
+            self.held = self
+            self.completing = _Completing(self)
+        elif isinstance(raw, _HeldAtFork):
+            self.held = self.completing = self  # its acquire raises ForkedLockError
+        else:
+            self.held = self.completing = raw
+
+    def fail_in_forked_child(self, why: str) -> None:
+        """From now on every acquisition raises :class:`ForkedLockError` saying that the
+        lock ``why``, as for a lock held at the fork. For an after-fork handler in the
+        child, when a thread gone with the fork was changing the state this lock guards
+        outside it (a pool: the channel of a task whose chunk was running in another
+        thread)."""
+        with _registry_guard:
+            self._lock = _HeldAtFork(self.name, why)
+            self._use_guards(_hook is not None)
 
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
         hook = _hook
@@ -182,61 +288,150 @@ class Lock:
             hook(SyncPoint.RELEASE, self)
 
     def __repr__(self) -> str:
-        return f"<refasync.util.Lock {self.name!r} {'locked' if self.locked() else 'unlocked'}>"
+        if isinstance(self._lock, _HeldAtFork):
+            state = "held when the process forked"
+        else:
+            state = "locked" if self.locked() else "unlocked"
+        return f"<refasync.util.Lock {self.name!r} {state}>"
 
 
-class completing:
-    """``with completing(lock):`` takes ``lock`` like ``with lock:``, but an exception the
-    hook raises at its ACQUIRE or RELEASE point (an injected interrupt) is raised only
-    once the block has run and the lock is released, so bookkeeping that must not be
-    skipped (closing a channel, counting a chunk out) always completes. An exception from
-    the block itself wins. With ``reraise=False`` the exception is left in ``deferred``
-    for the caller to raise where it can handle it."""
+class _Completing:
+    """``lock.completing`` while a hook is installed: takes the lock as ``with lock:``
+    does, but an exception the hook raises at ``ACQUIRE`` or ``RELEASE`` is raised once
+    the block has run and the lock is released. One per lock, shared by its threads: the
+    deferred exception is kept while the lock is held, so only its holder touches it."""
 
-    __slots__ = ("_lock", "_interrupt", "_reraise", "deferred")
+    __slots__ = ("_owner", "_pending")
 
-    def __init__(self, lock: Lock, reraise: bool = True) -> None:
-        self._lock = lock
-        self._interrupt: BaseException | None = None
-        self._reraise = reraise
-        self.deferred: BaseException | None = None
+    def __init__(self, lock: Lock) -> None:
+        self._owner = lock
+        self._pending: BaseException | None = None  # guarded by the lock
 
     def __enter__(self) -> None:
-        hook = _hook
-        if hook is not None:
-            try:
-                hook(SyncPoint.ACQUIRE, self._lock)
-            except BaseException as exc:
-                self._interrupt = exc
-        self._lock._lock.acquire()
+        lock = self._owner
+        interrupt = _report(SyncPoint.ACQUIRE, lock)
+        lock._lock.acquire()
+        self._pending = interrupt
 
-    def defer(self, exc: BaseException) -> None:
-        """Raise ``exc`` when the block ends (the first deferred exception wins)."""
-        if self._interrupt is None:
-            self._interrupt = exc
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        self._lock._lock.release()
-        hook = _hook
-        if hook is not None:
-            try:
-                hook(SyncPoint.RELEASE, self._lock)
-            except BaseException as error:
-                self.defer(error)
-        interrupt, self._interrupt = self._interrupt, None
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        lock = self._owner
+        interrupt, self._pending = self._pending, None
+        lock._lock.release()
+        late = _report(SyncPoint.RELEASE, lock)
+        if interrupt is None:
+            interrupt = late
         if interrupt is not None and exc is None:
-            if not self._reraise:
-                self.deferred = interrupt
-                return
             raise interrupt
 
 
-def _notify_all_completing(condition: HSCondition, block: completing) -> None:
-    # Inside a completing block: every waiter is woken; a hook exception at NOTIFY waits.
-    try:
-        condition.notify_all_locked()
-    except BaseException as exc:
-        block.defer(exc)
+class _HeldAtFork:
+    """What a :class:`Lock` takes in a child process when its lock was held at the fork:
+    every acquisition raises :class:`ForkedLockError`; a release (the forking thread
+    leaving a critical section it was in) does nothing."""
+
+    __slots__ = ("_name", "_why")
+
+    def __init__(self, name: str, why: str) -> None:
+        self._name = name
+        self._why = why
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        raise ForkedLockError(
+            f"lock {self._name!r} {self._why} (pid {os.getpid()} is the child): the state "
+            "it guards may be half-changed, so this operation fails instead of waiting "
+            "for a thread that does not exist here. Fork outside refasync operations, or "
+            "make new channels, tasks and pools in the child")
+
+    def release(self) -> None:
+        pass
+
+    def locked(self) -> bool:
+        return True
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        pass
+
+
+# --- the registry of live locks, and os.fork() ------------------------------------------
+
+# Every Lock registers a weak reference here, so that set_sync_hook can switch its
+# guards and the fork handlers can reach it. References to collected locks are dropped
+# whenever the list has doubled since the last time (no callback: a finalizer would have
+# to post somewhere, and a registration costs less without one).
+_weak_reference = weakref.ref
+_registry_guard = _thread.allocate_lock()  # guards the three below and the hook's changes
+_live_locks: list[weakref.ref[Lock]] = []
+_live_locks_limit = 1024  # the length at which collected locks are dropped next
+
+
+def _forget_collected_locks_locked() -> None:
+    global _live_locks_limit
+    _live_locks[:] = [ref for ref in _live_locks if ref() is not None]
+    _live_locks_limit = max(1024, 2 * len(_live_locks))
+
+
+# Owned by the forking thread between its fork handlers: the locks that were free at the
+# fork, their raw locks (taken across the fork; two Locks may share one, a standard lock
+# given to two conditions), and the locks that some thread held.
+_free_at_fork: list[Lock] = []
+_raws_taken_for_fork: list[_RawLock] = []
+_held_at_fork: list[Lock] = []
+
+
+def _before_fork() -> None:
+    """Take every free lock, so that the child sees no critical section half done, and
+    note the locks some thread holds. Never wait for one: its holder may be waiting for
+    the forking thread (a hook that forks while its thread holds another lock)."""
+    _registry_guard.acquire()
+    taken: dict[int, _RawLock] = {}
+    for ref in _live_locks:
+        lock = ref()
+        if lock is None or isinstance(lock._lock, _HeldAtFork):
+            continue  # collected, or unusable for good (held at an earlier fork)
+        raw = lock._lock
+        if id(raw) in taken or raw.acquire(False):
+            taken[id(raw)] = raw
+            _free_at_fork.append(lock)
+        else:
+            _held_at_fork.append(lock)
+    _raws_taken_for_fork.extend(taken.values())
+
+
+def _release_after_fork() -> None:
+    for raw in _raws_taken_for_fork:
+        raw.release()
+    _raws_taken_for_fork.clear()
+    _free_at_fork.clear()
+    _held_at_fork.clear()
+    _registry_guard.release()
+
+
+def _after_fork_in_child() -> None:
+    """Only the forking thread exists now. A lock that was free is released (renewed,
+    with nobody waiting); a lock that some thread held fails every acquisition from now
+    on (:class:`ForkedLockError`): its holder is gone, maybe halfway through a change.
+    Every waiter of every condition is woken: the threads behind them are gone, except
+    perhaps the forking thread itself (a hook that forked inside a wait), which sees a
+    spurious wake-up."""
+    hooked = _hook is not None
+    for lock in _held_at_fork:
+        lock._lock = _HeldAtFork(lock.name, "was held when this process was forked")
+        lock._use_guards(hooked)
+    for lock in _free_at_fork + _held_at_fork:
+        for waiters in lock._waiter_queues:
+            while waiters:
+                waiters.popleft().release()
+    _release_after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(before=_before_fork, after_in_parent=_release_after_fork,
+                        after_in_child=_after_fork_in_child)
 
 
 class DummyLock:
@@ -288,15 +483,30 @@ class HSCondition:
     ``threading.Condition``. ``notify`` and ``notify_all`` take the lock themselves (the
     seed's contract): call them with the lock *not* held. Waits block on a per-waiter
     lock, never by polling; a timed wait is one timed lock acquisition.
+
+    :param lock: a :class:`Lock`; a standard ``threading.Lock()``, which becomes the raw
+        lock of a :class:`Lock` made for the condition (``self.lock``; a ``with`` on the
+        standard lock itself works too, unreported); or None for a new lock. Anything
+        else raises ``TypeError`` here: an ``RLock`` (``wait`` would have to release
+        every level of it), a ``threading.Condition``, a ``DummyLock``.
     """
 
     __slots__ = ("_lock", "_waiters", "name")
 
-    def __init__(self, lock: Lock | None = None, name: str = "condition") -> None:
-        self._lock = Lock(name + ".lock") if lock is None else lock
+    def __init__(self, lock: Lock | _thread.LockType | None = None,
+                 name: str = "condition") -> None:
+        if lock is None:
+            lock = Lock(name + ".lock")
+        elif isinstance(lock, _thread.LockType):
+            lock = Lock(name + ".lock", raw=lock)
+        elif not isinstance(lock, Lock):
+            raise TypeError("lock must be a refasync.util.Lock, a threading.Lock() or None, "
+                            f"got {type(lock).__name__}: {lock!r}")
+        self._lock = lock
         self.name = name
         # One locked waiter lock per thread in wait(); guarded by self._lock.
         self._waiters: deque[_thread.LockType] = deque()
+        lock._waiter_queues.append(self._waiters)
 
     @property
     def lock(self) -> Lock:
@@ -306,7 +516,7 @@ class HSCondition:
     def acquire(self, block: bool | None = None) -> bool:
         if block is None:
             return self._lock.acquire()
-        return self._lock.acquire(block)
+        return self._lock.acquire(check_block(block))
 
     def release(self) -> None:
         self._lock.release()
@@ -327,10 +537,14 @@ class HSCondition:
 
         :return: True if woken by a notify, False on timeout or a spurious wake-up.
         :raise RuntimeError: if the lock is not held (nothing changes then)
+        :raise ForkedLockError: in a forked child, if the lock was held at the fork
+            (nobody could ever notify the wait)
         """
         raw = self._lock._lock
         if not raw.locked():
             raise RuntimeError(f"{self.name}: wait() needs the condition's lock held")
+        if isinstance(raw, _HeldAtFork):
+            raw.acquire()  # raises ForkedLockError
         hook = _hook
         if hook is not None and hook(SyncPoint.WAIT, self):
             # An injected spurious wake-up: let other threads run, then return.
@@ -451,20 +665,24 @@ class HSCondition:
             self.notify_locked(len(self._waiters))
 
 
-def _report_quietly(hook: SyncHook, point: SyncPoint, primitive: SyncPrimitive) -> None:
-    # Report a point while another exception propagates: that one wins.
-    try:
-        hook(point, primitive)
-    except BaseException:
-        pass
-
-
 def _check_notify_count(n: int) -> int:
     if isinstance(n, bool) or not isinstance(n, int):
         raise TypeError(f"n must be an int (the number of waiters to wake), got {n!r}")
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
     return n
+
+
+def check_block(block: object) -> bool:
+    """:return: ``block`` as a bool. A flag is a bool, or the int 0 or 1 as
+    ``queue.Queue`` takes them. :raise TypeError: for anything else (a float there is
+    almost always a timeout passed positionally: ``read(5, 0.5)``)."""
+    if block is True or block is False:
+        return block
+    if type(block) is int and (block == 0 or block == 1):
+        return block == 1
+    raise TypeError(f"block must be a bool (or 0 or 1), got {type(block).__name__}: "
+                    f"{block!r} (pass a timeout as timeout=...)")
 
 
 class Mailbox(Generic[T]):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import traceback
 import weakref
-from contextlib import AbstractContextManager
 from itertools import islice
 from typing import (
     TYPE_CHECKING,
@@ -26,18 +25,11 @@ from typing import (
 )
 
 from .channel import IteratorReader, Reader, Writer
-from . import sync as _sync
 from .graph import Node
-from .sync import SyncHook
-from .util import Lock, ReadOnly, completing, normalize_count
+from .util import ForkedLockError, Lock, ReadOnly, normalize_count
 
 if TYPE_CHECKING:
     from .pool import Pool
-
-#: The installed sync hook, kept equal to ``refasync.sync``'s (``sync.mirror_hook``): with
-#: none, the hot paths take the raw lock inside a ``Lock`` (no frame, nothing to report).
-_hook: SyncHook | None = None
-_sync.mirror_hook(globals())
 
 __all__ = (
     "ChannelThreadTask",
@@ -179,35 +171,35 @@ class Task(Node, Generic[In, Out]):
 
     @property
     def min_count(self) -> int | None:
-        with self._wlock:
+        with self._wlock.held:
             return self._min_count
 
     @min_count.setter
     def min_count(self, value: int | None) -> None:
         value = _check_min_count(value)
-        with self._wlock:
+        with self._wlock.held:
             self._min_count = value
 
     @property
     def max_chunksize(self) -> int:
-        with self._wlock:
+        with self._wlock.held:
             return self._max_chunksize
 
     @max_chunksize.setter
     def max_chunksize(self, value: int) -> None:
         value = _check_max_chunksize(value)
-        with self._wlock:
+        with self._wlock.held:
             self._max_chunksize = value
 
     def chunk_limits(self) -> tuple[int, int]:
         """:return: (min_count or 0, max_chunksize), read together."""
-        with self._wlock._lock if _hook is None else self._wlock:
+        with self._wlock.held:
             return self._min_count or 0, self._max_chunksize
 
     def limits_unless_done(self) -> tuple[int, int] | None:
         """:return: ``chunk_limits()``, or None if the task is done: what a pool plans
         with, read under one acquisition of the task's lock."""
-        with self._wlock._lock if _hook is None else self._wlock:
+        with self._wlock.held:
             if self._done:
                 return None
             return self._min_count or 0, self._max_chunksize
@@ -232,7 +224,7 @@ class Task(Node, Generic[In, Out]):
 
     def is_done(self) -> bool:
         """:return: True if we are finished processing"""
-        with self._wlock._lock if _hook is None else self._wlock:
+        with self._wlock.held:
             return self._done
 
     def error(self) -> BaseException | None:
@@ -240,12 +232,12 @@ class Task(Node, Generic[In, Out]):
         is cleared (frames would keep the chunk's objects alive): see
         ``error_traceback()``. A ``KeyboardInterrupt``, ``SystemExit`` or other
         non-``Exception`` is kept too, and was also re-raised by ``process``."""
-        with self._wlock:
+        with self._wlock.held:
             return self._exc
 
     def error_traceback(self) -> str | None:
         """:return: the formatted traceback of ``error()``, or None"""
-        with self._wlock:
+        with self._wlock.held:
             return self._exc_traceback
 
     def is_closed(self) -> bool:
@@ -260,18 +252,18 @@ class Task(Node, Generic[In, Out]):
         """Mark the task done: it processes nothing more, and its channel closes as soon
         as no chunk is writing to it (at once if none is)."""
         # Never half done: an interrupt from the hook is raised once the channel is closed.
-        block = completing(self._wlock, reraise=False)
-        with block:
-            self._done = True
-            close_now = self._num_writers == 0
-        if close_now and self._out_writer is not None:
-            self._out_writer.close()
-        if block.deferred is not None:
-            raise block.deferred
+        close_now = False
+        try:
+            with self._wlock.completing:
+                self._done = True
+                close_now = self._num_writers == 0
+        finally:
+            if close_now and self._out_writer is not None:
+                self._out_writer.close()
 
     def _claim(self, pool: Pool) -> None:
         """Record the pool this task is added to; a task belongs to one pool, once."""
-        with self._wlock:
+        with self._wlock.held:
             if self._pool_ref is not None:
                 owner = self._pool_ref()
                 where = "this pool" if owner is pool else "another pool"
@@ -279,7 +271,7 @@ class Task(Node, Generic[In, Out]):
             self._pool_ref = weakref.ref(pool)
 
     def _owner(self) -> Pool | None:
-        with self._wlock:
+        with self._wlock.held:
             return None if self._pool_ref is None else self._pool_ref()
 
     def _require_writer(self) -> Writer[Out]:
@@ -299,7 +291,9 @@ class Task(Node, Generic[In, Out]):
         chunk starts any more, and its channel closes as soon as the chunks in flight
         have written their results. An ``Exception`` is never raised to the caller, so a
         failing task never kills a worker thread; a ``KeyboardInterrupt``, ``SystemExit``
-        or other ``BaseException`` is kept and then re-raised in this thread.
+        or other ``BaseException`` is kept and then re-raised in this thread. A
+        ``ForkedLockError`` (a lock held when this process was forked) is re-raised
+        without failing the task: it is a limit of the process, not the task's failure.
         """
         if type(count) is not int or count < 0:  # no call when it is valid
             count = normalize_count(count)
@@ -309,26 +303,19 @@ class Task(Node, Generic[In, Out]):
             writer = self._require_writer()  # raises
         if read is None:
             raise ValueError(f"task {self.id!r} has no input to read from")
-        # Counting in and out always completes (util.completing defers an interrupt from
-        # the hook); with no hook installed there is none, and the raw lock does it.
-        counting_in = None if _hook is None else completing(self._wlock, reraise=False)
-        guard: AbstractContextManager[bool | None] = (
-            self._wlock._lock if counting_in is None else counting_in)
-        with guard:
-            counted = not self._done
-            if counted:
-                self._num_writers += 1
-        deferred = None if counting_in is None else counting_in.deferred
-        if not counted:
-            if deferred is not None:
-                raise deferred
-            return
+        counted = False  # counted in as a chunk in process (_num_writers)
         exhausted = False
         reraising = False  # a KeyboardInterrupt, SystemExit, ... is on its way out
         results: list[Out] = []  # computed, not yet written
         try:
-            if deferred is not None:
-                raise deferred  # interrupted while counting in: the chunk fails
+            # Counting in always completes: an interrupt from the hook at the lock is
+            # raised after it (Lock.completing), and then fails the chunk as any would.
+            with self._wlock.completing:
+                counted = not self._done
+                if counted:
+                    self._num_writers += 1
+            if not counted:
+                return
             input_failure: BaseException | None = None
             try:
                 items = read(count)
@@ -381,43 +368,54 @@ class Task(Node, Generic[In, Out]):
             # removed): stop quietly, the first cause is already recorded.
             exhausted = True
         except BaseException as exc:
-            # Items produced before the failure are delivered, then the channel closes.
+            # Items produced before the failure are delivered, then the channel closes
+            # (a chunk of a done task interrupted while counting in only propagates it).
+            if not counted:
+                raise
             try:
                 writer.write_many(results, True)
             except BaseException:
                 pass  # closed under us, or the writer itself failed: exc is the cause
+            if isinstance(exc, ForkedLockError):
+                reraising = True
+                raise  # a limit of this (forked) process, not a failure of the task
             self._fail(exc)
             if not isinstance(exc, Exception):
                 reraising = True
                 raise  # KeyboardInterrupt, SystemExit, ...: still reach this thread
         finally:
-            # Counting the chunk out and closing always complete (see util.completing);
-            # an interrupt from the hook there is raised after them.
-            counting_out = None if _hook is None else completing(self._wlock, reraise=False)
-            guard = self._wlock._lock if counting_out is None else counting_out
-            with guard:
-                self._num_writers -= 1
-                if exhausted:
-                    self._done = True
-                close_now = self._done and self._num_writers == 0
-            if close_now:
-                writer.close()
-            deferred = None if counting_out is None else counting_out.deferred
-            if deferred is not None and not reraising:
-                raise deferred
+            if counted:
+                # Counting the chunk out and closing always complete: an interrupt from
+                # the hook at the lock is raised after them (unless one is on its way).
+                close_now = False
+                try:
+                    with self._wlock.completing:
+                        self._num_writers -= 1
+                        if exhausted:
+                            self._done = True
+                        close_now = self._done and self._num_writers == 0
+                except BaseException:
+                    if not reraising:
+                        raise
+                finally:
+                    if close_now:
+                        writer.close()
 
     def _fail(self, exc: BaseException) -> None:
         # The traceback's frames hold whatever the failing chunk had in hand, PoolReader
         # handles included; kept, they would pin those tasks forever. Keep its text.
         text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
         _drop_tracebacks(exc)
-        with completing(self._wlock, reraise=False):  # exc is the one that propagates
-            if self._exc is None:
-                self._exc = exc
-                self._exc_traceback = text
-            # Done: no chunk starts any more. The channel closes when the chunks in
-            # flight (this one included) have written what they produced before it.
-            self._done = True
+        try:
+            with self._wlock.completing:
+                if self._exc is None:
+                    self._exc = exc
+                    self._exc_traceback = text
+                # Done: no chunk starts any more. The channel closes when the chunks in
+                # flight (this one included) have written what they produced before it.
+                self._done = True
+        except BaseException:
+            pass  # an interrupt from the hook, after the block: exc is the one that counts
 
 
 def _nothing_held() -> list[object]:

@@ -10,7 +10,7 @@ import threading
 import traceback
 from typing import Callable, Iterable, Mapping, ParamSpec, Protocol, Sequence, TypeVar, Union
 
-from . import util
+from .sync import report
 from .util import AsyncQueue, Lock, SyncPoint
 
 __all__ = (
@@ -88,7 +88,7 @@ class TerminatableThread(threading.Thread):
 
     def _should_terminate(self) -> bool:
         """:return: True if this thread should terminate its operation immediately"""
-        with self._terminate_lock:
+        with self._terminate_lock.held:
             return self._terminate
 
     def _terminated(self) -> None:
@@ -97,16 +97,12 @@ class TerminatableThread(threading.Thread):
     def start(self) -> TerminatableThread:  # type: ignore[override]  # returns self, as the seed's does
         """Start the thread and return self."""
         super().start()
-        hook = util.get_sync_hook()
-        if hook is not None:
-            hook(SyncPoint.THREAD_START, self)  # a controlled scheduler adopts the thread
+        report(SyncPoint.THREAD_START, self)  # a controlled scheduler adopts the thread
         return self
 
     def join(self, timeout: float | None = None) -> None:
         """Wait until the thread ends (or ``timeout`` seconds passed)."""
-        hook = util.get_sync_hook()
-        if hook is not None:
-            hook(SyncPoint.JOIN, self)
+        report(SyncPoint.JOIN, self)
         super().join(timeout)
 
     def schedule_termination(self) -> None:
@@ -114,7 +110,7 @@ class TerminatableThread(threading.Thread):
 
         :note: this method does not block.
         """
-        with self._terminate_lock:
+        with self._terminate_lock.held:
             self._terminate = True
 
     def stop_and_join(self) -> None:
