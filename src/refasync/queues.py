@@ -417,9 +417,11 @@ class AsyncQueue(ItemQueue[T]):
             out.extend(items)
             items.clear()
         else:
+            # Item by item into out: no second list of the items while they move.
             taken = count - len(out)
-            popleft = items.popleft
-            out.extend([popleft() for _ in range(taken)])
+            popleft, append = items.popleft, out.append
+            for _ in range(taken):
+                append(popleft())
         if taken and self.maxsize and self.not_full._waiters:
             self.not_full.notify_locked(taken)
         return taken
