@@ -36,7 +36,8 @@ test: typecheck crosshair wheel-check
 stress: $(STAMP)
 	$(BIN)/python -m stress --seconds 60
 
-# refasync against the standard library, as ratios measured in one run.
+# refasync against the standard library and the original library (PyPI async 0.6.2,
+# prepared by tools/original_async.py), as ratios measured in one run.
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks --json bench.json.report
 

@@ -1,4 +1,4 @@
-"""``python -m benchmarks [--quick] [--json REPORT] [--only TEXT] [--strict]``."""
+"""``python -m benchmarks [--quick] [--json REPORT] [--only TEXT] [--strict] [--no-original]``."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from .hook_bench import hook_rows
 from .latency_bench import latency_rows
 from .memory_bench import memory_rows
 from .nohook import build_nohook_baseline
+from .original import describe as describe_original
+from .original import disable as disable_original
 from .pool_bench import pool_rows
 from .report import format_table, machine_info, write_json
 from .scale import FULL, QUICK, Scale
@@ -64,6 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="exit 1 if a target is missed (default: only hangs and errors)")
     parser.add_argument("--show-nohook", action="store_true",
                         help="print the hook-free copy of refasync.sync + refasync.queues and exit")
+    parser.add_argument("--no-original", action="store_true",
+                        help="do not prepare or run the original library (PyPI async 0.6.2)")
     args = parser.parse_args(argv)
     if args.show_nohook:
         print(build_nohook_baseline().source)
@@ -71,6 +75,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     scale = QUICK if args.quick else FULL
     machine = machine_info()
     started = time.perf_counter()
+    if args.no_original:
+        disable_original("not run (--no-original)")
+    machine["original"] = describe_original()
+    print(f"[{time.perf_counter() - started:5.1f} s] the original library: {machine['original']}",
+          file=sys.stderr, flush=True)
     rows: list[Row] = []
     for name, run in _groups(scale):
         if args.only and not any(text in name for text in args.only):

@@ -1,5 +1,6 @@
 """One-channel workloads against queue.Queue: single-thread write/read, drain, producer and
-consumer threads, and the collections.deque floor."""
+consumer threads, and the collections.deque floor. The channel workloads run on refasync
+and, where it is available, on the original library in the same interleaved run."""
 
 from __future__ import annotations
 
@@ -9,22 +10,25 @@ import time
 from collections import deque
 from typing import Callable
 
-from refasync.channel import Channel, SerialChannel, mkchannel
+from refasync.channel import Channel, SerialChannel
 
-from .harness import Goal, Row, Timed, interleave, median
+from .harness import Goal, Row, Timed, median
+from .libraries import REFASYNC, Library
+from .original import OriginalSide
 from .scale import Scale
 
 __all__ = ("channel_rows",)
 
-ChannelType = Callable[[], Channel[int]]
+#: A channel class of the library the workload runs on (given to its ``mkchannel``).
+ChannelType = Callable[[], object]
 
 
 # -- write + read(1), one thread ---------------------------------------------------------
 
 
-def write_read1(ctype: ChannelType, n: int) -> Timed:
+def write_read1(ctype: ChannelType, n: int, lib: Library = REFASYNC) -> Timed:
     def run() -> float:
-        writer, reader = mkchannel(ctype)
+        writer, reader = lib.mkchannel(ctype)
         write, read = writer.write, reader.read
         start = time.perf_counter()
         for i in range(n):
@@ -66,9 +70,9 @@ def deque_append_popleft(n: int) -> Timed:
 # -- write N, close, one read(0) -----------------------------------------------------------
 
 
-def write_close_drain(ctype: ChannelType, n: int) -> Timed:
+def write_close_drain(ctype: ChannelType, n: int, lib: Library = REFASYNC) -> Timed:
     def run() -> float:
-        writer, reader = mkchannel(ctype)
+        writer, reader = lib.mkchannel(ctype)
         write = writer.write
         start = time.perf_counter()
         for i in range(n):
@@ -100,9 +104,9 @@ def queue_put_drain(n: int) -> Timed:
 # -- a producer thread, the consumer reads 64 at a time ----------------------------------
 
 
-def producer_read64(n: int) -> Timed:
+def producer_read64(n: int, lib: Library = REFASYNC) -> Timed:
     def run() -> float:
-        writer, reader = mkchannel(_int_channel)
+        writer, reader = lib.mkchannel(lib.channel)
 
         def produce() -> None:
             write = writer.write
@@ -126,10 +130,6 @@ def producer_read64(n: int) -> Timed:
         return elapsed
 
     return run
-
-
-def _int_channel() -> Channel[int]:
-    return Channel()
 
 
 _SENTINEL = -1
@@ -171,10 +171,15 @@ def _ratio_row(
     scale: Scale,
     items: int,
     goal: Goal = Goal.AT_MOST,
+    original: Callable[[Library], Timed] | None = None,
 ) -> Row:
-    ours, theirs = interleave(variants, scale.reps, scale.run_timeout_s, workload)
+    """Interleave refasync's run, the baseline's and, given ``original``, the original
+    library's run of the same workload; one row."""
+    side = OriginalSide(*([original] if original is not None else []))
+    (ours, theirs), originals = side.interleave(variants, scale.reps, scale.run_timeout_s,
+                                                workload)
     ours_s, theirs_s = median(ours), median(theirs)
-    return Row(
+    row = Row(
         workload,
         baseline,
         ours_s / theirs_s,
@@ -185,6 +190,8 @@ def _ratio_row(
         baseline_s=theirs_s,
         note=f"{ours_s / items * 1e9:.0f} vs {theirs_s / items * 1e9:.0f} ns/item",
     ).judge()
+    row.original = side.versus(ours_s, originals[0]) if originals else None
+    return row
 
 
 def channel_rows(scale: Scale) -> list[Callable[[], Row]]:
@@ -195,9 +202,10 @@ def channel_rows(scale: Scale) -> list[Callable[[], Row]]:
             f"write + read(1), one thread, {n // 1000}k items [Channel]",
             "queue.Queue put/get",
             (write_read1(Channel, n), queue_put_get(n)),
-            0.40,  # issue 14
+            0.40,
             scale,
             n,
+            original=lambda lib: write_read1(lib.channel, n, lib),
         ),
         lambda: _ratio_row(
             f"write + read(1), one thread, {n // 1000}k items [SerialChannel]",
@@ -206,6 +214,7 @@ def channel_rows(scale: Scale) -> list[Callable[[], Row]]:
             0.35,
             scale,
             n,
+            original=lambda lib: write_read1(lib.serial_channel, n, lib),
         ),
         lambda: _ratio_row(
             "floor: deque append+popleft (for scale)",
@@ -223,6 +232,7 @@ def channel_rows(scale: Scale) -> list[Callable[[], Row]]:
             0.20,
             scale,
             n,
+            original=lambda lib: write_close_drain(lib.channel, n, lib),
         ),
         lambda: _ratio_row(
             f"write {n // 1000}k, close, one read(0) [SerialChannel]",
@@ -231,6 +241,7 @@ def channel_rows(scale: Scale) -> list[Callable[[], Row]]:
             0.20,
             scale,
             n,
+            original=lambda lib: write_close_drain(lib.serial_channel, n, lib),
         ),
         lambda: _ratio_row(
             f"producer thread, consumer read(64) until closed, {n // 1000}k items",
@@ -239,5 +250,6 @@ def channel_rows(scale: Scale) -> list[Callable[[], Row]]:
             0.15,
             scale,
             n,
+            original=lambda lib: producer_read64(n, lib),
         ),
     ]

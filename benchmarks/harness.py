@@ -22,6 +22,7 @@ __all__ = (
     "Row",
     "Status",
     "Timed",
+    "Versus",
     "interleave",
     "median",
     "percentile",
@@ -91,6 +92,36 @@ class Status(Enum):
 
 
 @dataclass
+class Versus:
+    """A row's refasync time divided by another library's, from the same interleaved run
+    (``ratio`` None: not measured, and ``note`` says why)."""
+
+    ratio: float | None
+    limit: float | None  # the target: ratio <= limit; None for information only
+    other_s: float | None = None  # the other library's median seconds
+    note: str = ""
+    status: Status = Status.INFO
+
+    def judge(self) -> Versus:
+        """Set ``status`` from ``ratio`` and ``limit``; :return: self."""
+        if self.ratio is None or self.limit is None:
+            self.status = Status.INFO
+        else:
+            self.status = Status.MET if self.ratio <= self.limit else Status.MISSED
+        return self
+
+    def text(self) -> str:
+        if self.ratio is None:
+            return self.note
+        parts = [f"{self.ratio:.3g}x"]
+        if self.limit is not None:
+            parts.append(f"(<= {self.limit:g}x: {self.status.value})")
+        if self.note:
+            parts.append(f"; {self.note}")
+        return " ".join(parts).replace(" ;", ";")
+
+
+@dataclass
 class Row:
     """One line of the table: a measured value compared with its target."""
 
@@ -105,6 +136,7 @@ class Row:
     note: str = ""
     status: Status = Status.INFO
     details: dict[str, float] = field(default_factory=dict)
+    original: Versus | None = None  # refasync time / the original library's (original.py)
 
     def judge(self) -> Row:
         """Set ``status`` from ``value``, ``goal`` and ``limit``; :return: self."""

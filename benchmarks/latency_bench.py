@@ -6,7 +6,10 @@ Two methods, both sides treated the same:
 * ``waiter``: the writer waits until the reader is registered as a waiter of the queue's
   condition, then gives it a short settle time (0.3 ms) to fall asleep in the kernel.
 * ``sleep``: the writer sleeps a fixed 0.2 ms before each write, without looking at the
-  reader (the issue's method: the reader is normally asleep by then).
+  reader (the reader is normally asleep by then).
+
+The original library's channel, where it is available, is measured the same way in
+blocks of its own, interleaved with the others.
 """
 
 from __future__ import annotations
@@ -16,10 +19,10 @@ import threading
 import time
 from typing import Callable
 
-from refasync.channel import Channel, ChannelReader, ChannelWriter
-from refasync.util import AsyncQueue
-
-from .harness import Goal, Row, percentile, run_guarded
+from .harness import Goal, Row, Versus, percentile, run_guarded
+from .libraries import REFASYNC, Library
+from .original import AT_MOST_ORIGINAL, library, not_available
+from .report import seconds_text
 from .scale import Scale
 
 __all__ = ("latency_rows",)
@@ -40,28 +43,22 @@ def _wait_until(predicate: Callable[[], bool], what: str, seconds: float = 10.0)
         time.sleep(POLL_S)
 
 
-def refasync_block(samples: list[float], method: str = "waiter") -> float:
+def channel_block(samples: list[float], method: str = "waiter",
+                  lib: Library = REFASYNC) -> float:
     """Measure ``BLOCK`` wake-ups of a blocked ``read(1)``; :return: seconds spent."""
-    channel: Channel[float] = Channel()
-    writer, reader = ChannelWriter(channel), ChannelReader(channel)
-    q = channel.queue
-    assert isinstance(q, AsyncQueue)
-
-    def blocked() -> bool:
-        with q.mutex:
-            return q.not_empty.has_waiters()
+    writer, reader = lib.mkchannel(lib.channel)
 
     def consume() -> None:
         read = reader.read
         for _ in range(BLOCK):
             sent = read(1)[0]
-            samples.append(time.perf_counter() - sent)
+            samples.append((time.perf_counter_ns() - sent) * 1e-9)
 
-    return _drive(consume, blocked, writer.write, method)
+    return _drive(consume, lambda: lib.reader_blocked(writer), writer.write, method)
 
 
 def queue_block(samples: list[float], method: str = "waiter") -> float:
-    q: queue.Queue[float] = queue.Queue()
+    q: queue.Queue[int] = queue.Queue()
 
     def blocked() -> bool:
         with q.mutex:
@@ -72,13 +69,13 @@ def queue_block(samples: list[float], method: str = "waiter") -> float:
         get = q.get
         for _ in range(BLOCK):
             sent = get()
-            samples.append(time.perf_counter() - sent)
+            samples.append((time.perf_counter_ns() - sent) * 1e-9)
 
     return _drive(consume, blocked, q.put, method)
 
 
 def _drive(
-    consume: Callable[[], None], blocked: Callable[[], bool], send: Callable[[float], None],
+    consume: Callable[[], None], blocked: Callable[[], bool], send: Callable[[int], None],
     method: str,
 ) -> float:
     assert method in METHODS, method
@@ -91,28 +88,34 @@ def _drive(
             time.sleep(SETTLE_S)
         else:
             time.sleep(FIXED_SLEEP_S)
-        send(time.perf_counter())
+        send(time.perf_counter_ns())
     consumer.join()
     return time.perf_counter() - start
 
 
 def latency_rows(scale: Scale) -> list[Row]:
-    """One p50 and one p99 row per method; the blocks of both sides and both methods are
+    """One p50 and one p99 row per method; the blocks of every side and both methods are
     interleaved."""
     ours: dict[str, list[float]] = {m: [] for m in METHODS}
     theirs: dict[str, list[float]] = {m: [] for m in METHODS}
     # queue.Queue a second time, in its own blocks: how far two runs of the same code
     # land apart here (the floor under which a difference is not the library's).
     again: dict[str, list[float]] = {m: [] for m in METHODS}
+    original = library()
+    orig: dict[str, list[float]] = {m: [] for m in METHODS}
     blocks = max(1, scale.latency_samples // BLOCK)
     for index in range(blocks):
         for m in METHODS:
-            run_guarded(lambda: refasync_block(ours[m], m), scale.run_timeout_s,
+            run_guarded(lambda: channel_block(ours[m], m), scale.run_timeout_s,
                         f"latency refasync {m} {index}")
             run_guarded(lambda: queue_block(theirs[m], m), scale.run_timeout_s,
                         f"latency queue {m} {index}")
             run_guarded(lambda: queue_block(again[m], m), scale.run_timeout_s,
                         f"latency queue again {m} {index}")
+            if isinstance(original, Library):
+                lib = original
+                run_guarded(lambda: channel_block(orig[m], m, lib), scale.run_timeout_s,
+                            f"latency {lib.name} {m} {index}")
     rows = []
     for m in METHODS:
         how = ("writer waits for a registered waiter + 0.3 ms" if m == "waiter"
@@ -131,6 +134,7 @@ def latency_rows(scale: Scale) -> list[Row]:
                     refasync_s=ours_s,
                     baseline_s=theirs_s,
                     note=f"{ours_s * 1e6:.0f} vs {theirs_s * 1e6:.0f} us; {how}",
+                    original=_versus(original, ours_s, orig[m], fraction),
                 ).judge()
             )
             if label == "p50":
@@ -142,3 +146,14 @@ def latency_rows(scale: Scale) -> list[Row]:
                     note="the same code in other blocks of the same run: the spread of "
                          "this measurement here").judge())
     return rows
+
+
+def _versus(original: Library | str, ours_s: float, samples: list[float],
+            fraction: float) -> Versus:
+    """The column's entry: the same percentile of the original's wake-ups (judged at the
+    median, <= 1.0; the tail for information)."""
+    if isinstance(original, str):
+        return not_available(f"not available: {original}")
+    theirs_s = percentile(samples, fraction)
+    return Versus(ours_s / theirs_s, AT_MOST_ORIGINAL if fraction == 0.5 else None, theirs_s,
+                  f"{original.name} {seconds_text(theirs_s)}").judge()

@@ -9,18 +9,18 @@ import hashlib
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Iterator, TypeVar
+from typing import Callable, Iterator, Sequence, TypeVar
 
-from refasync.pool import Pool, PoolReader, ThreadPool
-from refasync.task import ChannelThreadTask, IteratorThreadTask
-
-from .harness import Goal, Row, Timed, interleave, median
+from .harness import Goal, Row, Timed, median
+from .libraries import REFASYNC, Library, PoolHandle
+from .original import FORCES_SIZE_0, READ1_LOOP_LIMIT, OriginalSide
 from .scale import Scale
 
 __all__ = ("pool_rows",)
 
 T = TypeVar("T")
 R = TypeVar("R")
+Handle = TypeVar("Handle")
 
 CHAIN_LENGTH = 5  # identity tasks after the feeder
 
@@ -32,26 +32,29 @@ def identity(item: int) -> int:
 # -- serial pool: feeder + 5 identity tasks ------------------------------------------------
 
 
-def _build_chain(pool: Pool, n: int, stages: int = CHAIN_LENGTH) -> PoolReader[int]:
-    reader = pool.add_task(IteratorThreadTask(iter(range(n)), "feeder", identity))
+def _build_chain(pool: PoolHandle[Handle], n: int, stages: int = CHAIN_LENGTH,
+                 lib: Library = REFASYNC) -> Handle:
+    reader = pool.add_task(lib.iterator_task(iter(range(n)), "feeder", identity))
     for index in range(stages):
-        reader = pool.add_task(ChannelThreadTask(reader, f"identity-{index}", identity))
+        reader = pool.add_task(lib.channel_task(reader, f"identity-{index}", identity))
     return reader
 
 
 def serial_pool_chain(n: int, read_one_at_a_time: bool, size: int = 0,
-                      stages: int = CHAIN_LENGTH, time_building: bool = True) -> Timed:
+                      stages: int = CHAIN_LENGTH, time_building: bool = True,
+                      lib: Library = REFASYNC) -> Timed:
     """Time building the tasks (unless not ``time_building``) and reading every item (the
     pool is made beforehand)."""
 
     def run() -> float:
-        with ThreadPool(size) as pool:
+        with lib.thread_pool(size) as pool:
             start = time.perf_counter()
-            reader = _build_chain(pool, n, stages)
+            reader = _build_chain(pool, n, stages, lib)
             if not time_building:
                 start = time.perf_counter()
+            out: Sequence[int]
             if read_one_at_a_time:
-                out: list[int] = []
+                out = []
                 read = reader.read
                 while True:
                     items = read(1)
@@ -61,7 +64,7 @@ def serial_pool_chain(n: int, read_one_at_a_time: bool, size: int = 0,
             else:
                 out = reader.read(0)
             elapsed = time.perf_counter() - start
-        assert out == list(range(n)), "the chain delivers every item, in order"
+        assert list(out) == list(range(n)), "the chain delivers every item, in order"
         return elapsed
 
     return run
@@ -95,14 +98,15 @@ def serial_map(fun: Callable[[T], R], items: list[T]) -> Timed:
     return run
 
 
-def refasync_map(fun: Callable[[T], R], items: list[T], size: int) -> Timed:
+def refasync_map(fun: Callable[[T], R], items: list[T], size: int,
+                 lib: Library = REFASYNC) -> Timed:
     """Time add_task + read(0) on a pool of ``size`` workers started beforehand; one item
     per chunk so that every worker can take a share (with workers, the reader only
     waits; with size 0 it does all the work)."""
 
     def run() -> float:
-        with ThreadPool(size) as pool:
-            task = IteratorThreadTask(iter(items), "map", fun, max_chunksize=1)
+        with lib.thread_pool(size) as pool:
+            task = lib.iterator_task(iter(items), "map", fun, max_chunksize=1)
             start = time.perf_counter()
             out = pool.add_task(task).read(0)
             elapsed = time.perf_counter() - start
@@ -149,6 +153,8 @@ def _speedup_rows(
     one-worker pool is one thread). The size-1 row compares refasync(1) with
     ThreadPoolExecutor(1) directly (time ratio), and size 0 with a plain loop.
     ``judge(size, speedup, executor_speedup)`` gives each row of size >= 2 its goal.
+    The original library runs the workload once per repetition, asked for the largest
+    size (it runs serially whatever the size).
     """
     assert 1 in sizes, "speedups are measured against a one-worker pool"
     variants: list[Timed] = [serial_map(fun, items)]
@@ -156,7 +162,8 @@ def _speedup_rows(
         variants.append(refasync_map(fun, items, size))
         if size > 0:
             variants.append(executor_map(fun, items, size))
-    samples = interleave(variants, reps, scale.run_timeout_s, name)
+    original = OriginalSide(lambda lib: refasync_map(fun, items, max(sizes), lib))
+    samples, (orig,) = original.interleave(variants, reps, scale.run_timeout_s, name)
     serial_s = median(samples[0])
     ours: dict[int, float] = {}
     theirs: dict[int, float] = {}
@@ -198,6 +205,8 @@ def _speedup_rows(
             f"{name}, pool size {size}", "one-worker pool", speedup, "x", goal, limit,
             refasync_s=ours_s, baseline_s=ours[1], note=note,
             details={"serial_s": serial_s, "executor_speedup": exec_speedup}).judge())
+    for size, row in zip(sizes, rows):
+        row.original = original.versus(ours[size], orig, note=FORCES_SIZE_0)
     return rows
 
 
@@ -228,7 +237,9 @@ def pool_rows(scale: Scale) -> list[Callable[[], list[Row]]]:
     n = scale.pool_items
 
     def chain_rows() -> list[Row]:
-        read0, read1, gen = interleave(
+        original = OriginalSide(lambda lib: serial_pool_chain(n, False, lib=lib),
+                                lambda lib: serial_pool_chain(n, True, lib=lib))
+        (read0, read1, gen), (orig0, orig1) = original.interleave(
             (serial_pool_chain(n, False), serial_pool_chain(n, True), generator_chain(n)),
             scale.pool_reps,
             scale.run_timeout_s,
@@ -252,6 +263,8 @@ def pool_rows(scale: Scale) -> list[Callable[[], list[Row]]]:
                     note=f"{ours_s / n * 1e6:.2f} vs {gen_s / n * 1e6:.2f} us/item",
                 ).judge()
             )
+        rows[0].original = original.versus(median(read0), orig0)
+        rows[1].original = original.versus(median(read1), orig1, READ1_LOOP_LIMIT)
         return rows
 
     def sha_rows() -> list[Row]:
@@ -284,13 +297,16 @@ def chain_growth_rows(scale: Scale) -> list[Row]:
     generator chain of the same depth (building the tasks is not timed). Linear growth in
     depth: a constant (the reader's own read, and with workers the hand-offs) plus a
     slope per stage; the last row of each size gives the slope from the first to the last
-    depth, and where the middle depth lies against that line."""
+    depth, and where the middle depth lies against that line. The original library runs
+    the same chain at the same size (which it runs serially)."""
     n = scale.growth_items
     rows: list[Row] = []
     for size in GROWTH_SIZES:
         per_item: dict[int, float] = {}
         for stages in GROWTH_STAGES:
-            ours, gen = interleave(
+            original = OriginalSide(lambda lib: serial_pool_chain(
+                n, True, size, stages, time_building=False, lib=lib))
+            (ours, gen), (orig,) = original.interleave(
                 (serial_pool_chain(n, True, size, stages, time_building=False),
                  generator_chain(n, stages)),
                 scale.growth_reps, scale.run_timeout_s, f"read(1) growth {size}/{stages}")
@@ -311,5 +327,7 @@ def chain_growth_rows(scale: Scale) -> list[Row]:
                 f"read(1) loop growth: pool size {size}, feeder + {stages} identity tasks, "
                 f"{n} items", "plain generator chain", per_item_us, " us/item", Goal.INFO,
                 refasync_s=ours_s, baseline_s=gen_s, note=note,
-                details={"per_task_us": per_task_us}).judge())
+                details={"per_task_us": per_task_us},
+                original=original.versus(ours_s, orig,
+                                         note=FORCES_SIZE_0 if size else "")).judge())
     return rows

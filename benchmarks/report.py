@@ -15,7 +15,10 @@ from refasync.util import cpu_count
 
 from .harness import Row, Status
 
-__all__ = ("format_table", "machine_info", "write_json")
+__all__ = ("COLUMN", "format_table", "machine_info", "seconds_text", "write_json")
+
+#: The column of refasync's time divided by the original library's (benchmarks/original.py).
+COLUMN = "÷ async 0.6.2"
 
 
 def _lscpu_model() -> str:
@@ -51,28 +54,37 @@ def format_table(rows: Sequence[Row], machine: dict[str, str], scale: str) -> st
     lines = [
         f"refasync benchmarks ({scale} run) on {machine['cpu']}, {machine['usable_cpus']} CPUs, "
         f"{machine['python']}, {machine['platform']}, load {machine['load_average_at_start']}",
+        f"original library: {machine.get('original', '-')}",
         "",
-        "| workload | baseline | refasync | baseline time | value | target | status | note |",
-        "|---|---|---|---|---|---|---|---|",
+        f"| workload | baseline | refasync | baseline time | value | target | status | {COLUMN} "
+        "| note |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
+        versus = "-" if row.original is None else row.original.text()
         lines.append(
-            f"| {row.workload} | {row.baseline} | {_seconds(row.refasync_s)} | "
-            f"{_seconds(row.baseline_s)} | {row.value_text()} | {row.target_text()} | "
-            f"{row.status.value} | {row.note} |"
+            f"| {row.workload} | {row.baseline} | {seconds_text(row.refasync_s)} | "
+            f"{seconds_text(row.baseline_s)} | {row.value_text()} | {row.target_text()} | "
+            f"{row.status.value} | {versus} | {row.note} |"
         )
     counts = {status: sum(1 for r in rows if r.status is status) for status in Status}
+    versus_rows = [r.original for r in rows if r.original is not None]
+    met = sum(1 for v in versus_rows if v.status is Status.MET)
+    missed = sum(1 for v in versus_rows if v.status is Status.MISSED)
+    absent = sum(1 for v in versus_rows if v.ratio is None)
     lines.append("")
     lines.append(
         f"{counts[Status.MET]} met, {counts[Status.MISSED]} missed, {counts[Status.HANG]} hung, "
-        f"{counts[Status.ERROR]} failed, {counts[Status.INFO]} for information. "
+        f"{counts[Status.ERROR]} failed, {counts[Status.INFO]} for information; "
+        f"{COLUMN}: {met} met, {missed} missed, {absent} not available. "
         "value: refasync time / baseline time (lower is better), or speedup over the serial "
-        "loop (higher is better), or as labelled."
+        "loop (higher is better), or as labelled. "
+        f"{COLUMN}: refasync time / the original library's time in the same run."
     )
     return "\n".join(lines)
 
 
-def _seconds(value: float | None) -> str:
+def seconds_text(value: float | None) -> str:
     if value is None:
         return "-"
     if value >= 1:
@@ -91,7 +103,9 @@ def write_json(path: str, rows: Sequence[Row], machine: dict[str, str], scale: s
         "total_seconds": seconds,
         "rows": [
             {**asdict(row), "goal": row.goal.value, "status": row.status.value,
-             "target": row.target_text()}
+             "target": row.target_text(),
+             "original": None if row.original is None else
+             {**asdict(row.original), "status": row.original.status.value}}
             for row in rows
         ],
     }

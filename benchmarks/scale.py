@@ -11,17 +11,17 @@ __all__ = ("FULL", "QUICK", "Scale")
 class Scale:
     name: str
     reps: int  # A/B repetitions of the one-channel rows
-    items: int  # items per one-channel run (the issue: 200k)
-    pool_items: int  # items through the serial pool chain (the issue: 1000)
+    items: int  # items per one-channel run (200k in the full run)
+    pool_items: int  # items through the serial pool chain (1000 in the full run)
     pool_reps: int
     growth_items: int  # items per run of the read(1) growth table (depth x pool size)
     growth_reps: int
-    sha_blocks: int  # 1 MiB blocks hashed (the issue: 64)
+    sha_blocks: int  # 1 MiB blocks hashed (64 in the full run)
     sha_reps: int
-    sleep_calls: int  # 2 ms sleeps (the issue: 200)
+    sleep_calls: int  # 2 ms sleeps (200 in the full run)
     sleep_reps: int
     latency_samples: int  # wake-ups measured per side
-    memory_items: int  # items through the bounded channel (the issue: 1M)
+    memory_items: int  # items through the bounded channel (400k in the full run)
     hook_items: int  # write+read(1) pairs per hook-overhead run (short: less noise per run)
     hook_reps: int
     run_timeout_s: float  # limit for any single timed run
@@ -48,7 +48,7 @@ QUICK = Scale(
 
 FULL = Scale(
     name="full",
-    reps=11,
+    reps=9,
     items=200_000,
     pool_items=1000,
     pool_reps=31,
@@ -59,7 +59,7 @@ FULL = Scale(
     sleep_calls=200,
     sleep_reps=7,
     latency_samples=2000,
-    memory_items=1_000_000,
+    memory_items=400_000,
     hook_items=20_000,
     hook_reps=201,
     run_timeout_s=120.0,
