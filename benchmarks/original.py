@@ -75,9 +75,11 @@ def library() -> Library | str:
 
 
 def describe() -> str:
-    """:return: one line: the original's name and where it came from, or why it is not
-    available (preparing it first if need be)."""
-    found = library()
+    """:return: one line: the original's name and where it came from, why it is not
+    available, or that nothing asked for it (it is prepared when a row first needs it)."""
+    found = _disabled if _disabled is not None else _loaded
+    if found is None:
+        return "not needed by these groups"
     if isinstance(found, str):
         return f"not available: {found}"
     return f"{found.name}, {PACKAGE} from {_source}"

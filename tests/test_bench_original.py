@@ -27,6 +27,7 @@ def fresh_original(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Forget what this process learnt about the original (restored afterwards)."""
     monkeypatch.setattr(original, "_loaded", None)
     monkeypatch.setattr(original, "_disabled", None)
+    monkeypatch.setattr(original, "_source", "")
     yield
 
 
@@ -85,8 +86,10 @@ def test_disabled_the_original_is_never_prepared(tmp_path: Path,
     marker = tmp_path / "ran"
     tool = _tool(tmp_path, f"open({str(marker)!r}, 'w').close()\n")
     monkeypatch.setattr(original, "TOOL", tool)
+    assert original.describe() == "not needed by these groups"
     original.disable("not run (--no-original)")
     assert original.library() == "not run (--no-original)"
+    assert original.describe() == "not available: not run (--no-original)"
     assert not marker.exists()
 
 
