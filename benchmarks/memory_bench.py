@@ -12,7 +12,8 @@ the rest of its 64 items, the ones it took have left the channel, which the writ
 again (a bulk read takes what is there at once, C9), so up to 100 + 63 items are alive.
 
 ``python -m benchmarks.memory_bench [--items N] [--top K]`` prints both peaks and what
-was alive, by the line that allocated it, at the highest points sampled in the stream.
+was alive, by the line that allocated it, at the highest points sampled in the stream
+(exit status 0; 2 with a one-line message for arguments out of range).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ MIB = 1 << 20
 KIB = 1 << 10
 #: The target: refasync's peak at most this times queue.Queue's.
 PEAK_RATIO_LIMIT = 1.5
+MAX_ITEMS = 10_000_000  # the command line's limit: a minute or so per side, traced
 
 #: Called by a consumer after each take (the by-line profile samples there).
 AfterTake = Callable[[], None]
@@ -222,11 +224,12 @@ def allocations_by_line(setup: Stream, n: int, top: int,
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.memory_bench",
                                      description="peak memory of the bounded stream, by line")
-    parser.add_argument("--items", type=int, default=100_000, help="items streamed (>= 1)")
-    parser.add_argument("--top", type=int, default=12, help="lines listed per side")
+    parser.add_argument("--items", type=int, default=100_000,
+                        help=f"items streamed, 1 to {MAX_ITEMS:,}")
+    parser.add_argument("--top", type=int, default=12, help="lines listed per side, 1 to 100")
     args = parser.parse_args(argv)
-    if args.items < 1 or args.top < 1:
-        parser.error("--items and --top must be at least 1")
+    if not 1 <= args.items <= MAX_ITEMS or not 1 <= args.top <= 100:
+        parser.error(f"--items must be 1 to {MAX_ITEMS:,} and --top 1 to 100")
     ours, _ = _peak_growth(refasync_stream(args.items), args.items)
     theirs, _ = _peak_growth(queue_stream(args.items), args.items)
     print(f"peak growth: refasync Channel({BOUND}) with read(64) {ours / KIB:.2f} KiB, "

@@ -99,6 +99,8 @@ def _prepare() -> Path:
                               text=True, timeout=PREPARE_TIMEOUT_S, env=env, check=False)
     except subprocess.TimeoutExpired:
         raise _Unavailable(f"preparing it took over {PREPARE_TIMEOUT_S:.0f} s") from None
+    except OSError as exc:
+        raise _Unavailable(f"{TOOL.name} --prepare could not run: {exc}") from None
     lines = done.stdout.strip().splitlines()
     if done.returncode != 0 or not lines:
         errors = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
