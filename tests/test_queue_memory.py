@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import sys
+import sysconfig
 import tracemalloc
 
 import pytest
@@ -18,6 +19,14 @@ from refasync.util import ALL, AsyncQueue, SyncQueue
 
 ITEMS = 300
 COUNT = 256  # a result list of about 2 KiB: a second copy of it is plain to see
+
+# On the free-threaded build the allocator never grows a block in place: a list that grows
+# by appends holds its old and its new block at once, as large as a copy of the items, so
+# the measure cannot tell a copy from the growth of the result itself.
+pytestmark = pytest.mark.skipif(
+    bool(sysconfig.get_config_var("Py_GIL_DISABLED")),
+    reason="free-threaded build: a growing list's realloc moves it; transient size is "
+           "the allocator's, not the read's")
 
 
 def transient_bytes(queue_class: type[AsyncQueue[int]] | type[SyncQueue[int]], maxsize: int,
