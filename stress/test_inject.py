@@ -9,7 +9,7 @@ import threading
 from refasync import util
 from refasync.channel import Channel, mkchannel
 from refasync.util import Lock, SyncPoint
-from stress.inject import PROFILES, DelayInjector, derive_seed, injected
+from conformance.inject import PROFILES, DelayInjector, derive_seed, injected
 
 
 def _decisions(seed: int) -> list[bool]:
