@@ -21,7 +21,7 @@ from refasync.explore.shrink import SHRINK_STEPS
 from .broken import BROKEN, broken
 from .gil import GilSampler, gil_check_active
 from .harness import Outcome
-from .runner import Summary, format_summary, repro_command, run_many
+from .runner import Stats, Summary, format_summary, repro_command, run_many
 from .scenarios import ALL_SCENARIOS, FAULT_SCENARIOS, SCENARIOS
 from .strategies import EXPLORED, Delays, NoHook, RunOptions, Strategy
 from .strategies.explored import CAUGHT_IN
@@ -175,26 +175,30 @@ def _campaign(request: Request, out: TextIO) -> int:
     scenarios = default_scenarios(request, request.broken)
     one = request.seed if request.scenarios and len(request.scenarios) == 1 else None
     master = request.seed if request.seed is not None else random.randrange(1 << 32)
-    out.write((f"instance seed {one}" if one is not None else f"master seed {master}")
-              + f"; {strategy.describe()}; scenarios {', '.join(scenarios)}"
-              + (f"; {request.seconds:g} s" if request.seconds is not None else "")
-              + (f"; {request.instances} instances" if request.instances else "")
-              + (f"; broken variant {request.broken}" if request.broken else "") + "\n")
-    out.flush()
     printer = ProgressPrinter(out)
 
     def on_failure(outcome: Outcome, repro: str) -> None:
         printer.end()
         _report_failure(request, outcome, repro, out)
 
-    with _maybe_broken(request.broken):
-        summary = run_many(
-            scenarios, master, strategy, request.seconds, request.instances,
-            request.stall_s or STALL_S,
-            stop_on_failure=request.broken is not None or one is not None,
-            on_progress=printer, on_failure=on_failure, history_dir=request.history,
-            html=request.html is not None, runs=request.runs, fixed_seed=one,
-            broken=request.broken)
+    summary = Summary(strategy.describe(), master, {name: Stats() for name in scenarios})
+    try:  # a Ctrl-C before the loop began is an interrupted run too
+        out.write((f"instance seed {one}" if one is not None else f"master seed {master}")
+                  + f"; {strategy.describe()}; scenarios {', '.join(scenarios)}"
+                  + (f"; {request.seconds:g} s" if request.seconds is not None else "")
+                  + (f"; {request.instances} instances" if request.instances else "")
+                  + (f"; broken variant {request.broken}" if request.broken else "") + "\n")
+        out.flush()
+        with _maybe_broken(request.broken):
+            summary = run_many(
+                scenarios, master, strategy, request.seconds, request.instances,
+                request.stall_s or STALL_S,
+                stop_on_failure=request.broken is not None or one is not None,
+                on_progress=printer, on_failure=on_failure, history_dir=request.history,
+                html=request.html is not None, runs=request.runs, fixed_seed=one,
+                broken=request.broken)
+    except KeyboardInterrupt:
+        summary.interrupted = True
     printer.end()
     out.write(format_summary(summary) + "\n")
     if summary.first_failure_s is not None and request.broken:
@@ -260,6 +264,7 @@ def _detect(request: Request, out: TextIO) -> int:
     for name in names:
         times: list[float] = []
         caught_by: list[str] = []
+        done = 0  # trials that ran to their end
         for trial in range(trials):
             with broken(name):
                 summary = run_many(default_scenarios(request, name),
@@ -270,17 +275,18 @@ def _detect(request: Request, out: TextIO) -> int:
             if summary.first_failure_s is not None:
                 times.append(summary.first_failure_s)
                 caught_by.append(summary.failures[0].scenario)
-            if summary.interrupted:
+            elif summary.interrupted:
                 interrupted = True
                 break
-        missed = trials - len(times)
+            done += 1
+        missed = done - len(times)
         missed_any = missed_any or missed > 0
         median = statistics.median(times) if times else None
         rows[name] = {"median_s": median, "times_s": [round(t, 2) for t in times],
                       "missed": missed, "caught_by": caught_by,
                       "description": BROKEN[name].description}
         shown = f"{median:8.2f}" if median is not None else "     n/a"
-        out.write(f"{name:<28} median {shown} s  caught {len(times)}/{trials}  "
+        out.write(f"{name:<28} median {shown} s  caught {len(times)}/{done}  "
                   f"by {sorted(set(caught_by))}\n")
         out.flush()
         if interrupted:

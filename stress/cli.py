@@ -225,4 +225,9 @@ def parse(argv: list[str] | None = None) -> Request:
 
 def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
     """:return: the exit status (see the module docstring)."""
-    return campaign.run(parse(argv), out)
+    request = parse(argv)
+    try:
+        return campaign.run(request, out)
+    except KeyboardInterrupt:  # between the run and its report: what was written stays
+        out.write("\nINTERRUPTED\n")
+        return campaign.EXIT_INTERRUPTED
