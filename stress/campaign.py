@@ -25,6 +25,7 @@ from .runner import Stats, Summary, format_summary, repro_command, run_many
 from .scenarios import ALL_SCENARIOS, FAULT_SCENARIOS, SCENARIOS
 from .strategies import EXPLORED, Delays, NoHook, RunOptions, Strategy
 from .strategies.explored import CAUGHT_IN
+from .strategies.os_scheduled import REPLAY_RUNS
 
 __all__ = ("EXIT_INTERRUPTED", "EXIT_NOT_REPRODUCED", "Request", "build", "run")
 
@@ -221,7 +222,7 @@ def _replay(request: Request, out: TextIO) -> int:
     name, seed = request.scenarios[0], request.seed
     out.write(f"replaying {name} seed {seed} ({strategy.describe()})"
               + (f" schedule {request.replay}" if request.replay else
-                 f": rerun until it fails, at most {request.runs or 500} runs or "
+                 f": rerun until it fails, at most {request.runs or REPLAY_RUNS} runs or "
                  f"{request.seconds:g} s") + "\n")
     out.flush()
     options = RunOptions(request.stall_s or STALL_S, request.runs, request.seconds,

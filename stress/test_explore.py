@@ -145,8 +145,8 @@ def test_the_documented_exhaustion_figures_are_recomputed() -> None:
 
 def test_a_failing_schedule_replays_exactly_from_the_command_line() -> None:
     with broken("notify_before_append"):
-        summary = run_many(["channel_mpmc"], 7, Pct(), instances=40, stop_on_failure=True,
-                           broken="notify_before_append")
+        summary = run_many(["channel_mpmc"], 7, Pct(shrink_steps=20_000), instances=40,
+                           stop_on_failure=True, broken="notify_before_append")
     assert summary.failures
     line = summary.repros[0]
     assert line.startswith("python -m stress --strategy pct --scenario channel_mpmc")

@@ -196,11 +196,10 @@ def instance_body(name: str, seed: int, limits: dict[str, int] = LIMITS,
     return body
 
 
-
-
 class Contexts:
     """The contexts of an instance's runs, one at a time (runs are sequential): the
-    counts of every run, and the last run's context for its histories."""
+    counts of every run (a failure's shrinking runs included), and the last run's
+    context for its histories."""
 
     def __init__(self) -> None:
         self.items = 0

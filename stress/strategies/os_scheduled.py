@@ -14,7 +14,7 @@ from ..harness import Context, Outcome, run_instance
 from ..scenarios import ALL_SCENARIOS
 from .base import RunOptions, Strategy
 
-__all__ = ("OsScheduled",)
+__all__ = ("REPLAY_RUNS", "OsScheduled")
 
 #: Reruns of an instance by a replay, unless ``--runs`` says otherwise.
 REPLAY_RUNS = 500
