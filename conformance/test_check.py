@@ -9,7 +9,6 @@ import contextlib
 import functools
 import io
 import json
-import os
 import random
 import subprocess
 import sys

@@ -18,7 +18,7 @@ from stress.cli import main
 from stress.runner import Summary, run_many
 from stress.scenarios import ALL_SCENARIOS, FAULT_SCENARIOS
 from stress.strategies import EXPLORED, Pct
-from stress.strategies.explored import CAUGHT_IN, LIMITS, LIMITS_DFS, Explored, instance_body
+from stress.strategies.explored import CAUGHT_IN, LIMITS_DFS, Explored, instance_body
 
 #: The short budget per (strategy, scenario) in ``make test``: instances x runs each.
 SHORT_RUNS = {"random": (3, 5), "pct": (3, 5), "dfs": (1, 30)}

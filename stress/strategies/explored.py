@@ -19,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import random
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
 from conformance.inject import derive_seed
