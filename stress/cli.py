@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import sys
 from typing import Callable, TextIO
 
@@ -167,6 +168,12 @@ def _check(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
             p.error(f"--strategy {strategy}: --replay needs the failure's SCHEDULE")
         if args.strategy not in EXPLORED and args.replay:
             p.error(f"--strategy {strategy} has no schedules: --replay takes no SCHEDULE")
+        problem = _schedule_problem(args.replay)
+        if problem:
+            p.error(f"--replay: {problem}")
+        if args.instances is not None:
+            p.error("--instances does not apply to --replay (one instance; --runs bounds "
+                    "the reruns of delays and none)")
     if args.detect is not None and (args.history or args.html):
         p.error("--detect writes no histories: --history and --html do not apply")
     for flag, path in (("--json", args.json), ("--html", args.html)):
@@ -178,6 +185,23 @@ def _check(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         problem = _unwritable_dir(args.history)
         if problem:
             p.error(f"--history {args.history}: {problem}")
+
+
+_SCHEDULE_PART = re.compile(r"(\d+)[tsf]?(?:\*(\d+))?")
+
+
+def _schedule_problem(text: str) -> str:
+    """:return: why ``text`` is not a schedule the explorer printed, or "" (checked
+    before it is expanded: it cannot be longer than a run, ``MAX_STEPS`` choices)."""
+    steps = 0
+    for part in filter(None, (part.strip() for part in text.split(","))):
+        match = _SCHEDULE_PART.fullmatch(part)
+        if match is None:
+            return f"bad schedule part {part[:40]!r} (parts look like 3, 2*5 or 1t)"
+        steps += int(match.group(2) or 1)
+        if steps > ex.MAX_STEPS:
+            return f"longer than a run can be ({ex.MAX_STEPS} steps)"
+    return ""
 
 
 def _unwritable_file(path: str) -> str:

@@ -64,6 +64,12 @@ def test_meaningless_numbers_are_argparse_errors(argv: list[str],
     (["--strategy", "pct", "--scenario", "channel_mpmc", "--seed", "1", "--replay"],
      "needs the failure's SCHEDULE"),
     (["--detect", "1", "--html", "x.html"], "--detect writes no histories"),
+    (["--strategy", "pct", "--scenario", "channel_mpmc", "--seed", "1", "--replay", "0*x"],
+     "bad schedule part"),
+    (["--strategy", "pct", "--scenario", "channel_mpmc", "--seed", "1", "--replay",
+      "0*99999999999"], "longer than a run can be"),
+    (["--scenario", "channel_mpmc", "--seed", "1", "--replay", "--instances", "2"],
+     "--instances does not apply to --replay"),
 ])
 def test_options_a_strategy_cannot_take_are_refused(argv: list[str], says: str,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
