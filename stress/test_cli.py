@@ -178,14 +178,17 @@ def _close_wakes_nobody_without_a_hook(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.timeout(300)
 def test_strategy_none_catches_a_defect_only_the_hook_free_program_has(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     _close_wakes_nobody_without_a_hook(monkeypatch)
     argv = ["--scenario", "channel_close_blocked", "--stall", "2", "--seed", "1"]
     out = io.StringIO()
     assert main(["--strategy", "delays", "--instances", "40", *argv], out) == 0, \
         out.getvalue()  # every check that installs a hook misses it
     out = io.StringIO()
-    assert main(["--strategy", "none", "--seconds", "60", *argv], out) == 1, out.getvalue()
+    page = tmp_path / "hang.html"
+    assert main(["--strategy", "none", "--seconds", "60", "--html", str(page), *argv],
+                out) == 1, out.getvalue()
     text = out.getvalue()
     assert "FAILURE channel_close_blocked" in text and "hang" in text
     assert "replay: python -m stress --strategy none --scenario channel_close_blocked" in text
+    assert f"timeline of the failure written to {page}" in text and page.stat().st_size
