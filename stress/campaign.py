@@ -182,7 +182,7 @@ def _campaign(request: Request, out: TextIO) -> int:
         printer.end()
         _report_failure(request, outcome, repro, out)
 
-    summary = Summary(strategy.describe(), master, {name: Stats() for name in scenarios})
+    summary = Summary(strategy.name, strategy.describe(), master, {name: Stats() for name in scenarios})
     try:  # a Ctrl-C before the loop began is an interrupted run too
         out.write((f"instance seed {one}" if one is not None else f"master seed {master}")
                   + f"; {strategy.describe()}; scenarios {', '.join(scenarios)}"
@@ -292,8 +292,9 @@ def _detect(request: Request, out: TextIO) -> int:
         out.flush()
         if interrupted:
             break
-    _write_json(request.json, {"strategy": strategy.describe(), "master_seed": master,
-                               "interrupted": interrupted, "variants": rows})
+    _write_json(request.json, {"strategy": strategy.name, "settings": strategy.describe(),
+                               "master_seed": master, "interrupted": interrupted,
+                               "variants": rows})
     if interrupted:
         out.write("INTERRUPTED: the table holds the variants measured so far\n")
         return EXIT_INTERRUPTED

@@ -30,7 +30,8 @@ class Stats:
 
 @dataclass
 class Summary:
-    strategy: str  # Strategy.describe()
+    strategy: str  # Strategy.name
+    settings: str  # Strategy.describe()
     master_seed: int
     stats: dict[str, Stats] = field(default_factory=dict)
     failures: list[Outcome] = field(default_factory=list)
@@ -69,6 +70,7 @@ class Summary:
     def to_json(self) -> dict[str, object]:
         return {
             "strategy": self.strategy,
+            "settings": self.settings,
             "master_seed": self.master_seed,
             "elapsed_s": round(self.elapsed, 3),
             "interrupted": self.interrupted,
@@ -139,7 +141,7 @@ def run_many(
     def repro(scenario: str, seed: int) -> str:
         return repro_command(chosen, scenario, seed, broken)
 
-    summary = Summary(chosen.describe(), master_seed, {name: Stats() for name in scenarios})
+    summary = Summary(chosen.name, chosen.describe(), master_seed, {name: Stats() for name in scenarios})
     share = None if seconds is None else seconds / len(scenarios)
     start = time.monotonic()
     index = 0

@@ -156,7 +156,7 @@ def test_ctrl_c_stops_the_run_and_still_reports(tmp_path: Path) -> None:
     assert "scenario" in rest and "total" in rest, rest  # the table
     assert rest.rstrip().splitlines()[-1].startswith("INTERRUPTED: 0 failure(s) in ")
     data = json.loads(report.read_text())
-    assert data["interrupted"] is True and data["strategy"] == "strategy none"
+    assert data["interrupted"] is True and data["strategy"] == "none"
 
 
 def _close_wakes_nobody_without_a_hook(monkeypatch: pytest.MonkeyPatch) -> None:
