@@ -57,7 +57,8 @@ LIMITS_DFS: dict[str, int] = dict(LIMITS, writers=1, readers=1, items=1, pool_si
 
 #: The channel invariants checked at every switch, by name (docs/semantics.md cites them).
 INVARIANTS = (
-    "bounded: a bounded channel never holds more than maxsize items",
+    "bounded: a bounded channel never holds more than maxsize items (unless the run injects "
+    "a fault: a read interrupted after taking items puts them back, F1)",
     "writer-waits-full: a writer waits un-notified only while the channel is full, unless "
     "a thread is on its way into the channel's lock",
     "reader-waits-empty: a reader waits un-notified only while the channel is empty or "
@@ -121,9 +122,12 @@ class ExploreContext(Context):
     """A scenario's Context under the explorer."""
 
     def __init__(self, scenario: str, seed: int, session: ex.Session,
-                 limits: dict[str, int]) -> None:
+                 limits: dict[str, int], faults: bool = False) -> None:
         super().__init__(scenario, seed)
         self.session = session
+        #: Whether the run injects a fault: a read interrupted after taking items puts
+        #: them back (F1), and a bounded channel may then hold more than its maxsize.
+        self.faults = faults
         self.limits = dict(limits)
         self.time_is_fair = False
         self._spawned: list[threading.Thread] = []
@@ -163,7 +167,7 @@ class ExploreContext(Context):
         def check() -> str | None:
             # Runs while every controlled thread is parked; reads without the lock.
             items, maxsize = len(queue._items), queue.maxsize
-            if maxsize and items > maxsize:
+            if maxsize and items > maxsize and not self.faults:
                 return f"bounded channel holds {items} > maxsize {maxsize} items"
             if session.in_flight(queue.mutex):
                 return None
@@ -180,13 +184,13 @@ class ExploreContext(Context):
 
 def instance_body(name: str, seed: int, limits: dict[str, int] = LIMITS,
                   seen: Callable[[ExploreContext], None] | None = None,
-                  ) -> Callable[[ex.Session], None]:
+                  faults: bool = False) -> Callable[[ex.Session], None]:
     """:return: the explorable body of one scenario instance (``seen`` is given each
-    run's context before the scenario starts)."""
+    run's context before the scenario starts; ``faults``: its runs inject faults)."""
     scenario: Scenario = ALL_SCENARIOS[name]
 
     def body(session: ex.Session) -> None:
-        ctx = ExploreContext(name, seed, session, limits)
+        ctx = ExploreContext(name, seed, session, limits, faults)
         if seen is not None:
             seen(ctx)
         scenario(ctx)
@@ -251,6 +255,11 @@ class Explored(Strategy):
         """The fault scenarios' armed operations need the explorer's faults."""
         return self.faults or scenario in FAULT_SCENARIOS
 
+    def body(self, scenario: str, seed: int,
+             seen: Callable[[ExploreContext], None]) -> Callable[[ex.Session], None]:
+        """:return: the explorable body of the instance, at this strategy's sizes."""
+        return instance_body(scenario, seed, self.limits, seen, self.faults_for(scenario))
+
     def settings(self) -> dict[str, object]:
         """:return: the strategy's own settings, for :meth:`describe`."""
         return {}
@@ -266,7 +275,7 @@ class Explored(Strategy):
         contexts = Contexts()
         hint = options.repro(scenario, seed) if options.repro is not None else ""
         report = ex.explore(
-            instance_body(scenario, seed, self.limits, contexts), strategy=self.name,
+            self.body(scenario, seed, contexts), strategy=self.name,
             runs=self.runs_for(scenario, options), seconds=options.seconds,
             seed=seed if attempt == 0 else derive_seed(seed, attempt) % (1 << 31),
             faults=self.faults_for(scenario), shard=self.shard,
@@ -282,7 +291,7 @@ class Explored(Strategy):
                           kind=report.kind)
         if report.failed and (options.html or options.history_dir is not None):
             contexts = Contexts()  # the failing run itself, for its histories
-            ex.replay(instance_body(scenario, seed, self.limits, contexts), report.schedule,
+            ex.replay(self.body(scenario, seed, contexts), report.schedule,
                       strategy=self.name, faults=self.faults_for(scenario), stdlib=False)
         return with_histories(outcome, contexts.last, options.history_dir, options.html)
 

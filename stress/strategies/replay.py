@@ -11,7 +11,7 @@ from refasync import explore as ex
 
 from ..harness import Outcome, with_histories
 from .base import RunOptions, Strategy
-from .explored import Contexts, Explored, instance_body
+from .explored import Contexts, Explored
 
 __all__ = ("Replay",)
 
@@ -27,7 +27,7 @@ class Replay(Strategy):
 
     def run(self, scenario: str, seed: int, attempt: int, options: RunOptions) -> Outcome:
         contexts = Contexts()
-        body = instance_body(scenario, seed, self.of.limits, contexts)
+        body = self.of.body(scenario, seed, contexts)
         message, kind, ok = "", "", True
         try:
             ex.reproduce(body, self.schedule, strategy=self.of.name,
