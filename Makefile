@@ -37,9 +37,12 @@ wheel-check: $(STAMP)
 test: typecheck crosshair wheel-check
 	$(BIN)/python -m pytest -q tests models stress conformance -k "not scenario_batch"
 
-# 60 seconds of randomized interleavings; prints its master seed and a summary.
+# 60 seconds of randomized interleavings (the delay injector), then 60 seconds of every
+# scenario with no hook installed (the program users run); each prints its master seed
+# and its table.
 stress: $(STAMP)
 	$(BIN)/python -m stress --seconds 60
+	$(BIN)/python -m stress --strategy none --seconds 60
 
 # refasync against the standard library and the original library (PyPI async 0.6.2,
 # prepared by tools/original_async.py), as ratios measured in one run.

@@ -39,11 +39,11 @@ from typing import TextIO
 
 from models.linearizability import Op, check_channel_history
 from models.spec_runs import Program, run_programs
-from stress.inject import PROFILES, injected
-from stress.scenarios_channel import RecordedChannel, _HistoryRecorder
 
 from .check import failing_window
 from .history import ChannelHistory, read_history_file, write_history_file
+from .inject import PROFILES, injected
+from .recording import HistoryRecorder, RecordedChannel
 
 __all__ = ("main", "read_all_history", "record", "tamper")
 
@@ -68,8 +68,8 @@ def read_all_history(ops: int, maxsize: int, seed: int) -> ChannelHistory:
 def record(ops: int, maxsize: int, profile: str, seed: int) -> ChannelHistory:
     """:return: the recorded history of about ``ops`` operations (4 threads, one channel,
     the ``stress`` shape)."""
-    recorder = _HistoryRecorder()
-    chan = RecordedChannel(None, maxsize, recorder)
+    recorder = HistoryRecorder()
+    chan = RecordedChannel(maxsize, recorder)
     per_writer = ops * 3 // 10  # reads take 1.5 items on average: ~10 ops per 6 items
     writers_done = threading.Barrier(3)
 

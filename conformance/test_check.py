@@ -1,6 +1,7 @@
 """The history format and ``python -m conformance.check``: round trips, malformed input,
-verdicts and exit codes, the failing window, several channels, the timeout, real stress
-histories (accepted) and the histories of broken implementations (rejected)."""
+verdicts and exit codes, the failing window, several channels, the timeout, and the
+histories of broken implementations (rejected). The stress harness's histories are checked
+in ``stress/test_histories.py`` (stress imports conformance, never the reverse)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import contextlib
 import functools
 import io
 import json
-import os
 import random
 import subprocess
 import sys
@@ -24,8 +24,6 @@ from models import broken as model_broken
 from models.linearizability import Op, check_channel_history
 from refasync import Channel, ChannelReader, ChannelWriter, Full, ReadOnly
 from refasync.util import AsyncQueue
-from stress.broken import broken as stress_broken
-from stress.runner import run_many
 
 from .check import main, prefix
 from .history import ChannelHistory, HistoryError, read_history, write_history, write_history_file
@@ -212,23 +210,7 @@ def test_html_is_written_for_a_linearizable_history(tmp_path: Path) -> None:
     assert text.count('"label":') == 3 and '"windows":[]' in text
 
 
-# --- real histories: the stress harness's (accepted), broken implementations' (rejected) --
-
-
-@pytest.mark.timeout(240)
-def test_every_history_the_stress_harness_writes_is_accepted(tmp_path: Path) -> None:
-    from stress.cli import main as stress_main
-
-    out = io.StringIO()
-    code = stress_main(["--scenario", "channel_mpmc", "--scenario", "channel_close_blocked",
-                        "--instances", "30", "--profile", "heavy", "--seed", "11",
-                        "--history", str(tmp_path)], out=out)
-    assert code == 0, out.getvalue()
-    files = sorted(tmp_path.iterdir())
-    assert len(files) == 30
-    for path in files:
-        code, verdict = run(path)
-        assert code == 0, f"{path.name}: {verdict}"
+# --- real histories: broken implementations' (rejected) --------------------------------
 
 
 def record_sequence(queue_cls: type[AsyncQueue[int]], maxsize: int) -> list[Op]:
@@ -284,35 +266,6 @@ def test_the_recorded_sequence_is_accepted_on_refasync(tmp_path: Path) -> None:
         path = tmp_path / f"h{maxsize}.jsonl"
         write_history_file(str(path), [ChannelHistory(None, maxsize, record_sequence(AsyncQueue, maxsize))])
         assert run(path) == (0, "linearizable\n")
-
-
-@pytest.mark.timeout(300)
-@pytest.mark.parametrize("variant", ["wait_without_while", "notify_before_append"])
-def test_histories_of_broken_stress_variants_are_rejected(tmp_path: Path, variant: str) -> None:
-    """The stress harness catches the variant (by some oracle or its watchdog); the
-    history it wrote for a failing instance is rejected, window shown. A hang may leave a
-    history that is linearizable (slow is not wrong), hence a few tries."""
-    verdicts = []
-    for attempt in range(6):
-        directory = tmp_path / str(attempt)
-        with stress_broken(variant):
-            summary = run_many(["channel_mpmc", "channel_close_blocked"], attempt, "heavy",
-                               seconds=40, stall_s=3, stop_on_failure=True,
-                               history_dir=str(directory))
-        for failure in summary.failures:
-            if failure.history:
-                code, out = run(failure.history)
-                verdicts.append((failure.scenario, code))
-                if code == 1:
-                    assert "smallest failing window" in out
-                    return
-    pytest.fail(f"no history of {variant} was rejected: {verdicts}")
-
-
-def test_history_dir_holds_only_jsonl(tmp_path: Path) -> None:
-    run_many(["channel_mpmc"], 5, "light", instances=3, history_dir=str(tmp_path))
-    names = os.listdir(tmp_path)
-    assert len(names) == 3 and all(n.startswith("channel_mpmc-") and n.endswith(".jsonl") for n in names)
 
 
 def test_the_example_of_history_md_is_linearizable(tmp_path: Path) -> None:

@@ -315,23 +315,6 @@ def test_hostile_history_page_runs_no_script_and_draws_every_bar(tmp_path: Path)
 
 
 @pytest.mark.timeout(600)
-def test_hostile_stress_page_runs_no_script_and_draws_every_bar(tmp_path: Path) -> None:
-    from stress.histories import Recorded, failure_page
-
-    ops: list[object] = []
-    for i, value in enumerate(HOSTILE):
-        ops += [Op(value, "write", (i, value), None, 10 * i, 10 * i + 5),
-                Op(value, "read", (1, False), [(i, value)], 10 * i + 6, 10 * i + 8)]
-    ops.append(Op("again", "read", (1, False), [(0, HOSTILE[0])], 1000, 1010))
-    recorded = [Recorded(value, 0, ops) for value in HOSTILE[:2]]
-    text = failure_page(HOSTILE[0] + HOSTILE[4], "\n".join(HOSTILE), recorded)
-    assert text is not None
-    page = tmp_path / "stress.html"
-    page.write_text(text, encoding="utf-8")
-    assert_safe_and_complete(page, len(ops))
-
-
-@pytest.mark.timeout(600)
 def test_hostile_explorer_page_runs_no_script_and_draws_every_bar(tmp_path: Path) -> None:
     page = tmp_path / "explorer.html"
     page.write_text(hostile_page(HOSTILE[0] + HOSTILE[2] + HOSTILE[3] + HOSTILE[4]), encoding="utf-8")

@@ -504,9 +504,9 @@ def runs_with_steps(draw: st.DrawFn) -> tuple[list[Op], int]:
 @st.composite
 def cut_runs(draw: st.DrawFn) -> tuple[list[Op], int]:
     """A run as above, cut at one of its return times the way the checker cuts a history
-    to find its smallest failing window (conformance/check.py's ``prefix``: operations in
+    to find its smallest failing window (``models/cuts.py``'s ``prefix``: operations in
     flight at the cut are pending, a read bounded by what it returned in the end)."""
-    from conformance.check import prefix
+    from .cuts import prefix
 
     ops, maxsize = draw(runs_with_steps())
     cutoffs = sorted({op.ret for op in ops if op.ret is not None})

@@ -28,7 +28,7 @@ from refasync import util
 from refasync.explore import InjectedFault
 from refasync.util import Lock, SyncPoint, SyncPrimitive
 
-from .inject import derive_seed
+from conformance.inject import derive_seed
 
 __all__ = (
     "INTERRUPTS",

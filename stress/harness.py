@@ -2,31 +2,36 @@
 
 A scenario is a function ``(ctx) -> None`` that builds channels or pools, runs threads
 through ``ctx.spawn``, reports every completed operation with ``ctx.tick`` and checks its
-oracles with ``ctx.check``. :func:`run_instance` runs it in its own thread under the delay
-injector and watches it: when no operation completes for ``stall_s`` seconds it dumps every
-thread's stack, runs the scenario's abort callbacks (which close what threads may wait on)
-and fails the instance with its seed.
+oracles with ``ctx.check``. :func:`run_instance` runs it in its own thread, inside the
+lifecycle of an OS-scheduled strategy (``stress/strategies/delays.py``: the delay injector;
+``none.py``: no hook), and watches it: when no operation completes for ``stall_s`` seconds
+it dumps every thread's stack, runs the scenario's abort callbacks (which close what threads
+may wait on) and fails the instance with its seed. A ``KeyboardInterrupt`` while it waits
+runs the abort callbacks too, then propagates.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import random
 import threading
 import time
 import traceback
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Protocol
 
 from refasync.pool import ThreadPool
 from refasync.util import ItemQueue
 from refasync.testing import dump_stacks
 
+from conformance.inject import derive_seed
+
 from .faults import InterruptInjector, interrupts
 from .histories import Recorded, failure_page, write_instance_history
-from .inject import PROFILES, derive_seed, injected
 
-__all__ = ("Context", "Outcome", "ScenarioFailure", "Scenario", "repro_line", "run_instance")
+__all__ = ("Context", "Lifecycle", "Outcome", "ScenarioFailure", "Scenario", "run_instance",
+           "with_histories")
 
 STRESS_PREFIX = "stress-"
 
@@ -226,6 +231,8 @@ Scenario = Callable[[Context], None]
 
 @dataclass(frozen=True)
 class Outcome:
+    """What one scenario instance did, under any strategy."""
+
     scenario: str
     seed: int
     ok: bool
@@ -236,10 +243,19 @@ class Outcome:
     hung: bool  # the watchdog fired
     history: str = ""  # the file its histories were written to (--history), if any
     html: str = ""  # when failed and asked for (--html): the page picturing its history
+    runs: int = 1  # runs of the instance (the explorer: schedules)
+    schedule: str = ""  # the explorer: the failing schedule, shrunk
+    exhausted: bool = False  # dfs: every schedule within the bound ran
+    kind: str = ""  # the explorer: the failure's kind
 
 
-def repro_line(scenario: str, seed: int, profile: str) -> str:
-    return f"python -m stress --scenario {scenario} --seed {seed} --profile {profile}"
+class Lifecycle(Protocol):
+    """An OS-scheduled strategy's part in one run: the context its scenario gets, and
+    what is installed around the run (a hook, the switch interval), restored after."""
+
+    def context(self, name: str, seed: int) -> Context: ...
+
+    def installed(self, seed: int) -> contextlib.AbstractContextManager[object]: ...
 
 
 def _workers_of(pools: list[ThreadPool]) -> list[str]:
@@ -252,13 +268,15 @@ def _workers_of(pools: list[ThreadPool]) -> list[str]:
 
 
 def run_instance(
-    name: str, scenario: Scenario, seed: int, profile: str = "light", stall_s: float = 10.0,
+    name: str, scenario: Scenario, seed: int, lifecycle: Lifecycle, stall_s: float = 10.0,
     history_dir: str | None = None, html: bool = False,
 ) -> Outcome:
-    """Run one scenario instance under the injector and the watchdog; never raises for a
-    scenario failure (it is reported in the Outcome). ``history_dir``: write its recorded
-    histories there; ``html``: on a failure, picture them in ``Outcome.html``."""
-    ctx = Context(name, seed)
+    """Run one scenario instance inside ``lifecycle`` under the watchdog; never raises for
+    a scenario failure (it is reported in the Outcome). ``history_dir``: write its recorded
+    histories there; ``html``: on a failure, picture them in ``Outcome.html``.
+
+    :raise KeyboardInterrupt: after running the instance's abort callbacks"""
+    ctx = lifecycle.context(name, seed)
     done = threading.Event()
     failure: list[str] = []
     hung = False
@@ -276,18 +294,25 @@ def run_instance(
             done.set()
 
     start = time.monotonic()
-    with injected(PROFILES[profile], seed):
+    with lifecycle.installed(seed):
         threading.Thread(target=body, name=STRESS_PREFIX + "scenario", daemon=True).start()
-        while not done.wait(0.05):
-            if ctx.idle_for() > stall_s:
-                hung = True
-                stacks = dump_stacks()
-                failure.append(
-                    f"hang: no operation completed for {stall_s} s (watchdog)\n{stacks}"
-                )
-                ctx.run_aborts()
-                done.wait(2.0)
-                break
+        try:
+            while not done.wait(0.05):
+                if ctx.idle_for() > stall_s:
+                    hung = True
+                    stacks = dump_stacks()
+                    failure.append(
+                        f"hang: no operation completed for {stall_s} s (watchdog)\n{stacks}"
+                    )
+                    ctx.run_aborts()
+                    done.wait(2.0)
+                    break
+        except KeyboardInterrupt:
+            ctx.run_aborts()
+            if done.wait(2.0):
+                for pool in ctx.pools:
+                    pool.set_size(0)
+            raise
     seconds = time.monotonic() - start
     if not failure:
         left = _workers_of(ctx.pools)
@@ -299,12 +324,22 @@ def run_instance(
     message = ""
     if failure:
         message = f"{name} seed={seed}: " + "\n".join(failure)
-    path, page = "", ""
-    if history_dir is not None or (failure and html):
-        recorded = ctx.histories()
-        if history_dir is not None:
-            path = write_instance_history(history_dir, name, seed, recorded) or ""
-        if failure and html:
-            page = failure_page(f"{name} seed={seed}", message, recorded) or ""
-    return Outcome(name, seed, not failure, message, ctx.items, ctx.ops, seconds, hung,
-                   path, page)
+    outcome = Outcome(name, seed, not failure, message, ctx.items, ctx.ops, seconds, hung)
+    return with_histories(outcome, ctx, history_dir, html)
+
+
+def with_histories(outcome: Outcome, ctx: Context | None, history_dir: str | None,
+                   html: bool) -> Outcome:
+    """:return: ``outcome`` with the histories ``ctx`` recorded written to
+    ``history_dir`` (``--history``) and, for a failure, pictured (``--html``)."""
+    if ctx is None or (history_dir is None and not (html and not outcome.ok)):
+        return outcome
+    recorded = ctx.histories()
+    path = page = ""
+    if history_dir is not None:
+        path = write_instance_history(history_dir, outcome.scenario, outcome.seed,
+                                      recorded) or ""
+    if html and not outcome.ok:
+        page = failure_page(f"{outcome.scenario} seed={outcome.seed}", outcome.message,
+                            recorded) or ""
+    return dataclasses.replace(outcome, history=path, html=page)

@@ -5,6 +5,7 @@ small instances, and exact replay of a failing schedule."""
 from __future__ import annotations
 
 import io
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -14,28 +15,37 @@ import pytest
 from refasync import explore as ex
 from stress.broken import BROKEN, MODEL_CLASSES, broken
 from stress.cli import main
-from stress.explore_driver import (
-    CAUGHT_IN,
-    LIMITS,
-    LIMITS_DFS,
-    Campaign,
-    instance_body,
-    run_campaign,
-)
+from stress.runner import Summary, run_many
 from stress.scenarios import ALL_SCENARIOS, FAULT_SCENARIOS
+from stress.strategies import EXPLORED, Pct
+from stress.strategies.explored import CAUGHT_IN, LIMITS_DFS, Explored, instance_body
 
-#: The short budget per (strategy, scenario) in ``make test``.
-SHORT_RUNS = {"random": 15, "pct": 15, "dfs": 30}
+#: The short budget per (strategy, scenario) in ``make test``: instances x runs each.
+SHORT_RUNS = {"random": (3, 5), "pct": (3, 5), "dfs": (1, 30)}
+
+
+def _failure(summary: Summary) -> str:
+    return "" if not summary.failures else (summary.repros[0] + "\n"
+                                            + summary.failures[0].message)
 
 
 @pytest.mark.parametrize("scenario", sorted(ALL_SCENARIOS))
-@pytest.mark.parametrize("strategy", ["random", "pct", "dfs"])
+@pytest.mark.parametrize("strategy", sorted(SHORT_RUNS))
 def test_short_exploration_budget_finds_nothing(strategy: str, scenario: str) -> None:
-    out = io.StringIO()
-    campaign = Campaign(strategy, [scenario], seed=20261129, runs=SHORT_RUNS[strategy],
-                        runs_per_instance=5)
-    assert run_campaign(campaign, out) == 0, out.getvalue()
-    assert "no failure" in out.getvalue()
+    instances, runs = SHORT_RUNS[strategy]
+    summary = run_many([scenario], 20261129, EXPLORED[strategy](), instances=instances,
+                       runs=runs)
+    assert not summary.failures, _failure(summary)
+    assert summary.instances == instances and summary.runs > 0
+
+
+@pytest.mark.timeout(300)
+def test_a_put_back_may_overfill_a_bounded_channel_under_faults() -> None:
+    """F1: a read interrupted after taking items puts them back, so a bounded channel
+    may hold more than maxsize; the channel invariants allow it when a run injects
+    faults (the second instance of master seed 9 overfills its channel at run 8)."""
+    summary = run_many(["channel_mpmc"], 9, Pct(faults=True), instances=2)
+    assert not summary.failures, _failure(summary)
 
 
 #: Caught by a dedicated explorer test (dfs or pct on a tailored body: the stress
@@ -53,7 +63,7 @@ CAUGHT_BY_UNIT_TEST = {
 def test_campaigns_and_replays_share_one_step_limit() -> None:
     import inspect
 
-    assert Campaign("pct", [], seed=0).max_steps == ex.MAX_STEPS
+    assert "max_steps" not in inspect.signature(Explored).parameters  # explore()'s default
     assert inspect.signature(ex.replay).parameters["max_steps"].default == ex.MAX_STEPS
     assert inspect.signature(ex.explore).parameters["max_steps"].default == ex.MAX_STEPS
 
@@ -87,13 +97,12 @@ campaign = pytest.mark.campaign
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("name", sorted(CAUGHT_IN))
 def test_pct_catches_the_broken_variant_within_1000_runs(name: str) -> None:
-    out = io.StringIO()
-    campaign = Campaign("pct", [CAUGHT_IN[name]], seed=7, runs=1000, shrink_s=2.0)
-    with broken(name):
-        status = run_campaign(campaign, out)
-    assert status == 1, f"{name} not caught by pct in 1000 runs:\n{out.getvalue()}"
-    assert campaign.failure is not None and not campaign.failure.nondeterministic
-    assert "replay: python -m stress --strategy pct" in out.getvalue()
+    with broken(name):  # 40 instances of 25 runs
+        summary = run_many([CAUGHT_IN[name]], 7, Pct(shrink=False), instances=40,
+                           stop_on_failure=True, broken=name)
+    assert summary.failures, f"{name} not caught by pct in 1000 runs ({summary.runs} ran)"
+    assert summary.failures[0].kind != "nondeterminism", _failure(summary)
+    assert summary.repros[0].startswith("python -m stress --strategy pct")
 
 
 #: The table of exhaustion figures in docs/semantics.md starts with this header row.
@@ -120,8 +129,9 @@ def exhaust(name: str, seed: int, bound: int) -> ex.Report:
     """dfs over one instance at the dfs sizes (with faults for the fault scenarios, as
     their campaigns), the standard library uncontrolled (the scenarios use it only for
     the harness's bookkeeping), until the bound is exhausted."""
-    return ex.explore(instance_body(name, seed, LIMITS_DFS), strategy="dfs", runs=10**7,
-                      preemptions=bound, faults=name in FAULT_SCENARIOS, stdlib=False,
+    faults = name in FAULT_SCENARIOS
+    return ex.explore(instance_body(name, seed, LIMITS_DFS, faults=faults), strategy="dfs",
+                      runs=10**7, preemptions=bound, faults=faults, stdlib=False,
                       raise_on_failure=False)
 
 
@@ -144,25 +154,24 @@ def test_the_documented_exhaustion_figures_are_recomputed() -> None:
 
 
 def test_a_failing_schedule_replays_exactly_from_the_command_line() -> None:
-    out = io.StringIO()
-    campaign = Campaign("pct", ["channel_mpmc"], seed=7, runs=1000, shrink_s=2.0)
     with broken("notify_before_append"):
-        assert run_campaign(campaign, out) == 1
-        report = campaign.failure
-        assert report is not None
-        line = report.replay_line
-        assert line.startswith("python -m stress --strategy pct --scenario channel_mpmc")
-        argv = line.split()[3:]
-        schedule = report.schedule
-        argv = argv[:argv.index("--replay")] + ["--replay", schedule]
-        for _ in range(20):
-            replayed = io.StringIO()
-            assert main(argv, replayed) == 1, replayed.getvalue()
-            assert "failed" in replayed.getvalue()
-    # Without the bug the same schedule no longer fails (or no longer applies).
-    seed = int(argv[argv.index("--seed") + 1])
-    result = ex.replay(instance_body("channel_mpmc", seed, LIMITS), schedule)
-    assert result.failure is None or result.kind == "nondeterminism"
+        summary = run_many(["channel_mpmc"], 7, Pct(shrink_steps=20_000), instances=40,
+                           stop_on_failure=True, broken="notify_before_append")
+    assert summary.failures
+    line = summary.repros[0]
+    assert line.startswith("python -m stress --strategy pct --scenario channel_mpmc")
+    assert line.endswith(f"--broken notify_before_append --replay "
+                         f"{shlex.quote(summary.failures[0].schedule)}")
+    argv = shlex.split(line)[3:]
+    for _ in range(20):  # the line installs the variant itself
+        replayed = io.StringIO()
+        assert main(argv, replayed) == 1, replayed.getvalue()
+        assert "FAILED (reproduced)" in replayed.getvalue()
+    # Without the bug the same line does not fail, and says so (exit 3), never "OK".
+    without = argv[:argv.index("--broken")] + argv[argv.index("--replay"):]
+    replayed = io.StringIO()
+    assert main(without, replayed) == 3, replayed.getvalue()
+    assert "REPLAY DID NOT FAIL" in replayed.getvalue()
 
 
 def print_figures() -> None:

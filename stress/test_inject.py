@@ -1,15 +1,20 @@
 """The injector itself: per-thread streams are reproducible, spurious wake-ups happen
-and are survived, and everything is uninstalled afterwards."""
+and are survived, and everything is uninstalled afterwards; the ``none`` strategy installs
+nothing and restores the switch interval."""
 
 from __future__ import annotations
 
 import sys
 import threading
 
+import pytest
+
+from conformance.inject import PROFILES, DelayInjector, derive_seed, injected
 from refasync import util
 from refasync.channel import Channel, mkchannel
 from refasync.util import Lock, SyncPoint
-from stress.inject import PROFILES, DelayInjector, derive_seed, injected
+from stress.harness import Context, run_instance
+from stress.strategies import NoHook
 
 
 def _decisions(seed: int) -> list[bool]:
@@ -46,3 +51,27 @@ def test_spurious_wakeups_are_survived() -> None:
         assert not thread.is_alive()
     assert got == [list(range(50))]
     assert injector.spurious > 0
+
+
+def test_strategy_none_runs_with_no_hook_and_restores_the_switch_interval() -> None:
+    interval = sys.getswitchinterval()
+    hooks: list[object] = []
+    intervals: list[float] = []
+
+    def scenario(ctx: Context) -> None:
+        hooks.append(util.get_sync_hook())
+        intervals.append(sys.getswitchinterval())
+        with ctx.interrupts() as injector:  # the fault scenarios' injector: never called
+            hooks.append(util.get_sync_hook())
+            assert injector.locks() == []
+
+    outcome = run_instance("probe", scenario, 1, NoHook())
+    assert outcome.ok, outcome.message
+    assert hooks == [None, None] and intervals[0] < 1e-5
+    assert sys.getswitchinterval() == interval
+
+
+def test_strategy_none_refuses_to_run_under_a_hook() -> None:
+    with injected(PROFILES["light"], 1), pytest.raises(RuntimeError, match="no sync hook"):
+        with NoHook().installed(1):
+            pass

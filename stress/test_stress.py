@@ -1,10 +1,13 @@
 """pytest entry points of the stress harness.
 
 * ``test_short_budget`` is what ``make test`` runs: 500 instances across every scenario
-  kind, the fault kinds included (``--faults``); about 80 s on an idle 2-core machine. It
-  is bounded by its instance count, not by time, so a loaded machine makes it slower,
-  never red (the time limit only turns a hang into a failure).
-* ``test_scenario_batch`` is parametrized per kind; repeat it for long CI stress runs:
+  kind under the delay injector, the fault kinds included (``--faults``); about 80 s on
+  an idle 2-core machine; and 1000 instances with no hook installed (``--strategy none``,
+  the program users run), about 8 s. Each is bounded by its instance count, not by time,
+  so a loaded machine makes it slower, never red (the time limit only turns a hang into
+  a failure).
+* ``test_scenario_batch`` is parametrized per kind and OS-scheduled strategy; repeat it
+  for long CI stress runs:
   ``pytest stress -k scenario_batch --count 50 -p repeat``.
 """
 
@@ -17,13 +20,24 @@ from typing import Iterator
 
 import pytest
 
-from stress.harness import repro_line
-from stress.runner import format_summary, run_many
+from stress.runner import Summary, format_summary, run_many
 from stress.scenarios import ALL_SCENARIOS
+from stress.strategies import Delays, NoHook, Strategy
 
 PROFILE = os.environ.get("STRESS_PROFILE", "heavy")
-SHORT_INSTANCES = 500
-SHORT_CEILING_S = 400.0  # a guard, not a budget: 500 instances take ~80 s idle
+#: Instances of the short budget per strategy, and its ceiling (a guard, not a budget:
+#: 500 delayed instances take ~80 s idle, 1000 hook-free ones ~8 s).
+SHORT_INSTANCES = {"delays": 500, "none": 1000}
+SHORT_CEILING_S = 400.0
+
+
+def _strategy(name: str) -> Strategy:
+    return Delays(PROFILE) if name == "delays" else NoHook()
+
+
+def _failures(master: int, summary: Summary) -> str:
+    return (f"master seed {master}: {len(summary.failures)} failures; rerun with:\n"
+            + "\n".join(summary.repros) + "\n\n" + summary.failures[0].message[:8000])
 
 
 @pytest.fixture(autouse=True)
@@ -40,28 +54,25 @@ def frozen_heap() -> Iterator[None]:
 
 
 @pytest.mark.timeout(SHORT_CEILING_S + 30)
-def test_short_budget() -> None:
+@pytest.mark.parametrize("strategy", sorted(SHORT_INSTANCES))
+def test_short_budget(strategy: str) -> None:
     master = random.randrange(1 << 32)
-    summary = run_many(list(ALL_SCENARIOS), master, PROFILE, seconds=SHORT_CEILING_S,
-                       instances=SHORT_INSTANCES)
+    instances = SHORT_INSTANCES[strategy]
+    summary = run_many(list(ALL_SCENARIOS), master, _strategy(strategy),
+                       seconds=SHORT_CEILING_S, instances=instances)
     print(f"master seed {master}\n{format_summary(summary)}")
-    reruns = [repro_line(f.scenario, f.seed, PROFILE) for f in summary.failures]
-    assert not summary.failures, (
-        f"master seed {master}: {len(summary.failures)} failures; rerun with:\n"
-        + "\n".join(reruns) + "\n\n" + summary.failures[0].message[:8000])
-    assert summary.runs == SHORT_INSTANCES, (
-        f"only {summary.runs} instances ran in {SHORT_CEILING_S} s")
+    assert not summary.failures, _failures(master, summary)
+    assert summary.instances == instances, (
+        f"only {summary.instances} instances ran in {SHORT_CEILING_S} s")
     for name, stats in summary.stats.items():
-        assert stats.runs >= SHORT_INSTANCES // len(ALL_SCENARIOS), (name, stats)
+        assert stats.instances >= instances // len(ALL_SCENARIOS), (name, stats)
 
 
 @pytest.mark.timeout(120)
+@pytest.mark.parametrize("strategy", sorted(SHORT_INSTANCES))
 @pytest.mark.parametrize("scenario", sorted(ALL_SCENARIOS))
-def test_scenario_batch(scenario: str) -> None:
+def test_scenario_batch(scenario: str, strategy: str) -> None:
     master = random.randrange(1 << 32)
-    summary = run_many([scenario], master, PROFILE, seconds=20.0, instances=25)
-    reruns = [repro_line(f.scenario, f.seed, PROFILE) for f in summary.failures]
-    assert not summary.failures, (
-        f"master seed {master}: rerun with:\n" + "\n".join(reruns) + "\n\n"
-        + summary.failures[0].message[:8000])
+    summary = run_many([scenario], master, _strategy(strategy), seconds=20.0, instances=25)
+    assert not summary.failures, _failures(master, summary)
     assert summary.runs >= 1

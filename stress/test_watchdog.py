@@ -1,12 +1,15 @@
-"""The watchdog never counts a checker's time as a stall (issue 13): a check that outlasts
-the stall limit many times over leaves the instance passing; the same wait outside
-``Context.checking`` is a hang."""
+"""The watchdog never counts a checker's time as a stall: a check that outlasts the stall
+limit many times over leaves the instance passing; the same wait outside
+``Context.checking`` is a hang. Both OS-scheduled strategies share the watchdog."""
 
 from __future__ import annotations
 
 import time
 
+import pytest
+
 from .harness import Context, run_instance
+from .strategies import Delays, NoHook
 
 STALL_S = 0.2
 
@@ -22,11 +25,13 @@ def long_silence(ctx: Context) -> None:
         time.sleep(0.01)
 
 
-def test_checking_time_is_never_a_stall() -> None:
-    outcome = run_instance("long_check", long_check, 1, "light", STALL_S)
+@pytest.mark.parametrize("strategy", [Delays("light"), NoHook()], ids=["delays", "none"])
+def test_checking_time_is_never_a_stall(strategy: Delays | NoHook) -> None:
+    outcome = run_instance("long_check", long_check, 1, strategy, STALL_S)
     assert outcome.ok and not outcome.hung, outcome.message
 
 
-def test_the_same_silence_outside_a_check_is_a_hang() -> None:
-    outcome = run_instance("long_silence", long_silence, 1, "light", STALL_S)
+@pytest.mark.parametrize("strategy", [Delays("light"), NoHook()], ids=["delays", "none"])
+def test_the_same_silence_outside_a_check_is_a_hang(strategy: Delays | NoHook) -> None:
+    outcome = run_instance("long_silence", long_silence, 1, strategy, STALL_S)
     assert outcome.hung and "watchdog" in outcome.message

@@ -7,24 +7,20 @@ per-writer order (a FIFO hands each reader a subsequence of its order).
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Protocol
+from typing import Callable
 
-from refasync.channel import Channel, ChannelReader, ChannelWriter
-from refasync.explore import InjectedFault
-from refasync.util import AsyncQueue, Full, HSCondition, Lock, ReadOnly
+from conformance.recording import HistoryRecorder, Item, NoRecorder, RecordedChannel, Recorder
+from refasync.util import HSCondition, Lock
 
-from . import oracles
-from .harness import Context
-from .histories import Recorded
+from .. import oracles
+from ..harness import Context
+from ..histories import Recorded
 
 __all__ = ("channel_close_blocked", "channel_mpmc", "linearizability_available")
-
-Item = tuple[int, int]
 
 #: Histories longer than this are not recorded nor checked (the checker's search can be
 #: exponential in the number of overlapping operations; the read-order pruning makes the
@@ -43,129 +39,40 @@ def linearizability_available() -> bool:
     return True
 
 
-class Recorder(Protocol):
-    def call(self, thread: str, kind: str, arg: object) -> int: ...
-
-    def ret(self, token: int, result: object) -> None: ...
-
-    def ops(self) -> list[object]: ...
-
-
-class _NoRecorder:
-    def call(self, thread: str, kind: str, arg: object) -> int:
-        return 0
-
-    def ret(self, token: int, result: object) -> None:
-        pass
-
-    def ops(self) -> list[object]:
-        return []
-
-
-class _HistoryRecorder:
-    """Adapts models.linearizability.History (imported lazily) to :class:`Recorder`."""
-
-    def __init__(self) -> None:
-        from models.linearizability import History
-
-        self._history = History()
-
-    def call(self, thread: str, kind: str, arg: object) -> int:
-        return self._history.call(thread, kind, arg)
-
-    def ret(self, token: int, result: object) -> None:
-        self._history.ret(token, result)
-
-    def ops(self) -> list[object]:
-        return list(self._history.ops())
-
-
 def _recorder(ctx: Context, planned_ops: int) -> Recorder:
     if planned_ops > min(MAX_CHECKED_OPS, ctx.limit("history_ops", MAX_CHECKED_OPS)):
-        return _NoRecorder()
+        return NoRecorder()
     if not linearizability_available():
         ctx.notes.append("linearizability: skipped (models.linearizability missing)")
-        return _NoRecorder()
-    return _HistoryRecorder()
+        return NoRecorder()
+    return HistoryRecorder()
 
 
-class RecordedChannel:
-    """A writer and a reader of one channel whose every call is recorded."""
+def recorded_channel(ctx: Context, maxsize: int, recorder: Recorder,
+                     what: str) -> RecordedChannel:
+    """:return: a recorded channel whose interrupts are the context's, whose history the
+    instance keeps (``--history``, ``--html``) and whose invariants the explorer watches."""
+    chan = RecordedChannel(maxsize, recorder, ctx.interruptible)
+    ctx.add_history(lambda: Recorded(what, maxsize, recorder.ops()))
+    ctx.watch_channel(chan.queue())
+    return chan
 
-    def __init__(self, ctx: Context | None, maxsize: int, recorder: Recorder,
-                 what: str = "") -> None:
-        # Without a scenario context (conformance/bench_check.py) nothing is interruptible.
-        self._interruptible: Callable[[], contextlib.AbstractContextManager[None]] = (
-            contextlib.nullcontext if ctx is None else ctx.interruptible)
-        self.maxsize = maxsize
-        channel: Channel[Item] = Channel(maxsize)
-        self.writer = ChannelWriter(channel)
-        self.reader = ChannelReader(channel)
-        self.recorder = recorder
-        if ctx is not None:
-            ctx.add_history(lambda: Recorded(what, maxsize, recorder.ops()))  # --history, --html
-            ctx.watch_channel(self.queue())
 
-    def queue(self) -> AsyncQueue[Item]:
-        queue = self.writer.channel.queue
-        assert isinstance(queue, AsyncQueue)
-        return queue
+def check_history(ctx: Context, chan: RecordedChannel, what: str) -> None:
+    """Fail the instance if the channel's recorded history is not linearizable (an
+    undecided check is a note)."""
+    ops = chan.recorder.ops()
+    if ops:
+        from models.linearizability import CheckTimeout
 
-    def write(self, who: str, item: Item, block: bool, timeout: float | None) -> str | None:
-        """:return: None if written, else "ReadOnly" or "Full"."""
-        token = self.recorder.call(who, "write", item)
-        outcome: str | None = None
-        while True:  # an injected interrupt (explorer --faults) is retried, like a user would
-            try:
-                with self._interruptible():
-                    self.writer.write(item, block, timeout)
-            except ReadOnly:
-                outcome = "ReadOnly"
-            except Full:
-                outcome = "Full"
-            except InjectedFault:
-                continue
-            break
-        self.recorder.ret(token, outcome)
-        return outcome
-
-    def read(self, who: str, count: int, block: bool, timeout: float | None) -> list[Item]:
-        arg = (count, block) if timeout is None else (count, block, timeout)
-        token = self.recorder.call(who, "read", arg)
-        while True:
-            try:
-                with self._interruptible():
-                    items = self.reader.read(count, block, timeout)
-            except InjectedFault:
-                continue  # a read that took items and was interrupted put them back
-            break
-        self.recorder.ret(token, list(items))
-        return items
-
-    def close(self, who: str) -> None:
-        token = self.recorder.call(who, "close", None)
-        while True:
-            try:
-                with self._interruptible():
-                    self.writer.close()
-            except InjectedFault:
-                continue
-            break
-        self.recorder.ret(token, None)
-
-    def check_history(self, ctx: Context, what: str) -> None:
-        ops = self.recorder.ops()
-        if ops:
-            from models.linearizability import CheckTimeout
-
-            deadline = time.monotonic() + CHECK_BUDGET_S
-            try:
-                with ctx.checking():
-                    message = oracles.linearizable(ops, self.maxsize, what, deadline)
-            except CheckTimeout:
-                ctx.notes.append(f"linearizability of {what}: unknown after {CHECK_BUDGET_S} s")
-                return
-            ctx.check(not message, message)
+        deadline = time.monotonic() + CHECK_BUDGET_S
+        try:
+            with ctx.checking():
+                message = oracles.linearizable(ops, chan.maxsize, what, deadline)
+        except CheckTimeout:
+            ctx.notes.append(f"linearizability of {what}: unknown after {CHECK_BUDGET_S} s")
+            return
+        ctx.check(not message, message)
 
 
 @dataclass
@@ -190,8 +97,8 @@ def channel_mpmc(ctx: Context) -> None:
     per_writer = rng.randint(1, ctx.limit("items", 12))
     close_mode = rng.choice(["drained", "after_writes", "midstream"])
     total = writers * per_writer
-    chan = RecordedChannel(ctx, maxsize, _recorder(ctx, 3 * total),
-                           f"channel(maxsize={maxsize}, {close_mode})")
+    chan = recorded_channel(ctx, maxsize, _recorder(ctx, 3 * total),
+                            f"channel(maxsize={maxsize}, {close_mode})")
     ctx.on_abort(lambda: chan.close("watchdog"))  # recorded: later ReadOnly needs it
     tally = _Tally()
     reads: list[list[Item]] = [[] for _ in range(readers)]
@@ -310,7 +217,7 @@ def channel_mpmc(ctx: Context) -> None:
         ctx.check(not message, message)
     if close_mode != "midstream":
         ctx.check(len(written) == total, f"only {len(written)} of {total} writes succeeded")
-    chan.check_history(ctx, f"channel(maxsize={maxsize}, {close_mode})")
+    check_history(ctx, chan, f"channel(maxsize={maxsize}, {close_mode})")
 
 
 def _waiters(cond: HSCondition) -> int:
@@ -340,12 +247,12 @@ def channel_close_blocked(ctx: Context) -> None:
     n_writers = rng.randint(1, min(3, ctx.limit("writers", 3)))
     prefill = rng.randint(0, min(4, ctx.limit("items", 4)))
     bound = rng.randint(1, min(3, ctx.limit("maxsize", 3)))
-    empty = RecordedChannel(ctx, rng.choice([0, 2]), _recorder(ctx, 2 * n_empty + 1),
-                            "close_blocked/empty")
-    partial = RecordedChannel(ctx, 0, _recorder(ctx, prefill + 2 * n_partial + 1),
-                              "close_blocked/partial")
-    full = RecordedChannel(ctx, bound, _recorder(ctx, bound + 2 * n_writers + 1),
-                           "close_blocked/full")
+    empty = recorded_channel(ctx, rng.choice([0, 2]), _recorder(ctx, 2 * n_empty + 1),
+                             "close_blocked/empty")
+    partial = recorded_channel(ctx, 0, _recorder(ctx, prefill + 2 * n_partial + 1),
+                               "close_blocked/partial")
+    full = recorded_channel(ctx, bound, _recorder(ctx, bound + 2 * n_writers + 1),
+                            "close_blocked/full")
     for chan in (empty, partial, full):
         ctx.on_abort(functools.partial(chan.close, "watchdog"))  # recorded: ReadOnly needs it
     for seq in range(prefill):
@@ -406,4 +313,4 @@ def channel_close_blocked(ctx: Context) -> None:
         ctx.check(full.read("main", count, True, None) == [],
                   "read of a closed, drained channel returned items")
     for chan, what in ((empty, "empty"), (partial, "partial"), (full, "full")):
-        chan.check_history(ctx, f"close_blocked/{what}")
+        check_history(ctx, chan, f"close_blocked/{what}")

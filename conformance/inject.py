@@ -1,4 +1,6 @@
-"""Seeded delay and spurious-wake-up injection at refasync's synchronization points.
+"""Seeded delay and spurious-wake-up injection at refasync's synchronization points: the
+stress harness's ``delays`` strategy, and the recorder of ``python -m conformance.bench_check
+--shape stress``.
 
 At every point reported through ``refasync.util``'s hook the injector draws, from a
 random stream private to the calling thread, whether to continue, ``sleep(0)`` (give the

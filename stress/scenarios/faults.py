@@ -28,8 +28,8 @@ from refasync.pool import PoolReader
 from refasync.task import ChannelThreadTask, IteratorThreadTask, Task
 from refasync.util import AsyncQueue, Full
 
-from . import oracles
-from .faults import (
+from .. import oracles
+from ..faults import (
     INTERRUPTS,
     FaultyCode,
     InterruptInjector,
@@ -37,7 +37,7 @@ from .faults import (
     UserInterrupt,
     locks_left_held,
 )
-from .harness import Context, _workers_of
+from ..harness import Context, _workers_of
 
 __all__ = ("fault_channel", "fault_tasks")
 

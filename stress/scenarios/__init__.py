@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from .harness import Scenario
-from .scenarios_channel import channel_close_blocked, channel_mpmc
-from .scenarios_faults import fault_channel, fault_tasks
-from .scenarios_pool import (
+from ..harness import Scenario
+from .channel import channel_close_blocked, channel_mpmc
+from .faults import fault_channel, fault_tasks
+from .pool import (
     cross_pool_chain,
     orphan_churn,
     pool_failure,

@@ -14,8 +14,8 @@ from refasync.channel import ChannelReader, ChannelWriter, Reader, Writer
 from refasync.pool import Pool, PoolReader, ThreadPool
 from refasync.task import ChannelThreadTask, IteratorThreadTask
 
-from . import oracles
-from .harness import Context
+from .. import oracles
+from ..harness import Context
 from .pipeline import Payload, Pipeline, build_pipeline
 
 __all__ = (
