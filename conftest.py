@@ -6,6 +6,8 @@
   the limit (default 60).
 * Hypothesis profiles: ``ci`` (the default, part of ``make test``) and ``thorough``,
   chosen by the ``HYPOTHESIS_PROFILE`` environment variable.
+* ``--defect NAME`` runs the session with the defect ``NAME`` of models/defects.py
+  installed (models/test_defects.py shows that the tests named for a defect fail then).
 * On a free-threaded interpreter (or with ``REFASYNC_REQUIRE_NO_GIL=1``) the run stops
   with a failure as soon as ``sys._is_gil_enabled()`` is True: after collection and after
   every test (:mod:`stress.gil`).
@@ -13,6 +15,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Iterator
 
@@ -44,7 +47,6 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
-
 class _GilChecks:
     """What the terminal summary reports: checks passed, where the GIL was seen on."""
 
@@ -59,6 +61,28 @@ def _require_gil_off(where: str) -> None:
                     f"interpreter or {REQUIRE_ENV}=1); an extension module that does not "
                     f"declare it can run without the GIL was probably imported", returncode=1)
     _GilChecks.passed += 1
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--defect", default=None, metavar="NAME",
+                     help="install the defect NAME of models/defects.py for the session")
+
+
+_session_defect = contextlib.ExitStack()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    name = config.getoption("--defect")
+    if name is not None:
+        from models.defects import DEFECTS, applied
+
+        if name not in DEFECTS:
+            raise pytest.UsageError(f"--defect: no defect {name!r} (models/defects.py)")
+        _session_defect.enter_context(applied(name))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    _session_defect.close()
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
