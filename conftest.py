@@ -6,6 +6,10 @@
   the limit (default 60).
 * Hypothesis profiles: ``ci`` (the default, part of ``make test``) and ``thorough``,
   chosen by the ``HYPOTHESIS_PROFILE`` environment variable.
+* The thread-leak check of refasync.pytest_plugin is on, with a bound of
+  ``THREAD_GROWTH_BOUND`` threads over the start of the session (``--max-thread-growth N``
+  changes it): the test after which more are alive fails, naming the tests that started
+  them.
 * ``--defect NAME`` runs the session with the defect ``NAME`` of models/defects.py
   installed (models/test_defects.py shows that the tests named for a defect fail then).
 * On a free-threaded interpreter (or with ``REFASYNC_REQUIRE_NO_GIL=1``) the run stops
@@ -27,6 +31,10 @@ from stress.gil import REQUIRE_ENV, gil_check_active, gil_enabled
 pytest_plugins = ["refasync.pytest_plugin"]
 
 GIL_CHECK = gil_check_active()
+
+#: Threads alive beyond those at the start of the session, past which the test just
+#: run fails (refasync.pytest_plugin.ThreadLeakCheck).
+THREAD_GROWTH_BOUND = 32
 
 settings.register_profile(
     "ci",
@@ -72,6 +80,8 @@ _session_defect = contextlib.ExitStack()
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("max_thread_growth") is None:
+        config.option.max_thread_growth = THREAD_GROWTH_BOUND
     name = config.getoption("--defect")
     if name is not None:
         from models.defects import DEFECTS, applied

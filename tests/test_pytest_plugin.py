@@ -192,3 +192,65 @@ def test_a_hang_and_its_stuck_cleanup_fail_one_test_each_and_the_run_goes_on(
     assert "2 failed, 1 passed" in out, out  # test_after still ran
     # Each test within its limit and its cleanup's, plus the interpreter's start.
     assert elapsed < 30, (elapsed, out)
+
+
+LEAKS = '''
+import threading
+
+import pytest
+
+pytest_plugins = ["refasync.pytest_plugin"]
+
+stop = threading.Event()
+
+
+def test_clean():
+    t = threading.Thread(target=lambda: None)
+    t.start()
+    t.join()
+
+
+def test_ends_its_thread_soon_after():
+    threading.Thread(target=stop.wait, args=(0.2,), name="ending").start()
+
+
+def test_leaks_three():
+    for k in range(3):
+        threading.Thread(target=stop.wait, name=f"leaked-{k}", daemon=True).start()
+
+
+def test_after_the_leak():
+    pass
+
+
+def test_leaks_one_more():
+    threading.Thread(target=stop.wait, name="one-more", daemon=True).start()
+'''
+
+
+@pytest.mark.timeout(120)
+def test_the_thread_leak_check_names_the_test_that_left_threads_behind(tmp_path: Path) -> None:
+    (tmp_path / "test_leaks.py").write_text(LEAKS)
+
+    def run(*options: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p",
+             "no:randomly", "--rootdir", str(tmp_path), *options,
+             str(tmp_path / "test_leaks.py")],
+            capture_output=True, text=True, timeout=100, cwd=tmp_path)
+        return result.stdout + result.stderr
+
+    out = run("--max-thread-growth", "2")
+    assert "5 passed, 1 error" in out, out
+    assert "ERROR at teardown of test_leaks_three" in out, out
+    assert ("3 more threads alive after test_leaks.py::test_leaks_three than at the start "
+            "(bound 2)") in out, out
+    assert "3 from test_leaks.py::test_leaks_three: leaked-0, leaked-1, leaked-2" in out, out
+    # A thread that ends within the grace is no leak.
+    assert "from test_leaks.py::test_ends_its_thread_soon_after" not in out, out
+    # Off by default; a bound of 0 reports each test that leaves a thread, once.
+    out = run()
+    assert "5 passed in" in out, out
+    out = run("--max-thread-growth", "0")
+    assert "5 passed, 2 errors" in out, out
+    assert "1 more threads alive after test_leaks.py::test_leaks_one_more" in out, out
