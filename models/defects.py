@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Iterator, Union
 
 __all__ = ("DEFECTS", "HOOK_FREE", "Defect", "DefectSiteError", "applied", "build",
-           "site_of")
+           "mutated_module_source", "site_of")
 
 #: What a site holds in its owner's namespace: a function, or one wrapped as a class holds it.
 Member = Union[types.FunctionType, "staticmethod[..., object]", "classmethod[object, ..., object]",
@@ -54,6 +54,8 @@ class Defect:
     models: tuple[str, ...] = ()
     #: The unit tests (pytest node ids) that catch it in ``make test``'s normal run.
     tests: tuple[str, ...] = ()
+    #: CrossHair refutes the site's contract with the defect made (tests/test_crosshair.py).
+    crosshair: bool = False
 
 
 def site_of(defect: Defect) -> tuple[object, str, Member]:
@@ -94,12 +96,7 @@ def build(defect: Defect) -> Member:
     """
     _, _, member = site_of(defect)
     function = _function_of(member)
-    source = textwrap.dedent(inspect.getsource(function))
-    found = source.count(defect.old)
-    if found != 1:
-        raise DefectSiteError(f"defect {defect.name}: site {defect.site}: {defect.old!r} "
-                              f"found {found} times, not once: re-point it at today's source")
-    source = source.replace(defect.old, defect.new)
+    source = _replaced(defect, textwrap.dedent(inspect.getsource(function)))
     freevars = function.__code__.co_freevars
     if freevars not in ((), ("__class__",)):
         raise DefectSiteError(f"defect {defect.name}: site {defect.site} is a closure "
@@ -121,6 +118,33 @@ def build(defect: Defect) -> Member:
         raise DefectSiteError(f"defect {defect.name}: site {defect.site}: its decorators "
                               f"make a {type(made).__name__}")
     return made
+
+
+def _replaced(defect: Defect, source: str) -> str:
+    found = source.count(defect.old)
+    if found != 1:
+        raise DefectSiteError(f"defect {defect.name}: site {defect.site}: {defect.old!r} "
+                              f"found {found} times, not once: re-point it at today's source")
+    return source.replace(defect.old, defect.new)
+
+
+def mutated_module_source(defect: Defect) -> str:
+    """:return: the source of the site's whole module with the defect made in the site
+    (for tools that read a module file: CrossHair, tests/test_crosshair.py).
+
+    :raise DefectSiteError: if the site is gone or ``defect.old`` is not there exactly once
+    """
+    _, _, member = site_of(defect)
+    function = _function_of(member)
+    module = inspect.getmodule(function)
+    if module is None:
+        raise DefectSiteError(f"defect {defect.name}: site {defect.site}: no module source")
+    lines = inspect.getsource(module).splitlines(keepends=True)
+    site_lines, start = inspect.getsourcelines(function)
+    raw = "".join(site_lines)
+    margin = raw[: len(raw) - len(raw.lstrip(" "))]
+    mutated = textwrap.indent(_replaced(defect, textwrap.dedent(raw)), margin)
+    return "".join(lines[: start - 1]) + mutated + "".join(lines[start - 1 + len(site_lines):])
 
 
 _install_guard = threading.Lock()  # one defect at a time: its install and its removal
@@ -324,6 +348,45 @@ _ALL: tuple[Defect, ...] = (
                "tests/test_queues.py::test_every_change_advances_the_generation_and_wakes_"
                "the_readers_waiting_for_one[no-hook-poke]",)),
 )
+
+_PLAN = "refasync.plan:plan_chunks"
+_PLAN_RETURN = "return [max_chunksize] * full + ([rest] if rest else [])"
+
+def _contract(name: str, description: str, site: str, old: str, new: str) -> Defect:
+    return Defect(name, description, site, old, new, harness=False, crosshair=True)
+
+
+#: The pure decision functions' defects: CrossHair must refute each against the real
+#: contract, which the mutated function keeps (tests/test_crosshair.py).
+_CONTRACTS = (
+    _contract("plan_zero_tail", "a demand that is a multiple of max_chunksize gets an empty "
+              "last chunk", _PLAN, _PLAN_RETURN,
+              "return [max_chunksize] * full + [rest]  # BUG: [rest] even when rest == 0"),
+    _contract("plan_ignores_min_count", "the split forgets min_count once the total is over "
+              "a chunk", _PLAN, "full, rest = divmod(total, max_chunksize)",
+              "full, rest = divmod(demand, max_chunksize)  # BUG: demand instead of total"),
+    _contract("plan_oversized_chunk", "a chunk may exceed max_chunksize by one item", _PLAN,
+              "if max_chunksize == 0 or total <= max_chunksize:",
+              "if max_chunksize == 0 or total <= max_chunksize + 1:  # BUG: + 1"),
+    _contract("plan_half_chunks", "valid chunks, but each split in two: not the fewest",
+              _PLAN, _PLAN_RETURN,
+              "return [h for c in [max_chunksize] * full + ([rest] if rest else []) "
+              "for h in (c // 2, c - c // 2) if h]  # BUG: every chunk halved"),
+    _contract("cycle_check_one_edge_deep", "creates_cycle looks one edge deep",
+              "refasync.graph:creates_cycle", "                stack.append(out)\n",
+              "                pass  # BUG: one edge deep\n"),
+    _contract("order_without_transitive_inputs", "inputs_first_order places a node's inputs "
+              "without theirs", "refasync.graph:inputs_first_order",
+              "                stack.append((child, 0))\n",
+              "                order.append(child); placed.add(child)  # BUG: not transitive\n"),
+    _contract("count_always_1", "normalize_count maps every positive count to 1",
+              "refasync.queues:normalize_count", "return count if count > 0 else ALL",
+              "return 1 if count > 0 else ALL  # BUG"),
+    _contract("timeout_always_0", "normalize_timeout maps every timeout to 0",
+              "refasync.queues:normalize_timeout", "return float(timeout)",
+              "return 0.0  # BUG"),
+)
+_ALL += _CONTRACTS
 
 DEFECTS: dict[str, Defect] = {d.name: d for d in _ALL}
 assert len(DEFECTS) == len(_ALL), "two defects share a name"
