@@ -78,7 +78,7 @@ def real_channel(maxsize: int) -> tuple[Channel[int], ChannelWriter[int], Channe
 
 
 class CloseModel(RuleBasedStateMachine):
-    """``make_channel`` is overridden by the broken variants (models/broken.py)."""
+    """models/test_teeth.py runs it with each defect of models/broken.py installed."""
 
     make_channel: Callable[[int], tuple[Channel[int], ChannelWriter[int], ChannelReader[int]]] = (
         staticmethod(real_channel))
@@ -319,7 +319,7 @@ class CloseModel(RuleBasedStateMachine):
 
     def _release_blocked_threads(self) -> None:
         """Never leave a thread blocked, whatever failed - even when a broken close
-        (models/broken.py) forgot to wake it: the woken threads see the channel closed."""
+        (a defect of models/broken.py) forgot to wake it: the woken threads see the channel closed."""
         self.writer.close()
         queue = self.channel.queue
         if isinstance(queue, AsyncQueue):
