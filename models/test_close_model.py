@@ -318,8 +318,8 @@ class CloseModel(RuleBasedStateMachine):
                 self._release_blocked_threads()
 
     def _release_blocked_threads(self) -> None:
-        """Never leave a thread blocked, whatever failed - even when a broken close
-        (a defect of models/broken.py) forgot to wake it: the woken threads see the channel closed."""
+        """Never leave a thread blocked, whatever failed - even when a broken close (a
+        defect of models/broken.py) forgot to wake it: the woken threads see it closed."""
         self.writer.close()
         queue = self.channel.queue
         if isinstance(queue, AsyncQueue):
