@@ -254,3 +254,5 @@ def test_the_thread_leak_check_names_the_test_that_left_threads_behind(tmp_path:
     out = run("--max-thread-growth", "0")
     assert "5 passed, 2 errors" in out, out
     assert "1 more threads alive after test_leaks.py::test_leaks_one_more" in out, out
+    out = run("--max-thread-growth", "-1")  # refused in one line, no traceback
+    assert "ERROR: --max-thread-growth must be >= 0, got -1" in out and "Traceback" not in out

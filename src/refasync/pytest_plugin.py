@@ -68,6 +68,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "timeout(seconds): fail a test phase (setup, call or "
                             "teardown) with every thread's stack after seconds")
+    bound = config.getoption("max_thread_growth")
+    if bound is not None and bound < 0:
+        raise pytest.UsageError(f"--max-thread-growth must be >= 0, got {bound}")
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
