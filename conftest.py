@@ -6,6 +6,12 @@
   the limit (default 60).
 * Hypothesis profiles: ``ci`` (the default, part of ``make test``) and ``thorough``,
   chosen by the ``HYPOTHESIS_PROFILE`` environment variable.
+* The thread-leak check of refasync.pytest_plugin is on, with a bound of
+  ``THREAD_GROWTH_BOUND`` threads over the start of the session (``--max-thread-growth N``
+  changes it): the test after which more are alive fails, naming the tests that started
+  them.
+* ``--defect NAME`` runs the session with the defect ``NAME`` of models/defects.py
+  installed (models/test_defects.py shows that the tests named for a defect fail then).
 * On a free-threaded interpreter (or with ``REFASYNC_REQUIRE_NO_GIL=1``) the run stops
   with a failure as soon as ``sys._is_gil_enabled()`` is True: after collection and after
   every test (:mod:`stress.gil`).
@@ -13,6 +19,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Iterator
 
@@ -24,6 +31,10 @@ from stress.gil import REQUIRE_ENV, gil_check_active, gil_enabled
 pytest_plugins = ["refasync.pytest_plugin"]
 
 GIL_CHECK = gil_check_active()
+
+#: Threads alive beyond those at the start of the session, past which the test just
+#: run fails (refasync.pytest_plugin.ThreadLeakCheck).
+THREAD_GROWTH_BOUND = 32
 
 settings.register_profile(
     "ci",
@@ -44,7 +55,6 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
-
 class _GilChecks:
     """What the terminal summary reports: checks passed, where the GIL was seen on."""
 
@@ -59,6 +69,30 @@ def _require_gil_off(where: str) -> None:
                     f"interpreter or {REQUIRE_ENV}=1); an extension module that does not "
                     f"declare it can run without the GIL was probably imported", returncode=1)
     _GilChecks.passed += 1
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--defect", default=None, metavar="NAME",
+                     help="install the defect NAME of models/defects.py for the session")
+
+
+_session_defect = contextlib.ExitStack()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("max_thread_growth") is None:
+        config.option.max_thread_growth = THREAD_GROWTH_BOUND
+    name = config.getoption("--defect")
+    if name is not None:
+        from models.defects import DEFECTS, applied
+
+        if name not in DEFECTS:
+            raise pytest.UsageError(f"--defect: no defect {name!r} (models/defects.py)")
+        _session_defect.enter_context(applied(name))
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    _session_defect.close()
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models import broken as model_broken
+from models.defects import applied
 from models.linearizability import Op, check_channel_history
 from refasync import Channel, ChannelReader, ChannelWriter, Full, ReadOnly
 from refasync.util import AsyncQueue
@@ -245,17 +245,17 @@ def record_sequence(queue_cls: type[AsyncQueue[int]], maxsize: int) -> list[Op]:
     return ops
 
 
-@pytest.mark.parametrize("queue_cls,maxsize", [
-    (model_broken.DropsLastItemQueue, 0),
-    (model_broken.ReturnsAnItemTwiceQueue, 0),
-    (model_broken.IgnoresCapacityQueue, 2),
-    (model_broken.WritableAfterCloseQueue, 0),
+@pytest.mark.parametrize("defect,maxsize", [
+    ("bulk_read_drops_last_item", 0),
+    ("read_all_returns_an_item_twice", 0),
+    ("write_ignores_capacity", 2),
+    ("writable_after_close", 0),
 ])
-def test_histories_of_broken_queues_are_rejected(
-    tmp_path: Path, queue_cls: type[AsyncQueue[int]], maxsize: int
-) -> None:
+def test_histories_of_broken_queues_are_rejected(tmp_path: Path, defect: str, maxsize: int) -> None:
     path = tmp_path / "h.jsonl"
-    write_history_file(str(path), [ChannelHistory(None, maxsize, record_sequence(queue_cls, maxsize))])
+    with applied(defect):
+        ops = record_sequence(AsyncQueue, maxsize)
+    write_history_file(str(path), [ChannelHistory(None, maxsize, ops)])
     code, out = run(path)
     assert code == 1, out
     assert "smallest failing window" in out and "<- could not be placed" in out

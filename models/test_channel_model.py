@@ -85,8 +85,8 @@ def reverse(items: list[int]) -> list[int]:
 
 
 class ChannelModel(RuleBasedStateMachine):
-    """Drives one channel and its specification. ``make_channel`` is overridden by the
-    deliberately broken variants (models/broken.py)."""
+    """Drives one channel and its specification. models/test_teeth.py runs it (on
+    thread-safe channels only: ``serial_choices``) with each defect of models/broken.py."""
 
     make_channel: Callable[[bool, int], ChannelEnds] = staticmethod(real_channel)
     serial_choices: tuple[bool, ...] = (False, True)  # which kinds make_channel can build

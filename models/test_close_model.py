@@ -78,7 +78,7 @@ def real_channel(maxsize: int) -> tuple[Channel[int], ChannelWriter[int], Channe
 
 
 class CloseModel(RuleBasedStateMachine):
-    """``make_channel`` is overridden by the broken variants (models/broken.py)."""
+    """models/test_teeth.py runs it with each defect of models/broken.py installed."""
 
     make_channel: Callable[[int], tuple[Channel[int], ChannelWriter[int], ChannelReader[int]]] = (
         staticmethod(real_channel))
@@ -318,8 +318,8 @@ class CloseModel(RuleBasedStateMachine):
                 self._release_blocked_threads()
 
     def _release_blocked_threads(self) -> None:
-        """Never leave a thread blocked, whatever failed - even when a broken close
-        (models/broken.py) forgot to wake it: the woken threads see the channel closed."""
+        """Never leave a thread blocked, whatever failed - even when a broken close (a
+        defect of models/broken.py) forgot to wake it: the woken threads see it closed."""
         self.writer.close()
         queue = self.channel.queue
         if isinstance(queue, AsyncQueue):

@@ -27,7 +27,7 @@ def real_graph() -> Graph[Node]:
 
 class GraphModel(RuleBasedStateMachine):
     """Nodes 0..4; node objects are created once per id and reused when re-added.
-    ``make_graph`` is overridden by the broken variants (models/broken.py)."""
+    models/test_teeth.py runs it with each defect of models/broken.py installed."""
 
     make_graph: Callable[[], Graph[Node]] = staticmethod(real_graph)
 

@@ -50,7 +50,7 @@ class FailSwitch:
 
 
 class OrphanModel(RuleBasedStateMachine):
-    """``pool_class`` is overridden by the broken variants (models/broken.py)."""
+    """models/test_teeth.py runs it with each defect of models/broken.py installed."""
 
     pool_class: Callable[[int], ThreadPool] = ThreadPool
 

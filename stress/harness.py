@@ -21,6 +21,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Protocol
 
+from refasync.sync import registry
 from refasync.pool import ThreadPool
 from refasync.util import ItemQueue
 from refasync.testing import dump_stacks
@@ -267,6 +268,21 @@ def _workers_of(pools: list[ThreadPool]) -> list[str]:
     return sorted(t.name for t in threading.enumerate() if t.name.startswith(prefixes))
 
 
+def _release_stranded(done: threading.Event, pools: list[ThreadPool], seconds: float) -> None:
+    """After the aborts of a hung instance, which a broken variant may defeat (a close
+    that wakes one reader): for up to ``seconds``, wake every thread waiting on any
+    refasync condition, again and again (each re-checks its predicate: the aborts closed
+    its channel), and end the instance's workers from a thread of their own (a pool lock
+    held forever must not hold the harness), so a caught hang leaves no thread behind."""
+    for pool in pools:
+        threading.Thread(target=pool.set_size, args=(0,), name=STRESS_PREFIX + "release",
+                         daemon=True).start()
+    deadline = time.monotonic() + seconds
+    while not done.wait(0.05) and time.monotonic() < deadline:
+        for lock in registry.live_locks_now():
+            lock.wake_waiters_if_free()  # a lock held forever is skipped
+
+
 def run_instance(
     name: str, scenario: Scenario, seed: int, lifecycle: Lifecycle, stall_s: float = 10.0,
     history_dir: str | None = None, html: bool = False,
@@ -305,7 +321,8 @@ def run_instance(
                         f"hang: no operation completed for {stall_s} s (watchdog)\n{stacks}"
                     )
                     ctx.run_aborts()
-                    done.wait(2.0)
+                    if not done.wait(2.0):
+                        _release_stranded(done, ctx.pools, 2.0)
                     break
         except KeyboardInterrupt:
             ctx.run_aborts()

@@ -1,9 +1,9 @@
 """CrossHair has teeth: the contracts it checks reject wrong code.
 
-* Every wrong chunk plan in ``tests/crosshair_fixtures/wrong_plan.py`` carries the exact
-  contract of ``refasync.plan.plan_chunks`` and CrossHair, run through the same script as
-  ``make test`` (``tools/crosshair_check.py``), finds a counterexample for each.
-* Mutants of the real source (one wrong line, the real contract) must be refuted too.
+* Every contract defect of the registry (``models/defects.py``, ``crosshair=True``: one
+  wrong line of a pure decision function, which keeps its real contract) is refuted by
+  CrossHair, run through the same script as ``make test`` (``tools/crosshair_check.py``)
+  on a copy of the site's module with the defect made.
 * The counterexamples CrossHair reported against the library's own contracts are kept as
   concrete cases, evaluated with CrossHair's own PEP 316 parser.
 """
@@ -25,12 +25,12 @@ pytest.importorskip("crosshair", reason="CrossHair is not installed in this envi
 from crosshair.condition_parser import Pep316Parser  # noqa: E402
 from crosshair.fnutil import FunctionInfo  # noqa: E402
 
+from models.defects import DEFECTS, build, mutated_module_source  # noqa: E402
 from refasync import graph, plan, util  # noqa: E402
-from tests.crosshair_fixtures import wrong_plan  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CHECKER = ROOT / "tools" / "crosshair_check.py"
-# CPU seconds per condition: each wrong plan was refuted within 1 s when measured.
+# CPU seconds per condition: each defect was refuted within 1 s when measured.
 TEETH_SECONDS_PER_CONDITION = 3
 
 
@@ -49,8 +49,10 @@ def contract_of(fn: Callable[..., object]) -> Contract:
     )
 
 
-def violated_conditions(fn: Callable[..., object], *args: object) -> list[str]:
-    """Call ``fn(*args)`` if its preconditions admit the arguments.
+def violated_conditions(fn: Callable[..., object], *args: object,
+                        implementation: Callable[..., object] | None = None) -> list[str]:
+    """Call ``fn(*args)`` (or ``implementation(*args)``, judged by ``fn``'s contract) if
+    the preconditions admit the arguments.
 
     :return: the postconditions that fail, plus ``raises <name>`` for an exception the
         contract does not declare in a form CrossHair reads; [] if the contract holds.
@@ -63,7 +65,7 @@ def violated_conditions(fn: Callable[..., object], *args: object) -> list[str]:
         if not pre.evaluate(bindings):
             return []
     try:
-        bindings["__return__"] = fn(*args)
+        bindings["__return__"] = (implementation or fn)(*args)
     except Exception as exc:
         if isinstance(exc, tuple(conditions.raises)):
             return []
@@ -93,12 +95,9 @@ def run_checker(
     )
 
 
-# --- the deliberately wrong chunk plans ---------------------------------------------------
+# --- the contract defects of the registry ------------------------------------------------
 
-
-@pytest.mark.parametrize("name", wrong_plan.WRONG_PLANS)
-def test_wrong_plan_carries_the_real_contract(name: str) -> None:
-    assert contract_of(getattr(wrong_plan, name)) == contract_of(plan.plan_chunks)
+CONTRACT_DEFECTS = sorted(name for name, d in DEFECTS.items() if d.crosshair)
 
 
 @pytest.mark.parametrize(
@@ -108,26 +107,46 @@ def test_wrong_plan_carries_the_real_contract(name: str) -> None:
         ("plan_ignores_min_count", (1, 2, 1)),
         ("plan_oversized_chunk", (2, 0, 1)),
         ("plan_half_chunks", (1, 3, 2)),
+        ("count_always_1", (7,)),
+        ("timeout_always_0", (0.5,)),
+        ("cycle_check_one_edge_deep", ({1: [2], 2: [3]}, 3, 1)),
+        ("order_without_transitive_inputs", ({3: [2], 2: [1]}, 3)),
     ],
 )
-def test_wrong_plan_is_wrong(name: str, args: tuple[int, int, int]) -> None:
-    # The fixtures really are wrong (the counterexamples CrossHair reported), and the real
-    # plan is right on the same arguments.
-    assert violated_conditions(getattr(wrong_plan, name), *args)
-    assert violated_conditions(plan.plan_chunks, *args) == []
+def test_each_contract_defect_is_wrong(name: str, args: tuple[object, ...]) -> None:
+    # The defect really breaks the contract (on the counterexample CrossHair reported),
+    # and the real function keeps it on the same arguments.
+    sites: dict[str, Callable[..., object]] = {
+        "plan_chunks": plan.plan_chunks, "normalize_count": util.normalize_count,
+        "normalize_timeout": util.normalize_timeout, "creates_cycle": graph.creates_cycle,
+        "inputs_first_order": graph.inputs_first_order}
+    real = sites[DEFECTS[name].site.partition(":")[2]]
+    mutant = build(DEFECTS[name])
+    assert callable(mutant)
+    assert violated_conditions(real, *args, implementation=mutant)
+    assert violated_conditions(real, *args) == []
 
 
-@pytest.mark.timeout(160)
-def test_crosshair_refutes_every_wrong_plan() -> None:
-    module = wrong_plan.__name__
-    result = run_checker(
-        [f"{module}.{name}={TEETH_SECONDS_PER_CONDITION}" for name in wrong_plan.WRONG_PLANS]
-    )
+def write_mutant(name: str, directory: Path) -> str:
+    """Write the defect's module, mutated, into ``directory``; :return: the target."""
+    module = f"mutant_{name}"
+    (directory / f"{module}.py").write_text(mutated_module_source(DEFECTS[name]))
+    return f"{module}.{DEFECTS[name].site.partition(':')[2]}={TEETH_SECONDS_PER_CONDITION}"
+
+
+@pytest.mark.timeout(170)
+def test_crosshair_refutes_every_contract_defect(tmp_path: Path) -> None:
+    result = run_checker([write_mutant(name, tmp_path) for name in CONTRACT_DEFECTS],
+                         extra_path=tmp_path, seconds=160)
     report = result.stdout + result.stderr
     assert result.returncode == 1, report
-    for name in wrong_plan.WRONG_PLANS:
-        assert f"error: false when calling {name}(" in result.stdout, report
-    assert f"{len(wrong_plan.WRONG_PLANS)} failed" in result.stdout, report
+    lines = result.stdout.splitlines()
+    for name in CONTRACT_DEFECTS:
+        function = DEFECTS[name].site.partition(":")[2]
+        assert any(f"mutant_{name}.py:" in line
+                   and f"error: false when calling {function}(" in line for line in lines), \
+            (name, report)
+    assert f"{len(CONTRACT_DEFECTS)} failed" in result.stdout, report
 
 
 @pytest.mark.timeout(60)
@@ -136,67 +155,6 @@ def test_checker_fails_a_target_without_contract() -> None:
     result = run_checker(["refasync.util.cpu_count=1"], seconds=50)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "no condition analyzed" in result.stdout
-
-
-# --- mutants of the real source: the contract must be strong enough to reject them --------
-
-
-class Mutant(NamedTuple):
-    module_file: str  # under src/refasync/
-    function: str
-    original: str  # one line of the real source...
-    replacement: str  # ...and the wrong line put in its place
-
-
-def write_mutant(mutant: Mutant, directory: Path, tag: int) -> str:
-    """Write the mutated module into ``directory``; :return: the crosshair target."""
-    source = (ROOT / "src" / "refasync" / mutant.module_file).read_text()
-    assert source.count(mutant.original) == 1, f"{mutant.original!r} not found once"
-    name = f"mutant{tag}_" + mutant.module_file.removesuffix(".py")
-    (directory / f"{name}.py").write_text(source.replace(mutant.original, mutant.replacement))
-    return f"{name}.{mutant.function}={TEETH_SECONDS_PER_CONDITION}"
-
-
-#: Mutants the contracts reject today (each refuted within a few CPU seconds when measured).
-STRONG_ENOUGH = {
-    "cycle-check-looks-one-edge-deep": Mutant(
-        "graph.py", "creates_cycle", "                stack.append(out)\n", "                pass\n"
-    ),
-    "order-without-transitive-inputs": Mutant(
-        "graph.py", "inputs_first_order",
-        "                stack.append((child, 0))\n",
-        "                order.append(child)\n                placed.add(child)\n",
-    ),
-}  # fmt: skip
-
-#: Mutants that only the strengthened contracts reject.
-NEEDS_STRONG_POSTS = {
-    "count-always-1": Mutant(
-        "queues.py", "normalize_count",
-        "return count if count > 0 else ALL", "return 1 if count > 0 else ALL",
-    ),
-    "timeout-always-0": Mutant(
-        "queues.py", "normalize_timeout", "return float(timeout)", "return 0.0"
-    ),
-}  # fmt: skip
-
-
-def assert_refuted(mutants: dict[str, Mutant], directory: Path) -> None:
-    targets = [write_mutant(m, directory, i) for i, m in enumerate(mutants.values())]
-    result = run_checker(targets, extra_path=directory)
-    for mutant in mutants.values():
-        assert f"error: false when calling {mutant.function}(" in result.stdout, result.stdout
-
-
-@pytest.mark.timeout(160)
-def test_crosshair_refutes_graph_mutants(tmp_path: Path) -> None:
-    assert_refuted(STRONG_ENOUGH, tmp_path)
-
-
-@pytest.mark.timeout(160)
-@pytest.mark.parametrize("mutant", NEEDS_STRONG_POSTS.values(), ids=NEEDS_STRONG_POSTS.keys())
-def test_crosshair_refutes_mutant(mutant: Mutant, tmp_path: Path) -> None:
-    assert_refuted({"mutant": mutant}, tmp_path)
 
 
 # --- concrete cases: counterexamples CrossHair reported, and controls -------------------------

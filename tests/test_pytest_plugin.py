@@ -3,6 +3,7 @@ deadlocked fixture teardown fails the run with stacks instead of hanging it)."""
 
 from __future__ import annotations
 
+import os
 import queue
 import subprocess
 import sys
@@ -114,3 +115,144 @@ def test_a_deadlocked_fixture_teardown_fails_the_run_instead_of_hanging(tmp_path
     assert "test_stuck_call (call): still running after 1.0 s" in out, out
     assert "--- thread" in out  # the stacks
     assert "1 failed, 2 passed" in out and "1 error" in out, out  # test_after still ran
+
+
+LOST_POKE = '''
+import threading
+
+import pytest
+
+from models.defects import applied
+from refasync import IteratorThreadTask, ThreadPool
+from tests.sync_support import wait_for_waiters
+
+pytest_plugins = ["refasync.pytest_plugin"]
+
+
+@pytest.mark.timeout(3)
+def test_a_reader_waits_for_a_poke_that_never_comes():
+    """Two readers of one chunk in flight: its item wakes one, the other needs the poke
+    at the chunk's end, which the defect drops: the main thread joins it forever."""
+    release = threading.Event()
+
+    def gate(x):
+        release.wait()
+        return x
+
+    with applied("chunk_end_pokes_nobody"), ThreadPool(1) as pool:
+        reader = pool.add_task(IteratorThreadTask(iter(range(10)), "src", gate,
+                                                  max_chunksize=1))
+        readers = [threading.Thread(target=reader.read, args=(1,), daemon=True)
+                   for _ in range(2)]
+        readers[0].start()
+        wait_for_waiters(reader.channel.queue.not_empty, 1, "the first reader")
+        readers[1].start()
+        wait_for_waiters(reader.channel.queue.not_empty, 2, "the second reader")
+        release.set()
+        for thread in readers:
+            thread.join()
+
+
+@pytest.mark.timeout(2)
+def test_a_hang_whose_cleanup_hangs_too():
+    """A worker stuck in a chunk: the read hangs, then close() on leaving the pool waits
+    for that worker; the cleanup gets its own bounded time."""
+    stuck = threading.Event()
+    with ThreadPool(1) as pool:
+        reader = pool.add_task(IteratorThreadTask(iter(range(3)), "stuck",
+                                                  lambda x: stuck.wait() and x))
+        reader.read(1)
+
+
+def test_after():
+    pass
+'''
+
+
+@pytest.mark.timeout(120)
+def test_a_hang_and_its_stuck_cleanup_fail_one_test_each_and_the_run_goes_on(
+        tmp_path: Path) -> None:
+    (tmp_path / "test_lost_poke.py").write_text(LOST_POKE)
+    root = Path(__file__).resolve().parent.parent
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
+         "--rootdir", str(tmp_path), str(tmp_path / "test_lost_poke.py")],
+        capture_output=True, text=True, timeout=100, cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(root)})
+    out = result.stdout + result.stderr
+    elapsed = time.monotonic() - started
+    assert result.returncode == 1, out
+    assert "test_a_reader_waits_for_a_poke_that_never_comes (call): still running after " \
+        "3.0 s" in out, out
+    assert "test_a_hang_whose_cleanup_hangs_too (call): still running after 2.0 s" in out, out
+    assert "the cleanup after the hang still running after 2.0 s" in out, out
+    assert "in close" in out, out  # the stack of the cleanup: the pool's close()
+    assert "--- thread" in out  # the stacks
+    assert "2 failed, 1 passed" in out, out  # test_after still ran
+    # Each test within its limit and its cleanup's, plus the interpreter's start.
+    assert elapsed < 30, (elapsed, out)
+
+
+LEAKS = '''
+import threading
+
+import pytest
+
+pytest_plugins = ["refasync.pytest_plugin"]
+
+stop = threading.Event()
+
+
+def test_clean():
+    t = threading.Thread(target=lambda: None)
+    t.start()
+    t.join()
+
+
+def test_ends_its_thread_soon_after():
+    threading.Thread(target=stop.wait, args=(0.2,), name="ending").start()
+
+
+def test_leaks_three():
+    for k in range(3):
+        threading.Thread(target=stop.wait, name=f"leaked-{k}", daemon=True).start()
+
+
+def test_after_the_leak():
+    pass
+
+
+def test_leaks_one_more():
+    threading.Thread(target=stop.wait, name="one-more", daemon=True).start()
+'''
+
+
+@pytest.mark.timeout(120)
+def test_the_thread_leak_check_names_the_test_that_left_threads_behind(tmp_path: Path) -> None:
+    (tmp_path / "test_leaks.py").write_text(LEAKS)
+
+    def run(*options: str) -> str:
+        result = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p",
+             "no:randomly", "--rootdir", str(tmp_path), *options,
+             str(tmp_path / "test_leaks.py")],
+            capture_output=True, text=True, timeout=100, cwd=tmp_path)
+        return result.stdout + result.stderr
+
+    out = run("--max-thread-growth", "2")
+    assert "5 passed, 1 error" in out, out
+    assert "ERROR at teardown of test_leaks_three" in out, out
+    assert ("3 more threads alive after test_leaks.py::test_leaks_three than at the start "
+            "(bound 2)") in out, out
+    assert "3 from test_leaks.py::test_leaks_three: leaked-0, leaked-1, leaked-2" in out, out
+    # A thread that ends within the grace is no leak.
+    assert "from test_leaks.py::test_ends_its_thread_soon_after" not in out, out
+    # Off by default; a bound of 0 reports each test that leaves a thread, once.
+    out = run()
+    assert "5 passed in" in out, out
+    out = run("--max-thread-growth", "0")
+    assert "5 passed, 2 errors" in out, out
+    assert "1 more threads alive after test_leaks.py::test_leaks_one_more" in out, out
+    out = run("--max-thread-growth", "-1")  # refused in one line, no traceback
+    assert "ERROR: --max-thread-growth must be >= 0, got -1" in out and "Traceback" not in out

@@ -62,17 +62,32 @@ def run_bounded(fn: Callable[[], R], seconds: float, what: str) -> R:
 
 
 @contextlib.contextmanager
-def hang_guard(seconds: float, what: str = "test") -> Iterator[None]:
+def hang_guard(seconds: float, what: str = "test", cleanup_s: float | None = None
+               ) -> Iterator[None]:
     """Fail the block with :class:`Hang` (and every thread's stack) if it runs longer than
-    ``seconds``. Main thread only (it uses SIGALRM); elsewhere it only times nothing."""
+    ``seconds``. Main thread only (it uses SIGALRM); elsewhere it only times nothing.
+
+    Once it has fired, the cleanup on the way out of the block (``finally`` clauses, the
+    exits of ``with`` statements: a pool's ``close()``) gets ``cleanup_s`` seconds (by
+    default ``seconds``, at most 10), then fails with :class:`Hang` again, as often as it
+    takes: the block always ends."""
     if threading.current_thread() is not threading.main_thread() or not hasattr(
         signal, "setitimer"
     ):
         yield
         return
+    cleanup = min(seconds, 10.0) if cleanup_s is None else cleanup_s
+    fired = 0
 
     def on_alarm(signum: int, frame: FrameType | None) -> None:
-        raise Hang(f"{what}: still running after {seconds} s\n{dump_stacks()}")
+        nonlocal fired
+        fired += 1
+        signal.setitimer(signal.ITIMER_REAL, cleanup)  # the cleanup's own bound
+        if fired == 1:
+            raise Hang(f"{what}: still running after {seconds} s\n{dump_stacks()}")
+        stacks = f"\n{dump_stacks()}" if fired == 2 else ""
+        raise Hang(f"{what}: the cleanup after the hang still running after {cleanup} s "
+                   f"(interrupted {fired - 1} times){stacks}")
 
     previous = signal.signal(signal.SIGALRM, on_alarm)
     signal.setitimer(signal.ITIMER_REAL, seconds)

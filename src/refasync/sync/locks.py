@@ -96,6 +96,23 @@ class Lock:
             self.raw = HeldAtFork(self.name, why)
             self.use_guards(hooks.installed is not None)
 
+    def wake_waiters_if_free(self) -> bool:
+        """Wake every thread waiting on a condition of this lock, as a spurious wake-up
+        (each re-checks its predicate), if the lock is free; a lock held is left alone.
+        For a harness that must release threads stranded by a planted defect.
+
+        :return: whether the lock was free"""
+        raw = self.raw
+        if not raw.acquire(False):
+            return False
+        try:
+            for waiters in self.waiter_queues:
+                while waiters:
+                    waiters.popleft().release()
+        finally:
+            raw.release()
+        return True
+
     def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
         hook = hooks.installed
         if hook is not None:

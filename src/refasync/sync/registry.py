@@ -15,7 +15,7 @@ import _thread
 if TYPE_CHECKING:
     from refasync.sync.locks import Lock
 
-__all__ = ("guard", "live_locks", "register_locked")
+__all__ = ("guard", "limit", "live_locks", "live_locks_now", "register_locked")
 
 #: Guards ``live_locks`` and every change of the installed hook.
 guard = _thread.allocate_lock()
@@ -36,3 +36,9 @@ def register_locked(lock: Lock) -> None:
 def limit() -> int:
     """:return: the length at which references to collected locks are dropped next."""
     return _limit
+
+
+def live_locks_now() -> list[Lock]:
+    """:return: every lock alive now (a snapshot taken under ``guard``)."""
+    with guard:
+        return [lock for lock in (ref() for ref in live_locks) if lock is not None]

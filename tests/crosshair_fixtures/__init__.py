@@ -1,1 +1,0 @@
-"""Deliberately wrong code carrying refasync's real contracts: CrossHair must reject it."""
