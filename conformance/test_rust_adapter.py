@@ -123,10 +123,10 @@ def test_the_adapter_refuses_hostile_input_in_one_line_with_exit_2(binaries: dic
 
 @pytest.mark.timeout(600)
 def test_the_adapter_reports_what_the_port_lacks_as_an_unsupported_error(binaries: dict[str, Path]) -> None:
-    case = {"id": "p", "setup": [{"op": "pool", "as": "p", "size": 0}], "script": []}
+    case: dict[str, object] = {"id": "p", "setup": [{"op": "pool", "as": "p", "size": 0}], "script": []}
     report = json.loads(_run_adapter(binaries["correct"], json.dumps(case)).stdout)
     assert report == {"id": "p", "setup_error": "pool: Error:Unsupported", "results": {}}
-    case: dict[str, object] = {"id": "g", "quiescence_s": 0.05, "script": [
+    case = {"id": "g", "quiescence_s": 0.05, "script": [
         {"id": "a", "thread": "T1", "op": "graph", "as": "g"},
         {"id": "b", "op": "read", "target": "nothing"},
     ]}
