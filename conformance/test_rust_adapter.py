@@ -3,22 +3,24 @@ conformance runner: its correct build passes every vector of the families it cov
 its ``broken_timeout`` build (a read's timeout runs from the start of the read instead of
 restarting per item) fails at least 3 vectors whichever way its adapter waits out the
 quiescence window (``--wait window``, the reading of PROTOCOL.md's sketch, or ``--wait
-issued``, waiting only for the step just issued).
+issued``, waiting only for the step just issued), and, where the runner has
+``--stepwise``, when the runner times the steps itself.
 
 Both builds go to ``build/rust-adapter/`` (git-ignored, kept between runs so a rebuild is
-incremental). The three gradings run at once: the adapters mostly sleep in timed waits,
-and the exclusive (timing) cases still run one at a time within each grading.
+incremental). The gradings run at once: the adapters mostly sleep in timed waits, and
+the exclusive (timing) cases still run one at a time within each grading.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -33,11 +35,24 @@ COVERED = r"^(channels|bounded channels|close|callbacks|iterator reader|timeouts
 # Channel cases in other families that need no pool (F5: write_many of a generator).
 COVERED_ELSEWHERE = r"|^write-many-of-a-"
 TIMEOUT_VECTORS = r"^timeouts per item$"
-GRADINGS = {
-    "correct": ("correct", [], COVERED + COVERED_ELSEWHERE),
-    "broken, --wait window": ("broken", ["--wait", "window"], TIMEOUT_VECTORS),
-    "broken, --wait issued": ("broken", ["--wait", "issued"], TIMEOUT_VECTORS),
+# label: (build, adapter flags, runner flags, cases)
+GRADINGS: dict[str, tuple[str, list[str], list[str], str]] = {
+    "correct": ("correct", [], [], COVERED + COVERED_ELSEWHERE),
+    "broken, --wait window": ("broken", ["--wait", "window"], [], TIMEOUT_VECTORS),
+    "broken, --wait issued": ("broken", ["--wait", "issued"], [], TIMEOUT_VECTORS),
 }
+STEPWISE_GRADINGS: dict[str, tuple[str, list[str], list[str], str]] = {
+    "correct, stepwise": ("correct", [], ["--stepwise"], COVERED + COVERED_ELSEWHERE),
+    "broken, stepwise": ("broken", [], ["--stepwise"], TIMEOUT_VECTORS),
+}
+BROKEN = ["broken, --wait window", "broken, --wait issued", "broken, stepwise"]
+
+
+def _runner_is_stepwise() -> bool:
+    """Whether this runner can time the steps itself (its ``--stepwise`` option)."""
+    proc = subprocess.run([sys.executable, "-m", "conformance", "--help"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    return "--stepwise" in proc.stdout
 
 pytestmark = pytest.mark.skipif(shutil.which("cargo") is None,
                                 reason="cargo is not installed: the Rust adapter cannot be built")
@@ -65,45 +80,60 @@ def binaries() -> dict[str, Path]:
     return _build(list(BUILDS))
 
 
+@dataclass
+class Grading:
+    status: int
+    output: str
+    outcomes: list[dict[str, Any]]  # the runner's --json: id, rule, passed, ...
+
+    def failed(self) -> list[tuple[str, str]]:
+        return [(o["rule"], o["id"]) for o in self.outcomes if not o["passed"]]
+
+
 @pytest.fixture(scope="module")
-def gradings(binaries: dict[str, Path]) -> dict[str, tuple[int, str]]:
-    """(exit status, output) of ``python -m conformance`` for each grading, run at once."""
+def gradings(binaries: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Grading]:
+    """Each grading's exit status, output and outcomes, from runs made at once."""
+    directory = tmp_path_factory.mktemp("gradings")
+    chosen = dict(GRADINGS, **(STEPWISE_GRADINGS if _runner_is_stepwise() else {}))
     procs = {}
-    for label, (build, flags, pattern) in GRADINGS.items():
+    for number, (label, (build, flags, runner_flags, pattern)) in enumerate(chosen.items()):
         adapter = " ".join([str(binaries[build]), *flags])
-        procs[label] = subprocess.Popen([sys.executable, "-m", "conformance", "--adapter", adapter,
-                                         "-k", pattern, "-v"],
-                                        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        command = [sys.executable, "-m", "conformance", *runner_flags, "--adapter", adapter, "-k", pattern,
+                   "-v", "--json", str(directory / f"{number}.json")]
+        procs[label] = (number, subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE,
+                                                 stderr=subprocess.STDOUT, text=True))
     results = {}
-    for label, proc in procs.items():
+    for label, (number, proc) in procs.items():
         output, _ = proc.communicate(timeout=400)
-        results[label] = (proc.returncode, output)
+        report = directory / f"{number}.json"
+        outcomes = json.loads(report.read_text()) if report.exists() else []
+        results[label] = Grading(proc.returncode, output, outcomes)
     return results
 
 
-def _summary(output: str) -> tuple[int, int]:
-    match = re.search(r"^(\d+) cases: (\d+) passed", output, re.MULTILINE)
-    assert match is not None, output
-    return int(match.group(1)), int(match.group(2))
+def _grading(gradings: dict[str, Grading], label: str) -> Grading:
+    if label not in gradings:
+        pytest.skip("this runner has no --stepwise (the runner timing every step itself)")
+    return gradings[label]
 
 
 @pytest.mark.timeout(600)
+@pytest.mark.parametrize("label", ["correct", "correct, stepwise"])
 def test_the_correct_build_passes_every_vector_of_the_families_it_covers(
-        gradings: dict[str, tuple[int, str]]) -> None:
-    status, output = gradings["correct"]
-    cases, passed = _summary(output)
-    assert status == 0 and cases == passed, output
-    assert cases >= 40, f"the covered families shrank to {cases} cases:\n{output}"
+        label: str, gradings: dict[str, Grading]) -> None:
+    grading = _grading(gradings, label)
+    assert grading.status == 0 and not grading.failed(), grading.output
+    assert len(grading.outcomes) >= 40, f"the covered families shrank:\n{grading.output}"
 
 
 @pytest.mark.timeout(600)
-@pytest.mark.parametrize("label", ["broken, --wait window", "broken, --wait issued"])
+@pytest.mark.parametrize("label", BROKEN)
 def test_the_broken_timeout_build_fails_at_least_three_vectors_however_it_waits(
-        label: str, gradings: dict[str, tuple[int, str]]) -> None:
-    status, output = gradings[label]
-    failed = re.findall(r"^FAIL\s+(\S+)\s+(\S+)", output, re.MULTILINE)
-    assert status == 1, output
-    assert len(failed) >= 3 and {rule for rule, _ in failed} == {"C8"}, output
+        label: str, gradings: dict[str, Grading]) -> None:
+    grading = _grading(gradings, label)
+    failed = grading.failed()
+    assert grading.status == 1, grading.output
+    assert len(failed) >= 3 and {rule for rule, _ in failed} == {"C8"}, grading.output
 
 
 def _run_adapter(binary: Path, stdin: str, *args: str) -> subprocess.CompletedProcess[str]:
@@ -133,3 +163,28 @@ def test_the_adapter_reports_what_the_port_lacks_as_an_unsupported_error(binarie
     report = json.loads(_run_adapter(binaries["correct"], json.dumps(case)).stdout)
     assert report["results"] == {"a": {"blocked": False, "error": "Error:Unsupported"},
                                  "b": {"blocked": False, "error": "Error:BadStep"}}
+
+
+@pytest.mark.timeout(600)
+def test_the_adapter_speaks_the_stepwise_protocol(binaries: dict[str, Path]) -> None:
+    """A first line with "stepwise": true: the setup is answered, then each step's line
+    is printed when its operation returns (the blocked read after the write that frees it)."""
+    proc = subprocess.Popen([str(binaries["correct"])], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        lines = [{"id": "x", "stepwise": True, "setup": [{"op": "mkchannel", "as": ["w", "r"]}]},
+                 {"step": {"id": "a", "thread": "T1", "op": "read", "target": "r", "count": 1}},
+                 {"step": {"id": "b", "op": "size", "target": "w"}},
+                 {"step": {"id": "c", "thread": "T2", "op": "write", "target": "w", "item": 5}}]
+        proc.stdin.write("".join(json.dumps(line) + "\n" for line in lines))
+        proc.stdin.flush()
+        answers = [json.loads(proc.stdout.readline()) for _ in range(4)]
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=30)
+    assert answers[0] == {"setup": "ok"}
+    assert answers[1] == {"done": "b", "value": 0}
+    assert sorted(answers[2:], key=lambda a: str(a["done"])) == [{"done": "a", "value": [5]},
+                                                                 {"done": "c", "value": None}]
+    assert proc.returncode == 0

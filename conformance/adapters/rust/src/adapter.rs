@@ -1,6 +1,9 @@
-//! Runs one case as PROTOCOL.md section 1 says: setup on the main thread, each script step
-//! issued to its logical thread, "blocked" decided by the quiescence window, then a final
-//! wait; the report of section 2.
+//! Runs one case, in either of the runner's two ways. Batch (PROTOCOL.md sections 1 and
+//! 2): the whole case comes at once and the adapter times it itself (setup on the main
+//! thread, each script step issued to its logical thread, "blocked" decided by the
+//! quiescence window, a final wait) and prints one report. Stepwise: the runner sends the
+//! setup, then one step per line, and times everything itself; the adapter prints a line
+//! as each operation returns.
 
 use std::collections::HashMap;
 use std::sync::mpsc::{self, Sender};
@@ -8,7 +11,9 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::json::Value;
+use std::io::Write;
+
+use crate::json::{self, Value};
 use crate::ops::{Failure, World};
 
 /// After issuing a step, what the adapter waits for within its quiescence window.
@@ -75,23 +80,46 @@ fn perform(world: &World, step: &Value) -> Value {
     }
 }
 
+/// What to do with a step's outcome once its thread has run it.
+type Done = Box<dyn FnOnce(Value) + Send>;
+
 /// A logical thread: one OS thread running the steps sent to it, one at a time.
 struct Logical {
-    inbox: Sender<(Value, Arc<Slot>)>,
+    inbox: Sender<(Value, Done)>,
     current: Option<Arc<Slot>>,
 }
 
 impl Logical {
     fn start(world: &Arc<World>) -> Logical {
-        let (inbox, steps) = mpsc::channel::<(Value, Arc<Slot>)>();
+        let (inbox, steps) = mpsc::channel::<(Value, Done)>();
         let world = Arc::clone(world);
         thread::spawn(move || {
-            for (step, slot) in steps {
-                slot.fill(perform(&world, &step));
+            for (step, done) in steps {
+                done(perform(&world, &step));
             }
         });
         Logical { inbox, current: None }
     }
+
+    /// Sends `step` to the thread; false if the thread is gone.
+    fn issue(&self, step: &Value, done: Done) -> bool {
+        self.inbox.send((step.clone(), done)).is_ok()
+    }
+}
+
+/// The first setup step that fails, as `"op: Kind"`.
+fn run_setup(world: &World, case: &Value) -> Option<String> {
+    let Some(Value::Array(steps)) = case.get("setup") else {
+        return None;
+    };
+    steps.iter().find_map(|step| {
+        let result = perform(world, step);
+        let kind = result.get("error")?.as_str().unwrap_or("?").to_string();
+        Some(format!(
+            "{}: {kind}",
+            step.get("op").and_then(Value::as_str).unwrap_or("?")
+        ))
+    })
 }
 
 fn seconds(case: &Value, key: &str, default: f64) -> Duration {
@@ -110,26 +138,21 @@ pub fn run_case(case: &Value, waiting: Waiting) -> Value {
     let quiescence = seconds(case, "quiescence_s", 0.5);
     let final_wait = seconds(case, "final_s", 5.0);
     let world = Arc::new(World::default());
-    let empty = Vec::new();
-    let list = |key: &str| match case.get(key) {
-        Some(Value::Array(steps)) => steps,
-        _ => &empty,
-    };
-    for step in list("setup") {
-        if let Some(error) = perform(&world, step).get("error") {
-            let op = step.get("op").and_then(Value::as_str).unwrap_or("?");
-            let kind = error.as_str().unwrap_or("?");
-            return Value::object(vec![
-                ("id", id),
-                ("setup_error", Value::Str(format!("{op}: {kind}"))),
-                ("results", Value::Object(Vec::new())),
-            ]);
-        }
+    if let Some(error) = run_setup(&world, case) {
+        return Value::object(vec![
+            ("id", id),
+            ("setup_error", Value::Str(error)),
+            ("results", Value::Object(Vec::new())),
+        ]);
     }
+    let script = match case.get("script") {
+        Some(Value::Array(steps)) => steps.as_slice(),
+        _ => &[],
+    };
     let mut threads: HashMap<String, Logical> = HashMap::new();
     // (step id, blocked when issued, its slot), in issue order
     let mut issued: Vec<(String, bool, Arc<Slot>)> = Vec::new();
-    for (index, step) in list("script").iter().enumerate() {
+    for (index, step) in script.iter().enumerate() {
         let step_id = step
             .get("id")
             .and_then(Value::as_str)
@@ -153,7 +176,8 @@ pub fn run_case(case: &Value, waiting: Waiting) -> Value {
         }
         logical.current = Some(Arc::clone(&slot));
         let deadline = Instant::now() + quiescence;
-        let sent = logical.inbox.send((step.clone(), Arc::clone(&slot))).is_ok();
+        let filled = Arc::clone(&slot);
+        let sent = logical.issue(step, Box::new(move |result| filled.fill(result)));
         let returned = sent && slot.wait_until(deadline).is_some();
         if waiting == Waiting::Window {
             for (_, _, other) in &issued {
@@ -178,4 +202,60 @@ pub fn run_case(case: &Value, waiting: Waiting) -> Value {
         results.push((step_id, outcome));
     }
     Value::object(vec![("id", id), ("results", Value::Object(results))])
+}
+
+/// Prints one message of the stepwise protocol as a line of its own.
+fn say(message: &Value) {
+    let mut stdout = std::io::stdout().lock();
+    // A runner that stopped reading has ended the case; the end of stdin ends the adapter.
+    let _ = writeln!(stdout, "{message}").and_then(|()| stdout.flush());
+}
+
+/// `{"done": id, "value": V}` or `{"done": id, "error": kind}`.
+fn done_message(step_id: &str, result: Value) -> Value {
+    let mut fields = vec![("done".to_string(), Value::Str(step_id.to_string()))];
+    if let Value::Object(outcome) = result {
+        fields.extend(outcome);
+    }
+    Value::Object(fields)
+}
+
+/// The stepwise protocol, after its first line `header` (`{"id", "stepwise": true,
+/// "setup"}`): answers the setup, then runs each `{"step": ...}` line as it comes (a
+/// control step inline, a step with `thread` on that logical thread) and prints a line as
+/// each returns. Returns at the end of the input; a line that is not a step is an error.
+pub fn run_stepwise(
+    header: &Value,
+    lines: impl Iterator<Item = std::io::Result<String>>,
+) -> Result<(), String> {
+    let world = Arc::new(World::default());
+    if let Some(error) = run_setup(&world, header) {
+        say(&Value::object(vec![("setup_error", Value::Str(error))]));
+        return Ok(());
+    }
+    say(&Value::object(vec![("setup", Value::Str("ok".to_string()))]));
+    let mut threads: HashMap<String, Logical> = HashMap::new();
+    for line in lines {
+        let line = line.map_err(|error| format!("cannot read a step: {error}"))?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let message = json::parse(&line).map_err(|why| format!("a step line is not JSON: {why}"))?;
+        let step = message.get("step").ok_or("a stepwise line needs \"step\"")?;
+        let step_id = step
+            .get("id")
+            .and_then(Value::as_str)
+            .ok_or("a step needs a string \"id\"")?
+            .to_string();
+        match step.get("thread").and_then(Value::as_str) {
+            None => say(&done_message(&step_id, perform(&world, step))),
+            Some(name) => {
+                let logical = threads
+                    .entry(name.to_string())
+                    .or_insert_with(|| Logical::start(&world));
+                logical.issue(step, Box::new(move |result| say(&done_message(&step_id, result))));
+            }
+        }
+    }
+    Ok(())
 }

@@ -1,14 +1,16 @@
-//! `refasync-rust-adapter [--wait window|issued]`: reads one conformance case (JSON) on
-//! stdin, runs it against the Rust channels of this crate and prints one JSON report on
-//! stdout (conformance/PROTOCOL.md). Exit status: 0 with a report; 2, with one line on
-//! stderr, for a command line or an input that is not a case.
+//! `refasync-rust-adapter [--wait window|issued]`: runs one conformance case against the
+//! Rust channels of this crate (conformance/PROTOCOL.md). A first line `{"stepwise": true,
+//! ...}` starts the stepwise protocol (the runner times the steps; `--wait` is unused);
+//! otherwise stdin holds the whole case and one JSON report is printed on stdout. Exit
+//! status: 0 once the case ran; 2, with one line on stderr, for a command line or an input
+//! that is not a case.
 
 mod adapter;
 mod json;
 mod ops;
 mod specs;
 
-use std::io::{Read, Write};
+use std::io::{BufRead, Read, Write};
 use std::process::ExitCode;
 
 use adapter::Waiting;
@@ -39,8 +41,21 @@ fn main() -> ExitCode {
         Ok(waiting) => waiting,
         Err(why) => return refuse(&why),
     };
+    let mut stdin = std::io::stdin().lock();
     let mut input = String::new();
-    if let Err(error) = std::io::stdin().read_to_string(&mut input) {
+    if let Err(error) = stdin.read_line(&mut input) {
+        return refuse(&format!("cannot read the case from stdin: {error}"));
+    }
+    if let Ok(header) = json::parse(&input) {
+        if header.get("stepwise") == Some(&json::Value::Bool(true)) {
+            if let Err(why) = adapter::run_stepwise(&header, stdin.lines()) {
+                return refuse(&why);
+            }
+            // Operations still blocked keep their threads; leave without waiting for them.
+            std::process::exit(0)
+        }
+    }
+    if let Err(error) = stdin.read_to_string(&mut input) {
         return refuse(&format!("cannot read the case from stdin: {error}"));
     }
     let case = match json::parse(&input) {
