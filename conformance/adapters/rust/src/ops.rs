@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use channels::{
     timeout_from_secs, AsyncQueue, CallbackChannelReader, CallbackChannelWriter, CallbackError, ChannelKind,
-    ChannelReader, ChannelWriter, Count, Error, Items, IteratorReader, PostRead, PreRead, PreWrite, Reader,
-    Writer,
+    ChannelReader, ChannelWriter, Count, Error, Graph, Items, IteratorReader, Node, NodeRef, PostRead,
+    PreRead, PreWrite, Reader, Writer,
 };
 
 use crate::json::Value;
@@ -26,8 +26,8 @@ pub enum Failure {
     Api(Error),
     /// A JSON argument of a type the API does not take.
     Type(String),
-    /// An operation (or a variant of one) this port does not have: pools, tasks, graphs
-    /// and threads.
+    /// An operation (or a variant of one) this port does not have: pools, tasks and
+    /// threads.
     Unsupported(String),
     /// The step itself is malformed (a missing field, a name never defined).
     BadStep(String),
@@ -77,6 +77,8 @@ enum Obj {
     Reader(SharedReader),
     CallbackReader(Arc<CallbackChannelReader<Value>>),
     Queue(Arc<AsyncQueue<Value>>),
+    Graph(Arc<Mutex<Graph>>),
+    Node(NodeRef),
 }
 
 /// An iterator over `items` that fails once, after yielding `raise_after` of them.
@@ -148,6 +150,15 @@ fn count_arg(step: &Value) -> Result<Count, Failure> {
     }
 }
 
+/// Node ids, in the given order or sorted.
+fn ids(nodes: &[NodeRef], sorted: bool) -> Value {
+    let mut ids: Vec<String> = nodes.iter().map(|n| n.id.clone()).collect();
+    if sorted {
+        ids.sort();
+    }
+    Value::Array(ids.into_iter().map(Value::Str).collect())
+}
+
 fn size_value(n: usize) -> Value {
     Value::Int(i64::try_from(n).unwrap_or(i64::MAX))
 }
@@ -192,6 +203,95 @@ impl World {
                 text(step, "op")?
             ))),
         }
+    }
+
+    fn graph(&self, step: &Value) -> Result<Arc<Mutex<Graph>>, Failure> {
+        match self.obj(step, "target")? {
+            Obj::Graph(g) => Ok(g),
+            _ => Err(Failure::Unsupported(format!(
+                "{} of a non-graph",
+                text(step, "op")?
+            ))),
+        }
+    }
+
+    fn node(&self, step: &Value, key: &str) -> Result<NodeRef, Failure> {
+        match self.obj(step, key)? {
+            Obj::Node(n) => Ok(n),
+            _ => Err(Failure::BadStep(format!("{key:?} must name a node"))),
+        }
+    }
+
+    /// The graph holding `node` (a node asked for its edges is asked of its graph). Like
+    /// every operation here, it never holds the name map's lock and a graph's at once.
+    fn graph_of(&self, node: &NodeRef) -> Option<Arc<Mutex<Graph>>> {
+        let graphs: Vec<Arc<Mutex<Graph>>> = locked(&self.objects)
+            .values()
+            .filter_map(|obj| match obj {
+                Obj::Graph(g) => Some(Arc::clone(g)),
+                _ => None,
+            })
+            .collect();
+        graphs.into_iter().find(|g| locked(g).contains(node))
+    }
+
+    /// The graph operations of PROTOCOL.md section 4; None for any other operation.
+    fn perform_graph(&self, op: &str, step: &Value) -> Option<Outcome> {
+        let this = || Value::Str("self".to_string());
+        let result = match op {
+            "graph" => text(step, "as").map(|name| {
+                self.bind(name, Obj::Graph(Arc::new(Mutex::new(Graph::new()))));
+                Value::Null
+            }),
+            "node" => text(step, "as").and_then(|name| {
+                let id = match step.get("id") {
+                    None => name,
+                    Some(Value::Str(id)) => id,
+                    Some(other) => {
+                        return Err(Failure::Type(format!("a node id must be a string, got {other}")))
+                    }
+                };
+                self.bind(name, Obj::Node(Node::new(id)));
+                Ok(Value::Null)
+            }),
+            "add_node" => self.graph(step).and_then(|g| {
+                let node = self.node(step, "node")?;
+                locked(&g).add_node(&node);
+                Ok(Value::Null)
+            }),
+            "add_edge" => self.graph(step).and_then(|g| {
+                let (u, v) = (self.node(step, "u")?, self.node(step, "v")?);
+                locked(&g).add_edge(&u, &v)?;
+                Ok(this())
+            }),
+            "remove_node" => self.graph(step).and_then(|g| {
+                let node = self.node(step, "node")?;
+                locked(&g).remove_node(&node);
+                Ok(this())
+            }),
+            "inputs_first" => self.graph(step).and_then(|g| {
+                let node = self.node(step, "node")?;
+                let order = locked(&g).input_inclusive_dfirst_reversed(&node);
+                Ok(ids(&order, false))
+            }),
+            "in_nodes" | "out_nodes" => self.node(step, "node").map(|node| {
+                let Some(g) = self.graph_of(&node) else {
+                    return Value::Array(Vec::new());
+                };
+                let g = locked(&g);
+                ids(
+                    &if op == "in_nodes" {
+                        g.in_nodes(&node)
+                    } else {
+                        g.out_nodes(&node)
+                    },
+                    true,
+                )
+            }),
+            "nodes" => self.graph(step).map(|g| ids(locked(&g).nodes(), true)),
+            _ => return None,
+        };
+        Some(result)
     }
 
     fn queue(&self, step: &Value) -> Result<Arc<AsyncQueue<Value>>, Failure> {
@@ -297,7 +397,9 @@ impl World {
                 std::thread::sleep(Duration::from_secs_f64(secs.min(3600.0)));
                 Ok(Value::Null)
             }
-            other => Err(Failure::Unsupported(format!("operation {other:?}"))),
+            other => self
+                .perform_graph(other, step)
+                .unwrap_or_else(|| Err(Failure::Unsupported(format!("operation {other:?}")))),
         }
     }
 
