@@ -188,3 +188,18 @@ def test_the_adapter_speaks_the_stepwise_protocol(binaries: dict[str, Path]) -> 
     assert sorted(answers[2:], key=lambda a: str(a["done"])) == [{"done": "a", "value": [5]},
                                                                  {"done": "c", "value": None}]
     assert proc.returncode == 0
+
+
+@pytest.mark.timeout(600)
+def test_null_arguments_mean_the_defaults(binaries: dict[str, Path]) -> None:
+    """Absent and null are the same for every optional field (PROTOCOL.md, section 4)."""
+    nulls = {"channel": None, "maxsize": None, "writer": None, "reader": None}
+    case: dict[str, object] = {"id": "n", "quiescence_s": 0.2, "setup": [
+        {"op": "mkchannel", "as": ["w", "r"], **nulls},
+        {"op": "write", "target": "w", "item": 1, "block": None, "timeout": None},
+        {"op": "close", "target": "w"},
+    ], "script": [
+        {"id": "a", "thread": "T1", "op": "read", "target": "r", "count": None, "block": None, "timeout": None},
+    ]}
+    report = json.loads(_run_adapter(binaries["correct"], json.dumps(case)).stdout)
+    assert report["results"] == {"a": {"blocked": False, "value": [1]}}, report

@@ -106,6 +106,12 @@ fn locked<S>(mutex: &Mutex<S>) -> MutexGuard<'_, S> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// An optional field: absent and `null` both mean "use the default" (PROTOCOL.md,
+/// section 4), which the typed API spells `None`.
+fn optional<'a>(step: &'a Value, key: &str) -> Option<&'a Value> {
+    step.get(key).filter(|value| **value != Value::Null)
+}
+
 fn field<'a>(step: &'a Value, key: &str) -> Result<&'a Value, Failure> {
     step.get(key)
         .ok_or_else(|| Failure::BadStep(format!("missing field {key:?}")))
@@ -117,9 +123,9 @@ fn text<'a>(step: &'a Value, key: &str) -> Result<&'a str, Failure> {
         .ok_or_else(|| Failure::BadStep(format!("{key:?} must be a string")))
 }
 
-/// `block`: a bool, or 0 or 1 as `queue.Queue` takes them; absent: `default`.
+/// `block`: a bool, or 0 or 1 as `queue.Queue` takes them; absent or null: `default`.
 fn block_arg(step: &Value, default: bool) -> Result<bool, Failure> {
-    match step.get("block") {
+    match optional(step, "block") {
         None => Ok(default),
         Some(Value::Bool(b)) => Ok(*b),
         Some(Value::Int(0)) => Ok(false),
@@ -130,8 +136,8 @@ fn block_arg(step: &Value, default: bool) -> Result<bool, Failure> {
 
 /// `timeout`: absent or null is no limit; a number, or "inf", "-inf", "nan".
 fn timeout_arg(step: &Value) -> Result<Option<Duration>, Failure> {
-    let secs = match step.get("timeout") {
-        None | Some(Value::Null) => return Ok(None),
+    let secs = match optional(step, "timeout") {
+        None => return Ok(None),
         Some(Value::Str(s)) if s == "inf" => f64::INFINITY,
         Some(Value::Str(s)) if s == "-inf" => f64::NEG_INFINITY,
         Some(Value::Str(s)) if s == "nan" => f64::NAN,
@@ -141,9 +147,9 @@ fn timeout_arg(step: &Value) -> Result<Option<Duration>, Failure> {
     Ok(timeout_from_secs(secs)?)
 }
 
-/// `count`: an integer; absent: 0 (every item).
+/// `count`: an integer; absent or null: 0 (every item).
 fn count_arg(step: &Value) -> Result<Count, Failure> {
-    match step.get("count") {
+    match optional(step, "count") {
         None => Ok(Count::All),
         Some(Value::Int(n)) => Ok(Count::from_int(*n)),
         Some(other) => Err(Failure::Type(format!("count must be an int, got {other}"))),
@@ -244,7 +250,7 @@ impl World {
                 Value::Null
             }),
             "node" => text(step, "as").and_then(|name| {
-                let id = match step.get("id") {
+                let id = match optional(step, "id") {
                     None => name,
                     Some(Value::Str(id)) => id,
                     Some(other) => {
@@ -338,7 +344,7 @@ impl World {
             "set_pre_cb" | "set_post_cb" => self.set_callback(step, op),
             "iterator_reader" => self.iterator_reader(step),
             "async_queue" => {
-                let maxsize = match step.get("maxsize") {
+                let maxsize = match optional(step, "maxsize") {
                     None => 0,
                     Some(Value::Int(n)) => usize::try_from(*n).unwrap_or(0),
                     Some(other) => return Err(Failure::Type(format!("maxsize must be an int, got {other}"))),
@@ -410,18 +416,18 @@ impl World {
         let [Value::Str(w), Value::Str(r)] = names.as_slice() else {
             return Err(Failure::BadStep("\"as\" must be [writer, reader]".to_string()));
         };
-        let kind = match step.get("channel").map(|v| v.as_str()) {
+        let kind = match optional(step, "channel").map(|v| v.as_str()) {
             None | Some(Some("Channel")) => ChannelKind::Channel,
             Some(Some("SerialChannel")) => ChannelKind::SerialChannel,
             Some(other) => return Err(Failure::Unsupported(format!("channel {other:?}"))),
         };
-        let maxsize = match step.get("maxsize") {
+        let maxsize = match optional(step, "maxsize") {
             None => 0,
             Some(Value::Int(n)) => usize::try_from(*n).unwrap_or(0),
             Some(other) => return Err(Failure::Type(format!("maxsize must be an int, got {other}"))),
         };
         let queue = kind.queue(maxsize);
-        let writer = match step.get("writer").map(|v| v.as_str()) {
+        let writer = match optional(step, "writer").map(|v| v.as_str()) {
             None | Some(Some("ChannelWriter")) => {
                 Obj::Writer(Arc::new(ChannelWriter::new(Arc::clone(&queue))))
             }
@@ -430,7 +436,7 @@ impl World {
             }
             Some(other) => return Err(Failure::Unsupported(format!("writer {other:?}"))),
         };
-        let reader = match step.get("reader").map(|v| v.as_str()) {
+        let reader = match optional(step, "reader").map(|v| v.as_str()) {
             None | Some(Some("ChannelReader")) => Obj::Reader(Arc::new(ChannelReader::new(queue))),
             Some(Some("CallbackChannelReader")) => {
                 Obj::CallbackReader(Arc::new(CallbackChannelReader::new(queue)))
@@ -517,8 +523,8 @@ impl World {
         let Value::Array(items) = field(step, "items")? else {
             return Err(Failure::BadStep("items must be a list".to_string()));
         };
-        let raise_after = match step.get("raise_after") {
-            None | Some(Value::Null) => None,
+        let raise_after = match optional(step, "raise_after") {
+            None => None,
             Some(Value::Int(n)) => usize::try_from(*n).ok(),
             Some(_) => return Err(Failure::BadStep("raise_after must be an int".to_string())),
         };
