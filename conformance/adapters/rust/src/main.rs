@@ -6,6 +6,7 @@
 //! that is not a case.
 
 mod adapter;
+mod graph_ops;
 mod json;
 mod ops;
 mod specs;

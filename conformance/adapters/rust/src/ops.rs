@@ -1,5 +1,5 @@
-//! The operations of PROTOCOL.md section 4 that concern channels, on the objects a case
-//! names. A JSON argument of the wrong type is refused here, before the typed API is
+//! The objects a case names, and the operations of PROTOCOL.md section 4 on channels,
+//! queues, logs, gates and names (the graph's are in `graph_ops`). A JSON argument of the wrong type is refused here, before the typed API is
 //! called: that is where a wrong type surfaces in Rust, so the adapter reports it as
 //! `TypeError` (a string count, a number as a callback, a non-iterator).
 
@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use channels::{
     timeout_from_secs, AsyncQueue, CallbackChannelReader, CallbackChannelWriter, CallbackError, ChannelKind,
-    ChannelReader, ChannelWriter, Count, Error, Graph, Items, IteratorReader, Node, NodeRef, PostRead,
-    PreRead, PreWrite, Reader, Writer,
+    ChannelReader, ChannelWriter, Count, Error, Graph, Items, IteratorReader, NodeRef, PostRead, PreRead,
+    PreWrite, Reader, Writer,
 };
 
 use crate::json::Value;
@@ -66,12 +66,12 @@ impl From<Error> for Failure {
     }
 }
 
-type Outcome = Result<Value, Failure>;
+pub(crate) type Outcome = Result<Value, Failure>;
 type SharedReader = Arc<dyn Reader<Value>>;
 
 /// Everything a case can name.
 #[derive(Clone)]
-enum Obj {
+pub(crate) enum Obj {
     Writer(Arc<ChannelWriter<Value>>),
     CallbackWriter(Arc<CallbackChannelWriter<Value>>),
     Reader(SharedReader),
@@ -102,13 +102,13 @@ impl Iterator for RaisingIterator {
     }
 }
 
-fn locked<S>(mutex: &Mutex<S>) -> MutexGuard<'_, S> {
+pub(crate) fn locked<S>(mutex: &Mutex<S>) -> MutexGuard<'_, S> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// An optional field: absent and `null` both mean "use the default" (PROTOCOL.md,
 /// section 4), which the typed API spells `None`.
-fn optional<'a>(step: &'a Value, key: &str) -> Option<&'a Value> {
+pub(crate) fn optional<'a>(step: &'a Value, key: &str) -> Option<&'a Value> {
     step.get(key).filter(|value| **value != Value::Null)
 }
 
@@ -117,7 +117,7 @@ fn field<'a>(step: &'a Value, key: &str) -> Result<&'a Value, Failure> {
         .ok_or_else(|| Failure::BadStep(format!("missing field {key:?}")))
 }
 
-fn text<'a>(step: &'a Value, key: &str) -> Result<&'a str, Failure> {
+pub(crate) fn text<'a>(step: &'a Value, key: &str) -> Result<&'a str, Failure> {
     field(step, key)?
         .as_str()
         .ok_or_else(|| Failure::BadStep(format!("{key:?} must be a string")))
@@ -156,13 +156,13 @@ fn count_arg(step: &Value) -> Result<Count, Failure> {
     }
 }
 
-/// Node ids, in the given order or sorted.
-fn ids(nodes: &[NodeRef], sorted: bool) -> Value {
-    let mut ids: Vec<String> = nodes.iter().map(|n| n.id.clone()).collect();
-    if sorted {
-        ids.sort();
+/// `maxsize`: an integer, 0 or less (or absent, or null) for unbounded.
+fn maxsize_arg(step: &Value) -> Result<usize, Failure> {
+    match optional(step, "maxsize") {
+        None => Ok(0),
+        Some(Value::Int(n)) => Ok(usize::try_from(*n).unwrap_or(0)),
+        Some(other) => Err(Failure::Type(format!("maxsize must be an int, got {other}"))),
     }
-    Value::Array(ids.into_iter().map(Value::Str).collect())
 }
 
 fn size_value(n: usize) -> Value {
@@ -172,12 +172,12 @@ fn size_value(n: usize) -> Value {
 /// The objects a case names, and the logs, gates and callback labels they share.
 #[derive(Default)]
 pub struct World {
-    objects: Mutex<HashMap<String, Obj>>,
+    pub(crate) objects: Mutex<HashMap<String, Obj>>,
     env: Arc<Env>,
 }
 
 impl World {
-    fn obj(&self, step: &Value, key: &str) -> Result<Obj, Failure> {
+    pub(crate) fn obj(&self, step: &Value, key: &str) -> Result<Obj, Failure> {
         let name = text(step, key)?;
         locked(&self.objects)
             .get(name)
@@ -185,7 +185,7 @@ impl World {
             .ok_or_else(|| Failure::BadStep(format!("no object named {name:?}")))
     }
 
-    fn bind(&self, name: &str, obj: Obj) {
+    pub(crate) fn bind(&self, name: &str, obj: Obj) {
         locked(&self.objects).insert(name.to_string(), obj);
     }
 
@@ -209,95 +209,6 @@ impl World {
                 text(step, "op")?
             ))),
         }
-    }
-
-    fn graph(&self, step: &Value) -> Result<Arc<Mutex<Graph>>, Failure> {
-        match self.obj(step, "target")? {
-            Obj::Graph(g) => Ok(g),
-            _ => Err(Failure::Unsupported(format!(
-                "{} of a non-graph",
-                text(step, "op")?
-            ))),
-        }
-    }
-
-    fn node(&self, step: &Value, key: &str) -> Result<NodeRef, Failure> {
-        match self.obj(step, key)? {
-            Obj::Node(n) => Ok(n),
-            _ => Err(Failure::BadStep(format!("{key:?} must name a node"))),
-        }
-    }
-
-    /// The graph holding `node` (a node asked for its edges is asked of its graph). Like
-    /// every operation here, it never holds the name map's lock and a graph's at once.
-    fn graph_of(&self, node: &NodeRef) -> Option<Arc<Mutex<Graph>>> {
-        let graphs: Vec<Arc<Mutex<Graph>>> = locked(&self.objects)
-            .values()
-            .filter_map(|obj| match obj {
-                Obj::Graph(g) => Some(Arc::clone(g)),
-                _ => None,
-            })
-            .collect();
-        graphs.into_iter().find(|g| locked(g).contains(node))
-    }
-
-    /// The graph operations of PROTOCOL.md section 4; None for any other operation.
-    fn perform_graph(&self, op: &str, step: &Value) -> Option<Outcome> {
-        let this = || Value::Str("self".to_string());
-        let result = match op {
-            "graph" => text(step, "as").map(|name| {
-                self.bind(name, Obj::Graph(Arc::new(Mutex::new(Graph::new()))));
-                Value::Null
-            }),
-            "node" => text(step, "as").and_then(|name| {
-                let id = match optional(step, "id") {
-                    None => name,
-                    Some(Value::Str(id)) => id,
-                    Some(other) => {
-                        return Err(Failure::Type(format!("a node id must be a string, got {other}")))
-                    }
-                };
-                self.bind(name, Obj::Node(Node::new(id)));
-                Ok(Value::Null)
-            }),
-            "add_node" => self.graph(step).and_then(|g| {
-                let node = self.node(step, "node")?;
-                locked(&g).add_node(&node);
-                Ok(Value::Null)
-            }),
-            "add_edge" => self.graph(step).and_then(|g| {
-                let (u, v) = (self.node(step, "u")?, self.node(step, "v")?);
-                locked(&g).add_edge(&u, &v)?;
-                Ok(this())
-            }),
-            "remove_node" => self.graph(step).and_then(|g| {
-                let node = self.node(step, "node")?;
-                locked(&g).remove_node(&node);
-                Ok(this())
-            }),
-            "inputs_first" => self.graph(step).and_then(|g| {
-                let node = self.node(step, "node")?;
-                let order = locked(&g).input_inclusive_dfirst_reversed(&node);
-                Ok(ids(&order, false))
-            }),
-            "in_nodes" | "out_nodes" => self.node(step, "node").map(|node| {
-                let Some(g) = self.graph_of(&node) else {
-                    return Value::Array(Vec::new());
-                };
-                let g = locked(&g);
-                ids(
-                    &if op == "in_nodes" {
-                        g.in_nodes(&node)
-                    } else {
-                        g.out_nodes(&node)
-                    },
-                    true,
-                )
-            }),
-            "nodes" => self.graph(step).map(|g| ids(locked(&g).nodes(), true)),
-            _ => return None,
-        };
-        Some(result)
     }
 
     fn queue(&self, step: &Value) -> Result<Arc<AsyncQueue<Value>>, Failure> {
@@ -344,11 +255,7 @@ impl World {
             "set_pre_cb" | "set_post_cb" => self.set_callback(step, op),
             "iterator_reader" => self.iterator_reader(step),
             "async_queue" => {
-                let maxsize = match optional(step, "maxsize") {
-                    None => 0,
-                    Some(Value::Int(n)) => usize::try_from(*n).unwrap_or(0),
-                    Some(other) => return Err(Failure::Type(format!("maxsize must be an int, got {other}"))),
-                };
+                let maxsize = maxsize_arg(step)?;
                 self.bind(text(step, "as")?, Obj::Queue(Arc::new(AsyncQueue::new(maxsize))));
                 Ok(Value::Null)
             }
@@ -421,12 +328,7 @@ impl World {
             Some(Some("SerialChannel")) => ChannelKind::SerialChannel,
             Some(other) => return Err(Failure::Unsupported(format!("channel {other:?}"))),
         };
-        let maxsize = match optional(step, "maxsize") {
-            None => 0,
-            Some(Value::Int(n)) => usize::try_from(*n).unwrap_or(0),
-            Some(other) => return Err(Failure::Type(format!("maxsize must be an int, got {other}"))),
-        };
-        let queue = kind.queue(maxsize);
+        let queue = kind.queue(maxsize_arg(step)?);
         let writer = match optional(step, "writer").map(|v| v.as_str()) {
             None | Some(Some("ChannelWriter")) => {
                 Obj::Writer(Arc::new(ChannelWriter::new(Arc::clone(&queue))))
