@@ -58,26 +58,48 @@ pytestmark = pytest.mark.skipif(shutil.which("cargo") is None,
                                 reason="cargo is not installed: the Rust adapter cannot be built")
 
 
-def _build(names: list[str]) -> dict[str, Path]:
-    """Builds the named builds at once (offline, warnings are errors); their binaries."""
-    env = dict(os.environ, RUSTFLAGS="-D warnings")
-    procs = {name: subprocess.Popen(["cargo", "build", "--offline", "--release", "--quiet",
-                                     "--target-dir", str(TARGETS / name), *BUILDS[name]],
-                                    cwd=CRATE, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                    text=True)
-             for name in names}
+def _cargo(command: str, name: str) -> subprocess.Popen[str]:
+    """``cargo build`` or ``cargo test`` of one build, offline, warnings as errors."""
+    return subprocess.Popen(["cargo", command, "--offline", "--release", "--quiet",
+                             "--target-dir", str(TARGETS / name), *BUILDS[name]],
+                            cwd=CRATE, env=dict(os.environ, RUSTFLAGS="-D warnings"),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+@dataclass
+class Builds:
+    binaries: dict[str, Path]
+    unit_tests: tuple[int, str]  # cargo test of the correct build: exit status, output
+
+
+@pytest.fixture(scope="module")
+def builds() -> Builds:
+    """Both builds at once; the correct one's own tests (``cargo test``) once it is built,
+    while the broken one may still be building."""
+    procs = {name: _cargo("build", name) for name in BUILDS}
     failures = []
+    unit_tests = (-1, "not run: the correct build failed")
     for name, proc in procs.items():
         output, _ = proc.communicate(timeout=600)
         if proc.returncode != 0:
             failures.append(f"cargo build ({name}) exited {proc.returncode}:\n{output}")
+        elif name == "correct":
+            tests = _cargo("test", name)
+            test_output, _ = tests.communicate(timeout=600)
+            unit_tests = (tests.returncode, test_output)
     assert not failures, "\n".join(failures)
-    return {name: TARGETS / name / "release" / BINARY for name in names}
+    return Builds({name: TARGETS / name / "release" / BINARY for name in BUILDS}, unit_tests)
 
 
 @pytest.fixture(scope="module")
-def binaries() -> dict[str, Path]:
-    return _build(list(BUILDS))
+def binaries(builds: Builds) -> dict[str, Path]:
+    return builds.binaries
+
+
+@pytest.mark.timeout(900)
+def test_the_ports_own_tests_pass(builds: Builds) -> None:
+    status, output = builds.unit_tests
+    assert status == 0, output
 
 
 @dataclass
