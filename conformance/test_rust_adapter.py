@@ -225,3 +225,12 @@ def test_null_arguments_mean_the_defaults(binaries: dict[str, Path]) -> None:
     ]}
     report = json.loads(_run_adapter(binaries["correct"], json.dumps(case)).stdout)
     assert report["results"] == {"a": {"blocked": False, "value": [1]}}, report
+
+
+@pytest.mark.timeout(600)
+def test_a_stepwise_line_that_is_not_a_step_is_refused_in_one_line(binaries: dict[str, Path]) -> None:
+    header = json.dumps({"id": "x", "stepwise": True, "setup": []})
+    for bad in ["{", "[1]", '{"step": {"op": "close"}}']:
+        proc = _run_adapter(binaries["correct"], f"{header}\n{bad}\n")
+        assert proc.returncode == 2 and proc.stdout == '{"setup": "ok"}\n', (bad, proc)
+        assert len(proc.stderr.strip().splitlines()) == 1 and proc.stderr.startswith(f"{BINARY}: "), proc
