@@ -31,7 +31,7 @@ BINARY = "refasync-rust-adapter"
 BUILDS: dict[str, list[str]] = {"correct": [], "broken": ["--features", "broken_timeout"]}
 
 # The families the port covers (vector topics; `-k` matches a case's id, rule or topic).
-COVERED = r"^(channels|bounded channels|close|callbacks|iterator reader|timeouts per item|graph)$"
+COVERED = r"^(channels|bounded channels|close|callbacks|iterator reader|timeouts per item|graph|threads)$"
 # Channel cases in other families that need no pool (F5: write_many of a generator).
 COVERED_ELSEWHERE = r"|^write-many-of-a-"
 TIMEOUT_VECTORS = r"^timeouts per item$"
@@ -145,7 +145,7 @@ def test_the_correct_build_passes_every_vector_of_the_families_it_covers(
         label: str, gradings: dict[str, Grading]) -> None:
     grading = _grading(gradings, label)
     assert grading.status == 0 and not grading.failed(), grading.output
-    assert len(grading.outcomes) >= 49, f"the covered families shrank:\n{grading.output}"
+    assert len(grading.outcomes) >= 52, f"the covered families shrank:\n{grading.output}"
 
 
 @pytest.mark.timeout(600)

@@ -1,5 +1,6 @@
 //! The objects a case names, and the operations of PROTOCOL.md section 4 on channels,
-//! queues, logs, gates and names (the graph's are in `graph_ops`). A JSON argument of the wrong type is refused here, before the typed API is
+//! queues, logs, gates and names (the graph's are in `graph_ops`, the threads' in
+//! `thread_ops`). A JSON argument of the wrong type is refused here, before the typed API is
 //! called: that is where a wrong type surfaces in Rust, so the adapter reports it as
 //! `TypeError` (a string count, a number as a callback, a non-iterator).
 
@@ -10,7 +11,7 @@ use std::time::Duration;
 use channels::{
     timeout_from_secs, AsyncQueue, CallbackChannelReader, CallbackChannelWriter, CallbackError, ChannelKind,
     ChannelReader, ChannelWriter, Count, Error, Graph, Items, IteratorReader, NodeRef, PostRead, PreRead,
-    PreWrite, Reader, Writer,
+    PreWrite, Reader, TerminatableThread, WorkerThread, Writer,
 };
 
 use crate::json::Value;
@@ -26,8 +27,7 @@ pub enum Failure {
     Api(Error),
     /// A JSON argument of a type the API does not take.
     Type(String),
-    /// An operation (or a variant of one) this port does not have: pools, tasks and
-    /// threads.
+    /// An operation (or a variant of one) this port does not have: pools and tasks.
     Unsupported(String),
     /// The step itself is malformed (a missing field, a name never defined).
     BadStep(String),
@@ -79,6 +79,8 @@ pub(crate) enum Obj {
     Queue(Arc<AsyncQueue<Value>>),
     Graph(Arc<Mutex<Graph>>),
     Node(NodeRef),
+    Worker(Arc<WorkerThread>),
+    Threads(Vec<Arc<TerminatableThread>>),
 }
 
 /// An iterator over `items` that fails once, after yielding `raise_after` of them.
@@ -112,7 +114,7 @@ pub(crate) fn optional<'a>(step: &'a Value, key: &str) -> Option<&'a Value> {
     step.get(key).filter(|value| **value != Value::Null)
 }
 
-fn field<'a>(step: &'a Value, key: &str) -> Result<&'a Value, Failure> {
+pub(crate) fn field<'a>(step: &'a Value, key: &str) -> Result<&'a Value, Failure> {
     step.get(key)
         .ok_or_else(|| Failure::BadStep(format!("missing field {key:?}")))
 }
@@ -135,7 +137,7 @@ fn block_arg(step: &Value, default: bool) -> Result<bool, Failure> {
 }
 
 /// `timeout`: absent or null is no limit; a number, or "inf", "-inf", "nan".
-fn timeout_arg(step: &Value) -> Result<Option<Duration>, Failure> {
+pub(crate) fn timeout_arg(step: &Value) -> Result<Option<Duration>, Failure> {
     let secs = match optional(step, "timeout") {
         None => return Ok(None),
         Some(Value::Str(s)) if s == "inf" => f64::INFINITY,
@@ -165,7 +167,7 @@ fn maxsize_arg(step: &Value) -> Result<usize, Failure> {
     }
 }
 
-fn size_value(n: usize) -> Value {
+pub(crate) fn size_value(n: usize) -> Value {
     Value::Int(i64::try_from(n).unwrap_or(i64::MAX))
 }
 
@@ -173,7 +175,7 @@ fn size_value(n: usize) -> Value {
 #[derive(Default)]
 pub struct World {
     pub(crate) objects: Mutex<HashMap<String, Obj>>,
-    env: Arc<Env>,
+    pub(crate) env: Arc<Env>,
 }
 
 impl World {
@@ -312,6 +314,7 @@ impl World {
             }
             other => self
                 .perform_graph(other, step)
+                .or_else(|| self.perform_thread(other, step))
                 .unwrap_or_else(|| Err(Failure::Unsupported(format!("operation {other:?}")))),
         }
     }

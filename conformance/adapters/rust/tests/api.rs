@@ -6,8 +6,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use channels::{
-    mkchannel, timeout_from_secs, CallbackChannelReader, CallbackError, ChannelKind, ChannelReader, Count,
-    Error, Graph, IteratorReader, Node, Reader, Writer,
+    mkchannel, terminate_threads, timeout_from_secs, CallbackChannelReader, CallbackError, ChannelKind,
+    ChannelReader, Count, Error, Graph, IteratorReader, Node, Reader, TerminateRequest, WorkItem,
+    WorkerThread, Writer,
 };
 
 const ALL: Count = Count::All;
@@ -142,4 +143,51 @@ fn the_graph_refuses_cycles_and_lists_inputs_first_g2_g4() {
     assert_eq!(order, ["a", "b", "c", "d"]);
     g.remove_node(&b);
     assert!(g.in_nodes(&d).iter().all(|n| n.id == "c"));
+}
+
+#[test]
+fn a_worker_runs_its_items_survives_a_failing_one_and_stops_w5() {
+    let (w, r) = mkchannel::<i32>(ChannelKind::Channel, 0);
+    let w = Arc::new(w);
+    let worker = WorkerThread::start();
+    for item in [1, 2] {
+        let w = Arc::clone(&w);
+        worker
+            .put(WorkItem::Run(Box::new(move || {
+                w.write(item, false, None)
+                    .map_err(|e| CallbackError(e.to_string()))
+            })))
+            .expect("queued");
+    }
+    worker
+        .put(WorkItem::Run(Box::new(|| {
+            Err(CallbackError("planted".to_string()))
+        })))
+        .expect("queued");
+    let last = Arc::clone(&w);
+    worker
+        .put(WorkItem::Run(Box::new(move || {
+            last.write(3, false, None)
+                .map_err(|e| CallbackError(e.to_string()))
+        })))
+        .expect("queued");
+    worker.stop_and_join().expect("queued");
+    assert!(
+        !worker.join(Some(Duration::from_secs(10))),
+        "the worker stops after its items"
+    );
+    assert_eq!(r.read(ALL, false, None), Ok(vec![1, 2, 3]));
+}
+
+#[test]
+fn terminate_threads_ends_the_threads_even_when_its_function_fails_w6() {
+    let mut started = Vec::new();
+    let result: Result<(), CallbackError> = terminate_threads(|scope| {
+        started.push(scope.start(TerminateRequest::wait_for_termination));
+        started.push(scope.start(TerminateRequest::wait_for_termination));
+        assert!(started.iter().all(|t| t.is_alive()));
+        Err(CallbackError("planted".to_string()))
+    });
+    assert!(result.is_err());
+    assert!(started.iter().all(|t| !t.is_alive()));
 }
