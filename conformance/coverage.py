@@ -18,7 +18,8 @@ import re
 import sys
 from pathlib import Path
 
-from conformance.runner import VECTORS, Case, load_cases
+from conformance.drive import Case
+from conformance.runner import VECTORS, load_cases
 
 ROOT = Path(__file__).resolve().parent.parent
 SEMANTICS = ROOT / "docs" / "semantics.md"

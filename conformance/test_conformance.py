@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from conformance import coverage
+from conformance.drive import Timing
 from conformance.runner import (
     DEFAULT_ADAPTER,
     load_cases,
@@ -28,7 +29,7 @@ ORIGINAL_FAILURES = Path(__file__).parent / "expected-failures" / "original-asyn
 @pytest.mark.timeout(600)
 def test_refasync_passes_every_vector() -> None:
     cases = load_cases()
-    results = run_all(DEFAULT_ADAPTER, cases, jobs=8, quiescence_s=0.5)
+    results = run_all(DEFAULT_ADAPTER, cases, jobs=8, timing=Timing())
     failed = [f"{r.case['id']} ({r.case['rule']}): {'; '.join(r.problems)}" for r in results if not r.passed]
     assert not failed, "\n".join(failed)
 

@@ -495,8 +495,10 @@ class Outcome:
 class LogicalThread:
     """A thread that runs the operations issued to it, one at a time."""
 
-    def __init__(self, adapter: Adapter, name: str) -> None:
+    def __init__(self, adapter: Adapter, name: str,
+                 say: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.adapter = adapter
+        self.say = say  # stepwise: how to report each returned operation
         self.inbox: queue.SimpleQueue[tuple[Step, Outcome]] = queue.SimpleQueue()
         self.current: Outcome | None = None
         threading.Thread(target=self._serve, name=f"conformance-{name}", daemon=True).start()
@@ -514,6 +516,8 @@ class LogicalThread:
         while True:
             step, outcome = self.inbox.get()
             outcome.result = perform(self.adapter, step)
+            if self.say is not None:
+                self.say({"done": step["id"], **outcome.result})
             del step
             outcome.done.set()
             del outcome
@@ -527,14 +531,21 @@ def perform(adapter: Adapter, step: Step) -> dict[str, JSON]:
         return {"error": adapter.error_kind(exc)}
 
 
-def run_case(adapter: Adapter, case: dict[str, Any]) -> dict[str, Any]:
-    quiescence = float(case.get("quiescence_s", 0.5))
-    final_wait = float(case.get("final_s", 5.0))
+def run_setup(adapter: Adapter, case: dict[str, Any]) -> str | None:
+    """Run the case's setup: None, or "op: Kind" of the operation that raised."""
     for step in case.get("setup", []):
         result = perform(adapter, step)
         if "error" in result:
-            return {"id": case["id"], "setup_error": f"{step['op']}: {result['error']}",
-                    "results": {}}
+            return f"{step['op']}: {result['error']}"
+    return None
+
+
+def run_case(adapter: Adapter, case: dict[str, Any]) -> dict[str, Any]:
+    quiescence = float(case.get("quiescence_s", 0.5))
+    final_wait = float(case.get("final_s", 5.0))
+    error = run_setup(adapter, case)
+    if error:
+        return {"id": case["id"], "setup_error": error, "results": {}}
     threads: dict[str, LogicalThread] = {}
     outcomes: dict[str, tuple[bool, Outcome]] = {}
     for step in case["script"]:
@@ -572,19 +583,51 @@ def run_case(adapter: Adapter, case: dict[str, Any]) -> dict[str, Any]:
     return {"id": case["id"], "results": results}
 
 
+def run_stepwise(adapter: Adapter, header: dict[str, Any]) -> None:
+    """The adapter's side of the stepwise protocol: run the setup, then each step as it
+    comes, printing a line as each operation returns; stop at the end of the input."""
+    out = threading.Lock()
+
+    def say(message: dict[str, Any]) -> None:
+        with out:
+            sys.stdout.write(json.dumps(message) + "\n")
+            sys.stdout.flush()
+
+    error = run_setup(adapter, header)
+    say({"setup_error": error} if error else {"setup": "ok"})
+    if error:
+        return
+    threads: dict[str, LogicalThread] = {}
+    for line in sys.stdin:
+        step = json.loads(line)["step"]
+        if "thread" not in step:
+            say({"done": step["id"], **perform(adapter, step)})
+            continue
+        thread = threads.get(step["thread"])
+        if thread is None:
+            thread = threads[step["thread"]] = LogicalThread(adapter, step["thread"], say)
+        thread.issue(step)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--module", required=True, help="the package implementing the API")
     args = parser.parse_args(argv)
-    case = json.load(sys.stdin)
+    first = sys.stdin.readline()
+    header: Any = json.loads(first) if first.strip() else None
+    stepwise = isinstance(header, dict) and header.get("stepwise") is True
+    case: dict[str, Any] = header if stepwise else json.loads(first + sys.stdin.read())
     try:
         adapter = Adapter(args.module)
     except ImportError as exc:
         print(f"cannot import {args.module}: {exc}", file=sys.stderr)
         os._exit(3)
-    report = run_case(adapter, case)
-    sys.stdout.write(json.dumps(report) + "\n")
-    sys.stdout.flush()
+    if stepwise:
+        run_stepwise(adapter, case)
+    else:
+        report = run_case(adapter, case)
+        sys.stdout.write(json.dumps(report) + "\n")
+        sys.stdout.flush()
     # Blocked operations may still hold threads: leave without waiting for them.
     os._exit(0)
 
