@@ -21,6 +21,8 @@ import threading
 import time
 from typing import Any, Callable, Iterator
 
+from conformance import mutations
+
 JSON = Any
 Step = dict[str, Any]
 
@@ -540,7 +542,7 @@ def run_setup(adapter: Adapter, case: dict[str, Any]) -> str | None:
     return None
 
 
-def run_case(adapter: Adapter, case: dict[str, Any]) -> dict[str, Any]:
+def run_case(adapter: Adapter, case: dict[str, Any], window: str = "full") -> dict[str, Any]:
     quiescence = float(case.get("quiescence_s", 0.5))
     final_wait = float(case.get("final_s", 5.0))
     error = run_setup(adapter, case)
@@ -567,8 +569,9 @@ def run_case(adapter: Adapter, case: dict[str, Any]) -> dict[str, Any]:
         outcome = thread.issue(step)
         deadline = time.monotonic() + quiescence
         issued_done = outcome.done.wait(quiescence)
-        # Let operations this one unblocked finish before the next is issued.
-        for _, other in list(outcomes.values()):
+        # Let operations this one unblocked finish before the next is issued ("issued":
+        # the other reading of the batch protocol, which waits for this step alone).
+        for _, other in list(outcomes.values()) if window == "full" else []:
             other.done.wait(max(0.0, deadline - time.monotonic()))
         outcomes[step["id"]] = (not issued_done, outcome)
     deadline = time.monotonic() + final_wait
@@ -612,7 +615,18 @@ def run_stepwise(adapter: Adapter, header: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--module", required=True, help="the package implementing the API")
+    parser.add_argument("--mutation", metavar="NAME",
+                        help="break one rule of the package first (conformance/mutations.py)")
+    parser.add_argument("--window", choices=("full", "issued"), default="full",
+                        help="batch mode: after a step, wait for every running operation (full) or, "
+                             "as the other reading of the protocol, for that step alone (issued)")
     args = parser.parse_args(argv)
+    if args.mutation:
+        try:
+            mutations.install(args.mutation)
+        except mutations.MutationError as exc:
+            print(f"--mutation: {exc}", file=sys.stderr)
+            os._exit(2)
     first = sys.stdin.readline()
     header: Any = json.loads(first) if first.strip() else None
     stepwise = isinstance(header, dict) and header.get("stepwise") is True
@@ -622,10 +636,13 @@ def main(argv: list[str] | None = None) -> None:
     except ImportError as exc:
         print(f"cannot import {args.module}: {exc}", file=sys.stderr)
         os._exit(3)
+    except mutations.MutationError as exc:
+        print(f"--mutation: {exc}", file=sys.stderr)
+        os._exit(2)
     if stepwise:
         run_stepwise(adapter, case)
     else:
-        report = run_case(adapter, case)
+        report = run_case(adapter, case, args.window)
         sys.stdout.write(json.dumps(report) + "\n")
         sys.stdout.flush()
     # Blocked operations may still hold threads: leave without waiting for them.
