@@ -83,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         all_cases = load_cases(args.vectors)
         expected = load_expected_failures(args.expected_failures) if args.expected_failures else {}
         pattern = re.compile(args.pattern) if args.pattern else None
+        adapter = parse_adapter(args.adapter, args.stepwise)
     except (OSError, ValueError, re.error) as exc:
         print(f"python -m conformance: {' '.join(str(exc).split())}")
         return 2
@@ -92,7 +93,6 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(f"expected-failures file names cases that do not exist: {', '.join(unknown)}")
         return 2
-    adapter = parse_adapter(args.adapter, args.stepwise)
     timing = Timing(quiescence_s=args.quiescence, hang_margin_s=args.hang_margin)
     print_lock = threading.Lock()
     rows: list[tuple[str, str]] = []

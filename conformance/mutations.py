@@ -217,6 +217,38 @@ MUTATIONS: tuple[Mutation, ...] = (
         "                input_failure = exc\n                self._take_unread()\n                items = []")),
     _m("fun_none_delivers_nothing", "F9", "a task without a function delivers nothing",
        (T, "            fun = cast(\"Callable[[In], Out]\", _identity)", "            fun = cast(\"Callable[[In], Out]\", lambda item: [] if False else None)")),
+    _m("read_makes_no_room", "B1", "a read of a full bounded channel does not wake a blocked writer",
+       (Q, "        if taken and self.maxsize and self.not_full._waiters:", "        if False:")),
+    _m("serial_full_write_drops_the_item", "C14", "a write to a full SerialChannel drops its item",
+       (Q, "            raise Full(f\"serial channel is full ({self.maxsize} items); it cannot wait\")",
+        "            return")),
+    _m("set_size_zero_keeps_workers", "W2", "set_size(0) asks no worker to leave",
+       (P, "        for worker in (idle + busy)[:count]:", "        for worker in (idle + busy)[:0]:")),
+    _m("pool_base_class_works", "W4", "the Pool base class works as a ThreadPool",
+       (P, "            raise TypeError(\n                f\"{cls.__name__} needs LockCls",
+        "            cls = ThreadPool\n        if False:\n            raise TypeError(\n                f\"{cls.__name__} needs LockCls")),
+    _m("reader_holds_its_pool_weakly", "O6", "a PoolReader does not keep its pool alive",
+       (P, "        self._pool = pool  # a handle keeps its pool alive", "        self._pool = weakref.proxy(pool)")),
+    _m("read_all_on_workers_demands_nothing", "P5", "a read of everything on a pool with workers waits for chunks nobody queued",
+       (P, "                self._queue.ensure_production_locked(state, need, limits)",
+        "                if workers == 0 or need != ALL:\n"
+        "                    self._queue.ensure_production_locked(state, need, limits)")),
+    _m("pool_read_duplicates_an_item", "P6", "a pool read that takes several items leaves its first one behind",
+       (Q, "                    out = self._get_many_locked(count, False, None)\n",
+        "                    out = self._get_many_locked(count, False, None)\n"
+        "                    if len(out) > 1:\n                        items.appendleft(out[0])\n")),
+    _m("empty_chunk_calls_fun", "T8", "a chunk whose read returns nothing calls fun with an empty list",
+       (T, "            if items:\n                # Results go out in batches", "            if True:\n                # Results go out in batches")),
+    _m("release_waits_for_chunks", "O3", "release() waits for the chunks of its task in flight",
+       (P, "        self._release()\n",
+        "        self._release()\n        pool, task = self._pool, self._task_ref()\n        with pool._lock:\n"
+        "            state = pool._states.get(task) if task is not None else None\n"
+        "            while state is not None and state.running:\n                pool._queue.chunk_done.wait()\n")),
+    _m("bulk_read_reverses_its_items", "C12", "a read that takes several items at once returns them newest first",
+       (Q, "            out.extend(items)\n            items.clear()", "            out.extend(reversed(items))\n            items.clear()")),
+    _m("timed_pool_read_overruns", "P12", "a timed pool read returns a second after its timeout expired",
+       (P, "                    if remaining <= 0:\n                        break",
+        "                    if remaining <= 0:\n                        __import__(\"time\").sleep(1.0)\n                        break")),
 )
 
 

@@ -26,25 +26,40 @@ STEP_CONTROL = {"id", "thread", "op", "expect"}
 
 
 def load_cases(directory: Path = VECTORS) -> list[Case]:
-    """Every case of every vector file, in file order, with step ids filled in."""
+    """Every case of every vector file, in file order, with step ids filled in.
+
+    :raise ValueError: naming the file, if a file is not a vector file, or a case is
+        malformed (unknown fields or tags, a duplicate id); OSError if unreadable
+    """
+    if not directory.is_dir():
+        raise ValueError(f"{directory}: not a directory of vector files")
     cases: list[Case] = []
     seen: set[str] = set()
     for path in sorted(directory.glob("*.json")):
-        data = json.loads(path.read_text())
-        for case in data["cases"]:
-            unknown = set(case) - CASE_FIELDS
-            if unknown:
-                raise ValueError(f"{path.name}: case {case.get('id')!r} has unknown fields {unknown}")
-            if set(case.get("requires", [])) - TAGS:
-                raise ValueError(f"{path.name}: case {case['id']!r} requires unknown tags "
-                                 f"{set(case['requires']) - TAGS} (known: {sorted(TAGS)})")
-            if case["id"] in seen:
-                raise ValueError(f"{path.name}: duplicate case id {case['id']!r}")
-            seen.add(case["id"])
-            case["topic"] = data["topic"]
-            for index, step in enumerate(case["script"], 1):
-                step.setdefault("id", f"s{index}")
-            cases.append(case)
+        try:
+            data = json.loads(path.read_text())
+            cases.extend(_file_cases(path, data, seen))
+        except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{path.name}: not a vector file ({type(exc).__name__}: {exc})") from None
+    return cases
+
+
+def _file_cases(path: Path, data: Any, seen: set[str]) -> list[Case]:
+    cases = []
+    for case in data["cases"]:
+        unknown = set(case) - CASE_FIELDS
+        if unknown:
+            raise ValueError(f"{path.name}: case {case.get('id')!r} has unknown fields {unknown}")
+        if set(case.get("requires", [])) - TAGS:
+            raise ValueError(f"{path.name}: case {case['id']!r} requires unknown tags "
+                             f"{set(case['requires']) - TAGS} (known: {sorted(TAGS)})")
+        if case["id"] in seen:
+            raise ValueError(f"{path.name}: duplicate case id {case['id']!r}")
+        seen.add(case["id"])
+        case["topic"] = data["topic"]
+        for index, step in enumerate(case["script"], 1):
+            step.setdefault("id", f"s{index}")
+        cases.append(case)
     return cases
 
 

@@ -3,7 +3,8 @@
 For every mutation of ``conformance/mutations.py`` it runs the vectors against refasync
 with that mutation applied in the module adapter's process: the cases of the mutation's
 rule first, then, if none failed, every other case. A mutation is detected when some
-case fails. ``--write`` records the result in ``conformance/teeth.json``, from which
+case fails. ``--write`` records the result in ``conformance/teeth.json`` (merged into what is there:
+``--only NAME --write`` re-measures one mutation), from which
 ``python -m conformance.coverage`` publishes, per rule, whether its breakage is detected.
 Exits 1 if a mutation is not detected, 2 on bad arguments.
 """
@@ -69,8 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     except MutationError as exc:
         print(f"python -m conformance.teeth: {exc}")
         return 2
-    if args.write and (args.only or args.window):
-        print("python -m conformance.teeth: --write records a run of every mutation, stepwise")
+    if args.write and args.window:
+        print("python -m conformance.teeth: --write records stepwise runs, not --window")
         return 2
     cases = load_cases()
     record: dict[str, dict[str, object]] = {}
@@ -87,7 +88,11 @@ def main(argv: list[str] | None = None) -> int:
         record[mutation.name] = {"rule": mutation.rule, "what": mutation.what, "detected_by": found}
     print(f"{len(chosen) - missed} of {len(chosen)} mutations detected in {time.monotonic() - started:.0f} s")
     if args.write:
-        RESULTS.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
+        # Merged into what was measured before; mutations that no longer exist are dropped.
+        known = {m.name for m in MUTATIONS}
+        previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+        merged = {name: row for name, row in {**previous, **record}.items() if name in known}
+        RESULTS.write_text(json.dumps(merged, indent=1, sort_keys=True) + "\n")
         print(f"wrote {RESULTS}")
     return 1 if missed else 0
 

@@ -57,6 +57,12 @@ class RaisingIterator:
     next = __next__  # what a Python 2 era implementation looks for
 
 
+def given(step: Step, key: str) -> bool:
+    """Whether an optional argument is given: absent and null both mean "the default"
+    (PROTOCOL.md, "Defaults")."""
+    return step.get(key) is not None
+
+
 def timeout_value(value: JSON) -> Any:
     """A timeout as the case gives it: a number, or "inf", "-inf", "nan" (not JSON numbers)."""
     return float(value) if isinstance(value, str) else value
@@ -182,12 +188,12 @@ class Adapter:
     @staticmethod
     def _read_args(step: Step) -> dict[str, Any]:
         return {key: timeout_value(step[key]) if key == "timeout" else step[key]
-                for key in ("count", "block", "timeout") if key in step}
+                for key in ("count", "block", "timeout") if given(step, key)}
 
     def op_mkchannel(self, step: Step) -> JSON:
         ch = self.channel
-        ctype = getattr(ch, step.get("channel", "Channel"))
-        if "maxsize" in step:
+        ctype = getattr(ch, step.get("channel") or "Channel")
+        if given(step, "maxsize"):
             maxsize, base = step["maxsize"], ctype
 
             def ctype() -> Any:
@@ -195,8 +201,8 @@ class Adapter:
 
         pair = ch.mkchannel(
             ctype,
-            getattr(ch, step.get("writer", "ChannelWriter")),
-            getattr(ch, step.get("reader", "ChannelReader")),
+            getattr(ch, step.get("writer") or "ChannelWriter"),
+            getattr(ch, step.get("reader") or "ChannelReader"),
         )
         self.bind(step["as"][0], pair[0])
         self.bind(step["as"][1], pair[1])
@@ -204,7 +210,7 @@ class Adapter:
 
     def op_write(self, step: Step) -> JSON:
         args = {key: timeout_value(step[key]) if key == "timeout" else step[key]
-                for key in ("block", "timeout") if key in step}
+                for key in ("block", "timeout") if given(step, key)}
         return self.obj(step["target"]).write(step["item"], **args)
 
     def op_write_many(self, step: Step) -> JSON:
@@ -229,7 +235,7 @@ class Adapter:
 
     def _set_cb(self, step: Step, method: str) -> JSON:
         setter = getattr(self.obj(step["target"]), method)
-        if "fn" not in step:
+        if step.get("fn") is None:  # absent or null: uninstall (PROTOCOL.md, "Defaults")
             return self.label(setter())
         spec = step["fn"]
         if isinstance(spec, dict):
@@ -252,18 +258,18 @@ class Adapter:
         return None
 
     def op_async_queue(self, step: Step) -> JSON:
-        self.bind(step["as"], self.util.AsyncQueue(step.get("maxsize", 0)))
+        self.bind(step["as"], self.util.AsyncQueue(step.get("maxsize") or 0))
         return None
 
     def op_set_writable(self, step: Step) -> JSON:
         return self.obj(step["target"]).set_writable(step["state"])
 
     def op_put(self, step: Step) -> JSON:
-        args = {key: step[key] for key in ("block", "timeout") if key in step}
+        args = {key: step[key] for key in ("block", "timeout") if given(step, key)}
         return self.obj(step["target"]).put(step["item"], **args)
 
     def op_get(self, step: Step) -> JSON:
-        args = {key: step[key] for key in ("block", "timeout") if key in step}
+        args = {key: step[key] for key in ("block", "timeout") if given(step, key)}
         return self.obj(step["target"]).get(**args)
 
     # graph
@@ -273,7 +279,7 @@ class Adapter:
         return None
 
     def op_node(self, step: Step) -> JSON:
-        self.bind(step["as"], self.graph.Node(step.get("id", step["as"])))
+        self.bind(step["as"], self.graph.Node(step["as"] if step.get("id") is None else step["id"]))
         return None
 
     def op_add_node(self, step: Step) -> JSON:
@@ -302,13 +308,13 @@ class Adapter:
     # tasks
 
     def op_task(self, step: Step) -> JSON:
-        kind = step.get("kind", "IteratorThreadTask")
+        kind = step.get("kind") or "IteratorThreadTask"
         fun: Any = self.fn(step["fn"]) if isinstance(step.get("fn"), dict) else step.get("fn")
         options: dict[str, Any] = {key: step[key] for key in ("apply_single", "min_count", "max_chunksize")
-                                   if key in step}
-        if "writer" in step:
+                                   if given(step, key)}
+        if given(step, "writer"):
             options["writer"] = self.obj(step["writer"])
-        task_id = step.get("id", step["as"])
+        task_id = step["as"] if step.get("id") is None else step["id"]
         if kind == "IteratorThreadTask":
             source = self._iterator(step)
             task = self.task.IteratorThreadTask(source, task_id, fun, **options)
@@ -330,7 +336,7 @@ class Adapter:
         return self.obj(step["target"]).set_writer(self.obj(step["writer"]))
 
     def op_process(self, step: Step) -> JSON:
-        return self.obj(step["target"]).process(**({"count": step["count"]} if "count" in step else {}))
+        return self.obj(step["target"]).process(**({"count": step["count"]} if given(step, "count") else {}))
 
     def op_is_done(self, step: Step) -> JSON:
         return self.obj(step["target"]).is_done()
@@ -348,8 +354,8 @@ class Adapter:
     # pools
 
     def op_pool(self, step: Step) -> JSON:
-        cls = getattr(self.pool, step.get("kind", "ThreadPool"))
-        self.bind(step["as"], cls(step["size"]) if "size" in step else cls())
+        cls = getattr(self.pool, step.get("kind") or "ThreadPool")
+        self.bind(step["as"], cls(step["size"]) if given(step, "size") else cls())
         return None
 
     def op_add_task(self, step: Step) -> JSON:
@@ -415,7 +421,7 @@ class Adapter:
     def op_join(self, step: Step) -> JSON:
         """Join the thread (at most ``timeout`` seconds): whether it is still alive."""
         thread = self.obj(step["target"])
-        thread.join(step.get("timeout", GATE_LIMIT_S))
+        thread.join(GATE_LIMIT_S if step.get("timeout") is None else step["timeout"])
         return bool(thread.is_alive())
 
     def op_terminate_threads(self, step: Step) -> JSON:
