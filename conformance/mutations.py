@@ -176,8 +176,9 @@ MUTATIONS: tuple[Mutation, ...] = (
         "                pass  # closed under us")),
     _m("add_task_takes_bounded_writer", "P10", "add_task takes a task writing to a bounded channel",
        (P, "            if channel.queue.maxsize:\n", "            if False:\n")),
-    _m("serial_read_stops_at_timeout", "P13", "a serial pool read with timeout 0 runs no chunk",
-       (P, "                if workers == 0 and need != ALL:", "                if workers == 0 and need != ALL and block:")),
+    _m("serial_read_leaves_chunks_unrun", "P13", "a non-blocking read on a pool of size 0 runs no chunk",
+       (P, "                if workers == 0 and need != ALL:", "                if workers == 0 and need != ALL and block:"),
+       (P, "            if workers == 0 or (block and inside_chunk()):", "            if (workers == 0 and block) or (block and inside_chunk()):")),
     _m("nan_timeout_accepted_by_pool_reads", "P15", "a pool read takes a NaN timeout as no limit",
        (CH, "        if timeout is not None:\n            timeout = normalize_timeout(timeout)\n"
             "        with self._cb_lock.held:\n            pre_cb, post_cb",

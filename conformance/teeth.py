@@ -3,7 +3,7 @@
 For every mutation of ``conformance/mutations.py`` it runs the vectors against refasync
 with that mutation applied in the module adapter's process: the cases of the mutation's
 rule first, then, if none failed, every other case. A mutation is detected when some
-case fails. ``--write`` records the result in ``conformance/teeth.json`` (merged into what is there:
+case fails, twice in a row (so that a loaded machine does not make a detection). ``--write`` records the result in ``conformance/teeth.json`` (merged into what is there:
 ``--only NAME --write`` re-measures one mutation), from which
 ``python -m conformance.coverage`` publishes, per rule, whether its breakage is detected.
 Exits 1 if a mutation is not detected, 2 on bad arguments.
@@ -53,7 +53,11 @@ def measure(mutation: Mutation, cases: list[Case], jobs: int, window: str | None
     results = run_all(adapter, own, jobs, Timing())
     if everything or not detecting(results):
         results += run_all(adapter, [c for c in cases if c["rule"] != mutation.rule], jobs, Timing())
-    return detecting(results), adapter_errors(results)
+    errors = adapter_errors(results)
+    # A case counts only if it fails again: a loaded machine must not make a detection.
+    first = set(detecting(results))
+    again = run_all(adapter, [c for c in cases if c["id"] in first], jobs, Timing())
+    return detecting(again), errors
 
 
 def main(argv: list[str] | None = None) -> int:
