@@ -7,49 +7,60 @@ protocol and how outcomes are compared are in ``conformance/PROTOCOL.md``.
 from __future__ import annotations
 
 import json
-import os
 import shlex
-import subprocess
 import sys
+import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-VECTORS = Path(__file__).parent / "vectors"
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent  # so that `-m conformance.adapters...` imports
-DEFAULT_ADAPTER = [sys.executable, "-m", "conformance.adapters.module", "--module", "refasync"]
+from conformance import drive
+from conformance.drive import Case, Timing
 
-Case = dict[str, Any]
-CASE_FIELDS = {"id", "rule", "description", "setup", "script", "outcomes", "collected", "exclusive"}
+VECTORS = Path(__file__).parent / "vectors"
+CASE_FIELDS = {"id", "rule", "description", "setup", "script", "outcomes", "collected", "exclusive",
+               "requires"}
+TAGS = {"dynamic-typing", "object-identity"}  # what a case may require (PROTOCOL.md, "Applicability")
 STEP_CONTROL = {"id", "thread", "op", "expect"}
 
 
 def load_cases(directory: Path = VECTORS) -> list[Case]:
-    """Every case of every vector file, in file order, with step ids filled in."""
+    """Every case of every vector file, in file order, with step ids filled in.
+
+    :raise ValueError: naming the file, if a file is not a vector file, or a case is
+        malformed (unknown fields or tags, a duplicate id); OSError if unreadable
+    """
+    if not directory.is_dir():
+        raise ValueError(f"{directory}: not a directory of vector files")
     cases: list[Case] = []
     seen: set[str] = set()
     for path in sorted(directory.glob("*.json")):
-        data = json.loads(path.read_text())
-        for case in data["cases"]:
-            unknown = set(case) - CASE_FIELDS
-            if unknown:
-                raise ValueError(f"{path.name}: case {case.get('id')!r} has unknown fields {unknown}")
-            if case["id"] in seen:
-                raise ValueError(f"{path.name}: duplicate case id {case['id']!r}")
-            seen.add(case["id"])
-            case["topic"] = data["topic"]
-            for index, step in enumerate(case["script"], 1):
-                step.setdefault("id", f"s{index}")
-            cases.append(case)
+        try:
+            data = json.loads(path.read_text())
+            cases.extend(_file_cases(path, data, seen))
+        except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as exc:
+            raise ValueError(f"{path.name}: not a vector file ({type(exc).__name__}: {exc})") from None
     return cases
 
 
-def adapter_input(case: Case, quiescence_s: float, final_s: float) -> Case:
-    """What the adapter gets: the case without the expectations (it needs none)."""
-    script = [{k: v for k, v in step.items() if k != "expect"} for step in case["script"]]
-    return {"id": case["id"], "setup": case.get("setup", []), "script": script,
-            "quiescence_s": quiescence_s, "final_s": final_s}
+def _file_cases(path: Path, data: Any, seen: set[str]) -> list[Case]:
+    cases = []
+    for case in data["cases"]:
+        unknown = set(case) - CASE_FIELDS
+        if unknown:
+            raise ValueError(f"{path.name}: case {case.get('id')!r} has unknown fields {unknown}")
+        if set(case.get("requires", [])) - TAGS:
+            raise ValueError(f"{path.name}: case {case['id']!r} requires unknown tags "
+                             f"{set(case['requires']) - TAGS} (known: {sorted(TAGS)})")
+        if case["id"] in seen:
+            raise ValueError(f"{path.name}: duplicate case id {case['id']!r}")
+        seen.add(case["id"])
+        case["topic"] = data["topic"]
+        for index, step in enumerate(case["script"], 1):
+            step.setdefault("id", f"s{index}")
+        cases.append(case)
+    return cases
 
 
 def mismatch(expect: dict[str, Any], got: dict[str, Any] | None) -> str | None:
@@ -92,6 +103,8 @@ def _show(got: dict[str, Any]) -> str:
 
 def grade(case: Case, report: dict[str, Any]) -> list[str]:
     """Every way the adapter's report departs from the case (empty: the case passes)."""
+    if "adapter_error" in report:
+        return [f"adapter: {report['adapter_error']}"]
     if "setup_error" in report:
         return [f"setup failed: {report['setup_error']}"]
     results = report.get("results", {})
@@ -140,60 +153,59 @@ class Result:
     attempts: int = 1
     report: dict[str, Any] = field(default_factory=dict)
     first_problems: list[str] = field(default_factory=list)  # of the first attempt, if retried
+    skipped: str | None = None  # the tag that makes the case not applicable (not run)
 
     @property
     def passed(self) -> bool:
         return not self.problems
 
 
-def run_adapter(command: list[str], case: Case, quiescence_s: float, final_s: float,
-                timeout_s: float) -> tuple[dict[str, Any], str]:
-    payload = json.dumps(adapter_input(case, quiescence_s, final_s))
-    path = os.pathsep.join(filter(None, [os.environ.get("PYTHONPATH"), str(PACKAGE_ROOT)]))
-    try:
-        proc = subprocess.run(command, input=payload, capture_output=True, text=True,
-                              timeout=timeout_s, env=dict(os.environ, PYTHONPATH=path))
-    except subprocess.TimeoutExpired:
-        return {"setup_error": f"adapter did not answer within {timeout_s:.0f} s"}, ""
-    try:
-        report: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
-    except (json.JSONDecodeError, IndexError):
-        return {"setup_error": f"adapter exited {proc.returncode} without a JSON report"}, proc.stderr
-    return report, proc.stderr
-
-
-def run_case(command: list[str], case: Case, quiescence_s: float) -> Result:
-    """Run one case; a failure is retried once with four times the quiescence wait,
-    since a loaded machine can make an operation that returns look blocked."""
+def run_case(adapter: Adapter, case: Case, timing: Timing, retries: int = 0) -> Result:
+    """Run one case; with ``retries``, a failure is run again, each time with twice the
+    quiescence window, and counts only if it fails every time."""
     first: list[str] = []
-    for attempt, wait in enumerate((quiescence_s, 4 * quiescence_s), 1):
-        final_s = 5.0
-        report, stderr = run_adapter(command, case, wait, final_s, timeout_s=60 + 4 * final_s)
-        result = Result(case, grade(case, report), stderr, attempt, report, first)
+    for attempt in range(1 + max(0, retries)):
+        wait = replace(timing, quiescence_s=timing.quiescence_s * 2 ** attempt)
+        report, stderr = adapter.run(case, wait)
+        result = Result(case, grade(case, report), stderr, attempt + 1, report, first)
         if result.passed:
             break
-        first = result.problems
+        first = first or result.problems
     return result
 
 
-def run_all(command: list[str], cases: list[Case], jobs: int, quiescence_s: float,
-            on_result: Any = None) -> list[Result]:
-    """Run the cases, ``jobs`` at a time, then the ``exclusive`` (timing) cases alone."""
-    shared = [c for c in cases if not c.get("exclusive")]
-    alone = [c for c in cases if c.get("exclusive")]
+def run_all(adapter: Adapter, cases: list[Case], jobs: int, timing: Timing, retries: int = 0,
+            on_result: Any = None, skip_tags: frozenset[str] = frozenset()) -> list[Result]:
+    """Run the cases, ``jobs`` at a time, then the ``exclusive`` (timing) cases among
+    themselves: they mostly sleep, so they share the machine with each other but not with
+    the others. A case requiring a tag of ``skip_tags`` is not run (not applicable)."""
     results: dict[str, Result] = {}
+    lock = threading.Lock()
 
     def one(case: Case) -> None:
-        result = run_case(command, case, quiescence_s)
-        results[case["id"]] = result
+        skip = sorted(set(case.get("requires", [])) & skip_tags)
+        result = Result(case, [], skipped=skip[0]) if skip else run_case(adapter, case, timing, retries)
+        with lock:
+            results[case["id"]] = result
         if on_result is not None:
             on_result(result)
 
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as executor:
-        list(executor.map(one, shared))
-    for case in alone:
-        one(case)
+    for batch in ([c for c in cases if not c.get("exclusive")], [c for c in cases if c.get("exclusive")]):
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as executor:
+            list(executor.map(one, batch))
     return [results[c["id"]] for c in cases]
+
+
+@dataclass(frozen=True)
+class Adapter:
+    """An adapter command and how the runner talks to it (PROTOCOL.md, section 1)."""
+
+    command: tuple[str, ...]
+    stepwise: bool = False
+
+    def run(self, case: Case, timing: Timing) -> tuple[dict[str, Any], str]:
+        runner = drive.run_stepwise if self.stepwise else drive.run_batch
+        return runner(list(self.command), case, timing)
 
 
 def load_expected_failures(path: Path) -> dict[str, str]:
@@ -210,5 +222,12 @@ def load_expected_failures(path: Path) -> dict[str, str]:
     return expected
 
 
-def parse_command(text: str | None) -> list[str]:
-    return DEFAULT_ADAPTER if text is None else shlex.split(text)
+def parse_adapter(text: str | None, stepwise: bool) -> Adapter:
+    """The adapter of ``--adapter`` (refasync's own, stepwise, when there is none)."""
+    if text is None:
+        return DEFAULT_ADAPTER
+    return Adapter(tuple(shlex.split(text)), stepwise)
+
+
+DEFAULT_ADAPTER = Adapter((sys.executable, "-m", "conformance.adapters.module", "--module", "refasync"),
+                          stepwise=True)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -11,9 +12,11 @@ from typing import Any
 
 import pytest
 
-from conformance import coverage
+from conformance import coverage, mutations, teeth
+from conformance.drive import Timing, bad_report
 from conformance.runner import (
     DEFAULT_ADAPTER,
+    Adapter,
     load_cases,
     load_expected_failures,
     grade,
@@ -27,10 +30,23 @@ ORIGINAL_FAILURES = Path(__file__).parent / "expected-failures" / "original-asyn
 
 @pytest.mark.timeout(600)
 def test_refasync_passes_every_vector() -> None:
+    """With a 1 s window: make test runs beside other work, and an operation that returns
+    at once must not look blocked because the machine was busy for half a second."""
     cases = load_cases()
-    results = run_all(DEFAULT_ADAPTER, cases, jobs=8, quiescence_s=0.5)
+    results = run_all(DEFAULT_ADAPTER, cases, jobs=8, timing=Timing(quiescence_s=1.0))
     failed = [f"{r.case['id']} ({r.case['rule']}): {'; '.join(r.problems)}" for r in results if not r.passed]
     assert not failed, "\n".join(failed)
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("window", ["full", "issued"])
+def test_the_timing_cases_pass_in_batch_whatever_the_adapter_waits_after_a_step(window: str) -> None:
+    """Both readings of the batch protocol's window grade refasync the same."""
+    adapter = Adapter(DEFAULT_ADAPTER.command + ("--window", window), stepwise=False)
+    cases = [c for c in load_cases() if c.get("exclusive")]
+    results = run_all(adapter, cases, jobs=8, timing=Timing())
+    assert len(cases) >= 4
+    assert all(r.passed for r in results), [(r.case["id"], r.problems) for r in results if not r.passed]
 
 
 def test_coverage_table_is_up_to_date_and_consistent() -> None:
@@ -178,3 +194,117 @@ def test_collected_items_are_compared_as_a_multiset() -> None:
 
 def test_a_setup_error_fails_the_case() -> None:
     assert grade(_case([]), {"setup_error": "mkchannel: TypeError"}) == ["setup failed: mkchannel: TypeError"]
+
+
+# -- teeth of the vectors: mutations of refasync that break one rule each --
+
+
+def test_every_mutation_still_applies_to_the_sources() -> None:
+    assert mutations.check_all() == []
+    assert len({m.name for m in mutations.MUTATIONS}) == len(mutations.MUTATIONS)
+
+
+def test_an_unknown_or_stale_mutation_is_refused() -> None:
+    with pytest.raises(mutations.MutationError):
+        mutations.by_name("no_such_mutation")
+    with pytest.raises(mutations.MutationError):
+        mutations.mutated_source("x = 1\n", "m", [("m", "y = 2", "y = 3")])
+
+
+def _detecting(adapter: Adapter, case_ids: list[str]) -> list[str]:
+    cases = [c for c in load_cases() if c["id"] in case_ids]
+    return teeth.detecting(run_all(adapter, cases, jobs=8, timing=Timing()))
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("window", [None, "full", "issued"])
+def test_a_timeout_that_is_not_restarted_fails_three_vectors_whatever_the_waiting(window: str | None) -> None:
+    """Stepwise, and in batch with either reading of the window."""
+    mutation = mutations.by_name("timeout_not_restarted")
+    ids = [c["id"] for c in load_cases() if c["rule"] == "C8"]
+    assert len(_detecting(teeth.mutated_adapter(mutation, window), ids)) >= 3
+
+
+SAMPLE = ["close_wakes_no_reader", "close_wakes_no_writer", "read_duplicates_an_item",
+          "no_helping", "orphans_never_removed", "empty_chunk_calls_fun", "inputs_first_unordered",
+          "release_waits_for_chunks", "pool_read_loses_per_item_restart"]
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("name", SAMPLE)
+def test_a_sample_of_mutations_stays_detected(name: str) -> None:
+    """Each by the vectors conformance/teeth.json says detect it (the full measure is
+    python -m conformance.teeth)."""
+    recorded = json.loads(teeth.RESULTS.read_text())[name]["detected_by"]
+    assert recorded, f"{name} was not detected when last measured"
+    found = _detecting(teeth.mutated_adapter(mutations.by_name(name)), recorded[:3])
+    assert found, f"{name} is no longer detected by {recorded[:3]}"
+
+
+def test_the_rules_of_close_timeouts_and_delivery_have_three_vectors_each() -> None:
+    by_rule: dict[str, int] = {}
+    for case in load_cases():
+        by_rule[case["rule"]] = by_rule.get(case["rule"], 0) + 1
+    assert by_rule["C10"] + by_rule["B3"] >= 3  # close while blocked
+    assert by_rule["C8"] + by_rule["P8"] >= 3  # per-item timeouts
+    assert by_rule["C11"] + by_rule["P6"] >= 3  # exactly-once delivery
+
+
+# -- what the runner says about adapters --
+
+
+def _run_with(adapter: str, *extra: str, case: str = "^mkchannel-returns") -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "conformance", "--adapter", adapter, "-k", case, *extra],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("output, says", [
+    ("", "without printing a report"),
+    ("not json", "the report is not JSON"),
+    ('{"id": "other", "results": {}}', 'the report is for case "other"'),
+    ("[1]", "the report is a JSON list"),
+])
+def test_a_bad_report_is_named_as_such(output: str, says: str, tmp_path: Path) -> None:
+    script = tmp_path / "adapter.py"
+    script.write_text(f"import sys\nsys.stdin.read()\nprint({output!r})\n"
+                      "print('the adapter said why', file=sys.stderr)\n")
+    proc = _run_with(f"{sys.executable} {script}")
+    assert proc.returncode == 1
+    assert says in proc.stdout, proc.stdout
+    assert "the adapter said why" in proc.stdout  # its stderr, without -v
+
+
+def test_a_stepwise_adapter_that_dies_is_named_and_its_stderr_shown() -> None:
+    proc = _run_with(f"{sys.executable} -c \"import sys; print('boom', file=sys.stderr); sys.exit(3)\"",
+                     "--stepwise")
+    assert proc.returncode == 1
+    assert "gave no answer to the setup and exited" in proc.stdout and "boom" in proc.stdout, proc.stdout
+
+
+def test_skipped_tags_are_not_applicable_and_counted_per_family() -> None:
+    proc = subprocess.run([sys.executable, "-m", "conformance", "-k", "^(non-callable|mkchannel-returns)",
+                           "--skip-tag", "dynamic-typing"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stdout
+    assert "n/a   K4   non-callable-callback-raises-type-error-and-keeps-the-old (requires dynamic-typing)" \
+        in proc.stdout
+    assert "family   PASS  FAIL XFAIL XPASS   n/a" in proc.stdout
+    assert " 2 n/a" in proc.stdout
+
+
+@pytest.mark.parametrize("argv", [["--skip-tag", "nonsense"], ["-k", "("], ["--quiescence", "-1"],
+                                  ["--vectors", "/nonexistent/dir/x.json"]])
+def test_bad_arguments_are_refused_with_exit_2(argv: list[str]) -> None:
+    proc = subprocess.run([sys.executable, "-m", "conformance", *argv], cwd=ROOT, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+
+
+def test_the_report_check_wants_one_outcome_per_step() -> None:
+    case = {"id": "c", "script": []}
+    assert bad_report(case, {"id": "c", "results": {"s1": {"blocked": False, "value": 1}}}) is None
+    assert bad_report(case, {"id": "c", "results": {"s1": {"value": 1, "error": "X"}}}) is not None
+    assert bad_report(case, {"id": "c", "results": {"s1": {"error": 3}}}) is not None
+    assert bad_report(case, {"id": "c", "setup_error": "mkchannel: TypeError"}) is None
+    assert bad_report(case, {"id": "d", "results": {}}) is not None

@@ -1,9 +1,12 @@
 """Conformance adapter for any Python implementation of the seed's API.
 
-``python -m conformance.adapters.module --module NAME`` reads one case (JSON) on stdin,
-runs it against the package ``NAME`` (its submodules ``channel``, ``graph``, ``task``,
-``pool``, ``util`` and ``thread``, as in the seed) and prints the outcomes (JSON) on
-stdout. The protocol, and what every operation means, is in ``conformance/PROTOCOL.md``.
+``python -m conformance.adapters.module --module NAME`` runs one case against the package
+``NAME`` (its submodules ``channel``, ``graph``, ``task``, ``pool``, ``util`` and
+``thread``, as in the seed; the operations are in ``operations.py``). It speaks both forms
+of ``conformance/PROTOCOL.md``: stepwise (the first line on stdin says so; the runner
+times the steps) and batch (the whole case on stdin, one report on stdout; ``--window``
+chooses how long it waits after a step). ``--mutation NAME`` breaks one rule of refasync
+first (``conformance/mutations.py``).
 It uses nothing but the seed's API, so it grades refasync (``--module refasync``, the
 runner's default) and the original library copied under another name alike.
 """
@@ -11,477 +14,16 @@ runner's default) and the original library copied under another name alike.
 from __future__ import annotations
 
 import argparse
-import gc
-import importlib
 import json
 import os
 import queue
 import sys
 import threading
 import time
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
-JSON = Any
-Step = dict[str, Any]
-
-GATE_LIMIT_S = 30.0  # a gated function never waits longer than this for its gate
-WAIT_LOG_LIMIT_S = 10.0  # wait_log gives up after this
-
-
-class CallbackError(Exception):
-    """What the case's test functions raise (specs "raise" and "raise_if")."""
-
-
-class RaisingIterator:
-    """Yields ``items``; raises ``CallbackError`` once, after ``raise_after`` of them."""
-
-    def __init__(self, items: list[JSON], raise_after: int | None) -> None:
-        self._items = list(items)
-        self._raise_after = raise_after
-        self._given = 0
-
-    def __iter__(self) -> Iterator[JSON]:
-        return self
-
-    def __next__(self) -> JSON:
-        if self._raise_after is not None and self._given == self._raise_after:
-            self._raise_after = None
-            raise CallbackError("iterator raised")
-        if not self._items:
-            raise StopIteration
-        self._given += 1
-        return self._items.pop(0)
-
-    next = __next__  # what a Python 2 era implementation looks for
-
-
-def timeout_value(value: JSON) -> Any:
-    """A timeout as the case gives it: a number, or "inf", "-inf", "nan" (not JSON numbers)."""
-    return float(value) if isinstance(value, str) else value
-
-
-class Adapter:
-    """The objects a case names, its logs and gates, and the operations on them."""
-
-    def __init__(self, module: str) -> None:
-        self.channel = importlib.import_module(f"{module}.channel")
-        self.graph = importlib.import_module(f"{module}.graph")
-        self.task = importlib.import_module(f"{module}.task")
-        self.pool = importlib.import_module(f"{module}.pool")
-        self.util = importlib.import_module(f"{module}.util")
-        self.thread = importlib.import_module(f"{module}.thread")
-        self.objects: dict[str, Any] = {}
-        self.logs: dict[str, list[JSON]] = {}
-        self.gates: dict[str, threading.Event] = {}
-        # id(function) -> (the function, kept so its id stays its own; the spec it was made from)
-        self.labels: dict[int, tuple[Callable[[Any], Any], JSON]] = {}
-        self.lock = threading.Lock()
-
-    # -- helpers --
-
-    def obj(self, name: str) -> Any:
-        with self.lock:
-            return self.objects[name]
-
-    def bind(self, name: str, value: Any) -> None:
-        with self.lock:
-            self.objects[name] = value
-
-    def log(self, name: str) -> list[JSON]:
-        with self.lock:
-            return self.logs.setdefault(name, [])
-
-    def gate(self, name: str) -> threading.Event:
-        with self.lock:
-            return self.gates.setdefault(name, threading.Event())
-
-    def fn(self, spec: JSON) -> Callable[[Any], Any]:
-        """The function a spec describes (see PROTOCOL.md, "Functions")."""
-        kind = spec["fn"]
-        then = self.fn(spec["then"]) if "then" in spec else None
-
-        def run(arg: Any) -> Any:
-            result = self._apply(kind, spec, arg)
-            return then(result) if then is not None else result
-
-        with self.lock:
-            self.labels[id(run)] = (run, spec)
-        return run
-
-    def _apply(self, kind: str, spec: JSON, arg: Any) -> Any:
-        if kind == "identity":
-            return arg
-        if kind == "add":
-            return arg + spec["k"]
-        if kind == "mul":
-            return arg * spec["k"]
-        if kind == "raise":
-            raise CallbackError("raised by the case's function")
-        if kind == "raise_if":
-            if arg == spec["equals"]:
-                raise CallbackError(f"raised on {arg!r}")
-            return arg
-        if kind == "log":
-            with self.lock:
-                self.logs.setdefault(spec["log"], []).append(
-                    len(arg) if spec.get("len") else (list(arg) if isinstance(arg, list) else arg)
-                )
-            return arg
-        if kind == "gate":
-            self.gate(spec["gate"]).wait(GATE_LIMIT_S)
-            return arg
-        if kind == "reverse":
-            return list(reversed(arg))
-        raise ValueError(f"unknown function spec {spec!r}")
-
-    def label(self, fun: Any) -> JSON:
-        if fun is None:
-            return None
-        with self.lock:
-            known = self.labels.get(id(fun))
-        return known[1] if known is not None and known[0] is fun else "<unknown callable>"
-
-    def error_kind(self, exc: BaseException) -> str:
-        if isinstance(exc, CallbackError):
-            return "CallbackError"
-        if isinstance(exc, self.util.ReadOnly):
-            return "ReadOnly"
-        if isinstance(exc, queue.Full):
-            return "Full"
-        if isinstance(exc, queue.Empty):
-            return "Empty"
-        for base in (ValueError, TypeError):
-            if isinstance(exc, base):
-                return base.__name__
-        return f"Error:{type(exc).__name__}"
-
-    def to_json(self, value: Any, step: Step) -> JSON:
-        target = step.get("target")
-        with self.lock:
-            is_target = target is not None and self.objects.get(target) is value
-        if is_target and value is not None:
-            return "self"
-        if value is None or isinstance(value, (bool, int, float, str)):
-            return value
-        if isinstance(value, dict):  # a function's label: the spec it was made from
-            return value
-        if isinstance(value, (list, tuple)):
-            return [self.to_json(item, {}) for item in value]
-        return f"<{type(value).__name__}>"
-
-    # -- operations --
-
-    def run(self, step: Step) -> JSON:
-        op = getattr(self, "op_" + step["op"], None)
-        if op is None:
-            raise NotImplementedError(f"operation {step['op']!r}")
-        return op(step)
-
-    @staticmethod
-    def _read_args(step: Step) -> dict[str, Any]:
-        return {key: timeout_value(step[key]) if key == "timeout" else step[key]
-                for key in ("count", "block", "timeout") if key in step}
-
-    def op_mkchannel(self, step: Step) -> JSON:
-        ch = self.channel
-        ctype = getattr(ch, step.get("channel", "Channel"))
-        if "maxsize" in step:
-            maxsize, base = step["maxsize"], ctype
-
-            def ctype() -> Any:
-                return base(maxsize)
-
-        pair = ch.mkchannel(
-            ctype,
-            getattr(ch, step.get("writer", "ChannelWriter")),
-            getattr(ch, step.get("reader", "ChannelReader")),
-        )
-        self.bind(step["as"][0], pair[0])
-        self.bind(step["as"][1], pair[1])
-        return None
-
-    def op_write(self, step: Step) -> JSON:
-        args = {key: timeout_value(step[key]) if key == "timeout" else step[key]
-                for key in ("block", "timeout") if key in step}
-        return self.obj(step["target"]).write(step["item"], **args)
-
-    def op_write_many(self, step: Step) -> JSON:
-        """write_many of a generator over ``items`` (raising after ``raise_after`` of them)."""
-        source = RaisingIterator(step["items"], step.get("raise_after"))
-        return self.obj(step["target"]).write_many(item for item in source)
-
-    def op_read(self, step: Step) -> JSON:
-        return self.obj(step["target"]).read(**self._read_args(step))
-
-    def op_iterate(self, step: Step) -> JSON:
-        return list(iter(self.obj(step["target"])))
-
-    def op_close(self, step: Step) -> JSON:
-        return self.obj(step["target"]).close()
-
-    def op_closed(self, step: Step) -> JSON:
-        return self.obj(step["target"]).closed()
-
-    def op_size(self, step: Step) -> JSON:
-        return self.obj(step["target"]).size()
-
-    def _set_cb(self, step: Step, method: str) -> JSON:
-        setter = getattr(self.obj(step["target"]), method)
-        if "fn" not in step:
-            return self.label(setter())
-        spec = step["fn"]
-        if isinstance(spec, dict):
-            return self.label(setter(self.fn(spec)))
-        return self.label(setter(spec))  # null uninstalls; any other value is not callable
-
-    def op_set_pre_cb(self, step: Step) -> JSON:
-        return self._set_cb(step, "set_pre_cb")
-
-    def op_set_post_cb(self, step: Step) -> JSON:
-        return self._set_cb(step, "set_post_cb")
-
-    def _iterator(self, step: Step) -> Any:
-        if "not_iterator" in step:
-            return step["not_iterator"]
-        return RaisingIterator(step["items"], step.get("raise_after"))
-
-    def op_iterator_reader(self, step: Step) -> JSON:
-        self.bind(step["as"], self.channel.IteratorReader(self._iterator(step)))
-        return None
-
-    def op_async_queue(self, step: Step) -> JSON:
-        self.bind(step["as"], self.util.AsyncQueue(step.get("maxsize", 0)))
-        return None
-
-    def op_set_writable(self, step: Step) -> JSON:
-        return self.obj(step["target"]).set_writable(step["state"])
-
-    def op_put(self, step: Step) -> JSON:
-        args = {key: step[key] for key in ("block", "timeout") if key in step}
-        return self.obj(step["target"]).put(step["item"], **args)
-
-    def op_get(self, step: Step) -> JSON:
-        args = {key: step[key] for key in ("block", "timeout") if key in step}
-        return self.obj(step["target"]).get(**args)
-
-    # graph
-
-    def op_graph(self, step: Step) -> JSON:
-        self.bind(step["as"], self.graph.Graph())
-        return None
-
-    def op_node(self, step: Step) -> JSON:
-        self.bind(step["as"], self.graph.Node(step.get("id", step["as"])))
-        return None
-
-    def op_add_node(self, step: Step) -> JSON:
-        self.obj(step["target"]).add_node(self.obj(step["node"]))
-        return None
-
-    def op_add_edge(self, step: Step) -> JSON:
-        return self.obj(step["target"]).add_edge(self.obj(step["u"]), self.obj(step["v"]))
-
-    def op_remove_node(self, step: Step) -> JSON:
-        return self.obj(step["target"]).remove_node(self.obj(step["node"]))
-
-    def op_inputs_first(self, step: Step) -> JSON:
-        nodes = self.obj(step["target"]).input_inclusive_dfirst_reversed(self.obj(step["node"]))
-        return [node.id for node in nodes]
-
-    def op_in_nodes(self, step: Step) -> JSON:
-        return sorted(node.id for node in self.obj(step["node"]).in_nodes)
-
-    def op_out_nodes(self, step: Step) -> JSON:
-        return sorted(node.id for node in self.obj(step["node"]).out_nodes)
-
-    def op_nodes(self, step: Step) -> JSON:
-        return sorted(node.id for node in self.obj(step["target"]).nodes)
-
-    # tasks
-
-    def op_task(self, step: Step) -> JSON:
-        kind = step.get("kind", "IteratorThreadTask")
-        fun: Any = self.fn(step["fn"]) if isinstance(step.get("fn"), dict) else step.get("fn")
-        options: dict[str, Any] = {key: step[key] for key in ("apply_single", "min_count", "max_chunksize")
-                                   if key in step}
-        if "writer" in step:
-            options["writer"] = self.obj(step["writer"])
-        task_id = step.get("id", step["as"])
-        if kind == "IteratorThreadTask":
-            source = self._iterator(step)
-            task = self.task.IteratorThreadTask(source, task_id, fun, **options)
-        elif kind == "ChannelThreadTask":
-            task = self.task.ChannelThreadTask(self.obj(step["input"]), task_id, fun, **options)
-        else:
-            raise ValueError(f"unknown task kind {kind!r}")
-        self.bind(step["as"], task)
-        return None
-
-    def op_get_attr(self, step: Step) -> JSON:
-        return getattr(self.obj(step["target"]), step["attr"])
-
-    def op_set_attr(self, step: Step) -> JSON:
-        setattr(self.obj(step["target"]), step["attr"], step["value"])
-        return None
-
-    def op_set_writer(self, step: Step) -> JSON:
-        return self.obj(step["target"]).set_writer(self.obj(step["writer"]))
-
-    def op_process(self, step: Step) -> JSON:
-        return self.obj(step["target"]).process(**({"count": step["count"]} if "count" in step else {}))
-
-    def op_is_done(self, step: Step) -> JSON:
-        return self.obj(step["target"]).is_done()
-
-    def op_is_closed(self, step: Step) -> JSON:
-        return self.obj(step["target"]).is_closed()
-
-    def op_set_done(self, step: Step) -> JSON:
-        return self.obj(step["target"]).set_done()
-
-    def op_error(self, step: Step) -> JSON:
-        exc = self.obj(step["target"]).error()
-        return None if exc is None else self.error_kind(exc)
-
-    # pools
-
-    def op_pool(self, step: Step) -> JSON:
-        cls = getattr(self.pool, step.get("kind", "ThreadPool"))
-        self.bind(step["as"], cls(step["size"]) if "size" in step else cls())
-        return None
-
-    def op_add_task(self, step: Step) -> JSON:
-        reader = self.obj(step["target"]).add_task(self.obj(step["task"]))
-        if "as" in step:
-            self.bind(step["as"], reader)
-        return None
-
-    def op_add_object(self, step: Step) -> JSON:
-        """add_task with something that is not a task (a JSON value)."""
-        return self.obj(step["target"]).add_task(step["value"])
-
-    def op_num_tasks(self, step: Step) -> JSON:
-        return self.obj(step["target"]).num_tasks()
-
-    def op_set_size(self, step: Step) -> JSON:
-        return self.obj(step["target"]).set_size(step["size"])
-
-    def op_remove_task(self, step: Step) -> JSON:
-        return self.obj(step["target"]).remove_task(self.obj(step["task"]))
-
-    def op_release(self, step: Step) -> JSON:
-        return self.obj(step["target"]).release()
-
-    def op_duplicate(self, step: Step) -> JSON:
-        self.bind(step["as"], self.obj(step["target"]).duplicate())
-        return None
-
-    def op_enter(self, step: Step) -> JSON:
-        return self.obj(step["target"]).__enter__()
-
-    def op_exit(self, step: Step) -> JSON:
-        return self.obj(step["target"]).__exit__(None, None, None)
-
-    def op_worker_threads(self, step: Step) -> JSON:
-        worker = self.thread.WorkerThread
-        return sum(1 for t in threading.enumerate() if isinstance(t, worker) and t.is_alive())
-
-    # threads
-
-    def op_worker_start(self, step: Step) -> JSON:
-        worker = self.thread.WorkerThread(queue.Queue())
-        worker.start()
-        self.bind(step["as"], worker)
-        return None
-
-    def op_worker_put(self, step: Step) -> JSON:
-        """Queue a work item: ``form`` "callable" (fn(arg) as a no-argument callable),
-        "tuple" ((fn, (arg,), {})) or "stop" ((WorkerThread.stop,))."""
-        worker = self.obj(step["target"])
-        form = step["form"]
-        if form == "stop":
-            item: Any = (self.thread.WorkerThread.stop,)
-        else:
-            fun, arg = self.fn(step["fn"]), step.get("arg")
-            item = (lambda: fun(arg)) if form == "callable" else (fun, (arg,), {})
-        worker.inq.put(item)
-        return None
-
-    def op_stop_and_join(self, step: Step) -> JSON:
-        return self.obj(step["target"]).stop_and_join()
-
-    def op_join(self, step: Step) -> JSON:
-        """Join the thread (at most ``timeout`` seconds): whether it is still alive."""
-        thread = self.obj(step["target"])
-        thread.join(step.get("timeout", GATE_LIMIT_S))
-        return bool(thread.is_alive())
-
-    def op_terminate_threads(self, step: Step) -> JSON:
-        """Call, decorated with terminate_threads, a function that starts ``threads``
-        TerminatableThreads (each runs until asked to terminate) and, if ``raise``,
-        raises CallbackError. Returns how many of them are still alive afterwards; the
-        function's error, if any, propagates."""
-        base = self.thread.TerminatableThread
-        started: list[Any] = []
-
-        class Looper(base):  # type: ignore[misc, valid-type]  # base comes from the module under test
-            def run(self) -> None:
-                while not self._should_terminate():
-                    time.sleep(0.005)
-
-        def body() -> None:
-            for _ in range(step["threads"]):
-                started.append(Looper().start())
-            if step.get("raise"):
-                raise CallbackError("raised inside terminate_threads")
-
-        try:
-            self.thread.terminate_threads(body)()
-        finally:
-            self.bind(step["as"], started)
-        return sum(1 for t in started if t.is_alive())
-
-    def op_alive(self, step: Step) -> JSON:
-        """How many of the threads named ``target`` (a thread or a list) are alive."""
-        threads = self.obj(step["target"])
-        return sum(1 for t in (threads if isinstance(threads, list) else [threads]) if t.is_alive())
-
-    # control
-
-    def op_drop(self, step: Step) -> JSON:
-        with self.lock:
-            for name in step["names"]:
-                del self.objects[name]
-        for _ in range(3):
-            gc.collect()
-        return None
-
-    def op_gc(self, step: Step) -> JSON:
-        for _ in range(3):
-            gc.collect()
-        return None
-
-    def op_open_gate(self, step: Step) -> JSON:
-        self.gate(step["gate"]).set()
-        return None
-
-    def op_log(self, step: Step) -> JSON:
-        with self.lock:
-            return list(self.logs.get(step["log"], []))
-
-    def op_wait_log(self, step: Step) -> JSON:
-        """Wait (at most WAIT_LOG_LIMIT_S) until a log holds ``length`` entries: whether it does."""
-        deadline = time.monotonic() + WAIT_LOG_LIMIT_S
-        while time.monotonic() < deadline:
-            with self.lock:
-                if len(self.logs.get(step["log"], [])) >= step["length"]:
-                    return True
-            time.sleep(0.005)
-        return False
-
-    def op_sleep(self, step: Step) -> JSON:
-        time.sleep(step["seconds"])
-        return None
+from conformance import mutations
+from conformance.adapters.operations import JSON, Adapter, Step
 
 
 class Outcome:
@@ -495,8 +37,10 @@ class Outcome:
 class LogicalThread:
     """A thread that runs the operations issued to it, one at a time."""
 
-    def __init__(self, adapter: Adapter, name: str) -> None:
+    def __init__(self, adapter: Adapter, name: str,
+                 say: Callable[[dict[str, Any]], None] | None = None) -> None:
         self.adapter = adapter
+        self.say = say  # stepwise: how to report each returned operation
         self.inbox: queue.SimpleQueue[tuple[Step, Outcome]] = queue.SimpleQueue()
         self.current: Outcome | None = None
         threading.Thread(target=self._serve, name=f"conformance-{name}", daemon=True).start()
@@ -514,6 +58,8 @@ class LogicalThread:
         while True:
             step, outcome = self.inbox.get()
             outcome.result = perform(self.adapter, step)
+            if self.say is not None:
+                self.say({"done": step["id"], **outcome.result})
             del step
             outcome.done.set()
             del outcome
@@ -527,14 +73,21 @@ def perform(adapter: Adapter, step: Step) -> dict[str, JSON]:
         return {"error": adapter.error_kind(exc)}
 
 
-def run_case(adapter: Adapter, case: dict[str, Any]) -> dict[str, Any]:
-    quiescence = float(case.get("quiescence_s", 0.5))
-    final_wait = float(case.get("final_s", 5.0))
+def run_setup(adapter: Adapter, case: dict[str, Any]) -> str | None:
+    """Run the case's setup: None, or "op: Kind" of the operation that raised."""
     for step in case.get("setup", []):
         result = perform(adapter, step)
         if "error" in result:
-            return {"id": case["id"], "setup_error": f"{step['op']}: {result['error']}",
-                    "results": {}}
+            return f"{step['op']}: {result['error']}"
+    return None
+
+
+def run_case(adapter: Adapter, case: dict[str, Any], window: str = "full") -> dict[str, Any]:
+    quiescence = float(case.get("quiescence_s", 0.5))
+    final_wait = float(case.get("final_s", 5.0))
+    error = run_setup(adapter, case)
+    if error:
+        return {"id": case["id"], "setup_error": error, "results": {}}
     threads: dict[str, LogicalThread] = {}
     outcomes: dict[str, tuple[bool, Outcome]] = {}
     for step in case["script"]:
@@ -556,8 +109,9 @@ def run_case(adapter: Adapter, case: dict[str, Any]) -> dict[str, Any]:
         outcome = thread.issue(step)
         deadline = time.monotonic() + quiescence
         issued_done = outcome.done.wait(quiescence)
-        # Let operations this one unblocked finish before the next is issued.
-        for _, other in list(outcomes.values()):
+        # Let operations this one unblocked finish before the next is issued ("issued":
+        # the other reading of the batch protocol, which waits for this step alone).
+        for _, other in list(outcomes.values()) if window == "full" else []:
             other.done.wait(max(0.0, deadline - time.monotonic()))
         outcomes[step["id"]] = (not issued_done, outcome)
     deadline = time.monotonic() + final_wait
@@ -572,19 +126,65 @@ def run_case(adapter: Adapter, case: dict[str, Any]) -> dict[str, Any]:
     return {"id": case["id"], "results": results}
 
 
+def run_stepwise(adapter: Adapter, header: dict[str, Any]) -> None:
+    """The adapter's side of the stepwise protocol: run the setup, then each step as it
+    comes, printing a line as each operation returns; stop at the end of the input."""
+    out = threading.Lock()
+
+    def say(message: dict[str, Any]) -> None:
+        with out:
+            sys.stdout.write(json.dumps(message) + "\n")
+            sys.stdout.flush()
+
+    error = run_setup(adapter, header)
+    say({"setup_error": error} if error else {"setup": "ok"})
+    if error:
+        return
+    threads: dict[str, LogicalThread] = {}
+    for line in sys.stdin:
+        step = json.loads(line)["step"]
+        if "thread" not in step:
+            say({"done": step["id"], **perform(adapter, step)})
+            continue
+        thread = threads.get(step["thread"])
+        if thread is None:
+            thread = threads[step["thread"]] = LogicalThread(adapter, step["thread"], say)
+        thread.issue(step)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--module", required=True, help="the package implementing the API")
+    parser.add_argument("--mutation", metavar="NAME",
+                        help="break one rule of the package first (conformance/mutations.py)")
+    parser.add_argument("--window", choices=("full", "issued"), default="full",
+                        help="batch mode: after a step, wait for every running operation (full) or, "
+                             "as the other reading of the protocol, for that step alone (issued)")
     args = parser.parse_args(argv)
-    case = json.load(sys.stdin)
+    if args.mutation:
+        try:
+            mutations.install(args.mutation)
+        except mutations.MutationError as exc:
+            print(f"--mutation: {exc}", file=sys.stderr)
+            os._exit(2)
+    first = sys.stdin.readline()
+    header: Any = json.loads(first) if first.strip() else None
+    stepwise = isinstance(header, dict) and header.get("stepwise") is True
+    case: dict[str, Any] = header if stepwise else json.loads(first + sys.stdin.read())
     try:
         adapter = Adapter(args.module)
     except ImportError as exc:
         print(f"cannot import {args.module}: {exc}", file=sys.stderr)
         os._exit(3)
-    report = run_case(adapter, case)
-    sys.stdout.write(json.dumps(report) + "\n")
-    sys.stdout.flush()
+    except mutations.MutationError as exc:
+        print(f"--mutation: {exc}", file=sys.stderr)
+        os._exit(2)
+    if stepwise:
+        run_stepwise(adapter, case)
+    else:
+        report = run_case(adapter, case, args.window)
+        sys.stdout.write(json.dumps(report) + "\n")
+        sys.stdout.flush()
     # Blocked operations may still hold threads: leave without waiting for them.
     os._exit(0)
 
