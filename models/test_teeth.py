@@ -5,10 +5,11 @@ also runs that sequence as an explicit example (``CLOSE_EXPLICIT``)."""
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence, TypeVar, cast
 
 import pytest
 from hypothesis import HealthCheck, Phase, settings
+from hypothesis import strategies as st
 from hypothesis.errors import HypothesisException
 from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test
 
@@ -20,6 +21,8 @@ from .test_channel_model import ChannelModel
 from .test_close_model import CloseModel
 from .test_graph_model import GraphModel
 from .test_orphan_model import OrphanModel
+
+T = TypeVar("T")
 
 # Detection only: no shrinking, no example database (a stored failure must not help),
 # and derandomized so that a pass or a miss is reproducible (the profile's example count).
@@ -37,10 +40,22 @@ MACHINES: dict[str, type[RuleBasedStateMachine]] = {
     "channel": AsyncChannelModel, "close": CloseModel, "orphan": OrphanModel,
     "graph": GraphModel}
 
+class _DrawsTheFirst:
+    """Stands in for a rule's ``st.data()`` in an explicit example: every draw (from a
+    ``sampled_from``) is its first element."""
+
+    def draw(self, strategy: st.SearchStrategy[T], label: object = None) -> T:
+        elements: Sequence[T] = getattr(strategy, "elements")
+        return elements[0]
+
+
+FIRST = cast(st.DataObject, _DrawsTheFirst())
+
 #: Explicit examples: step sequences run before generation, each a plain function of a
 #: fresh machine. The close model's defects each need a thread blocked at the right
-#: moment, which 40 generated examples may not reach (a writer blocked on a full
-#: channel when it closes: close_forgets_writers).
+#: moment, which 40 generated examples may not reach, or reach only with some timings
+#: (a writer blocked on a full channel when it closes: close_forgets_writers; a read-all
+#: interrupted after it took an item: read_loses_items_on_interrupt).
 Steps = Callable[[CloseModel], object]
 CLOSE_EXPLICIT: list[list[Steps]] = [
     # a writer blocked on a full channel, then the close
@@ -50,6 +65,11 @@ CLOSE_EXPLICIT: list[list[Steps]] = [
      lambda m: m.start_blocking_read(1), lambda m: m.close(0)],
     # a reader blocked on an empty channel, then a write
     [lambda m: m.create(0), lambda m: m.start_blocking_read(1), lambda m: m.write()],
+    # two items, read at once
+    [lambda m: m.create(0), lambda m: m.write(), lambda m: m.write(), lambda m: m.read_now(0)],
+    # a blocked read-all that took an item, interrupted as it wakes
+    [lambda m: m.create(0), lambda m: m.start_blocking_read(0), lambda m: m.write(),
+     lambda m: m.interrupt_a_blocked_operation(FIRST)],
 ]
 
 
