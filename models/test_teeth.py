@@ -5,7 +5,8 @@ also runs that sequence as an explicit example (``CLOSE_EXPLICIT``)."""
 
 from __future__ import annotations
 
-from typing import Callable, Sequence, TypeVar, cast
+from collections.abc import Callable, Sequence
+from typing import TypeVar, cast
 
 import pytest
 from hypothesis import HealthCheck, Phase, settings
@@ -15,8 +16,8 @@ from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test
 
 from models.defects import applied
 
-from .broken import AIMED_AT
 from ._settings import model_timeout
+from .broken import AIMED_AT
 from .test_channel_model import ChannelModel
 from .test_close_model import CloseModel
 from .test_graph_model import GraphModel
@@ -26,8 +27,14 @@ T = TypeVar("T")
 
 # Detection only: no shrinking, no example database (a stored failure must not help),
 # and derandomized so that a pass or a miss is reproducible (the profile's example count).
-TEETH = settings(settings(), database=None, phases=[Phase.explicit, Phase.generate],
-                 derandomize=True, print_blob=False, suppress_health_check=list(HealthCheck))
+TEETH = settings(
+    settings(),
+    database=None,
+    phases=[Phase.explicit, Phase.generate],
+    derandomize=True,
+    print_blob=False,
+    suppress_health_check=list(HealthCheck),
+)
 
 
 class AsyncChannelModel(ChannelModel):
@@ -37,8 +44,12 @@ class AsyncChannelModel(ChannelModel):
 
 
 MACHINES: dict[str, type[RuleBasedStateMachine]] = {
-    "channel": AsyncChannelModel, "close": CloseModel, "orphan": OrphanModel,
-    "graph": GraphModel}
+    "channel": AsyncChannelModel,
+    "close": CloseModel,
+    "orphan": OrphanModel,
+    "graph": GraphModel,
+}
+
 
 class _DrawsTheFirst:
     """Stands in for a rule's ``st.data()`` in an explicit example: every draw (from a
@@ -61,15 +72,23 @@ CLOSE_EXPLICIT: list[list[Steps]] = [
     # a writer blocked on a full channel, then the close
     [lambda m: m.create(1), lambda m: m.start_blocking_write(True), lambda m: m.close(0)],
     # two readers blocked on an empty channel, then the close
-    [lambda m: m.create(0), lambda m: m.start_blocking_read(1),
-     lambda m: m.start_blocking_read(1), lambda m: m.close(0)],
+    [
+        lambda m: m.create(0),
+        lambda m: m.start_blocking_read(1),
+        lambda m: m.start_blocking_read(1),
+        lambda m: m.close(0),
+    ],
     # a reader blocked on an empty channel, then a write
     [lambda m: m.create(0), lambda m: m.start_blocking_read(1), lambda m: m.write()],
     # two items, read at once
     [lambda m: m.create(0), lambda m: m.write(), lambda m: m.write(), lambda m: m.read_now(0)],
     # a blocked read-all that took an item, interrupted as it wakes
-    [lambda m: m.create(0), lambda m: m.start_blocking_read(0), lambda m: m.write(),
-     lambda m: m.interrupt_a_blocked_operation(FIRST)],
+    [
+        lambda m: m.create(0),
+        lambda m: m.start_blocking_read(0),
+        lambda m: m.write(),
+        lambda m: m.interrupt_a_blocked_operation(FIRST),
+    ],
 ]
 
 
@@ -110,9 +129,11 @@ def leaves(failure: BaseException) -> list[BaseException]:
 
 
 @model_timeout
-@pytest.mark.parametrize(("model", "defect"),
-                         [(m, d) for m, names in AIMED_AT.items() for d in names],
-                         ids=lambda value: str(value))
+@pytest.mark.parametrize(
+    ("model", "defect"),
+    [(m, d) for m, names in AIMED_AT.items() for d in names],
+    ids=lambda value: str(value),
+)
 def test_the_model_catches_the_defect(model: str, defect: str) -> None:
     with applied(defect):
         failures = caught(model)
