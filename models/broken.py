@@ -13,4 +13,5 @@ MODELS = ("channel", "close", "orphan", "graph")
 
 #: model -> the defects it must catch, sorted.
 AIMED_AT: dict[str, tuple[str, ...]] = {
-    model: tuple(sorted(n for n, d in DEFECTS.items() if model in d.models)) for model in MODELS}
+    model: tuple(sorted(n for n, d in DEFECTS.items() if model in d.models)) for model in MODELS
+}

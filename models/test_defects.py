@@ -26,15 +26,19 @@ def test_every_defect_applies_to_todays_source_and_is_undone(name: str) -> None:
     assert vars(owner)[attr] is original
 
 
-@pytest.mark.parametrize(("site", "old", "message"), [
-    ("refasync.queues:AsyncQueue.put", "no such line", "found 0 times, not once"),
-    ("refasync.queues:AsyncQueue.put", "self", "times, not once"),
-    ("refasync.queues:AsyncQueue.no_such_method", "x", "no function no_such_method"),
-    ("refasync.queues:NoSuchClass.put", "x", "no class NoSuchClass"),
-    ("refasync.no_such_module:f", "x", "no module refasync.no_such_module"),
-])
-def test_a_defect_that_no_longer_applies_fails_naming_its_site(site: str, old: str,
-                                                               message: str) -> None:
+@pytest.mark.parametrize(
+    ("site", "old", "message"),
+    [
+        ("refasync.queues:AsyncQueue.put", "no such line", "found 0 times, not once"),
+        ("refasync.queues:AsyncQueue.put", "self", "times, not once"),
+        ("refasync.queues:AsyncQueue.no_such_method", "x", "no function no_such_method"),
+        ("refasync.queues:NoSuchClass.put", "x", "no class NoSuchClass"),
+        ("refasync.no_such_module:f", "x", "no module refasync.no_such_module"),
+    ],
+)
+def test_a_defect_that_no_longer_applies_fails_naming_its_site(
+    site: str, old: str, message: str
+) -> None:
     stale = Defect("stale", "a defect of yesterday's source", site, old, "pass")
     with pytest.raises(DefectSiteError, match=f"defect stale: site {site}: .*{message}"):
         build(stale)
@@ -59,8 +63,13 @@ def test_a_method_using_zero_argument_super_keeps_working_with_a_defect() -> Non
 
     globals()["Child"] = Child
     try:
-        defect = Defect("plus_ten", "f adds ten", f"{__name__}:Child.f",
-                        "return super().f() + 1", "return super().f() + 10")
+        defect = Defect(
+            "plus_ten",
+            "f adds ten",
+            f"{__name__}:Child.f",
+            "return super().f() + 1",
+            "return super().f() + 10",
+        )
         replacement = build(defect)
         assert callable(replacement) and replacement(Child()) == 11
     finally:
@@ -70,8 +79,24 @@ def test_a_method_using_zero_argument_super_keeps_working_with_a_defect() -> Non
 def run_pytest(node_ids: tuple[str, ...], *options: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "PYTEST_ADDOPTS"}
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:randomly", "-p", "no:cacheprovider",
-         *options, *node_ids], cwd=ROOT, env=env, capture_output=True, text=True, timeout=150)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:randomly",
+            "-p",
+            "no:cacheprovider",
+            *options,
+            *node_ids,
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=150,
+    )
 
 
 @pytest.mark.timeout(200)

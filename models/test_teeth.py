@@ -5,26 +5,36 @@ also runs that sequence as an explicit example (``CLOSE_EXPLICIT``)."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable, Sequence
+from typing import TypeVar, cast
 
 import pytest
 from hypothesis import HealthCheck, Phase, settings
+from hypothesis import strategies as st
 from hypothesis.errors import HypothesisException
 from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test
 
 from models.defects import applied
 
-from .broken import AIMED_AT
 from ._settings import model_timeout
+from .broken import AIMED_AT
 from .test_channel_model import ChannelModel
 from .test_close_model import CloseModel
 from .test_graph_model import GraphModel
 from .test_orphan_model import OrphanModel
 
+T = TypeVar("T")
+
 # Detection only: no shrinking, no example database (a stored failure must not help),
 # and derandomized so that a pass or a miss is reproducible (the profile's example count).
-TEETH = settings(settings(), database=None, phases=[Phase.explicit, Phase.generate],
-                 derandomize=True, print_blob=False, suppress_health_check=list(HealthCheck))
+TEETH = settings(
+    settings(),
+    database=None,
+    phases=[Phase.explicit, Phase.generate],
+    derandomize=True,
+    print_blob=False,
+    suppress_health_check=list(HealthCheck),
+)
 
 
 class AsyncChannelModel(ChannelModel):
@@ -34,22 +44,51 @@ class AsyncChannelModel(ChannelModel):
 
 
 MACHINES: dict[str, type[RuleBasedStateMachine]] = {
-    "channel": AsyncChannelModel, "close": CloseModel, "orphan": OrphanModel,
-    "graph": GraphModel}
+    "channel": AsyncChannelModel,
+    "close": CloseModel,
+    "orphan": OrphanModel,
+    "graph": GraphModel,
+}
+
+
+class _DrawsTheFirst:
+    """Stands in for a rule's ``st.data()`` in an explicit example: every draw (from a
+    ``sampled_from``) is its first element."""
+
+    def draw(self, strategy: st.SearchStrategy[T], label: object = None) -> T:
+        elements: Sequence[T] = getattr(strategy, "elements")
+        return elements[0]
+
+
+FIRST = cast(st.DataObject, _DrawsTheFirst())
 
 #: Explicit examples: step sequences run before generation, each a plain function of a
 #: fresh machine. The close model's defects each need a thread blocked at the right
-#: moment, which 40 generated examples may not reach (a writer blocked on a full
-#: channel when it closes: close_forgets_writers).
+#: moment, which 40 generated examples may not reach, or reach only with some timings
+#: (a writer blocked on a full channel when it closes: close_forgets_writers; a read-all
+#: interrupted after it took an item: read_loses_items_on_interrupt).
 Steps = Callable[[CloseModel], object]
 CLOSE_EXPLICIT: list[list[Steps]] = [
     # a writer blocked on a full channel, then the close
     [lambda m: m.create(1), lambda m: m.start_blocking_write(True), lambda m: m.close(0)],
     # two readers blocked on an empty channel, then the close
-    [lambda m: m.create(0), lambda m: m.start_blocking_read(1),
-     lambda m: m.start_blocking_read(1), lambda m: m.close(0)],
+    [
+        lambda m: m.create(0),
+        lambda m: m.start_blocking_read(1),
+        lambda m: m.start_blocking_read(1),
+        lambda m: m.close(0),
+    ],
     # a reader blocked on an empty channel, then a write
     [lambda m: m.create(0), lambda m: m.start_blocking_read(1), lambda m: m.write()],
+    # two items, read at once
+    [lambda m: m.create(0), lambda m: m.write(), lambda m: m.write(), lambda m: m.read_now(0)],
+    # a blocked read-all that took an item, interrupted as it wakes
+    [
+        lambda m: m.create(0),
+        lambda m: m.start_blocking_read(0),
+        lambda m: m.write(),
+        lambda m: m.interrupt_a_blocked_operation(FIRST),
+    ],
 ]
 
 
@@ -90,9 +129,11 @@ def leaves(failure: BaseException) -> list[BaseException]:
 
 
 @model_timeout
-@pytest.mark.parametrize(("model", "defect"),
-                         [(m, d) for m, names in AIMED_AT.items() for d in names],
-                         ids=lambda value: str(value))
+@pytest.mark.parametrize(
+    ("model", "defect"),
+    [(m, d) for m, names in AIMED_AT.items() for d in names],
+    ids=lambda value: str(value),
+)
 def test_the_model_catches_the_defect(model: str, defect: str) -> None:
     with applied(defect):
         failures = caught(model)

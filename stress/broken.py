@@ -7,7 +7,7 @@ source replaced; one that no longer applies raises ``DefectSiteError`` naming it
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 from models.defects import DEFECTS, Defect, applied
 
@@ -23,8 +23,7 @@ BROKEN: dict[str, Variant] = {name: d for name, d in DEFECTS.items() if d.harnes
 #: or why none applies. A sequential defect shows in one thread without any
 #: interleaving: scheduling adds nothing, and the models and unit tests catch it.
 SEQUENTIAL = "sequential: one thread shows it, no schedule matters (models/test_teeth.py)"
-PURE = ("does not apply: Graph is pure and used only under Pool.lock "
-        "(models/test_graph_model.py)")
+PURE = "does not apply: Graph is pure and used only under Pool.lock (models/test_graph_model.py)"
 
 
 def _mapped(defect: Defect) -> str:

@@ -22,11 +22,13 @@ def test_broken_variant_is_caught(name: str) -> None:
     master = random.randrange(1 << 32)
     kinds = list(FAULT_SCENARIOS if BROKEN[name].faults else SCENARIOS)
     with broken(name):
-        summary = run_many(kinds, master, "heavy", seconds=DETECT_BUDGET_S,
-                           stall_s=3.0, stop_on_failure=True)
+        summary = run_many(
+            kinds, master, "heavy", seconds=DETECT_BUDGET_S, stall_s=3.0, stop_on_failure=True
+        )
     assert summary.failures, (
         f"{name} ({BROKEN[name].description}) not caught in {DETECT_BUDGET_S} s, "
-        f"{summary.runs} instances, master seed {master}")
+        f"{summary.runs} instances, master seed {master}"
+    )
 
 
 def test_variants_are_installed_and_undone() -> None:

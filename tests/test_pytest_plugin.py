@@ -10,8 +10,8 @@ import sys
 import textwrap
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
@@ -190,8 +190,9 @@ def test_a_hang_and_its_stuck_cleanup_fail_one_test_each_and_the_run_goes_on(
     assert "in close" in out, out  # the stack of the cleanup: the pool's close()
     assert "--- thread" in out  # the stacks
     assert "2 failed, 1 passed" in out, out  # test_after still ran
-    # Each test within its limit and its cleanup's, plus the interpreter's start.
-    assert elapsed < 30, (elapsed, out)
+    # Each test within its limit and its cleanup's, plus the interpreter's start on a
+    # loaded machine.
+    assert elapsed < 75, (elapsed, out)
 
 
 LEAKS = '''

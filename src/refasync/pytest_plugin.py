@@ -27,7 +27,7 @@ Importing this module needs pytest; nothing in the library imports it.
 from __future__ import annotations
 
 import threading
-from typing import Generator
+from collections.abc import Generator
 
 import pytest
 

@@ -11,8 +11,9 @@ import signal
 import sys
 import threading
 import traceback
+from collections.abc import Callable, Iterator
 from types import FrameType
-from typing import Callable, Iterator, TypeVar
+from typing import TypeVar
 
 __all__ = ("Hang", "dump_stacks", "hang_guard", "run_bounded", "wait_or_fail")
 
@@ -62,8 +63,9 @@ def run_bounded(fn: Callable[[], R], seconds: float, what: str) -> R:
 
 
 @contextlib.contextmanager
-def hang_guard(seconds: float, what: str = "test", cleanup_s: float | None = None
-               ) -> Iterator[None]:
+def hang_guard(
+    seconds: float, what: str = "test", cleanup_s: float | None = None
+) -> Iterator[None]:
     """Fail the block with :class:`Hang` (and every thread's stack) if it runs longer than
     ``seconds``. Main thread only (it uses SIGALRM); elsewhere it only times nothing.
 
@@ -86,8 +88,10 @@ def hang_guard(seconds: float, what: str = "test", cleanup_s: float | None = Non
         if fired == 1:
             raise Hang(f"{what}: still running after {seconds} s\n{dump_stacks()}")
         stacks = f"\n{dump_stacks()}" if fired == 2 else ""
-        raise Hang(f"{what}: the cleanup after the hang still running after {cleanup} s "
-                   f"(interrupted {fired - 1} times){stacks}")
+        raise Hang(
+            f"{what}: the cleanup after the hang still running after {cleanup} s "
+            f"(interrupted {fired - 1} times){stacks}"
+        )
 
     previous = signal.signal(signal.SIGALRM, on_alarm)
     signal.setitimer(signal.ITIMER_REAL, seconds)
