@@ -1,8 +1,9 @@
-//! A port of refasync's channel API to Rust, standard library only: thread-safe queues,
-//! channels (a writer and a reader of one queue, optionally bounded), callback ends, an
-//! iterator reader, tasks outside a pool, the task graph, and worker and terminatable
-//! threads. It is written from `docs/semantics.md` (rules C, B, K, T1-T4, G, W5 and W6); the binary next to it grades
-//! it against the conformance vectors (`conformance/PROTOCOL.md`).
+//! A port of refasync's API, without the pool, to Rust, standard library only:
+//! thread-safe queues, channels (a writer and a reader of one queue, optionally bounded),
+//! callback ends, an iterator reader, tasks outside a pool, the task graph, and worker and
+//! terminatable threads. It is written from `docs/semantics.md` (rules C, B, K, T1-T4, G, W5 and
+//! W6); the binary next to it grades it against the conformance vectors
+//! (`conformance/PROTOCOL.md`).
 
 pub mod channel;
 pub mod graph;
