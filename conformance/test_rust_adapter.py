@@ -1,8 +1,8 @@
 """The Rust port of the API without the pool (``conformance/adapters/rust``) is graded by
 the conformance runner: its correct build passes every case it can run (every case whose
-operations it has), and its ``broken_timeout`` build (a read's timeout runs from the start of the read instead of
-restarting per item) fails at least 3 vectors whichever way its adapter waits out the
-quiescence window (``--wait window``, the reading of PROTOCOL.md's sketch, or ``--wait
+operations it has), and its ``broken_timeout`` build (a read's timeout runs from the
+start of the read instead of restarting per item) fails at least 3 vectors whichever way
+its adapter waits out the quiescence window (``--wait window``, the reading of PROTOCOL.md's sketch, or ``--wait
 issued``, waiting only for the step just issued), and, where the runner has
 ``--stepwise``, when the runner times the steps itself.
 
