@@ -41,20 +41,14 @@ impl Slot {
 
     /// Waits until filled or `deadline`; the result if filled.
     fn wait_until(&self, deadline: Instant) -> Option<Value> {
-        let mut result = self.result.lock().unwrap_or_else(PoisonError::into_inner);
-        loop {
-            if let Some(value) = result.as_ref() {
-                return Some(value.clone());
-            }
-            let left = deadline
-                .checked_duration_since(Instant::now())
-                .filter(|d| !d.is_zero())?;
-            result = self
-                .filled
-                .wait_timeout(result, left)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        let result = self.result.lock().unwrap_or_else(PoisonError::into_inner);
+        let empty = |result: &mut Option<Value>| result.is_none();
+        let (result, _) = self
+            .filled
+            .wait_timeout_while(result, left, empty)
+            .unwrap_or_else(PoisonError::into_inner);
+        result.clone()
     }
 
     fn is_filled(&self) -> bool {

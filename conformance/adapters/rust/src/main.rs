@@ -10,6 +10,7 @@ mod graph_ops;
 mod json;
 mod ops;
 mod specs;
+mod task_ops;
 mod thread_ops;
 
 use std::io::{BufRead, Read, Write};

@@ -1,6 +1,6 @@
 //! The objects a case names, and the operations of PROTOCOL.md section 4 on channels,
-//! queues, logs, gates and names (the graph's are in `graph_ops`, the threads' in
-//! `thread_ops`). A JSON argument of the wrong type is refused here, before the typed API is
+//! queues, logs, gates and names (the graph's are in `graph_ops`, the tasks' in
+//! `task_ops`, the threads' in `thread_ops`). A JSON argument of the wrong type is refused here, before the typed API is
 //! called: that is where a wrong type surfaces in Rust, so the adapter reports it as
 //! `TypeError` (a string count, a number as a callback, a non-iterator).
 
@@ -11,7 +11,7 @@ use std::time::Duration;
 use channels::{
     timeout_from_secs, AsyncQueue, CallbackChannelReader, CallbackChannelWriter, CallbackError, ChannelKind,
     ChannelReader, ChannelWriter, Count, Error, Graph, Items, IteratorReader, NodeRef, PostRead, PreRead,
-    PreWrite, Reader, TerminatableThread, WorkerThread, Writer,
+    PreWrite, Reader, Task, TerminatableThread, WorkerThread, Writer,
 };
 
 use crate::json::Value;
@@ -27,7 +27,8 @@ pub enum Failure {
     Api(Error),
     /// A JSON argument of a type the API does not take.
     Type(String),
-    /// An operation (or a variant of one) this port does not have: pools and tasks.
+    /// An operation (or a variant of one) this port does not have: pools, and tasks that
+    /// read a channel (they come with pools).
     Unsupported(String),
     /// The step itself is malformed (a missing field, a name never defined).
     BadStep(String),
@@ -79,12 +80,13 @@ pub(crate) enum Obj {
     Queue(Arc<AsyncQueue<Value>>),
     Graph(Arc<Mutex<Graph>>),
     Node(NodeRef),
+    Task(Arc<Task<Value>>),
     Worker(Arc<WorkerThread>),
     Threads(Vec<Arc<TerminatableThread>>),
 }
 
 /// An iterator over `items` that fails once, after yielding `raise_after` of them.
-struct RaisingIterator {
+pub(crate) struct RaisingIterator {
     items: std::vec::IntoIter<Value>,
     raise_after: Option<usize>,
     given: usize,
@@ -314,6 +316,7 @@ impl World {
             }
             other => self
                 .perform_graph(other, step)
+                .or_else(|| self.perform_task(other, step))
                 .or_else(|| self.perform_thread(other, step))
                 .unwrap_or_else(|| Err(Failure::Unsupported(format!("operation {other:?}")))),
         }
@@ -424,7 +427,7 @@ impl World {
     }
 
     /// An iterator over the step's `items`, failing once after `raise_after` of them.
-    fn raising_iterator(&self, step: &Value) -> Result<RaisingIterator, Failure> {
+    pub(crate) fn raising_iterator(&self, step: &Value) -> Result<RaisingIterator, Failure> {
         let Value::Array(items) = field(step, "items")? else {
             return Err(Failure::BadStep("items must be a list".to_string()));
         };

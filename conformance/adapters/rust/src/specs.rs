@@ -3,7 +3,7 @@
 use std::any::Any;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use channels::CallbackError;
 
@@ -49,21 +49,13 @@ impl Env {
 
     /// Waits up to `limit` until `log` holds `length` entries; whether it does.
     pub fn wait_log(&self, log: &str, length: usize, limit: Duration) -> bool {
-        let deadline = Instant::now() + limit;
-        let mut logs = locked(&self.logs);
-        loop {
-            if logs.get(log).map_or(0, Vec::len) >= length {
-                return true;
-            }
-            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
-                return false;
-            };
-            logs = self
-                .log_grew
-                .wait_timeout(logs, left)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
+        let short = |logs: &mut HashMap<String, Vec<Value>>| logs.get(log).map_or(0, Vec::len) < length;
+        let logs = locked(&self.logs);
+        let (mut logs, _) = self
+            .log_grew
+            .wait_timeout_while(logs, limit, short)
+            .unwrap_or_else(PoisonError::into_inner);
+        !short(&mut logs)
     }
 
     pub fn open_gate(&self, gate: &str) {
@@ -72,18 +64,9 @@ impl Env {
     }
 
     fn wait_gate(&self, gate: &str) {
-        let deadline = Instant::now() + GATE_LIMIT;
-        let mut gates = locked(&self.gates);
-        while !gates.contains(gate) {
-            let Some(left) = deadline.checked_duration_since(Instant::now()) else {
-                return;
-            };
-            gates = self
-                .gate_opened
-                .wait_timeout(gates, left)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
-        }
+        let gates = locked(&self.gates);
+        let closed = |gates: &mut HashSet<String>| !gates.contains(gate);
+        drop(self.gate_opened.wait_timeout_while(gates, GATE_LIMIT, closed));
     }
 
     /// Remembers that `callback` was made from `spec`.

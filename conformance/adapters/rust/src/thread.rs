@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::queue::{AsyncQueue, CallbackError, Error};
 
@@ -30,23 +30,21 @@ impl Flag {
 
     /// Waits until the flag is set or `timeout` passed (None: no limit); whether it is set.
     fn wait(&self, timeout: Option<Duration>) -> bool {
-        let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
-        let mut set = self.lock();
-        while !*set {
-            set = match deadline {
-                None => self.changed.wait(set).unwrap_or_else(PoisonError::into_inner),
-                Some(deadline) => {
-                    let Some(left) = deadline.checked_duration_since(Instant::now()) else {
-                        return false;
-                    };
-                    self.changed
-                        .wait_timeout(set, left)
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .0
-                }
-            };
-        }
-        true
+        let set = self.lock();
+        let unset = |set: &mut bool| !*set;
+        let set = match timeout {
+            None => self
+                .changed
+                .wait_while(set, unset)
+                .unwrap_or_else(PoisonError::into_inner),
+            Some(timeout) => {
+                self.changed
+                    .wait_timeout_while(set, timeout, unset)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0
+            }
+        };
+        *set
     }
 }
 

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 
 use channels::{
     mkchannel, terminate_threads, timeout_from_secs, CallbackChannelReader, CallbackError, ChannelKind,
-    ChannelReader, Count, Error, Graph, IteratorReader, Node, Reader, TerminateRequest, WorkItem,
-    WorkerThread, Writer,
+    ChannelReader, Count, Error, Graph, IteratorReader, Node, Reader, Task, TaskFn, TerminateRequest,
+    WorkItem, WorkerThread, Writer,
 };
 
 const ALL: Count = Count::All;
@@ -190,4 +190,37 @@ fn terminate_threads_ends_the_threads_even_when_its_function_fails_w6() {
     });
     assert!(result.is_err());
     assert!(started.iter().all(|t| !t.is_alive()));
+}
+
+#[test]
+fn a_task_keeps_its_first_failure_and_closes_when_done_t2_t3_t4() {
+    let (w, r) = mkchannel::<i32>(ChannelKind::Channel, 0);
+    let items = vec![Ok(1), Ok(2), Ok(3)].into_iter();
+    let fun: TaskFn<i32> = TaskFn::Single(Arc::new(|x| {
+        if x == 3 {
+            Err(CallbackError("three".to_string()))
+        } else {
+            Ok(x * 10)
+        }
+    }));
+    let task = Task::new(
+        "t",
+        Arc::new(IteratorReader::new(items)),
+        Some(fun),
+        Some(Arc::new(w)),
+        None,
+        0,
+    )
+    .expect("valid settings");
+    task.process(at_most(2));
+    assert!(
+        !task.is_done(),
+        "a read of exactly the items there is not exhaustion"
+    );
+    task.process(ALL);
+    assert!(task.is_done() && task.is_closed());
+    assert!(matches!(task.error(), Some(Error::Callback(_))));
+    assert_eq!(r.read(ALL, true, None), Ok(vec![10, 20]));
+    let reader: Arc<dyn Reader<i32>> = Arc::new(IteratorReader::new(Vec::new().into_iter()));
+    assert!(Task::new("u", reader, None, None, Some(-1), 0).is_err());
 }
