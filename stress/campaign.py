@@ -69,7 +69,7 @@ def build(request: Request, *, shrink: bool = True) -> Strategy:
     if request.strategy == "none":
         return NoHook()
     return EXPLORED[request.strategy](
-        faults=request.faults, shard=request.shard or (0, 1),
+        shard=request.shard or (0, 1),
         stall_s=request.stall_s or ex.STALL_S, blocked_s=request.blocked_s or ex.BLOCKED_S,
         check_determinism=request.check_determinism,
         shrink_steps=SHRINK_STEPS if request.shrink_steps is None else request.shrink_steps,
