@@ -11,8 +11,9 @@ import json
 import random
 import statistics
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator, TextIO
+from typing import TextIO
 
 from conformance.inject import derive_seed
 from refasync import explore as ex
@@ -182,7 +183,8 @@ def _campaign(request: Request, out: TextIO) -> int:
         printer.end()
         _report_failure(request, outcome, repro, out)
 
-    summary = Summary(strategy.name, strategy.describe(), master, {name: Stats() for name in scenarios})
+    summary = Summary(strategy.name, strategy.describe(), master,
+                      {name: Stats() for name in scenarios})
     try:  # a Ctrl-C before the loop began is an interrupted run too
         out.write((f"instance seed {one}" if one is not None else f"master seed {master}")
                   + f"; {strategy.describe()}; scenarios {', '.join(scenarios)}"

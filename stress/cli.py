@@ -29,7 +29,8 @@ import math
 import os
 import re
 import sys
-from typing import Callable, TextIO
+from collections.abc import Callable
+from typing import TextIO
 
 from refasync import explore as ex
 from refasync.explore.shrink import SHRINK_STEPS

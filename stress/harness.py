@@ -18,14 +18,14 @@ import random
 import threading
 import time
 import traceback
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Protocol
-
-from refasync.pool import ThreadPool
-from refasync.util import ItemQueue
-from refasync.testing import dump_stacks
+from typing import Any, Protocol
 
 from conformance.inject import derive_seed
+from refasync.pool import ThreadPool
+from refasync.testing import dump_stacks
+from refasync.util import ItemQueue
 
 from .faults import InterruptInjector, interrupts
 from .histories import Recorded, failure_page, write_instance_history

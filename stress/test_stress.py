@@ -16,7 +16,7 @@ from __future__ import annotations
 import gc
 import os
 import random
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
