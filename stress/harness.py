@@ -267,6 +267,20 @@ def _workers_of(pools: list[ThreadPool]) -> list[str]:
     return sorted(t.name for t in threading.enumerate() if t.name.startswith(prefixes))
 
 
+@contextlib.contextmanager
+def _aborted_on_interrupt(ctx: Context, done: threading.Event) -> Iterator[None]:
+    """A ``KeyboardInterrupt`` in the block runs the instance's abort callbacks and, once
+    the scenario ended, ends its pools' workers, then propagates."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        ctx.run_aborts()
+        if done.wait(2.0):
+            for pool in ctx.pools:
+                pool.set_size(0)
+        raise
+
+
 def run_instance(
     name: str, scenario: Scenario, seed: int, lifecycle: Lifecycle, stall_s: float = 10.0,
     history_dir: str | None = None, html: bool = False,
@@ -294,25 +308,18 @@ def run_instance(
             done.set()
 
     start = time.monotonic()
-    with lifecycle.installed(seed):
+    with lifecycle.installed(seed), _aborted_on_interrupt(ctx, done):
         threading.Thread(target=body, name=STRESS_PREFIX + "scenario", daemon=True).start()
-        try:
-            while not done.wait(0.05):
-                if ctx.idle_for() > stall_s:
-                    hung = True
-                    stacks = dump_stacks()
-                    failure.append(
-                        f"hang: no operation completed for {stall_s} s (watchdog)\n{stacks}"
-                    )
-                    ctx.run_aborts()
-                    done.wait(2.0)
-                    break
-        except KeyboardInterrupt:
-            ctx.run_aborts()
-            if done.wait(2.0):
-                for pool in ctx.pools:
-                    pool.set_size(0)
-            raise
+        while not done.wait(0.05):
+            if ctx.idle_for() > stall_s:
+                hung = True
+                stacks = dump_stacks()
+                failure.append(
+                    f"hang: no operation completed for {stall_s} s (watchdog)\n{stacks}"
+                )
+                ctx.run_aborts()
+                done.wait(2.0)
+                break
     seconds = time.monotonic() - start
     if not failure:
         left = _workers_of(ctx.pools)
