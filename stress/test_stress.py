@@ -4,9 +4,8 @@
   kind under the delay injector, the fault kinds included (``--faults``), and 1,000 with
   no hook installed (``--strategy none``, the program users run): 15-28 s and 6-9 s on
   the shared 2-core machine under a load of about 9. Each is bounded by its instance
-  count, not by time,
-  so a loaded machine makes it slower, never red (the time limit only turns a hang into
-  a failure).
+  count, not by time, so a loaded machine makes it slower, never red (the time limit
+  only turns a hang into a failure).
 * ``test_scenario_batch`` is parametrized per kind and OS-scheduled strategy; repeat it
   for long CI stress runs:
   ``pytest stress -k scenario_batch --count 50 -p repeat``.
