@@ -19,8 +19,8 @@ import re
 import sys
 import threading
 import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Iterator, Mapping
 
 from refasync import util
 from refasync.util import SyncPoint, SyncPrimitive

@@ -9,7 +9,8 @@ retried, as a user would; the recorded operation is the one that completed.
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 from refasync.channel import Channel, ChannelReader, ChannelWriter
 from refasync.explore import InjectedFault

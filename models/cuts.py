@@ -4,7 +4,7 @@ with (``models/test_linearizability.py``)."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from .linearizability import Op
 

@@ -11,8 +11,9 @@ import json
 import random
 import statistics
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator, TextIO
+from typing import TextIO
 
 from conformance.inject import derive_seed
 from refasync import explore as ex
@@ -69,7 +70,7 @@ def build(request: Request, *, shrink: bool = True) -> Strategy:
     if request.strategy == "none":
         return NoHook()
     return EXPLORED[request.strategy](
-        faults=request.faults, shard=request.shard or (0, 1),
+        shard=request.shard or (0, 1),
         stall_s=request.stall_s or ex.STALL_S, blocked_s=request.blocked_s or ex.BLOCKED_S,
         check_determinism=request.check_determinism,
         shrink_steps=SHRINK_STEPS if request.shrink_steps is None else request.shrink_steps,
@@ -182,7 +183,8 @@ def _campaign(request: Request, out: TextIO) -> int:
         printer.end()
         _report_failure(request, outcome, repro, out)
 
-    summary = Summary(strategy.name, strategy.describe(), master, {name: Stats() for name in scenarios})
+    summary = Summary(strategy.name, strategy.describe(), master,
+                      {name: Stats() for name in scenarios})
     try:  # a Ctrl-C before the loop began is an interrupted run too
         out.write((f"instance seed {one}" if one is not None else f"master seed {master}")
                   + f"; {strategy.describe()}; scenarios {', '.join(scenarios)}"

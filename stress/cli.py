@@ -29,7 +29,8 @@ import math
 import os
 import re
 import sys
-from typing import Callable, TextIO
+from collections.abc import Callable
+from typing import TextIO
 
 from refasync import explore as ex
 from refasync.explore.shrink import SHRINK_STEPS
@@ -109,8 +110,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--detect", type=_int_at_least(1), metavar="TRIALS", default=None,
                    help="time-to-detect table: TRIALS runs per broken variant (or --broken)")
     p.add_argument("--faults", action="store_true",
-                   help="add the fault scenarios (delays: injected interrupts and failing "
-                        "user code; the explorer: one injected fault per run)")
+                   help="add the fault scenarios: injected interrupts (the explorer: one "
+                        "fault per run) and failing user code")
     p.add_argument("--stall", type=_positive_float, default=None,
                    help=f"seconds without progress before a run fails as hung (default "
                         f"{STALL_S:g}; the explorer: a thread's wall time between two points)")

@@ -21,14 +21,14 @@ import contextlib
 import random
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterator, TypeVar
+from typing import TypeVar
 
+from conformance.inject import derive_seed
 from refasync import util
 from refasync.explore import InjectedFault
 from refasync.util import Lock, SyncPoint, SyncPrimitive
-
-from conformance.inject import derive_seed
 
 __all__ = (
     "INTERRUPTS",

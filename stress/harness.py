@@ -18,15 +18,15 @@ import random
 import threading
 import time
 import traceback
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Protocol
-
-from refasync.sync import registry
-from refasync.pool import ThreadPool
-from refasync.util import ItemQueue
-from refasync.testing import dump_stacks
+from typing import Any, Protocol
 
 from conformance.inject import derive_seed
+from refasync.pool import ThreadPool
+from refasync.sync import registry
+from refasync.testing import dump_stacks
+from refasync.util import ItemQueue
 
 from .faults import InterruptInjector, interrupts
 from .histories import Recorded, failure_page, write_instance_history
@@ -283,6 +283,20 @@ def _release_stranded(done: threading.Event, pools: list[ThreadPool], seconds: f
             lock.wake_waiters_if_free()  # a lock held forever is skipped
 
 
+@contextlib.contextmanager
+def _aborted_on_interrupt(ctx: Context, done: threading.Event) -> Iterator[None]:
+    """A ``KeyboardInterrupt`` in the block runs the instance's abort callbacks and, once
+    the scenario ended, ends its pools' workers, then propagates."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        ctx.run_aborts()
+        if done.wait(2.0):
+            for pool in ctx.pools:
+                pool.set_size(0)
+        raise
+
+
 def run_instance(
     name: str, scenario: Scenario, seed: int, lifecycle: Lifecycle, stall_s: float = 10.0,
     history_dir: str | None = None, html: bool = False,
@@ -310,26 +324,19 @@ def run_instance(
             done.set()
 
     start = time.monotonic()
-    with lifecycle.installed(seed):
+    with lifecycle.installed(seed), _aborted_on_interrupt(ctx, done):
         threading.Thread(target=body, name=STRESS_PREFIX + "scenario", daemon=True).start()
-        try:
-            while not done.wait(0.05):
-                if ctx.idle_for() > stall_s:
-                    hung = True
-                    stacks = dump_stacks()
-                    failure.append(
-                        f"hang: no operation completed for {stall_s} s (watchdog)\n{stacks}"
-                    )
-                    ctx.run_aborts()
-                    if not done.wait(2.0):
-                        _release_stranded(done, ctx.pools, 2.0)
-                    break
-        except KeyboardInterrupt:
-            ctx.run_aborts()
-            if done.wait(2.0):
-                for pool in ctx.pools:
-                    pool.set_size(0)
-            raise
+        while not done.wait(0.05):
+            if ctx.idle_for() > stall_s:
+                hung = True
+                stacks = dump_stacks()
+                failure.append(
+                    f"hang: no operation completed for {stall_s} s (watchdog)\n{stacks}"
+                )
+                ctx.run_aborts()
+                if not done.wait(2.0):
+                    _release_stranded(done, ctx.pools, 2.0)
+                break
     seconds = time.monotonic() - start
     if not failure:
         left = _workers_of(ctx.pools)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 import re
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 __all__ = ("Recorded", "failure_page", "history_path", "write_instance_history")
 

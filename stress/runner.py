@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import shlex
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Callable
 
 from conformance.inject import derive_seed
 
@@ -82,7 +82,7 @@ class Summary:
             "failures": [
                 {"scenario": f.scenario, "seed": f.seed, "hung": f.hung, "kind": f.kind,
                  "schedule": f.schedule, "repro": repro, "message": f.message[:20000]}
-                for f, repro in zip(self.failures, self.repros)
+                for f, repro in zip(self.failures, self.repros, strict=True)
             ],
         }
 
@@ -141,7 +141,8 @@ def run_many(
     def repro(scenario: str, seed: int) -> str:
         return repro_command(chosen, scenario, seed, broken)
 
-    summary = Summary(chosen.name, chosen.describe(), master_seed, {name: Stats() for name in scenarios})
+    summary = Summary(chosen.name, chosen.describe(), master_seed,
+                      {name: Stats() for name in scenarios})
     share = None if seconds is None else seconds / len(scenarios)
     start = time.monotonic()
     index = 0

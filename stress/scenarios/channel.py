@@ -10,8 +10,8 @@ from __future__ import annotations
 import functools
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from conformance.recording import HistoryRecorder, Item, NoRecorder, RecordedChannel, Recorder
 from refasync.util import HSCondition, Lock
@@ -161,8 +161,8 @@ def channel_mpmc(ctx: Context) -> None:
             ctx.check(count == 0 or len(items) <= count, f"read({count}) returned {len(items)}")
             if maxsize:
                 # One non-blocking read is one atomic take: never more than fit.
-                ctx.check(block or len(items) <= maxsize,
-                          lambda: f"a non-blocking read got {len(items)} > maxsize {maxsize}")
+                if not block and len(items) > maxsize:
+                    ctx.check(False, f"a non-blocking read got {len(items)} > maxsize {maxsize}")
                 size = chan.writer.size()
                 ctx.check(size <= maxsize, f"bounded channel holds {size} > {maxsize} items")
             mine.extend(items)

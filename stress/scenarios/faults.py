@@ -23,7 +23,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from refasync.channel import Channel, ChannelWriter, ChannelReader
+from refasync.channel import Channel, ChannelReader, ChannelWriter
 from refasync.pool import PoolReader
 from refasync.task import ChannelThreadTask, IteratorThreadTask, Task
 from refasync.util import AsyncQueue, Full
@@ -215,7 +215,7 @@ def fault_tasks(ctx: Context) -> None:
         if not any(errors):
             message = oracles.exactly_once(items, got, what + " (no task failed)")
             ctx.check(not message, message)
-        for task, error in zip(tasks, errors):
+        for task, error in zip(tasks, errors, strict=True):
             if error is not None:
                 ctx.check(isinstance(error, (UserError, UserInterrupt, *INTERRUPTS)),
                           f"{what}: {task.id} failed with {error!r}")
@@ -239,7 +239,7 @@ def fault_tasks(ctx: Context) -> None:
         # failed and closed first): close() waits for the workers' chunks, after which
         # every chunk in flight has delivered, so a failed task must be closed (F6, T4).
         pool.close()
-        for task, error in zip(tasks, errors):
+        for task, error in zip(tasks, errors, strict=True):
             if error is not None:
                 ctx.check(task.is_done() and task.is_closed(),
                           f"{what}: failed {task.id} not done and closed after close()")

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import random
 import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from refasync.channel import Channel, ChannelWriter, Reader
 from refasync.pool import Pool, PoolReader

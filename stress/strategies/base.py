@@ -4,8 +4,8 @@ of a scenario is run with (:class:`RunOptions`)."""
 from __future__ import annotations
 
 import abc
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from ..harness import Outcome
 

@@ -19,8 +19,9 @@ from __future__ import annotations
 import contextlib
 import random
 import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from conformance.inject import derive_seed
 from refasync import explore as ex
@@ -57,8 +58,7 @@ LIMITS_DFS: dict[str, int] = dict(LIMITS, writers=1, readers=1, items=1, pool_si
 
 #: The channel invariants checked at every switch, by name (docs/semantics.md cites them).
 INVARIANTS = (
-    "bounded: a bounded channel never holds more than maxsize items (unless the run injects "
-    "a fault: a read interrupted after taking items puts them back, F1)",
+    "bounded: a bounded channel never holds more than maxsize items",
     "writer-waits-full: a writer waits un-notified only while the channel is full, unless "
     "a thread is on its way into the channel's lock",
     "reader-waits-empty: a reader waits un-notified only while the channel is empty or "
@@ -122,12 +122,9 @@ class ExploreContext(Context):
     """A scenario's Context under the explorer."""
 
     def __init__(self, scenario: str, seed: int, session: ex.Session,
-                 limits: dict[str, int], faults: bool = False) -> None:
+                 limits: dict[str, int]) -> None:
         super().__init__(scenario, seed)
         self.session = session
-        #: Whether the run injects a fault: a read interrupted after taking items puts
-        #: them back (F1), and a bounded channel may then hold more than its maxsize.
-        self.faults = faults
         self.limits = dict(limits)
         self.time_is_fair = False
         self._spawned: list[threading.Thread] = []
@@ -167,7 +164,7 @@ class ExploreContext(Context):
         def check() -> str | None:
             # Runs while every controlled thread is parked; reads without the lock.
             items, maxsize = len(queue._items), queue.maxsize
-            if maxsize and items > maxsize and not self.faults:
+            if maxsize and items > maxsize:
                 return f"bounded channel holds {items} > maxsize {maxsize} items"
             if session.in_flight(queue.mutex):
                 return None
@@ -184,13 +181,13 @@ class ExploreContext(Context):
 
 def instance_body(name: str, seed: int, limits: dict[str, int] = LIMITS,
                   seen: Callable[[ExploreContext], None] | None = None,
-                  faults: bool = False) -> Callable[[ex.Session], None]:
+                  ) -> Callable[[ex.Session], None]:
     """:return: the explorable body of one scenario instance (``seen`` is given each
-    run's context before the scenario starts; ``faults``: its runs inject faults)."""
+    run's context before the scenario starts)."""
     scenario: Scenario = ALL_SCENARIOS[name]
 
     def body(session: ex.Session) -> None:
-        ctx = ExploreContext(name, seed, session, limits, faults)
+        ctx = ExploreContext(name, seed, session, limits)
         if seen is not None:
             seen(ctx)
         scenario(ctx)
@@ -237,11 +234,10 @@ class Explored(Strategy):
     #: The scenarios' sizes under this strategy.
     limits: dict[str, int] = LIMITS
 
-    def __init__(self, *, faults: bool = False, shard: tuple[int, int] = (0, 1),
+    def __init__(self, *, shard: tuple[int, int] = (0, 1),
                  stall_s: float = ex.STALL_S, blocked_s: float = ex.BLOCKED_S,
                  check_determinism: bool = False, shrink_steps: int = SHRINK_STEPS,
                  shrink: bool = True, depth: int = 3, preemptions: int = 2) -> None:
-        self.faults = faults
         self.depth = depth  # pct
         self.preemptions = preemptions  # dfs
         self.shard = shard
@@ -251,14 +247,18 @@ class Explored(Strategy):
         self.shrink_steps = shrink_steps
         self.shrink = shrink  # False: report the failing schedule as found (--detect)
 
-    def faults_for(self, scenario: str) -> bool:
-        """The fault scenarios' armed operations need the explorer's faults."""
-        return self.faults or scenario in FAULT_SCENARIOS
+    @staticmethod
+    def faults_for(scenario: str) -> bool:
+        """:return: whether the runs of ``scenario`` inject a fault: the fault scenarios'
+        do (their armed operations are ``interruptible()``); the others' oracles (a
+        reader's per-writer order, the bound, linearizability) do not hold once an
+        interrupted read put its items back (F1), so theirs never do."""
+        return scenario in FAULT_SCENARIOS
 
     def body(self, scenario: str, seed: int,
              seen: Callable[[ExploreContext], None]) -> Callable[[ex.Session], None]:
         """:return: the explorable body of the instance, at this strategy's sizes."""
-        return instance_body(scenario, seed, self.limits, seen, self.faults_for(scenario))
+        return instance_body(scenario, seed, self.limits, seen)
 
     def settings(self) -> dict[str, object]:
         """:return: the strategy's own settings, for :meth:`describe`."""
@@ -304,12 +304,8 @@ class Explored(Strategy):
                              f"failure (its replay line prints it)")
         return Replay(self, schedule).run(scenario, seed, 0, options)
 
-    def options(self) -> list[str]:
-        return ["--faults"] if self.faults else []
-
     def describe(self) -> str:
         shard = "" if self.shard == (0, 1) else f"; shard {self.shard[0]}/{self.shard[1]}"
         return (f"strategy {self.name}" + "".join(f"; {k} {v}" for k, v in
-                                                  self.settings().items())
-                + ("; faults" if self.faults else "") + shard)
+                                                  self.settings().items()) + shard)
 

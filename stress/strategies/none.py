@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import sys
-from typing import Iterator
+from collections.abc import Iterator
 
 from conformance.inject import SWITCH_INTERVAL_S
 from refasync import util

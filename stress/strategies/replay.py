@@ -7,6 +7,8 @@ found nothing."""
 
 from __future__ import annotations
 
+import time
+
 from refasync import explore as ex
 
 from ..harness import Outcome, with_histories
@@ -29,6 +31,7 @@ class Replay(Strategy):
         contexts = Contexts()
         body = self.of.body(scenario, seed, contexts)
         message, kind, ok = "", "", True
+        started = time.monotonic()
         try:
             ex.reproduce(body, self.schedule, strategy=self.of.name,
                          faults=self.of.faults_for(scenario), stdlib=False)
@@ -42,7 +45,8 @@ class Replay(Strategy):
         except ex.ReplayDidNotFail as exc:
             message = str(exc)
         items, ops = contexts.totals()
-        outcome = Outcome(scenario, seed, ok, message, items, ops, 0.0, hung=False,
+        outcome = Outcome(scenario, seed, ok, message, items, ops,
+                          time.monotonic() - started, hung=False,
                           schedule=self.schedule, kind=kind)
         return with_histories(outcome, contexts.last, options.history_dir, options.html)
 
