@@ -211,7 +211,7 @@ MUTATIONS: tuple[Mutation, ...] = (
        (P, "                raise ValueError(f\"task {task.id!r} is not a task of this pool\")\n            removed",
         "                return self\n            removed")),
     _m("block_any_truthy", "F4", "block takes any value, read as true or false",
-       ("refasync.sync", "    raise TypeError(f\"block must be a bool (or 0 or 1), got",
+       ("refasync.sync.condition", "    raise TypeError(f\"block must be a bool (or 0 or 1), got",
         "    return bool(block)\n    raise TypeError(f\"block must be a bool (or 0 or 1), got")),
     _m("failing_input_drops_its_items", "F7", "the items an input produced before it raised are lost",
        (T, "                input_failure = exc\n                items = self._take_unread()",

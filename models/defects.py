@@ -202,7 +202,7 @@ def applied(name: str) -> Iterator[Defect]:
 # --- the registry ------------------------------------------------------------------------
 
 _Q = "refasync.queues:AsyncQueue."
-_S = "refasync.sync:HSCondition."
+_S = "refasync.sync.condition:HSCondition."
 _POOL = "refasync.pool:Pool."
 _TASK = "refasync.task:Task.process"
 _G = "refasync.graph:Graph."
