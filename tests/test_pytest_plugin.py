@@ -105,7 +105,7 @@ def test_a_deadlocked_fixture_teardown_fails_the_run_instead_of_hanging(tmp_path
     (tmp_path / "test_stuck.py").write_text(textwrap.dedent(DEADLOCKED_TEARDOWN))
     started = time.monotonic()
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir",
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:timeout", "--rootdir",
          str(tmp_path), str(tmp_path / "test_stuck.py")],
         capture_output=True, text=True, timeout=100, cwd=tmp_path)
     out = result.stdout + result.stderr
@@ -176,7 +176,7 @@ def test_a_hang_and_its_stuck_cleanup_fail_one_test_each_and_the_run_goes_on(
     root = Path(__file__).resolve().parent.parent
     started = time.monotonic()
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:timeout", "-p", "no:randomly",
          "--rootdir", str(tmp_path), str(tmp_path / "test_lost_poke.py")],
         capture_output=True, text=True, timeout=100, cwd=tmp_path,
         env={**os.environ, "PYTHONPATH": str(root)})
@@ -236,7 +236,7 @@ def test_the_thread_leak_check_names_the_test_that_left_threads_behind(tmp_path:
     def run(*options: str) -> str:
         result = subprocess.run(
             [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p",
-             "no:randomly", "--rootdir", str(tmp_path), *options,
+             "no:timeout", "-p", "no:randomly", "--rootdir", str(tmp_path), *options,
              str(tmp_path / "test_leaks.py")],
             capture_output=True, text=True, timeout=100, cwd=tmp_path)
         return result.stdout + result.stderr
@@ -257,3 +257,96 @@ def test_the_thread_leak_check_names_the_test_that_left_threads_behind(tmp_path:
     assert "1 more threads alive after test_leaks.py::test_leaks_one_more" in out, out
     out = run("--max-thread-growth", "-1")  # refused in one line, no traceback
     assert "ERROR: --max-thread-growth must be >= 0, got -1" in out and "Traceback" not in out
+
+
+MARKER_FORMS = '''
+import threading
+
+import pytest
+
+
+@pytest.mark.timeout(timeout=1, method="signal", func_only=True)
+def test_keywords_hang():
+    threading.Event().wait()
+
+
+@pytest.mark.timeout(1, "signal")
+def test_positional_hang():
+    threading.Event().wait()
+
+
+@pytest.mark.timeout(0)
+def test_zero_is_no_limit():
+    threading.Event().wait(1.5)
+
+
+@pytest.mark.timeout(None)
+def test_none_is_no_limit():
+    threading.Event().wait(1.5)
+
+
+@pytest.mark.timeout("soon")
+def test_not_a_number():
+    pass
+'''
+
+
+def run_marker_forms(tmp_path: Path, *options: str) -> tuple[str, float]:
+    (tmp_path / "test_forms.py").write_text(textwrap.dedent(MARKER_FORMS))
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p",
+         "refasync.pytest_plugin", *options, "--rootdir", str(tmp_path),
+         str(tmp_path / "test_forms.py")],
+        capture_output=True, text=True, timeout=100, cwd=tmp_path,
+        env={**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})  # only the -p plugins
+    out = result.stdout + result.stderr
+    assert result.returncode == 1, out
+    return out, time.monotonic() - started
+
+
+@pytest.mark.timeout(120)
+def test_every_form_of_pytest_timeouts_marker_is_taken(tmp_path: Path) -> None:
+    out, seconds = run_marker_forms(tmp_path)
+    assert "test_keywords_hang (call): still running after 1.0 s" in out, out
+    assert "test_positional_hang (call): still running after 1.0 s" in out, out
+    assert "@pytest.mark.timeout takes a number of seconds >= 0" in out and "'soon'" in out
+    assert "2 failed, 2 passed, 1 error" in out, out  # 0, None: no limit; each waits 1.5 s
+    assert seconds < 60
+
+
+BOTH_LIMITS = '''
+import threading
+
+import pytest
+
+
+def test_unmarked_hang():  # pytest-timeout's --timeout ends it, long before the guard's 60 s
+    threading.Event().wait()
+
+
+@pytest.mark.timeout(1)
+def test_marked_hang():  # both read the marker
+    threading.Event().wait()
+
+
+def test_after():
+    pass
+'''
+
+
+@pytest.mark.timeout(120)
+def test_pytest_timeout_and_the_hang_guard_both_apply(tmp_path: Path) -> None:
+    pytest.importorskip("pytest_timeout", reason="pytest-timeout is not installed")
+    (tmp_path / "test_both.py").write_text(textwrap.dedent(BOTH_LIMITS))
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p",
+         "refasync.pytest_plugin", "-p", "pytest_timeout", "--timeout", "3", "--rootdir",
+         str(tmp_path), str(tmp_path / "test_both.py")],
+        capture_output=True, text=True, timeout=100, cwd=tmp_path,
+        env={**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})
+    out = result.stdout + result.stderr
+    assert result.returncode == 1, out
+    assert "2 failed, 1 passed" in out, out
+    assert time.monotonic() - started < 40, out

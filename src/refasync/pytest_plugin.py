@@ -13,7 +13,9 @@ or ``pytest_plugins = ["refasync.pytest_plugin"]`` in a conftest.py).
 * Hang guards: the setup, the call and the teardown of every test are guarded
   separately, each with its own alarm, so a deadlock anywhere (a fixture's teardown that
   waits on a deadlocked worker included) fails the test with every thread's stack and
-  never hangs the run. ``@pytest.mark.timeout(seconds)`` sets the limit (default 60 s).
+  never hangs the run. ``@pytest.mark.timeout(seconds)`` sets the limit (default 60 s), in
+  every form pytest-timeout's marker takes (0 or None: no limit); with pytest-timeout
+  installed too, both limits apply.
   Once a guard has fired, the cleanup that follows (a ``with pool:`` exit waiting for a
   stuck worker) gets its own bounded time (:func:`refasync.testing.hang_guard`).
 
@@ -26,6 +28,8 @@ Importing this module needs pytest; nothing in the library imports it.
 
 from __future__ import annotations
 
+import math
+
 import threading
 from collections.abc import Generator
 
@@ -34,7 +38,7 @@ import pytest
 from .explore import explore as _explore
 from .explore import reproduce as _reproduce
 from .sync import monotonic as sync_monotonic
-from .testing import hang_guard
+from .testing import GUARD_THREAD_NAME, hang_guard
 
 __all__ = ("DEFAULT_TIMEOUT_S", "Explorer", "ThreadLeak", "ThreadLeakCheck", "explore")
 
@@ -97,8 +101,8 @@ class ThreadLeakCheck:
             raise ValueError(f"--max-thread-growth must be >= 0, got {bound}")
         self.bound = bound
         self.grace_s = grace_s
-        self.start = threading.active_count()
-        self.origin: dict[threading.Thread, str] = {t: "the start" for t in threading.enumerate()}
+        self.start = len(_alive())
+        self.origin: dict[threading.Thread, str] = {t: "the start" for t in _alive()}
 
     @pytest.hookimpl(wrapper=True, trylast=True)
     def pytest_runtest_teardown(self, item: pytest.Item) -> Generator[None, object, object]:
@@ -108,7 +112,7 @@ class ThreadLeakCheck:
 
     def check(self, test: str) -> None:
         """:raise ThreadLeak: if more than ``bound`` threads are alive than at the start."""
-        alive = threading.enumerate()
+        alive = _alive()
         fresh = [t for t in alive if t not in self.origin]
         for thread in fresh:
             self.origin[thread] = test
@@ -121,7 +125,7 @@ class ThreadLeakCheck:
             if remaining <= 0:
                 break
             thread.join(remaining)
-        alive = threading.enumerate()
+        alive = _alive()
         self._forget_ended(alive)
         growth = len(alive) - self.start
         if growth <= self.bound:
@@ -144,13 +148,41 @@ class ThreadLeakCheck:
             del self.origin[thread]
 
 
-def _limit(item: pytest.Item) -> float:
+def _alive() -> list[threading.Thread]:
+    """:return: the threads alive, but the hang guards' watchers (each ends with its block)."""
+    return [t for t in threading.enumerate() if t.name != GUARD_THREAD_NAME]
+
+
+def _limit(item: pytest.Item, phase: str) -> float | None:
+    """:return: the seconds each phase of ``item`` may take, None for no limit: the
+    ``timeout`` marker's, in every form pytest-timeout accepts (``timeout(5)``,
+    ``timeout(5, "thread")``, ``timeout(timeout=5, method=..., func_only=...)``; 0 or None
+    is no limit), else ``DEFAULT_TIMEOUT_S``. A marker that is not a number fails the
+    setup, naming it (the other phases then get the default)."""
     marker = item.get_closest_marker("timeout")
-    return float(marker.args[0]) if marker is not None else DEFAULT_TIMEOUT_S
+    if marker is None:
+        return DEFAULT_TIMEOUT_S
+    value = marker.kwargs.get("timeout", marker.args[0] if marker.args else DEFAULT_TIMEOUT_S)
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = math.nan
+    if isinstance(value, bool) or not math.isfinite(seconds) or seconds < 0:
+        if phase != "setup":
+            return DEFAULT_TIMEOUT_S
+        pytest.fail(f"{item.nodeid}: @pytest.mark.timeout takes a number of seconds >= 0 "
+                    f"(0 or None: no limit), got {value!r}", pytrace=False)
+    return seconds or None
 
 
 def _guarded(item: pytest.Item, phase: str) -> Generator[None, None, None]:
-    with hang_guard(_limit(item), f"{item.nodeid} ({phase})"):
+    limit = _limit(item, phase)
+    if limit is None:
+        yield
+        return
+    with hang_guard(limit, f"{item.nodeid} ({phase})"):
         yield
 
 

@@ -20,6 +20,12 @@ __all__ = ("Hang", "dump_stacks", "hang_guard", "run_bounded", "wait_or_fail")
 R = TypeVar("R")
 
 
+#: The signal :func:`hang_guard` interrupts the main thread with.
+GUARD_SIGNAL = getattr(signal, "SIGUSR1", signal.SIGTERM)
+#: The name of :func:`hang_guard`'s watcher thread (not a leak: it ends with the block).
+GUARD_THREAD_NAME = "refasync-hang-guard"
+
+
 class Hang(AssertionError):
     """A bounded wait expired: the message holds every thread's stack."""
 
@@ -67,24 +73,32 @@ def hang_guard(
     seconds: float, what: str = "test", cleanup_s: float | None = None
 ) -> Iterator[None]:
     """Fail the block with :class:`Hang` (and every thread's stack) if it runs longer than
-    ``seconds``. Main thread only (it uses SIGALRM); elsewhere it only times nothing.
+    ``seconds``. Main thread only; elsewhere it only times nothing.
+
+    A watcher thread sends the main thread ``GUARD_SIGNAL`` (SIGUSR1) when the time is up,
+    which interrupts a blocking wait there as a real signal does; SIGALRM and the
+    interval timer stay free for the code under test and for other plugins
+    (pytest-timeout's ``signal`` method).
 
     Once it has fired, the cleanup on the way out of the block (``finally`` clauses, the
     exits of ``with`` statements: a pool's ``close()``) gets ``cleanup_s`` seconds (by
     default ``seconds``, at most 10), then fails with :class:`Hang` again, as often as it
     takes: the block always ends."""
     if threading.current_thread() is not threading.main_thread() or not hasattr(
-        signal, "setitimer"
+        signal, "pthread_kill"
     ):
         yield
         return
     cleanup = min(seconds, 10.0) if cleanup_s is None else cleanup_s
     fired = 0
+    over = threading.Event()  # set when the block has ended: a late signal is ignored
+    main = threading.get_ident()
 
-    def on_alarm(signum: int, frame: FrameType | None) -> None:
+    def on_signal(signum: int, frame: FrameType | None) -> None:
         nonlocal fired
+        if over.is_set():
+            return
         fired += 1
-        signal.setitimer(signal.ITIMER_REAL, cleanup)  # the cleanup's own bound
         if fired == 1:
             raise Hang(f"{what}: still running after {seconds} s\n{dump_stacks()}")
         stacks = f"\n{dump_stacks()}" if fired == 2 else ""
@@ -93,10 +107,18 @@ def hang_guard(
             f"(interrupted {fired - 1} times){stacks}"
         )
 
-    previous = signal.signal(signal.SIGALRM, on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    def watch() -> None:
+        limit = seconds
+        while not over.wait(limit):
+            signal.pthread_kill(main, GUARD_SIGNAL)
+            limit = cleanup  # the cleanup's own bound
+
+    previous = signal.signal(GUARD_SIGNAL, on_signal)
+    watcher = threading.Thread(target=watch, name=GUARD_THREAD_NAME, daemon=True)
+    watcher.start()
     try:
         yield
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+        over.set()
+        watcher.join()
+        signal.signal(GUARD_SIGNAL, previous)
