@@ -80,7 +80,7 @@ from . import util
 from .channel import CallbackChannelReader, Channel, ChannelWriter
 from .graph import Graph
 from .plan import plan_chunks, plan_unbounded
-from .task import ChannelThreadTask, Task
+from .task import ChannelThreadTask, DemandLimitError, Task
 from .thread import WorkerThread, WorkItem
 from .util import (ALL, AsyncQueue, HSCondition, Lock, Mailbox, SyncQueue, normalize_count,
                    normalize_timeout)
@@ -88,12 +88,19 @@ from .util import (ALL, AsyncQueue, HSCondition, Lock, Mailbox, SyncQueue, norma
 if TYPE_CHECKING:
     from typing_extensions import Self
 
-__all__ = ("ChunkQueue", "Pool", "PoolReader", "PoolWorker", "ThreadPool")
+__all__ = ("ChunkQueue", "DemandLimitError", "Pool", "PoolReader", "PoolWorker", "ThreadPool")
 
 T = TypeVar("T")
 
 # Any: a pool holds tasks of every item type; it only moves them, never their items.
 AnyTask = Task[Any, Any]
+
+
+#: The most chunks one thread runs nested inside each other. Demand for a chunk's input is
+#: met before the chunk runs (``fill_inputs``), so only inputs read through a function
+#: the pool cannot see through (``set_read``) nest; past this, the read that asked gets
+#: a ``DemandLimitError`` instead of a stack that would overflow in a user's function.
+MAX_NESTED_CHUNKS = 48
 
 
 class _ChunkDepth(threading.local):
@@ -115,7 +122,8 @@ class _TaskState:
     """The pool's bookkeeping for one task. Every field is guarded by the pool lock."""
 
     __slots__ = ("task", "key", "channel", "handles", "pending", "pending_items", "inflight",
-                 "inflight_items", "deferred_items", "unbounded", "running", "waiting")
+                 "inflight_items", "deferred_items", "unbounded", "running", "waiting",
+                 "limit_error")
 
     def __init__(self, task: AnyTask, key: int, channel: Channel[Any]) -> None:
         self.task = task
@@ -133,6 +141,9 @@ class _TaskState:
         # chunk's end pokes the channel only if there are some. An interrupt may leave
         # this one too high (it then costs a poke), never too low.
         self.waiting = 0
+        # A DemandLimitError a worker met running a chunk of the task: the next read of
+        # the task raises it (the reader that asked gets it, not the worker).
+        self.limit_error: DemandLimitError | None = None
 
 
 class _Chunk:
@@ -314,6 +325,12 @@ class ChunkQueue:
         task = state.task
         _chunk_depth.depth += 1
         try:
+            if _chunk_depth.depth > MAX_NESTED_CHUNKS:
+                raise DemandLimitError(
+                    f"a read of task {task.id!r} needs chunks nested more than "
+                    f"{MAX_NESTED_CHUNKS} deep in one thread (inputs read through set_read "
+                    "functions); no task failed and no item was lost")
+            fill_inputs(task, chunk.count)
             task.process(chunk.count)
         finally:
             _chunk_depth.depth -= 1
@@ -360,6 +377,9 @@ class ChunkQueue:
         workers of ``ThreadPoolExecutor`` do."""
         try:
             self.run(chunk)
+        except DemandLimitError as exc:
+            with self._lock:
+                chunk.state.limit_error = exc
         except BaseException:
             print(f"{threading.current_thread().name}: a chunk of task {chunk.state.task.id!r} "
                   "raised:", file=sys.stderr)
@@ -529,6 +549,29 @@ class PoolReader(CallbackChannelReader[T]):
             twin._pre_cb, twin._post_cb = self._pre_cb, self._post_cb
         return twin
 
+    def missing(self, need: int) -> int | None:
+        """:return: how many of ``need`` items (``ALL``: every item) the channel lacks
+        (``ALL`` for ``ALL``), or None if it holds them or is closed (no more can come)."""
+        queue = self.channel.queue
+        if not queue.writable():
+            return None
+        if need == ALL:
+            return ALL
+        short = need - queue.qsize()
+        return short if short > 0 else None
+
+    def produce(self, need: int) -> None:
+        """Run, in the calling thread, the queued chunks of the task that make the channel
+        hold ``need`` items (``ALL``: every item), without taking them; return as soon as
+        it holds them, or the rest is in flight elsewhere, or the task is done."""
+        task = self._task_ref()
+        while task is not None:
+            short = self.missing(need)
+            chunk = None if short is None else self._pool.chunk_to_help(task, short)
+            if chunk is None:
+                return
+            self._pool.run_chunk(chunk)
+
     def release(self) -> None:
         """Stop being a handle of the task (idempotent); the pool removes the task on its
         next call if no other handle is left. Reading stays possible."""
@@ -607,15 +650,27 @@ class PoolReader(CallbackChannelReader[T]):
                     # Without workers nobody else would run the rest of what this read
                     # planned (e.g. the min_count surplus): run it before returning.
                     pool._run_planned_if_serial(task)
+        except (RecursionError, MemoryError) as exc:
+            # Raised by the library's own reading machinery: a task function's failure is
+            # kept by its chunk and never reaches here.
+            self._abandon(task if waiting else None, out)
+            raise DemandLimitError(f"a read of task {getattr(task, 'id', None)!r} hit a "
+                                   f"limit of the interpreter: {exc!r}; no task failed "
+                                   "and no item was lost") from exc
         except BaseException:
-            if waiting and task is not None:
-                try:
-                    pool._stop_waiting(task)
-                except BaseException:
-                    pass  # still counted: it costs a poke, never a lost wake-up
-            queue.put_back(out)  # no effect, or a complete one
+            self._abandon(task if waiting else None, out)
             raise
         return out
+
+    def _abandon(self, waiting_for: Task[Any, T] | None, taken: list[T]) -> None:
+        """A read is raising: it stops waiting for ``waiting_for`` (if given) and puts the
+        items it took back at the front of the channel."""
+        if waiting_for is not None:
+            try:
+                self._pool._stop_waiting(waiting_for)
+            except BaseException:
+                pass  # still counted: it costs a poke, never a lost wake-up
+        self.channel.queue.put_back(taken)  # no effect, or a complete one
 
 
 def _poke_readers(tasks: list[AnyTask]) -> None:
@@ -625,6 +680,31 @@ def _poke_readers(tasks: list[AnyTask]) -> None:
         writer = task.writer()
         if isinstance(writer, ChannelWriter):
             writer.channel.queue.poke()
+
+
+def fill_inputs(task: AnyTask, count: int) -> None:
+    """Before a chunk of ``task`` reading ``count`` items (0: all) runs in this thread:
+    make the channel of its input (a ``PoolReader``) hold them, running the upstream
+    chunks they need in this thread, the most upstream first. The walk upstream is a
+    loop, so a chain of any depth costs no stack; the chunk's own read then finds its
+    items, or demands the rest itself (chunks in flight elsewhere, items taken by a
+    concurrent reader)."""
+    plan: list[tuple[PoolReader[Any], int]] = []
+    reader = task.input_reader()
+    need = count or ALL
+    while isinstance(reader, PoolReader):
+        if reader.missing(need) is None:
+            break
+        upstream = reader._task_ref()
+        limits = None if upstream is None else upstream.limits_unless_done()
+        if upstream is None or limits is None:
+            break
+        plan.append((reader, need))
+        reader = upstream.input_reader()
+        # What a chunk of the upstream task for this demand reads (P1).
+        need = ALL if need == ALL else max(need, limits[0])
+    for reader, need in reversed(plan):
+        reader.produce(need)
 
 
 def _check_size(size: int) -> int:
@@ -893,6 +973,9 @@ class Pool:
                 return None
             if was_waiting:
                 state.waiting -= 1
+            error, state.limit_error = state.limit_error, None
+            if error is not None:
+                raise error
             workers = len(self._queue._members)
             limits = task.limits_unless_done()  # None: done
             chunk = None
@@ -909,6 +992,20 @@ class Pool:
             if chunk is None and block:
                 state.waiting += 1
             return chunk
+
+    def chunk_to_help(self, task: AnyTask, need: int) -> _Chunk | None:
+        """For a thread inside a chunk that reads ``need`` more items of ``task``: make
+        sure they are being produced, as its read would (``_demand``); :return: a queued
+        chunk of ``task``, started, for this thread to run first, or None (the production
+        is in flight elsewhere, or the task is done or was removed)."""
+        chunk = self._demand(task, need, True, False)
+        if chunk is None:
+            self._stop_waiting(task)  # it does not wait: its chunk's read will
+        return chunk
+
+    def run_chunk(self, chunk: _Chunk) -> bool:
+        """Run a chunk this pool gave the calling thread (``ChunkQueue.run``)."""
+        return self._queue.run(chunk)
 
     def _stop_waiting(self, task: AnyTask) -> None:
         """The calling reader no longer waits for ``task``'s channel (see ``_demand``)."""

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = (
     "ChannelThreadTask",
+    "DemandLimitError",
     "IteratorTaskBase",
     "IteratorThreadTask",
     "Task",
@@ -47,6 +48,13 @@ Out = TypeVar("Out")
 #: few lock acquisitions for a long chunk.
 WRITE_BATCH = 64
 MAX_WRITE_BATCH = 1024
+
+
+class DemandLimitError(RuntimeError):
+    """A limit of the library itself (chunks nested too deep in one thread, the recursion
+    limit, memory) stopped a pool read. It is raised to the reader that asked; no task
+    fails because of it (``Task.process`` re-raises it without keeping it) and no item
+    is lost."""
 
 
 def _check_min_count(min_count: int | None) -> int | None:
@@ -274,6 +282,12 @@ class Task(Node, Generic[In, Out]):
         with self._wlock.held:
             return None if self._pool_ref is None else self._pool_ref()
 
+    def input_reader(self) -> Reader[In] | None:
+        """:return: the reader whose ``read`` is this task's input, or None if the task
+        reads an iterator or a function set with ``set_read`` (a pool can then produce
+        the input of a chunk before the chunk runs only through the function itself)."""
+        return None
+
     def _require_writer(self) -> Writer[Out]:
         if self._out_writer is None:
             raise ValueError(f"task {self.id!r} has no writer; call set_writer() first")
@@ -292,8 +306,9 @@ class Task(Node, Generic[In, Out]):
         have written their results. An ``Exception`` is never raised to the caller, so a
         failing task never kills a worker thread; a ``KeyboardInterrupt``, ``SystemExit``
         or other ``BaseException`` is kept and then re-raised in this thread. A
-        ``ForkedLockError`` (a lock held when this process was forked) is re-raised
-        without failing the task: it is a limit of the process, not the task's failure.
+        ``ForkedLockError`` (a lock held when this process was forked) or a
+        ``DemandLimitError`` from the input is re-raised without failing the task: it is
+        a limit of the process or of the library, not the task's failure.
         """
         if type(count) is not int or count < 0:  # no call when it is valid
             count = normalize_count(count)
@@ -376,9 +391,9 @@ class Task(Node, Generic[In, Out]):
                 writer.write_many(results, True)
             except BaseException:
                 pass  # closed under us, or the writer itself failed: exc is the cause
-            if isinstance(exc, ForkedLockError):
+            if isinstance(exc, (ForkedLockError, DemandLimitError)):
                 reraising = True
-                raise  # a limit of this (forked) process, not a failure of the task
+                raise  # a limit of the process or the library, not a failure of the task
             self._fail(exc)
             if not isinstance(exc, Exception):
                 reraising = True
@@ -650,6 +665,9 @@ class ChannelThreadTask(Task[In, Out], ThreadTaskBase):
     def reader(self) -> Reader[In]:
         """:return: input channel from which we read"""
         return self._in_reader
+
+    def input_reader(self) -> Reader[In] | None:
+        return self._in_reader if self._read == self._in_reader.read else None
 
     def _use_input(self, reader: Reader[In]) -> None:
         """Read from ``reader`` from now on (the pool gives the task its own handle); a
