@@ -676,7 +676,7 @@ class PoolReader(CallbackChannelReader[T]):
 def _poke_readers(tasks: list[AnyTask]) -> None:
     """Wake the readers waiting on the tasks' channels, so that they re-evaluate who runs
     the queued chunks (call without the pool lock)."""
-    for task in tasks:
+    for task in dict.fromkeys(tasks):
         writer = task.writer()
         if isinstance(writer, ChannelWriter):
             writer.channel.queue.poke()
@@ -819,7 +819,10 @@ class Pool:
                         raise
                     self._threads.append(worker)
                 if size < current:
-                    stranded = queue.shrink_locked(current - size)
+                    # Every thread waiting in the pool is woken: the queued chunks may
+                    # have lost their workers, and a reader that slept through a lost
+                    # wake-up re-evaluates rather than hold up the worker it runs in.
+                    stranded = queue.shrink_locked(current - size) + self._waiting_locked()
         finally:
             _poke_readers(stranded)
         return self
@@ -937,6 +940,10 @@ class Pool:
         return self
 
     # -- internals --
+
+    def _waiting_locked(self) -> list[AnyTask]:
+        """:return: the tasks that readers are counted as waiting for."""
+        return [state.task for state in self._states.values() if state.waiting]
 
     def _new_key_locked(self) -> int:
         self._next_key += 1
