@@ -7,6 +7,8 @@ import contextlib
 import threading
 from typing import Callable, Generic, Iterator, TypeVar
 
+import pytest
+
 from refasync import Pool, ThreadPool
 from refasync.testing import Hang, dump_stacks, wait_or_fail
 
@@ -18,6 +20,7 @@ __all__ = (
     "live_workers",
     "running_pool",
     "start_bounded",
+    "worker_reports",
 )
 
 R = TypeVar("R")
@@ -100,3 +103,12 @@ class Gate:
             self.entered.set()
             wait_or_fail(self.release, BOUND_S, "Gate released")
         return x
+
+
+@pytest.fixture
+def worker_reports(monkeypatch: pytest.MonkeyPatch) -> list[threading.ExceptHookArgs]:
+    """What workers report through ``threading.excepthook`` during the test (recorded
+    instead of printed: a test that makes user code raise in a worker expects it)."""
+    reported: list[threading.ExceptHookArgs] = []
+    monkeypatch.setattr(threading, "excepthook", reported.append)
+    return reported

@@ -27,6 +27,7 @@ from refasync.util import AsyncQueue, HSCondition, Lock, SyncPoint, SyncPrimitiv
 from refasync.testing import wait_or_fail
 from tests.channel_support import queue_of
 from tests.pool_support import BOUND_S, live_workers, running_pool, start_bounded
+from tests.pool_support import worker_reports  # noqa: F401  (a fixture)
 from tests.sync_support import wait_for_waiters
 
 
@@ -415,6 +416,7 @@ def _drain(read: Callable[[], list[int]], expected: type[BaseException] | None) 
     raise AssertionError(f"reads did not end: {got}")
 
 
+@pytest.mark.usefixtures("worker_reports")
 @pytest.mark.usefixtures("sync_hook")
 @pytest.mark.parametrize("size", [0, 2])
 @pytest.mark.parametrize("exc", [KeyboardInterrupt(), SystemExit(3), Interrupt(), ValueError()],
@@ -450,6 +452,7 @@ def _yields_then_raises(exc: BaseException) -> Iterator[int]:
     raise exc
 
 
+@pytest.mark.usefixtures("worker_reports")
 @pytest.mark.usefixtures("sync_hook")
 @pytest.mark.parametrize("size", [0, 2])
 @pytest.mark.parametrize("max_chunksize", [0, 1, 2, 5])
@@ -466,6 +469,7 @@ def test_an_input_that_raises_after_three_items_delivers_them_whatever_the_chunk
         assert sorted(got) == [0, 1, 2]
 
 
+@pytest.mark.usefixtures("worker_reports")
 @pytest.mark.usefixtures("sync_hook")
 def test_worker_thread_survives_base_exceptions_from_work_items() -> None:
     queue: AsyncQueue[object] = AsyncQueue()

@@ -6,6 +6,8 @@ from __future__ import annotations
 import threading
 from typing import Iterator
 
+import pytest
+
 from refasync import ChannelThreadTask, IteratorThreadTask, PoolReader, ThreadPool, util
 from refasync.testing import wait_or_fail
 from stress.broken import broken
@@ -90,3 +92,33 @@ def test_shrinking_the_pool_wakes_its_waiting_readers() -> None:
             assert not reader.finished.wait(0.3)
             pool.set_size(1)
             assert reader.result() == [1]
+
+
+class Custom(BaseException):
+    """A BaseException that is neither SystemExit nor KeyboardInterrupt."""
+
+
+@pytest.mark.parametrize("kind", [SystemExit, KeyboardInterrupt, Custom, RuntimeError])
+def test_a_worker_reports_what_reaches_it_through_threading_excepthook_only(
+        kind: type[BaseException], monkeypatch: pytest.MonkeyPatch,
+        capfd: pytest.CaptureFixture[str]) -> None:
+    reported: list[threading.ExceptHookArgs] = []
+    monkeypatch.setattr(threading, "excepthook", reported.append)
+
+    def fun(x: int) -> int:
+        if x == 3:
+            raise kind("from user code")
+        return x
+
+    with running_pool(1) as pool:
+        reader = pool.add_task(IteratorThreadTask(iter(range(5)), "src", fun))
+        assert start_bounded(lambda: reader.read(0), "read all").result() == [0, 1, 2]
+        assert isinstance(reader.task().error(), kind)  # the task keeps it too
+        assert pool.size() == 1
+    if issubclass(kind, Exception):
+        assert reported == []  # kept by the task: nothing reached the worker
+    else:
+        assert [type(args.exc_value) for args in reported] == [kind]
+        assert reported[0].thread is not None
+        assert reported[0].thread.name.startswith("refasync-worker")
+    assert capfd.readouterr().err == ""  # the worker printed nothing itself

@@ -69,9 +69,7 @@ nobody else holds follow, recursively, in whichever pool they live.
 from __future__ import annotations
 
 import os
-import sys
 import threading
-import traceback
 import weakref
 from collections import deque
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, TypeVar
@@ -81,7 +79,7 @@ from .channel import CallbackChannelReader, Channel, ChannelWriter
 from .graph import Graph
 from .plan import plan_chunks, plan_unbounded
 from .task import ChannelThreadTask, DemandLimitError, Task
-from .thread import WorkerThread, WorkItem
+from .thread import WorkerThread, WorkItem, report_to_excepthook
 from .util import (ALL, AsyncQueue, HSCondition, Lock, Mailbox, SyncQueue, normalize_count,
                    normalize_timeout)
 
@@ -372,18 +370,17 @@ class ChunkQueue:
                 self.chunk_done.notify_all_locked()
 
     def run_on_worker(self, chunk: _Chunk) -> None:
-        """``run`` for a worker: whatever user code raises that the task did not keep
-        (any BaseException) is reported on stderr, and the worker lives on, as the
-        workers of ``ThreadPoolExecutor`` do."""
+        """``run`` for a worker: a ``DemandLimitError`` goes to the task's next read;
+        any other BaseException that reaches here (one a task function raised, which the
+        task also keeps, or an interrupt) is reported through ``threading.excepthook``,
+        and the worker lives on, as the workers of ``ThreadPoolExecutor`` do."""
         try:
             self.run(chunk)
         except DemandLimitError as exc:
             with self._lock:
                 chunk.state.limit_error = exc
         except BaseException:
-            print(f"{threading.current_thread().name}: a chunk of task {chunk.state.task.id!r} "
-                  "raised:", file=sys.stderr)
-            traceback.print_exc()
+            report_to_excepthook()
 
     # -- the worker side (WorkQueue protocol) --
 
