@@ -569,6 +569,15 @@ class PoolReader(CallbackChannelReader[T]):
                 return
             self._pool.run_chunk(chunk)
 
+    def __copy__(self) -> PoolReader[T]:
+        """``copy.copy``: a new handle of the task, as ``duplicate()``."""
+        return self.duplicate()
+
+    def __deepcopy__(self, memo: dict[int, object]) -> PoolReader[T]:
+        """``copy.deepcopy``: a new handle of the task, as ``duplicate()`` (the task, its
+        channel and its pool are shared, never copied)."""
+        return self.duplicate()
+
     def release(self) -> None:
         """Stop being a handle of the task (idempotent); the pool removes the task on its
         next call if no other handle is left. Reading stays possible."""
@@ -770,6 +779,13 @@ class Pool:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} size={self.size()} tasks={self.num_tasks()}>"
+
+    def __copy__(self) -> Pool:
+        raise TypeError(f"a {type(self).__name__} cannot be copied: its workers, tasks and "
+                        "handles belong to it alone")
+
+    def __deepcopy__(self, memo: dict[int, object]) -> Pool:
+        return self.__copy__()
 
     @property
     def _num_workers(self) -> int:
@@ -977,6 +993,10 @@ class Pool:
                 return None
             if was_waiting:
                 state.waiting -= 1
+            if state.running and threading.get_ident() in state.running:
+                raise RuntimeError(
+                    f"a chunk of task {task.id!r} reads the task's own output: it would "
+                    "wait for itself (a task function must not read its own task)")
             error, state.limit_error = state.limit_error, None
             if error is not None:
                 raise error
