@@ -23,7 +23,7 @@ from refasync import (
     ThreadPool,
 )
 from refasync import plan
-from refasync import pool as pool_module
+from refasync import scheduler
 from refasync import util
 from refasync.pool import PoolWorker
 from refasync.testing import Hang, dump_stacks, wait_or_fail
@@ -262,7 +262,7 @@ def test_a_huge_count_plans_lazily(size: int, monkeypatch: pytest.MonkeyPatch) -
         planned.append(len(counts))
         return counts
 
-    monkeypatch.setattr(pool_module, "plan_chunks", spy)
+    monkeypatch.setattr(scheduler, "plan_chunks", spy)
     with running_pool(size) as pool:
         reader = source(pool, 10, max_chunksize=1)
         assert sorted(reader.read(10**6)) == list(range(10))

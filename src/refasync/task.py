@@ -269,8 +269,12 @@ class Task(Node, Generic[In, Out]):
             if close_now and self._out_writer is not None:
                 self._out_writer.close()
 
-    def _claim(self, pool: Pool) -> None:
-        """Record the pool this task is added to; a task belongs to one pool, once."""
+    def claim(self, pool: Pool) -> None:
+        """Record the pool this task is added to (``Pool.add_task`` does it); a task
+        belongs to one pool, once.
+
+        :raise ValueError: if it was added to a pool already
+        """
         with self._wlock.held:
             if self._pool_ref is not None:
                 owner = self._pool_ref()
@@ -278,9 +282,14 @@ class Task(Node, Generic[In, Out]):
                 raise ValueError(f"task {self.id!r} was already added to {where}")
             self._pool_ref = weakref.ref(pool)
 
-    def _owner(self) -> Pool | None:
+    def owner(self) -> Pool | None:
+        """:return: the pool this task was added to, or None"""
         with self._wlock.held:
             return None if self._pool_ref is None else self._pool_ref()
+
+    def has_input(self) -> bool:
+        """:return: True if the task has something to read from"""
+        return self._read is not None
 
     def input_reader(self) -> Reader[In] | None:
         """:return: the reader whose ``read`` is this task's input, or None if the task
@@ -669,7 +678,7 @@ class ChannelThreadTask(Task[In, Out], ThreadTaskBase):
     def input_reader(self) -> Reader[In] | None:
         return self._in_reader if self._read == self._in_reader.read else None
 
-    def _use_input(self, reader: Reader[In]) -> None:
+    def use_input(self, reader: Reader[In]) -> None:
         """Read from ``reader`` from now on (the pool gives the task its own handle); a
         read function installed with ``set_read`` is kept."""
         if self._read == self._in_reader.read:
@@ -685,8 +694,8 @@ class ChannelThreadTask(Task[In, Out], ThreadTaskBase):
 
         :raise ValueError: if it is attached to a pool already
         """
-        self._claim(pool)
+        self.claim(pool)
 
     def pool(self) -> Pool | None:
         """:return: pool we are attached to, or None"""
-        return self._owner()
+        return self.owner()
