@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: venv typecheck crosshair wheel-check test stress bench demo clean test-ft test-versions bench-cpu
+.PHONY: venv lint typecheck crosshair wheel-check test stress bench demo clean test-ft test-versions bench-cpu
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,6 +13,11 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 venv: $(STAMP)
+
+# ruff: the rule set and the format are in pyproject.toml.
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 # mypy --strict over src, tests, models, stress, benchmarks (the list is in mypy.ini).
 typecheck: $(STAMP)

@@ -1,4 +1,4 @@
-"""The profile behind issue 14's pool figures: per item of a pool chain's ``read(1)`` loop,
+"""The profile behind the pool chain figures: per item of a pool chain's ``read(1)`` loop,
 the calls and Python frames (cProfile) and the synchronization points by primitive (a
 counting hook), per task too.
 

@@ -149,7 +149,7 @@ def _speedup_rows(
     """Interleave serial, refasync(size) and executor(size) runs; one row per size.
 
     Speedups are measured against one worker: refasync(n) against refasync(1), the
-    executor's against ThreadPoolExecutor(1) (a pool's reader no longer works, so a
+    executor's against ThreadPoolExecutor(1) (a pool's reader does not run chunks there, so a
     one-worker pool is one thread). The size-1 row compares refasync(1) with
     ThreadPoolExecutor(1) directly (time ratio), and size 0 with a plain loop.
     ``judge(size, speedup, executor_speedup)`` gives each row of size >= 2 its goal.
@@ -247,7 +247,7 @@ def pool_rows(scale: Scale) -> list[Callable[[], list[Row]]]:
         )
         gen_s = median(gen)
         rows = []
-        # Issue 14's targets: read(0) <= 2.0x, the read(1) loop <= 30x a generator chain.
+        # The targets: read(0) <= 2.0x, the read(1) loop <= 30x a generator chain.
         for label, samples, limit in (("read(0)", read0, 2.0), ("read(1) loop", read1, 30.0)):
             ours_s = median(samples)
             rows.append(

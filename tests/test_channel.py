@@ -474,7 +474,7 @@ def run_in_thread(fn: Callable[[], list[tuple[int, int]]], name: str) -> Callabl
 
 
 
-# -- the channel ends as the queue's own methods (issue 14: one frame per operation) -------
+# -- the channel ends as the queue's own methods (one frame per operation) ----------------
 
 
 class _OwnQueue(AsyncQueue[int]):

@@ -210,7 +210,7 @@ def test_condition_uses_the_lock_it_is_given() -> None:
 def test_condition_takes_a_standard_lock() -> None:
     standard = threading.Lock()  # the seed's HSCondition(lock=None) with a standard lock
     cond = HSCondition(standard, "c")
-    assert cond.lock._lock is standard and cond.lock.name == "c.lock"
+    assert cond.lock.raw is standard and cond.lock.name == "c.lock"
     results: list[bool] = []
     thread = start_waiter(cond, None, results)
     with standard:  # the standard lock itself guards the same state

@@ -36,7 +36,7 @@ from .sync import (
     SyncHook as SyncHook,
     SyncPoint as SyncPoint,
     SyncPrimitive as SyncPrimitive,
-    _check_notify_count as _check_notify_count,
+    check_notify_count as _check_notify_count,
     check_block as check_block,
     get_sync_hook as get_sync_hook,
     monotonic as monotonic,

@@ -55,15 +55,15 @@ class ControlledLock(StdlibLock):
             return super().acquire(blocking, timeout)
         resume = record.run.step(record, SyncPoint.ACQUIRE, TimedAcquire(self, timeout))
         if resume is None:  # the run was given up
-            return self._lock.acquire(True, timeout)
-        return resume != "timeout" and self._lock.acquire()
+            return self.raw.acquire(True, timeout)
+        return resume != "timeout" and self.raw.acquire()
 
     def __enter__(self) -> bool:
         return self.acquire()
 
     # What threading.Condition asks of its lock (it would otherwise try acquire(False)).
     def _is_owned(self) -> bool:
-        return self._lock.locked()
+        return self.raw.locked()
 
     def _release_save(self) -> object:
         self.release()
@@ -73,7 +73,7 @@ class ControlledLock(StdlibLock):
         self.acquire()
 
     def _at_fork_reinit(self) -> None:
-        self._lock = _thread.allocate_lock()
+        self.raw = _thread.allocate_lock()
 
     def __repr__(self) -> str:
         return f"<explored {self.name} {'locked' if self.locked() else 'unlocked'}>"
