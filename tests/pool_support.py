@@ -1,15 +1,15 @@
 """Shared by the pool tests (test_pool_*.py), test_task.py and test_examples.py: pools
 that are always closed (the ``pool`` fixture runs a test at every size of
 ``POOL_SIZES``), checks that no worker thread outlives its pool, bounded thread helpers,
-and small task graphs."""
+and small task graphs (the fixtures ``pool`` and ``worker_reports`` are in
+tests/conftest.py)."""
 
 from __future__ import annotations
 
 import contextlib
 import threading
-from typing import Callable, Generic, Iterator, TypeVar
-
-import pytest
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
 
 from refasync import ChannelThreadTask, IteratorThreadTask, Pool, PoolReader, Reader, ThreadPool
 from refasync.testing import Hang, dump_stacks, wait_or_fail
@@ -25,13 +25,11 @@ __all__ = (
     "identity",
     "live_workers",
     "logged_feed",
-    "pool",
     "read_in_pieces",
     "running_pool",
     "start_bounded",
     "then",
     "wait_for_live_workers",
-    "worker_reports",
 )
 
 R = TypeVar("R")
@@ -114,22 +112,6 @@ class Gate:
             self.entered.set()
             wait_or_fail(self.release, BOUND_S, "Gate released")
         return x
-
-
-@pytest.fixture
-def worker_reports(monkeypatch: pytest.MonkeyPatch) -> list[threading.ExceptHookArgs]:
-    """What workers report through ``threading.excepthook`` during the test (recorded
-    instead of printed: a test that makes user code raise in a worker expects it)."""
-    reported: list[threading.ExceptHookArgs] = []
-    monkeypatch.setattr(threading, "excepthook", reported.append)
-    return reported
-
-
-@pytest.fixture(params=POOL_SIZES, ids=lambda size: f"size{size}")
-def pool(request: pytest.FixtureRequest) -> Iterator[ThreadPool]:
-    size: int = request.param
-    with running_pool(size) as created:
-        yield created
 
 
 class Boom(Exception):

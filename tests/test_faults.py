@@ -27,7 +27,6 @@ from refasync.util import AsyncQueue, HSCondition, Lock, SyncPoint, SyncPrimitiv
 from refasync.testing import wait_or_fail
 from tests.channel_support import queue_of
 from tests.pool_support import BOUND_S, live_workers, running_pool, start_bounded
-from tests.pool_support import worker_reports  # noqa: F401  (a fixture)
 from tests.sync_support import wait_for_waiters
 
 

@@ -5,7 +5,7 @@ library itself is never recorded as the failure of a user's task."""
 from __future__ import annotations
 
 import sys
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 

@@ -9,7 +9,7 @@ import os
 import threading
 import warnings
 import weakref
-from typing import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
 
@@ -21,13 +21,13 @@ from refasync import (
     Pool,
     PoolReader,
     ThreadPool,
+    plan,
+    scheduler,
+    util,
 )
-from refasync import plan
-from refasync import scheduler
-from refasync import util
 from refasync.pool import PoolWorker
 from refasync.testing import Hang, dump_stacks, wait_or_fail
-from refasync.thread import WorkerThread, do_terminate_threads, terminate_threads
+from refasync.thread import do_terminate_threads, terminate_threads
 from refasync.util import AsyncQueue
 from tests.pool_support import BOUND_S, Gate, live_workers, running_pool, start_bounded
 

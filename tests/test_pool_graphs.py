@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import gc
 import random
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 from hypothesis import given
@@ -34,8 +34,6 @@ from tests.pool_support import (
     start_bounded,
     then,
 )
-from tests.pool_support import pool  # noqa: F401  (a fixture)
-
 
 # --- task graphs --------------------------------------------------------------------------
 
@@ -279,7 +277,8 @@ class Forest:
                 readers.append(pool.add_task(feeder))
             else:
                 task: ChannelThreadTask[int, int] = ChannelThreadTask(
-                    readers[parent], node, identity, min_count=min_count, max_chunksize=max_chunksize
+                    readers[parent], node, identity, min_count=min_count,
+                    max_chunksize=max_chunksize
                 )
                 readers.append(pool.add_task(task))
         return readers

@@ -13,7 +13,7 @@ import copy
 import gc
 import threading
 import weakref
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 
@@ -38,7 +38,6 @@ from tests.pool_support import (
     start_bounded,
     then,
 )
-from tests.pool_support import pool  # noqa: F401  (a fixture)
 
 
 def numbers(pool: ThreadPool, n: int) -> PoolReader[int]:
@@ -308,11 +307,13 @@ def test_add_task_rejects_what_it_cannot_run(pool: ThreadPool) -> None:
 
     bounded: Channel[int] = Channel(5)
     with pytest.raises(ValueError):
-        pool.add_task(IteratorThreadTask(iter(range(3)), "b", identity, writer=ChannelWriter(bounded)))
+        pool.add_task(IteratorThreadTask(iter(range(3)), "b", identity,
+                                         writer=ChannelWriter(bounded)))
 
     serial: SerialChannel[int] = SerialChannel()
     with pytest.raises(ValueError):
-        pool.add_task(IteratorThreadTask(iter(range(3)), "s", identity, writer=ChannelWriter(serial)))
+        pool.add_task(IteratorThreadTask(iter(range(3)), "s", identity,
+                                         writer=ChannelWriter(serial)))
 
     class ListWriter(Writer[int]):
         def __init__(self) -> None:
@@ -329,7 +330,8 @@ def test_add_task_rejects_what_it_cannot_run(pool: ThreadPool) -> None:
 def test_add_task_uses_a_given_channel_writer(pool: ThreadPool) -> None:
     channel: Channel[int] = Channel()
     writer = ChannelWriter(channel)
-    task: IteratorThreadTask[int, int] = IteratorThreadTask(iter(range(4)), "w", identity, writer=writer)
+    task: IteratorThreadTask[int, int] = IteratorThreadTask(iter(range(4)), "w", identity,
+                                                            writer=writer)
     reader = pool.add_task(task)
     assert task.writer() is writer
     assert reader.channel is channel

@@ -6,12 +6,19 @@ from __future__ import annotations
 
 import functools
 import threading
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
-from refasync import ChannelThreadTask, IteratorThreadTask, Pool, PoolReader, Reader, ThreadPool
-from refasync import util
+from refasync import (
+    ChannelThreadTask,
+    IteratorThreadTask,
+    Pool,
+    PoolReader,
+    Reader,
+    ThreadPool,
+    util,
+)
 from refasync.testing import wait_or_fail
 from refasync.util import AsyncQueue
 from stress.broken import broken

@@ -12,8 +12,6 @@ import pytest
 from refasync import ChannelWriter, IteratorThreadTask, PoolReader, ThreadPool
 from refasync.testing import wait_or_fail
 from tests.pool_support import BOUND_S, Boom, Gate, feed, identity, start_bounded
-from tests.pool_support import pool  # noqa: F401  (a fixture)
-
 
 # --- the PoolReader -----------------------------------------------------------------------
 

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import gc
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 
-from refasync import ChannelThreadTask, IteratorThreadTask, Pool, PoolReader, ThreadPool
-from refasync import util
+from refasync import ChannelThreadTask, IteratorThreadTask, Pool, PoolReader, ThreadPool, util
 from refasync.pool import ChunkQueue, PoolWorker
 from refasync.testing import wait_or_fail
 from refasync.util import Lock
@@ -31,7 +30,6 @@ from tests.pool_support import (
     then,
     wait_for_live_workers,
 )
-from tests.pool_support import pool  # noqa: F401  (a fixture)
 
 
 class SwallowsItemZero:
@@ -196,7 +194,7 @@ def test_set_size_while_a_thread_reads(pool: ThreadPool) -> None:
     progress = Progress(len(sizes), step=40)
     reader = then(pool, feed(pool, 400, progress, max_chunksize=5), lambda x: x, "after")
     reading = start_bounded(lambda: read_in_pieces(reader, [3, 1, 17]), "reader")
-    for checkpoint, size in zip(progress.passed, sizes):
+    for checkpoint, size in zip(progress.passed, sizes, strict=True):
         wait_or_fail(checkpoint, BOUND_S, "reading progressed")
         pool.set_size(size)
         assert pool.size() == size

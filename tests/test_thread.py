@@ -23,7 +23,6 @@ from refasync.thread import (
     terminate_threads,
 )
 from refasync.util import AsyncQueue
-from tests.pool_support import worker_reports  # noqa: F401  (a fixture)
 
 BOUND_S = 10.0  # generous bound for anything another thread must do
 

@@ -27,7 +27,8 @@ How a read is served:
 from __future__ import annotations
 
 import weakref
-from typing import TYPE_CHECKING, Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import util
 from .channel import CallbackChannelReader, Channel

@@ -12,8 +12,15 @@ another task's ``PoolReader`` (``ChannelThreadTask``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, ClassVar, Iterable, Iterator, Literal, TypeVar, cast
-from typing import overload
+from collections.abc import Callable, Iterable, Iterator
+from typing import (
+    TYPE_CHECKING,
+    ClassVar,
+    Literal,
+    TypeVar,
+    cast,
+    overload,
+)
 
 from .channel import IteratorReader, Reader, Writer
 from .task_base import MAX_WRITE_BATCH as MAX_WRITE_BATCH

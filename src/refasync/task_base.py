@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import traceback
 import weakref
+from collections.abc import Callable, Iterable
 from itertools import islice
 from typing import (
     TYPE_CHECKING,
-    Callable,
     Generic,
-    Iterable,
     Literal,
     TypeVar,
     cast,
