@@ -9,7 +9,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from refasync import ChannelThreadTask, IteratorThreadTask, PoolReader, ThreadPool
+from refasync import ChannelThreadTask, IteratorThreadTask, Pool, PoolReader, ThreadPool, scheduler
+from refasync.scheduler import MAX_NESTED_CHUNKS
 from refasync.task import DemandLimitError
 from tests.pool_support import BOUND_S, running_pool, start_bounded
 
@@ -109,3 +110,44 @@ def test_nesting_the_library_cannot_avoid_fails_the_read_clearly_and_no_task(
     assert [r.task().error() for r in readers] == [None] * len(readers)
     # Nothing was lost: the items are still there for a reader nearer the source.
     assert sorted(readers[10].read()) == list(range(5))
+
+
+def test_without_filling_inputs_first_a_deep_chain_nests_and_fails_the_read_clearly(
+        pool: ThreadPool, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Teeth for P20: demand then recurses once per task, until the nesting limit.
+    monkeypatch.setattr(scheduler, "fill_inputs", lambda task, count: None)
+    readers = [pool.add_task(IteratorThreadTask(iter(range(5)), "source"))]
+    for k in range(2 * MAX_NESTED_CHUNKS):
+        readers.append(pool.add_task(ChannelThreadTask(readers[-1], f"t{k}")))
+
+    def read_leaf() -> None:
+        with pytest.raises(DemandLimitError):
+            readers[-1].read()
+
+    start_bounded(read_leaf, "read").result()
+    assert [r.task().error() for r in readers] == [None] * len(readers)
+    monkeypatch.undo()
+    assert start_bounded(lambda: sorted(readers[-1].read()), "read").result() == list(range(5))
+
+
+def test_a_recursion_error_in_the_library_fails_the_read_and_no_task(
+        pool: ThreadPool, monkeypatch: pytest.MonkeyPatch) -> None:
+    readers = [pool.add_task(IteratorThreadTask(iter(range(5)), "source"))]
+    for k in range(3):
+        readers.append(pool.add_task(ChannelThreadTask(readers[-1], f"t{k}")))
+    leaf = readers[-1]
+
+    def overflows(self: Pool, task: object, need: int) -> None:
+        raise RecursionError("maximum recursion depth exceeded (planted)")
+
+    monkeypatch.setattr(Pool, "chunk_to_help", overflows)
+
+    def read_leaf() -> str:
+        with pytest.raises(DemandLimitError) as caught:
+            leaf.read()
+        return str(caught.value)
+
+    assert "recursion" in start_bounded(read_leaf, "read").result()
+    assert [r.task().error() for r in readers] == [None] * len(readers)
+    monkeypatch.undo()
+    assert start_bounded(lambda: sorted(leaf.read()), "read").result() == list(range(5))

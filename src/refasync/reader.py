@@ -32,8 +32,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import util
 from .channel import CallbackChannelReader, Channel
-from .scheduler import InputHandle
-from .task import DemandLimitError, Task
+from .scheduler import InputHandle, as_limit_error
+from .task import Task
 from .util import ALL
 
 if TYPE_CHECKING:
@@ -211,12 +211,8 @@ class PoolReader(CallbackChannelReader[T], InputHandle):
                     # planned (e.g. the min_count surplus): run it before returning.
                     pool.run_planned_if_serial(task)
         except (RecursionError, MemoryError) as exc:
-            # Raised by the library's own reading machinery: a task function's failure is
-            # kept by its chunk and never reaches here.
             self._abandon(task if waiting else None, out)
-            raise DemandLimitError(f"a read of task {getattr(task, 'id', None)!r} hit a "
-                                   f"limit of the interpreter: {exc!r}; no task failed "
-                                   "and no item was lost") from exc
+            raise as_limit_error(exc, task) from exc
         except BaseException:
             self._abandon(task if waiting else None, out)
             raise

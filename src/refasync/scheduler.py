@@ -40,8 +40,8 @@ from .util import ALL, HSCondition, Lock
 if TYPE_CHECKING:
     from .pool import Pool
 
-__all__ = ("MAX_NESTED_CHUNKS", "ChunkQueue", "InputHandle", "PoolWorker", "fill_inputs",
-           "inside_chunk", "poke_readers")
+__all__ = ("MAX_NESTED_CHUNKS", "ChunkQueue", "InputHandle", "PoolWorker", "as_limit_error",
+           "fill_inputs", "inside_chunk", "poke_readers")
 
 # Any: a pool holds tasks of every item type; it only moves them, never their items.
 AnyTask = Task[Any, Any]
@@ -354,15 +354,17 @@ class ChunkQueue:
                 self.chunk_done.notify_all_locked()
 
     def run_on_worker(self, chunk: _Chunk) -> None:
-        """``run`` for a worker: a ``DemandLimitError`` goes to the task's next read;
-        any other BaseException that reaches here (one a task function raised, which the
-        task also keeps, or an interrupt) is reported through ``threading.excepthook``,
-        and the worker lives on, as the workers of ``ThreadPoolExecutor`` do."""
+        """``run`` for a worker: a limit of the library (``DemandLimitError``, or a
+        ``RecursionError`` or ``MemoryError`` that no task function raised, since a
+        chunk keeps those) goes to the task's next read; any other BaseException that
+        reaches here (one a task function raised, which the task also keeps, or an
+        interrupt) is reported through ``threading.excepthook``, and the worker lives
+        on, as the workers of ``ThreadPoolExecutor`` do."""
         try:
             self.run(chunk)
-        except DemandLimitError as exc:
+        except (DemandLimitError, RecursionError, MemoryError) as exc:
             with self._lock:
-                chunk.state.limit_error = exc
+                chunk.state.limit_error = as_limit_error(exc, chunk.state.task)
         except BaseException:
             report_to_excepthook()
 
@@ -479,6 +481,18 @@ class PoolWorker(WorkerThread):
     def exited_locked(self) -> bool:
         """:return: True once the thread has reported its end (pool lock held)."""
         return self._exited
+
+
+def as_limit_error(exc: BaseException, task: AnyTask | None) -> DemandLimitError:
+    """:return: ``exc`` if it is a ``DemandLimitError``, else one saying that a read of
+    ``task`` met ``exc`` (a ``RecursionError`` or ``MemoryError`` of the library's own
+    machinery: a task function's failure is kept by its chunk and never reaches here)."""
+    if isinstance(exc, DemandLimitError):
+        return exc
+    error = DemandLimitError(f"a read of task {getattr(task, 'id', None)!r} hit a limit of "
+                             f"the interpreter: {exc!r}; no task failed and no item was lost")
+    error.__cause__ = exc
+    return error
 
 
 def poke_readers(tasks: list[AnyTask]) -> None:
