@@ -21,6 +21,7 @@ from refasync.util import Lock
 from stress.broken import broken
 from tests.pool_support import (
     BOUND_S,
+    BackgroundCall,
     Gate,
     feed,
     live_workers,
@@ -77,39 +78,35 @@ def _worker_waiting_through_a_lost_wakeup(pool: ThreadPool) -> tuple[PoolReader[
     return leaf, gate
 
 
+def _reader_asleep_through_a_lost_wakeup(pool: ThreadPool) -> BackgroundCall[list[int]]:
+    """With the poke at a chunk's end dropped, a reader of the downstream task whose chunk
+    waits, in a worker, for the source's channel. :return: the reader's call, which
+    stays asleep however long it waits."""
+    waits, hook = _worker_waits()
+    leaf, gate = _worker_waiting_through_a_lost_wakeup(pool)
+    util.set_sync_hook(hook)
+    try:
+        reader = start_bounded(lambda: leaf.read(1), "leaf reader")
+        wait_or_fail(waits, BOUND_S, "a worker waits for the source's channel")
+    finally:
+        util.set_sync_hook(None)
+    gate.release.set()
+    assert not reader.finished.wait(0.3)  # the lost wake-up
+    return reader
+
+
 def test_close_wakes_a_worker_waiting_through_a_lost_wakeup() -> None:
-    with running_pool(2) as pool:
-        waits, hook = _worker_waits()
-        with broken("chunk_end_pokes_nobody"):
-            leaf, gate = _worker_waiting_through_a_lost_wakeup(pool)
-            util.set_sync_hook(hook)
-            try:
-                reader = start_bounded(lambda: leaf.read(1), "leaf reader")
-                wait_or_fail(waits, BOUND_S, "a worker waits for the source's channel")
-            finally:
-                util.set_sync_hook(None)
-            gate.release.set()
-            # The lost wake-up: the waiting worker stays asleep, and so does the reader.
-            assert not reader.finished.wait(0.3)
-            start_bounded(pool.close, "close").result()
+    with running_pool(2) as pool, broken("chunk_end_pokes_nobody"):
+        reader = _reader_asleep_through_a_lost_wakeup(pool)
+        start_bounded(pool.close, "close").result()
         assert reader.result() == [1]
 
 
 def test_shrinking_the_pool_wakes_its_waiting_readers() -> None:
-    with running_pool(2) as pool:
-        waits, hook = _worker_waits()
-        with broken("chunk_end_pokes_nobody"):
-            leaf, gate = _worker_waiting_through_a_lost_wakeup(pool)
-            util.set_sync_hook(hook)
-            try:
-                reader = start_bounded(lambda: leaf.read(1), "leaf reader")
-                wait_or_fail(waits, BOUND_S, "a worker waits for the source's channel")
-            finally:
-                util.set_sync_hook(None)
-            gate.release.set()
-            assert not reader.finished.wait(0.3)
-            pool.set_size(1)
-            assert reader.result() == [1]
+    with running_pool(2) as pool, broken("chunk_end_pokes_nobody"):
+        reader = _reader_asleep_through_a_lost_wakeup(pool)
+        pool.set_size(1)
+        assert reader.result() == [1]
 
 
 class Custom(BaseException):
