@@ -270,7 +270,7 @@ class Pool:
                             self._tasks.add_edge(upstream, task)
         return PoolReader(channel, task, self)
 
-    def remove_task(self, task: AnyTask, _from_destructor_: bool = False) -> Pool:
+    def remove_task(self, task: AnyTask) -> Pool:
         """Remove the task, and the tasks orphaned by it, recursively: it is done, its
         queued chunks are dropped and its channel closes once no chunk writes to it.
         Removing a task that was removed already (e.g. as an orphan) does nothing.
