@@ -4,6 +4,7 @@ termination, shared writers and removed tasks."""
 
 from __future__ import annotations
 
+import functools
 import gc
 import os
 import threading
@@ -338,7 +339,7 @@ def test_a_removed_task_is_freed_while_its_readers_live(size: int) -> None:
         held = [payload]
         payload_ref = weakref.ref(payload)
         del payload
-        first = source(pool, 20, lambda x: x + len(held) - 1)
+        first = source(pool, 20, lambda x: x + len(held) - 1)  # noqa: F821 (deleted below)
         last = pool.add_task(ChannelThreadTask(first, "then", lambda x: x))
         assert sorted(last.read(5)) == [0, 1, 2, 3, 4]
         task = last.task()
@@ -434,7 +435,7 @@ def test_an_interrupt_at_any_acquisition_of_the_pool_lock_loses_and_strands_noth
                 interrupted, got = True, []
             finally:
                 util.set_sync_hook(previous)
-            rest = start_bounded(lambda: reader.read(0), "the rest").result()
+            rest = start_bounded(functools.partial(reader.read, 0), "the rest").result()
             delivered, expected = got + rest, [x * 10 for x in range(7)]
             assert len(set(delivered)) == len(delivered), (target, got, rest)
             assert set(delivered) <= set(expected), (target, got, rest)
