@@ -1,23 +1,35 @@
-"""Shared by test_task.py, test_pool.py and test_examples.py: pools that are always
-closed, checks that no worker thread outlives its pool, and bounded thread helpers."""
+"""Shared by the pool tests (test_pool_*.py), test_task.py and test_examples.py: pools
+that are always closed (the ``pool`` fixture runs a test at every size of
+``POOL_SIZES``), checks that no worker thread outlives its pool, bounded thread helpers,
+and small task graphs (the fixtures ``pool`` and ``worker_reports`` are in
+tests/conftest.py)."""
 
 from __future__ import annotations
 
 import contextlib
 import threading
-from typing import Callable, Generic, Iterator, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
 
-from refasync import Pool, ThreadPool
+from refasync import ChannelThreadTask, IteratorThreadTask, Pool, PoolReader, Reader, ThreadPool
 from refasync.testing import Hang, dump_stacks, wait_or_fail
 
 __all__ = (
     "BOUND_S",
     "POOL_SIZES",
     "BackgroundCall",
+    "Boom",
+    "ChunkLog",
     "Gate",
+    "feed",
+    "identity",
     "live_workers",
+    "logged_feed",
+    "read_in_pieces",
     "running_pool",
     "start_bounded",
+    "then",
+    "wait_for_live_workers",
 )
 
 R = TypeVar("R")
@@ -100,3 +112,88 @@ class Gate:
             self.entered.set()
             wait_or_fail(self.release, BOUND_S, "Gate released")
         return x
+
+
+class Boom(Exception):
+    """The failure our task functions raise on purpose."""
+
+
+def identity(x: int) -> int:
+    return x
+
+
+def feed(
+    pool: Pool,
+    n: int,
+    fun: Callable[[int], int] = identity,
+    min_count: int | None = None,
+    max_chunksize: int = 0,
+) -> PoolReader[int]:
+    """:return: the reader of a new task of ``pool`` producing fun(x) for x in range(n)."""
+    task: IteratorThreadTask[int, int] = IteratorThreadTask(
+        iter(range(n)), f"feed{n}", fun, min_count=min_count, max_chunksize=max_chunksize
+    )
+    return pool.add_task(task)
+
+
+def then(pool: Pool, source: Reader[int], fun: Callable[[int], int], name: str) -> PoolReader[int]:
+    """:return: the reader of a new ChannelThreadTask of ``pool`` applying fun to source."""
+    return pool.add_task(ChannelThreadTask(source, name, fun))
+
+
+def read_in_pieces(reader: Reader[int], counts: list[int]) -> list[int]:
+    """Read with the given counts in turn (cycling) until a read comes up short, which a
+    blocking read without timeout does only on a closed, drained channel."""
+    out: list[int] = []
+    step = 0
+    while True:
+        count = counts[step % len(counts)]
+        step += 1
+        items = reader.read(count)
+        out.extend(items)
+        if count < 1 or len(items) < count:
+            return out
+
+
+class ChunkLog:
+    """An apply_single=False task function recording the size of every chunk it gets.
+    ``reached`` is set once ``target`` items went through it."""
+
+    def __init__(self, target: int = 0) -> None:
+        self._lock = threading.Lock()
+        self._sizes: list[int] = []  # guarded by _lock
+        self._target = target
+        self.reached = threading.Event()
+
+    def __call__(self, items: list[int]) -> list[int]:
+        with self._lock:
+            self._sizes.append(len(items))
+            if self._target and sum(self._sizes) >= self._target:
+                self.reached.set()
+        return items
+
+    def sizes(self) -> list[int]:
+        with self._lock:
+            return list(self._sizes)
+
+
+def logged_feed(
+    pool: Pool, n: int, log: ChunkLog, min_count: int | None = None, max_chunksize: int = 0
+) -> PoolReader[int]:
+    task: IteratorThreadTask[int, int] = IteratorThreadTask(
+        iter(range(n)), "logged", log, False, min_count=min_count, max_chunksize=max_chunksize
+    )
+    return pool.add_task(task)
+
+
+def wait_for_live_workers(pool: ThreadPool, expected: int) -> None:
+    """Wait (bounded) until exactly ``expected`` workers of ``pool`` are alive; a thread's
+    end is only observable through join, so this joins with a short timeout."""
+    remaining = int(BOUND_S / 0.02)
+    while len(live_workers(pool)) != expected:
+        remaining -= 1
+        if remaining < 0:
+            raise Hang(f"{len(live_workers(pool))} workers alive, expected {expected}\n"
+                       f"{dump_stacks()}")
+        for thread in live_workers(pool):
+            thread.join(0.02)

@@ -415,6 +415,7 @@ def _drain(read: Callable[[], list[int]], expected: type[BaseException] | None) 
     raise AssertionError(f"reads did not end: {got}")
 
 
+@pytest.mark.usefixtures("worker_reports")
 @pytest.mark.usefixtures("sync_hook")
 @pytest.mark.parametrize("size", [0, 2])
 @pytest.mark.parametrize("exc", [KeyboardInterrupt(), SystemExit(3), Interrupt(), ValueError()],
@@ -450,6 +451,7 @@ def _yields_then_raises(exc: BaseException) -> Iterator[int]:
     raise exc
 
 
+@pytest.mark.usefixtures("worker_reports")
 @pytest.mark.usefixtures("sync_hook")
 @pytest.mark.parametrize("size", [0, 2])
 @pytest.mark.parametrize("max_chunksize", [0, 1, 2, 5])
@@ -466,6 +468,7 @@ def test_an_input_that_raises_after_three_items_delivers_them_whatever_the_chunk
         assert sorted(got) == [0, 1, 2]
 
 
+@pytest.mark.usefixtures("worker_reports")
 @pytest.mark.usefixtures("sync_hook")
 def test_worker_thread_survives_base_exceptions_from_work_items() -> None:
     queue: AsyncQueue[object] = AsyncQueue()

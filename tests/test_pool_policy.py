@@ -6,16 +6,23 @@ from __future__ import annotations
 
 import functools
 import threading
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
-from refasync import ChannelThreadTask, IteratorThreadTask, Pool, PoolReader, Reader, ThreadPool
-from refasync import util
+from refasync import (
+    ChannelThreadTask,
+    IteratorThreadTask,
+    Pool,
+    PoolReader,
+    Reader,
+    ThreadPool,
+    util,
+)
 from refasync.testing import wait_or_fail
 from refasync.util import AsyncQueue
 from stress.broken import broken
-from tests.pool_support import BOUND_S, Gate, running_pool, start_bounded
+from tests.pool_support import BOUND_S, Gate, read_in_pieces, running_pool, start_bounded
 
 #: How much a timed read may overrun its timeout here: generous, for a loaded 2-core box.
 MARGIN_S = 1.0
@@ -57,18 +64,6 @@ def then(pool: Pool, reader: Reader[int], fun: Callable[[int], int], name: str,
     return pool.add_task(ChannelThreadTask(reader, name, fun, max_chunksize=max_chunksize))
 
 
-def drain(reader: Reader[int], counts: list[int]) -> list[int]:
-    out: list[int] = []
-    step = 0
-    while True:
-        count = counts[step % len(counts)]
-        step += 1
-        items = reader.read(count)
-        out.extend(items)
-        if count < 1 or len(items) < count:
-            return out
-
-
 @pytest.fixture(params=[1, 2, 4], ids=lambda size: f"size{size}")
 def threaded(request: pytest.FixtureRequest) -> Iterator[ThreadPool]:
     with running_pool(request.param) as pool:
@@ -106,7 +101,7 @@ def test_with_workers_task_functions_run_only_in_worker_threads(threaded: Thread
     got = reader.read(5, block=False)
     got += reader.read(7, timeout=0.001)
     got += reader.read(4, timeout=0)
-    got += drain(reader, [1, 6, 0])
+    got += read_in_pieces(reader, [1, 6, 0])
     assert sorted(got) == list(range(120))
     for log in logs:
         outsiders = {name for name in log.threads() if not name.startswith(WORKER_PREFIX)}
@@ -122,7 +117,7 @@ def test_several_outside_readers_at_once(threaded: ThreadPool) -> None:
         if timeout is not None:
             for _ in range(30):  # timed reads first, then to the end
                 out.extend(reader.read(3, timeout=timeout))
-        return out + drain(reader, [3])
+        return out + read_in_pieces(reader, [3])
 
     calls = [start_bounded(functools.partial(read_mixed, t), f"reader-{k}")
              for k, t in enumerate([None, None, 0.0, 0.002])]
@@ -187,7 +182,7 @@ def test_growing_the_pool_during_a_serial_read_is_safe() -> None:
             return x
 
         reader = then(pool, source(pool, 200, grow_at_10, max_chunksize=4), lambda x: x, "t")
-        got = drain(reader, [7, 1])
+        got = read_in_pieces(reader, [7, 1])
         assert grown.is_set() and pool.size() == 2
         assert sorted(got) == list(range(200))
 
@@ -208,10 +203,10 @@ def cross_chain(a: Pool, b: Pool, n: int) -> tuple[PoolReader[int], list[ThreadL
 def test_cross_pool_chain_a_b_a(sizes: tuple[int, int]) -> None:
     with running_pool(sizes[0]) as a, running_pool(sizes[1]) as b:
         reader, logs = cross_chain(a, b, 60)
-        call = start_bounded(lambda: drain(reader, [0]), "read all")
+        call = start_bounded(lambda: read_in_pieces(reader, [0]), "read all")
         assert sorted(call.result()) == list(range(60))
         reader, logs = cross_chain(a, b, 60)
-        call = start_bounded(lambda: drain(reader, [1, 5, 2]), "read in pieces")
+        call = start_bounded(lambda: read_in_pieces(reader, [1, 5, 2]), "read in pieces")
         assert sorted(call.result()) == list(range(60))
         if 0 not in sizes:
             for log in logs:

@@ -7,7 +7,7 @@ recording hook (``sync_hook``, tests/conftest.py) with the same assertions.
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import pytest
 

@@ -157,7 +157,7 @@ def test_worker_runs_routine_args_kwargs_tuples() -> None:
 
 
 def test_worker_survives_a_raising_work_item_and_reports_it(
-    capsys: pytest.CaptureFixture[str],
+    worker_reports: list[threading.ExceptHookArgs],
 ) -> None:
     def explode() -> None:
         raise RuntimeError("work item exploded")
@@ -169,14 +169,15 @@ def test_worker_survives_a_raising_work_item_and_reports_it(
     worker.inq.put(done.set)  # runs after explode (one worker, FIFO)
     wait_or_fail(done, BOUND_S, "item after a raising item")
     assert worker.is_alive()
-    err = capsys.readouterr().err
-    assert "work item exploded" in err and "RuntimeError" in err and worker.name in err
+    [report] = worker_reports  # through threading.excepthook, as a thread's own error
+    assert isinstance(report.exc_value, RuntimeError)
+    assert str(report.exc_value) == "work item exploded" and report.thread is worker
     worker.stop_and_join()
     join_or_fail(worker, "worker")
 
 
 def test_worker_survives_an_item_that_is_no_work_item(
-    capsys: pytest.CaptureFixture[str],
+    worker_reports: list[threading.ExceptHookArgs],
 ) -> None:
     worker = fast_worker()
     worker.start()
@@ -185,7 +186,7 @@ def test_worker_survives_an_item_that_is_no_work_item(
     worker.inq.put(("not callable", ()))  # type: ignore[arg-type]  # the wrong type is the point
     worker.inq.put(done.set)
     wait_or_fail(done, BOUND_S, "item after bad items")
-    assert capsys.readouterr().err.count("TypeError: not a work item") == 2
+    assert [str(r.exc_value).startswith("not a work item") for r in worker_reports] == [True] * 2
     worker.stop_and_join()
     join_or_fail(worker, "worker")
 

@@ -103,17 +103,19 @@ class Graph(Generic[N]):
     """A simple graph implementation, keeping nodes and providing basic access and
     editing functions. Meant for small graphs (tens of nodes)."""
 
-    __slots__ = ("nodes",)
+    __slots__ = ("nodes", "_members")
 
     def __init__(self) -> None:
         self.nodes: list[N] = []
+        self._members: set[int] = set()  # id() of every node in ``nodes``
 
     def add_node(self, node: N) -> N:
         """Add a new node to the graph (adding it again is a no-op).
 
         :return: the newly added node
         """
-        if node not in self.nodes:
+        if id(node) not in self._members:
+            self._members.add(id(node))
             self.nodes.append(node)
         return node
 
@@ -122,8 +124,9 @@ class Graph(Generic[N]):
 
         :return: self
         """
-        if node not in self.nodes:
+        if id(node) not in self._members:
             return self
+        self._members.discard(id(node))
         self.nodes.remove(node)
         for input_node in node.in_nodes:
             input_node.out_nodes.remove(node)
@@ -143,13 +146,13 @@ class Graph(Generic[N]):
             would create a cycle
         """
         for name, node in (("u", u), ("v", v)):
-            if node not in self.nodes:
+            if id(node) not in self._members:
                 raise ValueError(f"add_edge: {name}={node!r} is not a node of this graph")
         if u is v:
             raise ValueError(f"add_edge: a self-edge on {u!r} would create a cycle")
         if v in u.out_nodes or u in v.out_nodes:
             return self
-        if creates_cycle(self._output_index(), id(u), id(v)):
+        if creates_cycle(self._output_index(v), id(u), id(v)):
             raise ValueError(f"add_edge: {u!r} -> {v!r} would create a cycle")
         u.out_nodes.append(v)
         v.in_nodes.append(u)
@@ -170,5 +173,15 @@ class Graph(Generic[N]):
             stack.extend(current.in_nodes)
         return [by_id[i] for i in inputs_first_order(inputs, id(node))]
 
-    def _output_index(self) -> dict[int, list[int]]:
-        return {id(n): [id(o) for o in n.out_nodes] for n in self.nodes}
+    def _output_index(self, start: N) -> dict[int, list[int]]:
+        """:return: node -> its outputs, for ``start`` and every node reachable from it
+        (all that ``creates_cycle`` visits), so adding an edge costs what lies
+        downstream of it, not the size of the graph."""
+        index: dict[int, list[int]] = {}
+        stack = [start]
+        while stack:
+            node = stack.pop()
+            if id(node) not in index:
+                index[id(node)] = [id(o) for o in node.out_nodes]
+                stack.extend(node.out_nodes)
+        return index

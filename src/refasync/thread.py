@@ -7,7 +7,6 @@ import functools
 import queue as _stdlib_queue
 import sys
 import threading
-import traceback
 from typing import Callable, Iterable, Mapping, ParamSpec, Protocol, Sequence, TypeVar, Union
 
 from .sync import report
@@ -19,6 +18,7 @@ __all__ = (
     "WorkQueue",
     "WorkerThread",
     "do_terminate_threads",
+    "report_to_excepthook",
     "terminate_threads",
 )
 
@@ -137,8 +137,8 @@ class WorkerThread(TerminatableThread):
         inq.put((WorkerThread.stop,))
 
     Any exception raised by a work item (``KeyboardInterrupt`` and ``SystemExit``
-    included, as a ``ThreadPoolExecutor`` worker survives them) is printed to stderr and
-    the thread carries on.
+    included, as a ``ThreadPoolExecutor`` worker survives them) is reported through
+    ``threading.excepthook`` and the thread carries on.
     """
 
     # How often a worker waiting on an empty queue checks for a termination request.
@@ -168,8 +168,7 @@ class WorkerThread(TerminatableThread):
             except StopProcessing:
                 break
             except BaseException:
-                print(f"{self.name}: work item {item!r} raised:", file=sys.stderr)
-                traceback.print_exc()
+                report_to_excepthook()
             finally:
                 del item  # drop references before waiting for the next item
 
@@ -177,6 +176,23 @@ class WorkerThread(TerminatableThread):
         """Send the stop item to ourselves. This does not block: the thread terminates
         once it has taken the items queued before it."""
         self.inq.put((self.stop,))
+
+
+def report_to_excepthook() -> None:
+    """Report the exception being handled, which a worker survives, through
+    ``threading.excepthook`` with the current thread, as an uncaught exception of a
+    thread is reported (the default hook prints it to stderr and ignores ``SystemExit``).
+    A hook that raises is ignored: the worker lives on."""
+    exc_type, exc, tb = sys.exc_info()
+    if exc_type is None:
+        return
+    try:
+        threading.excepthook(threading.ExceptHookArgs(
+            (exc_type, exc, tb, threading.current_thread())))
+    except BaseException:
+        pass
+    finally:
+        del exc, tb  # no cycle through this frame
 
 
 def _call(item: WorkItem) -> object:

@@ -1,0 +1,153 @@
+"""Deep task graphs: demand is evaluated without recursion proportional to the depth of
+the graph, so long chains deliver every item at every pool size, and a limit of the
+library itself is never recorded as the failure of a user's task."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from refasync import ChannelThreadTask, IteratorThreadTask, Pool, PoolReader, ThreadPool, scheduler
+from refasync.scheduler import MAX_NESTED_CHUNKS
+from refasync.task import DemandLimitError
+from tests.pool_support import BOUND_S, running_pool, start_bounded
+
+#: A chain far deeper than the interpreter's recursion limit allows one frame per task.
+DEEP = 10_000
+
+
+def chain(pool: ThreadPool, depth: int, n: int, min_count: int | None = None,
+          max_chunksize: int = 0) -> PoolReader[int]:
+    """:return: the leaf reader of ``depth`` pass-through tasks after a source of range(n)."""
+    reader: PoolReader[int] = pool.add_task(IteratorThreadTask(iter(range(n)), "source"))
+    for k in range(depth):
+        reader = pool.add_task(ChannelThreadTask(reader, f"t{k}", min_count=min_count,
+                                                 max_chunksize=max_chunksize))
+    return reader
+
+
+def read_ones(reader: PoolReader[int]) -> list[int]:
+    out: list[int] = []
+    while True:
+        got = reader.read(1)
+        if not got:
+            return out
+        out.extend(got)
+
+
+@pytest.fixture(params=[0, 2], ids=lambda size: f"size{size}")
+def pool(request: pytest.FixtureRequest) -> Iterator[ThreadPool]:
+    size: int = request.param
+    with running_pool(size) as created:
+        yield created
+
+
+def test_a_chain_longer_than_the_recursion_limit_delivers_every_item(pool: ThreadPool) -> None:
+    # 198 tasks was enough to lose every item when demand recursed once per task.
+    leaf = chain(pool, 250, 20)
+    assert start_bounded(lambda: sorted(leaf.read()), "read all").result() == list(range(20))
+    assert leaf.task().error() is None
+
+
+@pytest.mark.timeout(300)
+def test_a_chain_of_ten_thousand_tasks_read_all(pool: ThreadPool) -> None:
+    leaf = chain(pool, DEEP, 50)
+    got = start_bounded(lambda: sorted(leaf.read()), "read all").result(5 * BOUND_S)
+    assert got == list(range(50))
+
+
+@pytest.mark.timeout(300)
+def test_a_chain_of_ten_thousand_tasks_read_one_at_a_time(pool: ThreadPool) -> None:
+    leaf = chain(pool, DEEP, 3)
+    got = start_bounded(lambda: sorted(read_ones(leaf)), "read(1) loop").result(5 * BOUND_S)
+    assert got == list(range(3))
+
+
+@pytest.mark.parametrize("min_count, max_chunksize", [(3, 0), (None, 2)],
+                         ids=["min_count", "max_chunksize"])
+def test_a_deep_chain_with_chunk_limits_delivers_every_item(
+        pool: ThreadPool, min_count: int | None, max_chunksize: int) -> None:
+    leaf = chain(pool, 1_000, 7, min_count, max_chunksize)
+    assert start_bounded(lambda: sorted(read_ones(leaf)), "read(1) loop").result() == list(range(7))
+
+
+def test_no_task_of_a_deep_chain_keeps_a_library_limit_as_its_failure(pool: ThreadPool) -> None:
+    readers = [pool.add_task(IteratorThreadTask(iter(range(5)), "source"))]
+    for k in range(600):
+        readers.append(pool.add_task(ChannelThreadTask(readers[-1], f"t{k}")))
+    assert start_bounded(lambda: sorted(readers[-1].read()), "read").result() == list(range(5))
+    assert [r.task().error() for r in readers] == [None] * len(readers)
+
+
+class Upstream:
+    """A ``set_read`` function reading a PoolReader: the pool cannot see through it, so
+    demand through a chain of them nests, one chunk inside the other."""
+
+    def __init__(self, reader: PoolReader[int]) -> None:
+        self.reader = reader
+
+    def __call__(self, count: int) -> list[int]:
+        return self.reader.read(count)
+
+
+def test_nesting_the_library_cannot_avoid_fails_the_read_clearly_and_no_task(
+        pool: ThreadPool) -> None:
+    readers = [pool.add_task(IteratorThreadTask(iter(range(5)), "source"))]
+    for k in range(sys.getrecursionlimit()):
+        task: ChannelThreadTask[int, int] = ChannelThreadTask(readers[-1], f"t{k}")
+        task.set_read(Upstream(readers[-1]))
+        readers.append(pool.add_task(task))
+
+    def read_leaf() -> str:
+        with pytest.raises(DemandLimitError) as caught:
+            readers[-1].read()
+        return str(caught.value)
+
+    message = start_bounded(read_leaf, "read").result()
+    assert "nested" in message
+    assert [r.task().error() for r in readers] == [None] * len(readers)
+    # Nothing was lost: the items are still there for a reader nearer the source.
+    assert sorted(readers[10].read()) == list(range(5))
+
+
+def test_without_filling_inputs_first_a_deep_chain_nests_and_fails_the_read_clearly(
+        pool: ThreadPool, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Teeth for P20: demand then recurses once per task, until the nesting limit.
+    monkeypatch.setattr(scheduler, "fill_inputs", lambda task, count: None)
+    readers = [pool.add_task(IteratorThreadTask(iter(range(5)), "source"))]
+    for k in range(2 * MAX_NESTED_CHUNKS):
+        readers.append(pool.add_task(ChannelThreadTask(readers[-1], f"t{k}")))
+
+    def read_leaf() -> None:
+        with pytest.raises(DemandLimitError):
+            readers[-1].read()
+
+    start_bounded(read_leaf, "read").result()
+    assert [r.task().error() for r in readers] == [None] * len(readers)
+    monkeypatch.undo()
+    assert start_bounded(lambda: sorted(readers[-1].read()), "read").result() == list(range(5))
+
+
+def test_a_recursion_error_in_the_library_fails_the_read_and_no_task(
+        pool: ThreadPool, monkeypatch: pytest.MonkeyPatch) -> None:
+    readers = [pool.add_task(IteratorThreadTask(iter(range(5)), "source"))]
+    for k in range(3):
+        readers.append(pool.add_task(ChannelThreadTask(readers[-1], f"t{k}")))
+    leaf = readers[-1]
+
+    def overflows(self: Pool, task: object, need: int) -> None:
+        raise RecursionError("maximum recursion depth exceeded (planted)")
+
+    monkeypatch.setattr(Pool, "chunk_to_help", overflows)
+
+    def read_leaf() -> str:
+        with pytest.raises(DemandLimitError) as caught:
+            leaf.read()
+        return str(caught.value)
+
+    assert "recursion" in start_bounded(read_leaf, "read").result()
+    assert [r.task().error() for r in readers] == [None] * len(readers)
+    monkeypatch.undo()
+    assert start_bounded(lambda: sorted(leaf.read()), "read").result() == list(range(5))
