@@ -467,7 +467,7 @@ _ALL: tuple[Defect, ...] = (
         "no_cycle_check",
         "add_edge never checks for a cycle",
         _G + "add_edge",
-        "if creates_cycle(self._output_index(), id(u), id(v)):",
+        "if creates_cycle(self._output_index(v), id(u), id(v)):",
         "if False:  # BUG: no cycle check",
         harness=False,
         models=("graph",),
