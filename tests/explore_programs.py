@@ -10,9 +10,10 @@ from dataclasses import dataclass
 from typing import Callable
 
 from refasync.explore import RunResult, Session, Settings, run_once
+from refasync.explore.runtime import EVERYTHING
 from refasync.explore.strategies import DFSStrategy
 
-__all__ = ("Outcomes", "Program", "outcomes", "random_program")
+__all__ = ("Outcomes", "Program", "outcomes", "random_program", "trace")
 
 #: One operation of a thread: ("rmw", lock, var, k): under the lock, var = var * 3 + k;
 #: ("read", lock, var): under the lock, remember var; ("write", lock, var): under the
@@ -104,11 +105,27 @@ def random_program(rng: random.Random) -> Program:
 
 @dataclass
 class Outcomes:
-    """What one exhaustive dfs saw: every final state (or failure kind) and the runs."""
+    """What one exhaustive dfs saw: every final state (or failure kind), every trace
+    (:func:`trace`) and the runs."""
 
     states: set[object]
+    traces: set[frozenset[tuple[object, ...]]]
     runs: int
     exhausted: bool
+
+
+def trace(result: RunResult) -> frozenset[tuple[object, ...]]:
+    """:return: the run's Mazurkiewicz trace under the explorer's dependency relation:
+    for each object, the steps that touched it in order, each as (thread, its how-many-th
+    step, kind); the steps touching everything form one more sequence. Two runs that
+    only swap independent steps have one trace."""
+    count: dict[int, int] = {}
+    per_object: dict[object, list[tuple[int, int, str]]] = {}
+    for choice, objects in zip(result.choices, result.touched):
+        k = count[choice.tid] = count.get(choice.tid, -1) + 1
+        for key in (["everything"] if EVERYTHING in objects else objects):
+            per_object.setdefault(key, []).append((choice.tid, k, choice.kind))
+    return frozenset(tuple(steps) for steps in per_object.values())
 
 
 def outcomes(body_of: Callable[[list[tuple[int, ...]]], Callable[[Session], None]],
@@ -119,10 +136,11 @@ def outcomes(body_of: Callable[[list[tuple[int, ...]]], Callable[[Session], None
     dfs = DFSStrategy(bound, shard, reduction)
     chosen = settings or Settings.of("dfs")
     states: set[object] = set()
+    traces: set[frozenset[tuple[object, ...]]] = set()
     runs = 0
     while runs < limit:
         if not dfs.new_run():
-            return Outcomes(states, runs, True)
+            return Outcomes(states, traces, runs, True)
         finals: list[tuple[int, ...]] = []
         result: RunResult = run_once(body_of(finals), dfs, chosen)
         if not result.counted:
@@ -130,4 +148,28 @@ def outcomes(body_of: Callable[[list[tuple[int, ...]]], Callable[[Session], None
         runs += 1
         assert result.kind != "nondeterminism", result.failure
         states.add(result.kind if result.failure is not None else finals[-1])
-    return Outcomes(states, runs, False)
+        traces.add(trace(result))
+    return Outcomes(states, traces, runs, False)
+
+
+def compare(seeds: range, bounds: tuple[int, ...], limit: int) -> int:
+    """``python -m tests.explore_programs``: compare dfs with source-DPOR against dfs
+    without reduction on random programs; :return: how many comparisons differed."""
+    differ = 0
+    for seed in seeds:
+        program = random_program(random.Random(seed))
+        for bound in bounds:
+            full = outcomes(program.body, bound, "none", limit=limit)
+            if not full.exhausted:
+                continue
+            found = outcomes(program.body, bound, "dpor")
+            same = found.states == full.states
+            differ += not same
+            print(f"seed {seed} bound {bound}: {full.runs} runs unreduced, {found.runs} "
+                  f"with DPOR, {len(full.states)} outcomes, "
+                  f"{'same' if same else 'DIFFERENT'}", flush=True)
+    return differ
+
+
+if __name__ == "__main__":
+    raise SystemExit(1 if compare(range(40), (0, 1, 2, 12), 6000) else 0)

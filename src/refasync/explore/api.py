@@ -116,7 +116,8 @@ def explore(
     failing schedule is shrunk, checked for determinism and reported with the line that
     replays it (``replay_hint`` is that command without ``--replay``).
 
-    :param runs: at most this many runs (dfs: schedules)
+    :param runs: at most this many runs (dfs: schedules; with a checkpoint, those run
+        before the resume included)
     :param seconds: optional time budget
     :param early_timeouts: how many timeouts may fire in a run while some thread could
         run instead; after that a timeout fires only when no thread can run

@@ -137,6 +137,14 @@ class Model:
             return min(timeouts, key=lambda c: (self.threads[c.tid].deadline or 0.0, c.tid))
         return options[0]
 
+    def may_touch(self, choice: Choice) -> frozenset[int]:
+        """:return: what the step ``choice`` would take may touch (cv held): the object it
+        starts with, every lock its thread holds (it may release them or notify under
+        them), its thread (it may end) and THREADS (it may start one)."""
+        t = self.threads[choice.tid]
+        held = [lock for lock, owner in self.owners.items() if owner == t.tid]
+        return frozenset([step_object(t, choice.kind), id(t.thread), *held])
+
     def is_preemption(self, choice: Choice, options: list[Choice]) -> bool:
         return is_preemption(self.last, choice, options)
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from ..checkpoint import Fields, choice, choices
 from ..errors import Divergence
-from ..runtime.model import EVERYTHING, step_object
+from ..runtime.model import EVERYTHING
 from ..schedule import Choice, format_schedule, is_preemption
 from .base import StrategyBase
 from .dpor import HappensBefore, Race, dependent
@@ -18,8 +18,9 @@ if TYPE_CHECKING:
 __all__ = ("REDUCTIONS", "SHARD_DEPTH", "DFSStrategy", "Node")
 
 #: dfs shards run the same first schedules until this many branches per shard wait to
-#: be explored, then deal those branches out and each explores its own.
-SHARD_DEPTH = 3
+#: be explored (or they ran this many schedules per shard alike), then deal the waiting
+#: branches out and each explores its own.
+SHARD_DEPTH = 12
 
 #: How dfs reduces the tree: "dpor" (source-DPOR and sleep sets, what explore() runs),
 #: "sleep" (every choice at every node, sleep sets) or "none" (every choice).
@@ -54,10 +55,11 @@ class DFSStrategy(StrategyBase):
     through it ask for (source-DPOR), plus every fault and spurious wake-up; with
     "sleep" or "none" they are all its options. Sleep sets ("dpor", "sleep") skip orders
     of independent steps already covered. Choices beyond the preemption bound are not
-    tried; when a race asks for one, its thread is also asked for where the racing
-    thread's run of steps began (bounded POR, Coons, Musuvathi, McKinley 2013).
+    tried; when a race asks for one, it is also asked for where the racing thread's run
+    of steps began (bounded POR, Coons, Musuvathi, McKinley 2013).
     ``shard=(k, n)``: the shards run the first schedules alike until SHARD_DEPTH * n
-    branches are pending, deal them out round-robin, and explore their own."""
+    branches are pending (or SHARD_DEPTH * n schedules ran), deal them out round-robin,
+    and explore their own."""
 
     def __init__(self, preemptions: int, shard: tuple[int, int] = (0, 1),
                  reduction: str = "dpor") -> None:
@@ -71,6 +73,7 @@ class DFSStrategy(StrategyBase):
         self.started = False
         self.finished = False
         self.shared = shard[1] > 1  # the shards still run the same schedules
+        self.shared_runs = 0  # the schedules they ran alike
         self.steps = 0  # the number of choices the last run made
         self.pruned = 0  # choices at finished nodes the reduction did not need
         self.bounded = 0  # choices asked for but beyond the preemption bound
@@ -111,7 +114,10 @@ class DFSStrategy(StrategyBase):
         elif self.redundant:
             return run.default(options)
         else:
-            awake = [c for c in options if c not in sleep]
+            # The choices not covered already, within the bound (a thread that could run
+            # may be asleep: then a timeout, a spurious wake-up or a fault preempts it).
+            awake = [c for c in options if c not in sleep
+                     and self.preempted + run.is_preemption(c, options) <= self.bound]
             if not awake:
                 self.redundant = True
                 return run.default(options)
@@ -143,13 +149,13 @@ class DFSStrategy(StrategyBase):
     def _sleep_after(self, run: Run, i: int, options: list[Choice]) -> list[Choice]:
         """:return: the sleep set at step ``i``: the choices asleep during step ``i - 1``
         that are still options and whose thread's next step is independent of what step
-        ``i - 1`` touched."""
+        ``i - 1`` touched (all it may touch: :meth:`Model.may_touch`)."""
         if i == 0 or not self.asleep:
             return []
         ran = run.choices[i - 1].tid
         touched = run.touched[i - 1]
-        return [c for c in self.asleep if c in options and c.tid != ran and not dependent(
-            frozenset({step_object(run.threads[c.tid], c.kind)}), touched)]
+        return [c for c in self.asleep if c in options and c.tid != ran
+                and not dependent(run.may_touch(c), touched)]
 
     def end_run(self, run: Run) -> bool:
         self.steps = run.steps
@@ -180,15 +186,18 @@ class DFSStrategy(StrategyBase):
         m = min(len(self.stack), len(run.touched))
         order = HappensBefore([self.stack[k].chosen.tid for k in range(m)], run.touched[:m])
         for race in order.races(max(0, len(self.prefix) - 1)):
-            race = self._taking(order, race, run)
+            second = self.stack[race.second].chosen
+            if second not in self.stack[race.first].options or second.tid in order.tids[
+                    race.first + 1:race.second]:
+                race = self._taking(order, race, run)  # the second step was not pending
             at, wanted = self._reversal(order, race)
             if wanted is None:
                 continue
             node = self.stack[at]
             node.todo.append(wanted)
-            if is_preemption(node.last, wanted, node.options):
-                # The bound may forbid the reversal here: ask for it where the racing
-                # thread's run of steps began too.
+            if node.preemptions + is_preemption(node.last, wanted, node.options) > self.bound:
+                # The bound forbids the reversal here: ask for it where the racing
+                # thread's run of steps began.
                 k = at
                 while k > 0 and self.stack[k].last == order.tids[at]:
                     k -= 1
@@ -251,11 +260,13 @@ class DFSStrategy(StrategyBase):
     # -- shards --
 
     def _deal(self) -> None:
-        """Once SHARD_DEPTH branches per shard are pending, deal them out round-robin
-        (deepest first): another shard's become foreign here, explored by their owner."""
+        """Once SHARD_DEPTH branches per shard are pending, or the shards ran SHARD_DEPTH
+        schedules per shard alike, deal the pending branches out round-robin (deepest
+        first): another shard's become foreign here, explored by their owner."""
         k, n = self.shard
         pending = [(node, c) for node in reversed(self.stack) for c in node.todo]
-        if len(pending) < SHARD_DEPTH * n:
+        self.shared_runs += 1
+        if len(pending) < SHARD_DEPTH * n and self.shared_runs < SHARD_DEPTH * n:
             return
         for index, (node, c) in enumerate(pending):
             if index % n != k:
@@ -295,6 +306,7 @@ class DFSStrategy(StrategyBase):
     def state(self) -> dict[str, object]:
         """:return: the search after its last run, as JSON data (see :meth:`restore`)."""
         return {"started": self.started, "finished": self.finished, "shared": self.shared,
+                "shared_runs": self.shared_runs,
                 "steps": self.steps, "pruned": self.pruned, "bounded": self.bounded,
                 "stack": [_node_state(node) for node in self.stack]}
 
@@ -309,6 +321,7 @@ class DFSStrategy(StrategyBase):
         self.stack = stack
         self.started, self.finished = fields.flag("started"), fields.flag("finished")
         self.shared = fields.flag("shared") and self.shard[1] > 1
+        self.shared_runs = fields.integer("shared_runs")
         self.steps = fields.integer("steps")
         self.pruned, self.bounded = fields.integer("pruned"), fields.integer("bounded")
         self.prefix = [node.chosen for node in self.stack]
