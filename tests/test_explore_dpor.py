@@ -8,10 +8,11 @@ import json
 import random
 import threading
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
-from refasync.explore import CheckpointError, Session, explore
+from refasync.explore import CheckpointError, RunResult, Session, Settings, Strategy, explore
 from refasync.explore.strategies import DFSStrategy
 from refasync.explore.strategies.dfs import Node
 from refasync.explore.strategies.dpor import HappensBefore
@@ -157,6 +158,34 @@ def _at(data: dict[str, object], *path: str | int) -> dict[str, object]:
             raise AssertionError(f"no {key!r} in {path}")
     assert isinstance(here, dict)
     return here
+
+
+def test_a_search_interrupted_mid_run_resumes_from_the_last_whole_run(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """KeyboardInterrupt in the middle of the sixth run: the checkpoint holds the five
+    runs before it, and the resumed search reaches the same total."""
+    from refasync.explore import api
+    from refasync.explore.runner import run_once as real
+
+    whole = explore(_two_lock_body, strategy="dfs", runs=10**6)
+    calls = [0]
+
+    def interrupted(body: Callable[[Session], object], strategy: Strategy,
+                    settings: Settings) -> RunResult:
+        calls[0] += 1
+        if calls[0] == 6:
+            raise KeyboardInterrupt
+        return real(body, strategy, settings)
+
+    path = tmp_path / "search.json"
+    monkeypatch.setattr(api, "run_once", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        explore(_two_lock_body, strategy="dfs", runs=10**6, checkpoint=path)
+    monkeypatch.setattr(api, "run_once", real)
+    assert json.loads(path.read_text())["runs"] == 5
+    rest = explore(_two_lock_body, strategy="dfs", runs=10**6, checkpoint=path)
+    assert rest.exhausted and rest.resumed == 5 and rest.runs == whole.runs
+    assert rest.executed == whole.runs - 5
 
 
 #: What a hostile checkpoint may hold: (expected message, where, field, value); a value
