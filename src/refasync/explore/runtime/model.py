@@ -214,10 +214,13 @@ THREADS = -2
 def step_object(t: ThreadRecord, kind: str) -> int:
     """:return: the object the step that resumes ``t`` (parked, cv held) with a choice of
     ``kind`` starts with: the lock it takes or the condition's lock it waits on (a lock
-    and a condition on it count as one object), the thread it starts or joins (which
-    that thread's first and last steps touch too), or EVERYTHING."""
+    and a condition on it count as one object), its own thread when it starts or goes on
+    after starting one (registering a thread touches that thread), the thread it joins
+    (which that thread's last step touches), or EVERYTHING."""
     if kind in ("timeout", "fault") or t.point is SyncPoint.YIELD:
         return EVERYTHING
+    if t.point is SyncPoint.THREAD_START:
+        return id(t.thread)  # its first step, or its parent going on after a start
     return touched_object(t.primitive)
 
 

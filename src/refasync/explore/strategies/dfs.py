@@ -20,7 +20,7 @@ __all__ = ("REDUCTIONS", "SHARD_DEPTH", "DFSStrategy", "Node")
 #: dfs shards run the same first schedules until this many branches per shard wait to
 #: be explored (or they ran this many schedules per shard alike), then deal the waiting
 #: branches out and each explores its own.
-SHARD_DEPTH = 12
+SHARD_DEPTH = 16
 
 #: How dfs reduces the tree: "dpor" (source-DPOR and sleep sets, what explore() runs),
 #: "sleep" (every choice at every node, sleep sets) or "none" (every choice).
@@ -185,7 +185,8 @@ class DFSStrategy(StrategyBase):
         choice that starts its reversal (unless one is asked for, explored or asleep)."""
         m = min(len(self.stack), len(run.touched))
         order = HappensBefore([self.stack[k].chosen.tid for k in range(m)], run.touched[:m])
-        for race in order.races(max(0, len(self.prefix) - 1)):
+        start = max(0, len(self.prefix) - 1)
+        for race in [*order.races(start), *self._acquisitions(order, run, start)]:
             second = self.stack[race.second].chosen
             if second not in self.stack[race.first].options or second.tid in order.tids[
                     race.first + 1:race.second]:
@@ -205,6 +206,22 @@ class DFSStrategy(StrategyBase):
                     covered, earlier = self._wanted(self.stack[k], [wanted])
                     if earlier is not None:
                         self.stack[k].todo.append(earlier)
+
+    @staticmethod
+    def _acquisitions(order: HappensBefore, run: Run, start: int) -> list[Race]:
+        """:return: for each step from ``start`` on that begins by taking an object, the
+        race with the last step of another thread that began by taking it: two critical
+        sections of one lock are reordered even when other locks order them too (the
+        ABBA case, where the order of the inner locks hides that of the outer ones)."""
+        out = []
+        for j in range(start, len(order.tids)):
+            taken = run.starts[j]
+            if taken == EVERYTHING:
+                continue
+            i = next((i for i in range(j - 1, -1, -1) if run.starts[i] == taken), None)
+            if i is not None and order.tids[i] != order.tids[j]:
+                out.append(Race(i, j, order.initials(i, j)))
+        return out
 
     @staticmethod
     def _taking(order: HappensBefore, race: Race, run: Run) -> Race:
