@@ -19,13 +19,15 @@ that replays the run exactly, because choices are taken at library points, not b
 
 The package: :mod:`.schedule` (choices and their string form), :mod:`.runtime` (the hook,
 the director, the lock model, the wait-for graph), :mod:`.strategies` (random, pct, dfs,
-replay, one per-run lifecycle), :mod:`.stdlib` (the standard library's primitives and clock
-under control), :mod:`.shrink`, :mod:`.checks` and :mod:`.api` (:func:`explore`,
-:func:`replay`, :func:`reproduce`).
+replay, one per-run lifecycle; dfs's source-DPOR in :mod:`.strategies.dpor`),
+:mod:`.stdlib` (the standard library's primitives and clock under control), :mod:`.shrink`,
+:mod:`.coverage` (distinct schedules and lock interleavings), :mod:`.checkpoint` (a dfs
+search's file), :mod:`.checks` and :mod:`.api` (:func:`explore`, :func:`replay`,
+:func:`reproduce`).
 """
 
 from .api import Report, explore, replay, reproduce
-from .errors import Divergence, ExploreFailure, InjectedFault, ReplayDidNotFail
+from .errors import CheckpointError, Divergence, ExploreFailure, InjectedFault, ReplayDidNotFail
 from .runner import run_once
 from .runtime import Run, RunResult, Session
 from .schedule import KINDS, Choice, Event, format_schedule, is_preemption, parse_schedule
@@ -54,6 +56,7 @@ __all__ = (
     "P_TIMEOUT",
     "SHARD_DEPTH",
     "STALL_S",
+    "CheckpointError",
     "Choice",
     "DFSStrategy",
     "Divergence",

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Callable
+
+from . import checkpoint as files
 
 from .checks import (
     check_body,
@@ -15,15 +18,16 @@ from .checks import (
     check_shard,
     check_strategy,
 )
-from .errors import ExploreFailure, ReplayDidNotFail
+from .coverage import Coverage
+from .errors import CheckpointError, ExploreFailure, ReplayDidNotFail
 from .runner import run_once
 from .runtime import RunResult, Session
 from .schedule import Event, format_schedule, parse_schedule
 from .settings import BLOCKED_S, EARLY_TIMEOUTS, MAX_STEPS, STALL_S, Settings
 from .shrink import SHRINK_STEPS, Shrunk, replay_differs, shrink
-from .strategies import ReplayStrategy, make_strategy
+from .strategies import DFSStrategy, ReplayStrategy, Strategy, make_strategy
 
-__all__ = ("Report", "explore", "replay", "reproduce")
+__all__ = ("CHECKPOINT_EVERY_S", "Report", "explore", "replay", "reproduce")
 
 Body = Callable[[Session], object]
 
@@ -31,6 +35,9 @@ Body = Callable[[Session], object]
 # is not a function of its schedule, or it blocks on (or spins outside) what the explorer
 # does not control, and every rerun would leave a thread behind.
 _NOT_RERUN = frozenset({"nondeterminism", "uncontrolled"})
+
+#: A dfs checkpoint file is rewritten at most this often (wall seconds), and at the end.
+CHECKPOINT_EVERY_S = 1.0
 
 
 @dataclass
@@ -51,6 +58,25 @@ class Report:
     nondeterministic: bool = False
     kind: str = ""
     shrinking: str = ""  # "minimal within bound B ..." or "search cut short after N steps"
+    distinct_schedules: int = 0  # of the counted runs
+    interleavings: int = 0  # distinct sequences of (thread, lock) acquisitions
+    pruned: int = 0  # dfs: branches its reduction (DPOR, sleep sets) did not need
+    beyond_bound: int = 0  # dfs: branches a race asked for beyond the preemption bound
+    resumed: int = 0  # runs done before this search resumed from its checkpoint
+    executed: int = 0  # runs executed by this call, another dfs shard's shared ones too
+
+    def summary(self) -> str:
+        """:return: the run summary: runs, coverage and what dfs pruned, in one line."""
+        line = (f"{self.runs} runs, {self.distinct_schedules} distinct schedules, "
+                f"{self.interleavings} distinct interleavings of lock acquisitions")
+        if self.strategy == "dfs":
+            line += (f", {self.pruned} branches pruned, {self.beyond_bound} beyond the "
+                     f"preemption bound" + (", exhausted" if self.exhausted else ""))
+        if self.executed != self.runs - self.resumed:
+            line += f" ({self.executed} executed, some shared with the other shards)"
+        if self.resumed:
+            line += f" (resumed after {self.resumed} runs)"
+        return line
 
     def to_json(self) -> dict[str, object]:
         data = dataclasses.asdict(self)
@@ -79,6 +105,7 @@ def explore(
     replay_hint: str = "",
     shrink_steps: int = SHRINK_STEPS,
     shrink_s: float | None = None,
+    checkpoint: str | os.PathLike[str] | None = None,
     raise_on_failure: bool = True,
 ) -> Report:
     """Explore ``body(session)`` under ``strategy`` ("random", "pct" or "dfs").
@@ -89,7 +116,8 @@ def explore(
     failing schedule is shrunk, checked for determinism and reported with the line that
     replays it (``replay_hint`` is that command without ``--replay``).
 
-    :param runs: at most this many runs (dfs: schedules)
+    :param runs: at most this many runs (dfs: schedules; with a checkpoint, those run
+        before the resume included)
     :param seconds: optional time budget
     :param early_timeouts: how many timeouts may fire in a run while some thread could
         run instead; after that a timeout fires only when no thread can run
@@ -106,7 +134,12 @@ def explore(
     :param shrink_steps: the explorer steps shrinking a failure may spend (the same
         failure then shrinks to the same schedule every time)
     :param shrink_s: an optional wall-clock cap on shrinking (0: do not shrink)
+    :param checkpoint: dfs only: a file the search state is saved to as it goes (at
+        most every CHECKPOINT_EVERY_S, and when it stops for any reason); if it exists,
+        the search resumes from it, and the report counts the runs of both
     :raise ExploreFailure: on a failure, if ``raise_on_failure``
+    :raise CheckpointError: the checkpoint cannot be read, written, or was written by
+        another search (one line naming the file and the field)
     :raise TypeError, ValueError: for a bad argument, naming it
     """
     f = "explore()"
@@ -125,30 +158,49 @@ def explore(
     check_seconds(f, "shrink_s", shrink_s, allow_zero=True, allow_none=True)
     settings = _settings(f, strategy, faults, spurious, max_steps, early_timeouts, stall_s,
                          blocked_s, stdlib)
+    path = _checkpoint_path(f, checkpoint, strategy)
     chooser = make_strategy(strategy, seed=seed, depth=depth, preemptions=preemptions,
                             shard=shard)
     report = Report(strategy)
+    coverage = Coverage()
+    parameters: dict[str, object] = {
+        "preemptions": preemptions, "shard": list(shard), "faults": faults,
+        "spurious": spurious, "max_steps": max_steps, "early_timeouts": early_timeouts,
+        "stdlib": stdlib}
+    saver = _Saver(path, parameters, chooser, coverage, report)
     started = time.monotonic()
     failing: RunResult | None = None
-    while True:
-        if not chooser.new_run():
-            report.exhausted = True  # the strategy has no run left
-            break
-        if report.runs >= runs or (seconds is not None
-                                   and time.monotonic() - started > seconds):
-            break
-        result = run_once(body, chooser, settings)
-        if not result.counted and result.kind != "nondeterminism":
-            continue  # another shard's run (a divergence is everybody's)
-        report.runs += 1
-        if check_determinism and result.kind != "nondeterminism":
-            problem = replay_differs(body, result, settings)
-            if problem is not None:
-                result.failure, result.kind = f"nondeterminism: {problem}", "nondeterminism"
-        if result.failure is not None:
-            failing = result
-            break
+    try:
+        while True:
+            if not chooser.new_run():
+                report.exhausted = True  # the strategy has no run left
+                saver.take()
+                break
+            if report.runs >= runs or (seconds is not None
+                                       and time.monotonic() - started > seconds):
+                break
+            result = run_once(body, chooser, settings)
+            report.executed += 1
+            if not result.counted and result.kind != "nondeterminism":
+                saver.take()
+                continue  # another shard's run (a divergence is everybody's)
+            report.runs += 1
+            coverage.add(result)
+            if check_determinism and result.kind != "nondeterminism":
+                problem = replay_differs(body, result, settings)
+                if problem is not None:
+                    result.failure = f"nondeterminism: {problem}"
+                    result.kind = "nondeterminism"
+            saver.take()
+            if result.failure is not None:
+                failing = result
+                break
+    finally:
+        saver.write()
     report.schedules = report.runs
+    report.distinct_schedules = len(coverage.schedules)
+    report.interleavings = len(coverage.interleavings)
+    report.pruned, report.beyond_bound = chooser.skipped()
     report.bound = chooser.guarantee()
     if failing is not None:
         if failing.kind in _NOT_RERUN or shrink_s == 0:
@@ -171,6 +223,60 @@ def explore(
     if report.failed and raise_on_failure:
         raise ExploreFailure(report.message, report)
     return report
+
+
+def _checkpoint_path(function: str, checkpoint: object, strategy: str) -> str | None:
+    if checkpoint is None:
+        return None
+    if not isinstance(checkpoint, (str, os.PathLike)):
+        raise TypeError(f"{function}: checkpoint must be a file name, got {checkpoint!r}")
+    if strategy != "dfs":
+        raise ValueError(f"{function}: checkpoint is for strategy 'dfs', got {strategy!r}")
+    path = os.fspath(checkpoint)
+    if not isinstance(path, str) or not path:
+        raise ValueError(f"{function}: checkpoint must be a file name, got {checkpoint!r}")
+    return path
+
+
+class _Saver:
+    """The checkpoint of one dfs search: resumed from when it starts, the state after
+    each run taken, written at most every CHECKPOINT_EVERY_S and at the end."""
+
+    def __init__(self, path: str | None, parameters: dict[str, object], chooser: Strategy,
+                 coverage: Coverage, report: Report) -> None:
+        self.path, self.parameters = path, parameters
+        self.chooser, self.coverage, self.report = chooser, coverage, report
+        self.latest: dict[str, object] | None = None
+        self.written = time.monotonic()
+        if path is None or not isinstance(chooser, DFSStrategy):
+            return
+        fields = files.load(path)
+        if fields is None:
+            return
+        saved = fields.obj("parameters")
+        for name, value in parameters.items():
+            found = saved.integers(name) if isinstance(value, list) else \
+                saved.flag(name) if isinstance(value, bool) else saved.integer(name)
+            if found != value:
+                raise CheckpointError(f"checkpoint {path}: written by a search with "
+                                      f"{name}={found}, not {value}")
+        chooser.restore(fields.obj("search"))
+        coverage.restore(fields.obj("coverage"))
+        report.runs = report.resumed = fields.integer("runs")
+
+    def take(self) -> None:
+        """Keep the state after a run (the strategy is between two runs)."""
+        if self.path is None or not isinstance(self.chooser, DFSStrategy):
+            return
+        self.latest = {"parameters": self.parameters, "runs": self.report.runs,
+                       "coverage": self.coverage.state(), "search": self.chooser.state()}
+        if time.monotonic() - self.written >= CHECKPOINT_EVERY_S:
+            self.write()
+
+    def write(self) -> None:
+        if self.path is not None and self.latest is not None:
+            files.save(self.path, self.latest)
+            self.written = time.monotonic()
 
 
 def _settings(function: str, strategy: str, faults: bool, spurious: bool, max_steps: int,

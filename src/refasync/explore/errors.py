@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .api import Report
 
-__all__ = ("Abandoned", "Divergence", "ExploreFailure", "InjectedFault", "ReplayDidNotFail")
+__all__ = ("Abandoned", "CheckpointError", "Divergence", "ExploreFailure", "InjectedFault", "ReplayDidNotFail")
 
 
 class InjectedFault(BaseException):
@@ -23,6 +23,11 @@ class Abandoned(BaseException):
 class Divergence(Exception):
     """A replayed or recorded choice was not available, or the run ended before its
     recorded schedule did: the body is not deterministic under its schedule."""
+
+
+class CheckpointError(ValueError):
+    """A dfs checkpoint file cannot be read, written or trusted: the message is one line
+    naming the file and what is wrong with it."""
 
 
 class ExploreFailure(AssertionError):

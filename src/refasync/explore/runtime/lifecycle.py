@@ -22,7 +22,7 @@ from ...thread import TerminatableThread
 from ...util import Blocked, SyncPoint, SyncPrimitive
 from ..errors import Abandoned
 from ..settings import Settings
-from .model import Model, StdlibCondition
+from .model import THREADS, Model, StdlibCondition
 from .threads import Joining, Named, ThreadRecord, current_record, set_current_record
 from .watch import describe_blocking, interrupt
 
@@ -75,6 +75,8 @@ class Lifecycle(Model):
         self.live = True  # False once the run is over: its threads go on uncontrolled
         self._records: dict[int, ThreadRecord] = {}  # id(thread) -> its record
         self._names: dict[str, int] = {}  # how many objects got each name so far
+        # The objects the running step touched so far (see Run.touched).
+        self._touching: set[int] = set()
 
     def step(self, me: ThreadRecord, point: SyncPoint, primitive: SyncPrimitive) -> str | None:
         raise NotImplementedError  # the hook's (Run.step)
@@ -105,6 +107,7 @@ class Lifecycle(Model):
                               DirectorCondition(self._guard))
         self.threads.append(record)
         self._records[id(thread)] = record
+        self._touching.update((THREADS, id(thread)))
         return record
 
     def _wrapped(self, record: ThreadRecord, run: Callable[[], object]) -> Callable[[], None]:
@@ -129,6 +132,7 @@ class Lifecycle(Model):
                 set_current_record(None)
                 with self.cv:
                     record.state = "done"
+                    self._touching.add(id(record.thread))
                     self.cv.notify_all()
 
         return wrapper

@@ -1,5 +1,5 @@
 """The explorer's model of a run: who holds which lock, what each parked thread may do
-next, which steps are independent, and the wait-for graph of a stuck run.
+next, what object each step touches, and the wait-for graph of a stuck run.
 
 The model is fed by the hook (:mod:`.run`): a thread parked before taking a lock may run
 only while the model says the lock is free (the model records every grant and release); a
@@ -13,12 +13,12 @@ from __future__ import annotations
 import threading
 from typing import Callable
 
-from ...util import Blocked, HSCondition, Lock, SyncPoint
+from ...util import Blocked, HSCondition, Lock, SyncPoint, SyncPrimitive
 from ..schedule import Choice, is_preemption
 from ..settings import Settings
 from .threads import Joining, ThreadRecord, TimedAcquire, lock_of
 
-__all__ = ("Model", "StdlibCondition", "StdlibLock", "independent")
+__all__ = ("EVERYTHING", "THREADS", "Model", "StdlibCondition", "StdlibLock", "step_object", "touched_object")
 
 
 class StdlibLock(Lock):
@@ -137,6 +137,14 @@ class Model:
             return min(timeouts, key=lambda c: (self.threads[c.tid].deadline or 0.0, c.tid))
         return options[0]
 
+    def may_touch(self, choice: Choice) -> frozenset[int]:
+        """:return: what the step ``choice`` would take may touch (cv held): the object it
+        starts with, every lock its thread holds (it may release them or notify under
+        them), its thread (it may end) and THREADS (it may start one)."""
+        t = self.threads[choice.tid]
+        held = [lock for lock, owner in self.owners.items() if owner == t.tid]
+        return frozenset([step_object(t, choice.kind), id(t.thread), *held])
+
     def is_preemption(self, choice: Choice, options: list[Choice]) -> bool:
         return is_preemption(self.last, choice, options)
 
@@ -194,21 +202,35 @@ class Model:
         return "\n".join(lines)
 
 
-def independent(model: Model, a: Choice, b: Choice) -> bool:
-    """Two pending steps of different threads are independent when they touch different
-    objects (a lock and a condition on it count as one object)."""
-    if a.tid == b.tid:
-        return False
-    x, y = _object_of(model.threads[a.tid]), _object_of(model.threads[b.tid])
-    return x != y and x != -1 and y != -1
+#: The object of a step that is dependent with every other step: a poller's yield
+#: (runnable only when nobody else is), a timeout (it moves the virtual clock and spends
+#: the run's early timeouts) and a fault (it spends the run's).
+EVERYTHING = -1
+
+#: The object every step that registers a thread touches: registering numbers threads.
+THREADS = -2
 
 
-def _object_of(t: ThreadRecord) -> int:
-    primitive = lock_of(t.primitive)
+def step_object(t: ThreadRecord, kind: str) -> int:
+    """:return: the object the step that resumes ``t`` (parked, cv held) with a choice of
+    ``kind`` starts with: the lock it takes or the condition's lock it waits on (a lock
+    and a condition on it count as one object), its own thread when it starts or goes on
+    after starting one (registering a thread touches that thread), the thread it joins
+    (which that thread's last step touches), or EVERYTHING."""
+    if kind in ("timeout", "fault") or t.point is SyncPoint.YIELD:
+        return EVERYTHING
+    if t.point is SyncPoint.THREAD_START:
+        return id(t.thread)  # its first step, or its parent going on after a start
+    return touched_object(t.primitive)
+
+
+def touched_object(point_primitive: SyncPrimitive | None) -> int:
+    """:return: the object a point about ``primitive`` touches (see :func:`step_object`)."""
+    primitive = lock_of(point_primitive)
     if isinstance(primitive, Blocked):
         return id(primitive.condition.lock)
     if isinstance(primitive, HSCondition):
         return id(primitive.lock)
-    if t.point in (SyncPoint.THREAD_START, SyncPoint.JOIN):
-        return -1  # thread lifecycle: treated as touching everything
+    if isinstance(primitive, Joining):
+        return id(primitive.thread)
     return id(primitive)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 import traceback
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Callable
 
 from ...util import Lock, SyncPoint, SyncPrimitive
@@ -23,6 +23,7 @@ from ..errors import Abandoned, Divergence, InjectedFault
 from ..schedule import Choice, Event
 from ..settings import Settings
 from .lifecycle import Lifecycle
+from .model import step_object, touched_object
 from .threads import ThreadRecord, current_record, lock_of
 from .watch import Watch
 
@@ -43,6 +44,11 @@ _POLL_S = 0.002
 _SWITCH_POINTS = frozenset({SyncPoint.ACQUIRE, SyncPoint.TRY_ACQUIRE, SyncPoint.YIELD,
                             SyncPoint.BLOCK, SyncPoint.THREAD_START, SyncPoint.JOIN})
 
+# Points at which the running thread touches an object other threads may be waiting for
+# (it lets a lock go, notifies, or leaves or re-enters a condition's lock): the step's
+# record of what it touched (``Run.touched``) includes their objects.
+_TOUCHING = frozenset({SyncPoint.RELEASE, SyncPoint.WAIT, SyncPoint.WAKE, SyncPoint.NOTIFY})
+
 
 @dataclass
 class RunResult:
@@ -56,6 +62,7 @@ class RunResult:
     preemptions: int
     threads: int
     preempt_steps: list[int]
+    touched: list[frozenset[int]] = field(default_factory=list)
     counted: bool = True  # the strategy counts and reports this run (end_run)
 
 
@@ -78,6 +85,12 @@ class Run(Lifecycle):
         self.counted = True
         self.preemptions = 0
         self.preempt_steps: list[int] = []
+        # What each step touched: the object its choice resumed the thread at, and every
+        # object of a _TOUCHING point the thread passed before it parked again (dfs's
+        # dependency relation: two steps are dependent when these sets meet, or one holds
+        # EVERYTHING).
+        self.touched: list[frozenset[int]] = []
+        self.starts: list[int] = []  # the object each step started with (it took a lock...)
         self._faulted_lock: Lock | None = None  # a lock whose acquisition was interrupted
         self._watch = Watch(settings.stall_s, settings.blocked_s)
 
@@ -104,6 +117,8 @@ class Run(Lifecycle):
                 return None
             if point is SyncPoint.RELEASE:
                 self.owners.pop(id(primitive), None)  # a standard Lock: any thread may
+            if point in _TOUCHING:
+                self._touching.add(touched_object(primitive))
             if point not in _SWITCH_POINTS and not (
                     point is SyncPoint.RELEASE and self.switch_on_release):
                 self._trace(me, point, primitive, "")
@@ -168,6 +183,8 @@ class Run(Lifecycle):
                 self.owners[id(t.primitive)] = t.tid
                 self.locks[id(t.primitive)] = t.primitive
                 self._faulted_lock = t.primitive
+        self.starts.append(step_object(t, choice.kind))
+        self._touching = {self.starts[-1]}
         t.resume = choice.kind
         t.go = True
         t.state = "running"
@@ -192,6 +209,8 @@ class Run(Lifecycle):
     def _schedule(self) -> None:
         while True:
             self._settle()
+            if len(self.touched) < self.steps:  # the step is over
+                self.touched.append(frozenset(self._touching))
             if self.failure is not None:
                 return
             if all(t.state == "done" for t in self.threads):
@@ -232,4 +251,4 @@ class Run(Lifecycle):
     def result(self) -> RunResult:
         return RunResult(self.choices, self.events, self.failure, self.failure_kind,
                          self.steps, self.preemptions, len(self.threads),
-                         self.preempt_steps, self.counted)
+                         self.preempt_steps, self.touched, self.counted)

@@ -2,7 +2,8 @@
 
 * ``random`` (:mod:`.random`): seeded uniform choice;
 * ``pct`` (:mod:`.pct`): probabilistic concurrency testing with depth d;
-* ``dfs`` (:mod:`.dfs`): exhaustive within a preemption bound, with sleep sets;
+* ``dfs`` (:mod:`.dfs`): exhaustive within a preemption bound, with source-DPOR
+  (:mod:`.dpor`) and sleep sets;
 * replay (:mod:`.replay`): follow a recorded schedule.
 """
 

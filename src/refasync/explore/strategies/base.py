@@ -38,6 +38,10 @@ class Strategy(Protocol):
     def guarantee(self) -> str:
         """:return: what one run guarantees, as text (pct's probability bound), or ""."""
 
+    def skipped(self) -> tuple[int, int]:
+        """:return: the branches the search skipped so far: those its reduction did not
+        need, and those beyond its preemption bound (dfs; others (0, 0))."""
+
 
 class StrategyBase:
     """Defaults for the lifecycle: any number of runs, each counted, no guarantee."""
@@ -50,6 +54,9 @@ class StrategyBase:
 
     def guarantee(self) -> str:
         return ""
+
+    def skipped(self) -> tuple[int, int]:
+        return 0, 0
 
 
 #: Odds of a non-"run" choice when some thread could run (random and pct).
