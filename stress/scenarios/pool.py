@@ -58,12 +58,14 @@ def _reader_loop(ctx: Context, name: str, reader: PoolReader[Payload],
 
 def _churn_loop(ctx: Context, pools: list[Pool], stop: threading.Event,
                 pipe: Pipeline, pause_s: float) -> Callable[[], None]:
-    """Change pool sizes (and sometimes task chunk limits) until ``stop``."""
+    """Change pool sizes (and sometimes task chunk limits) until ``stop``, or until the
+    watchdog gave up on the instance."""
     tasks = list(pipe.tasks.values())
 
     def run() -> None:
         rng = ctx.thread_rng("churn")
         for _ in range(ctx.limit("churn_rounds", 1 << 30)):
+            ctx.check_aborted()  # a hung instance's churn must not outlive it
             if stop.is_set():
                 break
             pool = rng.choice(pools)
