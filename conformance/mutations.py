@@ -250,6 +250,11 @@ MUTATIONS: tuple[Mutation, ...] = (
     _m("timed_pool_read_overruns", "P12", "a timed pool read returns a second after its timeout expired",
        (P, "                    if remaining <= 0:\n                        break",
         "                    if remaining <= 0:\n                        __import__(\"time\").sleep(1.0)\n                        break")),
+    _m("close_is_final", "W9", "after close(), set_size starts no worker",
+       (P, "        for thread in ending:\n            thread.join()", "        for thread in ending:\n            thread.join()\n"
+           "        self._closed_for_good = True"),
+       (P, "        size = _check_size(size)\n        stranded", "        size = _check_size(size)\n"
+           "        if getattr(self, \"_closed_for_good\", False):\n            size = 0\n        stranded")),
 )
 
 
