@@ -30,10 +30,8 @@ ORIGINAL_FAILURES = Path(__file__).parent / "expected-failures" / "original-asyn
 
 @pytest.mark.timeout(600)
 def test_refasync_passes_every_vector() -> None:
-    """With a 1 s window: make test runs beside other work, and an operation that returns
-    at once must not look blocked because the machine was busy for half a second."""
     cases = load_cases()
-    results = run_all(DEFAULT_ADAPTER, cases, jobs=8, timing=Timing(quiescence_s=1.0))
+    results = run_all(DEFAULT_ADAPTER, cases, jobs=8, timing=Timing())
     failed = [f"{r.case['id']} ({r.case['rule']}): {'; '.join(r.problems)}" for r in results if not r.passed]
     assert not failed, "\n".join(failed)
 
@@ -212,8 +210,9 @@ def test_an_unknown_or_stale_mutation_is_refused() -> None:
 
 
 def _detecting(adapter: Adapter, case_ids: list[str]) -> list[str]:
+    """The cases that fail; an operation still running 2 s after the last step is pending."""
     cases = [c for c in load_cases() if c["id"] in case_ids]
-    return teeth.detecting(run_all(adapter, cases, jobs=8, timing=Timing()))
+    return teeth.detecting(run_all(adapter, cases, jobs=8, timing=Timing(final_s=2.0)))
 
 
 @pytest.mark.timeout(120)
@@ -227,7 +226,7 @@ def test_a_timeout_that_is_not_restarted_fails_three_vectors_whatever_the_waitin
 
 SAMPLE = ["close_wakes_no_reader", "close_wakes_no_writer", "read_duplicates_an_item",
           "no_helping", "orphans_never_removed", "empty_chunk_calls_fun", "inputs_first_unordered",
-          "release_waits_for_chunks", "pool_read_loses_per_item_restart"]
+          "release_waits_for_chunks"]
 
 
 @pytest.mark.timeout(120)

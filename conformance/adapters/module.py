@@ -176,7 +176,8 @@ def main(argv: list[str] | None = None) -> None:
         if args.broken not in BROKEN:
             print(f"--broken: no variant named {args.broken!r} (see stress/broken.py)", file=sys.stderr)
             os._exit(2)
-        broken(args.broken).__enter__()  # for the life of this process
+        installed = broken(args.broken)  # kept: collecting it would uninstall the variant
+        installed.__enter__()
     first = sys.stdin.readline()
     header: Any = json.loads(first) if first.strip() else None
     stepwise = isinstance(header, dict) and header.get("stepwise") is True
