@@ -192,7 +192,6 @@ class _Stepwise:
     def receive(self, until: float) -> dict[str, Any] | None:
         """One message from the adapter before ``until``; records a returned operation."""
         if self.ended or self.problem:
-            time.sleep(max(0.0, min(until - time.monotonic(), 0.05)))
             return None
         got = self.lines.next(until)
         if got is None:

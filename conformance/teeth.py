@@ -109,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
         record[mutation.name] = {"rule": mutation.rule, "what": mutation.what, "detected_by": found}
         if args.variants:
             del record[mutation.name]["rule"]
-    print(f"{len(chosen) - missed} of {len(chosen)} mutations detected in {time.monotonic() - started:.0f} s")
+    kind = "variants" if args.variants else "mutations"
+    print(f"{len(chosen) - missed} of {len(chosen)} {kind} detected in {time.monotonic() - started:.0f} s")
     if args.write:
         # Merged into what was measured before; mutations that no longer exist are dropped.
         previous = json.loads(results_file.read_text()) if results_file.exists() else {}
