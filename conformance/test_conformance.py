@@ -202,6 +202,14 @@ def test_every_mutation_still_applies_to_the_sources() -> None:
     assert len({m.name for m in mutations.MUTATIONS}) == len(mutations.MUTATIONS)
 
 
+def test_an_edit_follows_its_text_to_the_module_that_holds_it() -> None:
+    moved = mutations.Mutation("moved", "C8", "", (("refasync.channel", "# per item: restart", "# moved"),))
+    assert mutations.resolve(moved) == [("refasync.queues", "# per item: restart", "# moved")]
+    nowhere = mutations.Mutation("nowhere", "C8", "", (("refasync.channel", "no such text", ""),))
+    with pytest.raises(mutations.MutationError, match="in no module"):
+        mutations.resolve(nowhere)
+
+
 def test_an_unknown_or_stale_mutation_is_refused() -> None:
     with pytest.raises(mutations.MutationError):
         mutations.by_name("no_such_mutation")
