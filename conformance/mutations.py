@@ -3,16 +3,17 @@
 Each mutation names the rule of ``docs/semantics.md`` it breaks and edits the source of
 one or more refasync modules as they are imported (the files on disk do not change):
 ``python -m conformance.adapters.module --module refasync --mutation NAME``. An edit
-whose text is no longer in the module is refused (``MutationError``), so a mutation never
-silently stops breaking anything. ``python -m conformance.teeth`` runs the vectors
+applies to the module it names or, if its text moved, to the one module of refasync that
+now holds it; an edit whose text is in no module (or in several) is refused
+(``MutationError``), so a mutation never silently stops breaking anything. ``python -m conformance.teeth`` runs the vectors
 against every mutation and writes which vectors detect it.
 """
 
 from __future__ import annotations
 
-import importlib
 import importlib.abc
 import importlib.machinery
+import importlib.util
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -251,6 +252,11 @@ MUTATIONS: tuple[Mutation, ...] = (
     _m("timed_pool_read_overruns", "P12", "a timed pool read returns a second after its timeout expired",
        (RD, "                    if remaining <= 0:\n                        break",
         "                    if remaining <= 0:\n                        __import__(\"time\").sleep(1.0)\n                        break")),
+    _m("close_is_final", "W9", "after close(), set_size starts no worker",
+       (P, "        for thread in ending:\n            thread.join()", "        for thread in ending:\n            thread.join()\n"
+           "        self._closed_for_good = True"),
+       (P, "        size = _check_size(size)\n        stranded", "        size = _check_size(size)\n"
+           "        if getattr(self, \"_closed_for_good\", False):\n            size = 0\n        stranded")),
 )
 
 
@@ -259,6 +265,40 @@ def by_name(name: str) -> Mutation:
         if mutation.name == name:
             return mutation
     raise MutationError(f"no mutation named {name!r} (see conformance/mutations.py)")
+
+
+def package_sources(package: str = "refasync") -> dict[str, Path]:
+    """Module name -> source file, for every module of ``package`` (found, not imported)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise MutationError(f"cannot find the package {package}")
+    sources: dict[str, Path] = {}
+    for location in spec.submodule_search_locations:
+        root = Path(location)
+        for path in sorted(root.rglob("*.py")):
+            parts = path.relative_to(root).with_suffix("").parts
+            if parts[-1] == "__init__":
+                parts = parts[:-1]
+            sources[".".join((package, *parts))] = path
+    return sources
+
+
+def resolve(mutation: Mutation) -> list[tuple[str, str, str]]:
+    """The mutation's edits, each with the module that holds its text: the module it
+    names, or else the one module of the package that has the text (code moves between
+    modules when a module is split)."""
+    sources = package_sources()
+    resolved = []
+    for module, old, new in mutation.edits:
+        path = sources.get(module)
+        if path is None or old not in path.read_text():
+            holders = [name for name, source in sources.items() if old in source.read_text()]
+            if len(holders) != 1:
+                where = f"in {len(holders)} modules of refasync" if holders else "in no module of refasync"
+                raise MutationError(f"{mutation.name}: the text to replace is {where}: {old[:60]!r}")
+            module = holders[0]
+        resolved.append((module, old, new))
+    return resolved
 
 
 def mutated_source(source: str, module: str, edits: Sequence[tuple[str, str, str]]) -> str:
@@ -272,20 +312,19 @@ def mutated_source(source: str, module: str, edits: Sequence[tuple[str, str, str
 
 
 class _Loader(importlib.machinery.SourceFileLoader):
-    def __init__(self, fullname: str, path: str, mutation: Mutation) -> None:
+    def __init__(self, fullname: str, path: str, edits: Sequence[tuple[str, str, str]]) -> None:
         super().__init__(fullname, path)
-        self.mutation = mutation
+        self.edits = edits
 
     def get_code(self, fullname: str) -> CodeType:
         source = Path(self.path).read_text()
-        return compile(mutated_source(source, fullname, self.mutation.edits), self.path, "exec",
-                       dont_inherit=True)
+        return compile(mutated_source(source, fullname, self.edits), self.path, "exec", dont_inherit=True)
 
 
 class _Finder(importlib.abc.MetaPathFinder):
-    def __init__(self, mutation: Mutation) -> None:
-        self.mutation = mutation
-        self.modules = {module for module, _, _ in mutation.edits}
+    def __init__(self, edits: Sequence[tuple[str, str, str]]) -> None:
+        self.edits = edits
+        self.modules = {module for module, _, _ in edits}
 
     def find_spec(self, fullname: str, path: Sequence[str] | None,
                   target: ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
@@ -294,7 +333,7 @@ class _Finder(importlib.abc.MetaPathFinder):
         spec = importlib.machinery.PathFinder.find_spec(fullname, path)
         if spec is None or spec.origin is None:
             raise MutationError(f"cannot find the source of {fullname}")
-        spec.loader = _Loader(fullname, spec.origin, self.mutation)
+        spec.loader = _Loader(fullname, spec.origin, self.edits)
         return spec
 
 
@@ -302,26 +341,24 @@ def install(name: str) -> Mutation:
     """Make the next imports of the mutated modules load their mutated source; call it
     before anything imports refasync."""
     mutation = by_name(name)
-    already = sorted(module for module, _, _ in mutation.edits if module in sys.modules)
+    edits = resolve(mutation)
+    already = sorted(module for module, _, _ in edits if module in sys.modules)
     if already:
         raise MutationError(f"{', '.join(already)} already imported: install the mutation first")
-    sys.meta_path.insert(0, _Finder(mutation))
+    sys.meta_path.insert(0, _Finder(edits))
     return mutation
 
 
 def check_all() -> list[str]:
     """Every mutation whose edits no longer apply to the sources on disk, with why."""
     problems = []
+    sources = package_sources()
     for mutation in MUTATIONS:
-        for module in sorted({module for module, _, _ in mutation.edits}):
-            spec = importlib.machinery.PathFinder.find_spec(module, None) if "." not in module else None
-            if spec is None:
-                package = importlib.import_module(module.rsplit(".", 1)[0])
-                spec = importlib.machinery.PathFinder.find_spec(module, package.__path__)
-            assert spec is not None and spec.origin is not None
-            try:
-                mutated = mutated_source(Path(spec.origin).read_text(), module, mutation.edits)
-                compile(mutated, spec.origin, "exec", dont_inherit=True)
-            except (MutationError, SyntaxError) as exc:
-                problems.append(f"{mutation.name}: {exc}")
+        try:
+            edits = resolve(mutation)
+            for module in sorted({module for module, _, _ in edits}):
+                path = sources[module]
+                compile(mutated_source(path.read_text(), module, edits), str(path), "exec", dont_inherit=True)
+        except (MutationError, SyntaxError) as exc:
+            problems.append(f"{mutation.name}: {exc}")
     return problems

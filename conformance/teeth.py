@@ -6,6 +6,8 @@ rule first, then, if none failed, every other case. A mutation is detected when 
 case fails, twice in a row (so that a loaded machine does not make a detection). ``--write`` records the result in ``conformance/teeth.json`` (merged into what is there:
 ``--only NAME --write`` re-measures one mutation), from which
 ``python -m conformance.coverage`` publishes, per rule, whether its breakage is detected.
+``--variants`` does the same for the broken variants of the stress harness
+(``stress/broken.py``), recorded in ``conformance/teeth-variants.json``.
 Exits 1 if a mutation is not detected, 2 on bad arguments.
 """
 
@@ -18,19 +20,29 @@ import time
 from pathlib import Path
 
 from conformance.drive import Case, Timing
-from conformance.mutations import MUTATIONS, Mutation, by_name, MutationError
+from conformance.mutations import MUTATIONS, Mutation
 from conformance.runner import Adapter, Result, load_cases, run_all
 
 RESULTS = Path(__file__).parent / "teeth.json"
+VARIANT_RESULTS = Path(__file__).parent / "teeth-variants.json"
 COMMAND = "python -m conformance.teeth --write"
+VARIANT_COMMAND = "python -m conformance.teeth --variants --write"
 
 
-def mutated_adapter(mutation: Mutation, window: str | None = None) -> Adapter:
+def mutated_adapter(mutation: Mutation, window: str | None = None, option: str = "--mutation") -> Adapter:
     command = (sys.executable, "-m", "conformance.adapters.module", "--module", "refasync",
-               "--mutation", mutation.name)
+               option, mutation.name)
     if window is None:
         return Adapter(command, stepwise=True)
     return Adapter(command + ("--window", window), stepwise=False)
+
+
+def variants() -> list[Mutation]:
+    """The broken variants of stress/broken.py, as mutations without a rule (the adapter
+    installs them with ``--broken``)."""
+    from stress.broken import BROKEN
+
+    return [Mutation(name, "", variant.description, ()) for name, variant in sorted(BROKEN.items())]
 
 
 def detecting(results: list[Result]) -> list[str]:
@@ -45,10 +57,10 @@ def adapter_errors(results: list[Result]) -> list[str]:
 
 
 def measure(mutation: Mutation, cases: list[Case], jobs: int, window: str | None = None,
-            everything: bool = False) -> tuple[list[str], list[str]]:
+            everything: bool = False, option: str = "--mutation") -> tuple[list[str], list[str]]:
     """(the cases that detect the mutation, adapter errors); the rule's own cases first,
     the rest only if they detect nothing (or with ``everything``)."""
-    adapter = mutated_adapter(mutation, window)
+    adapter = mutated_adapter(mutation, window, option)
     own = [c for c in cases if c["rule"] == mutation.rule]
     results = run_all(adapter, own, jobs, Timing())
     if everything or not detecting(results):
@@ -67,13 +79,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--window", choices=("full", "issued"),
                         help="run the adapter in batch mode with this window instead of stepwise")
     parser.add_argument("--everything", action="store_true", help="run every case, not only until one fails")
+    parser.add_argument("--variants", action="store_true",
+                        help="the broken variants of stress/broken.py instead of the mutations")
     parser.add_argument("--write", action="store_true", help=f"record the result in {RESULTS.name}")
     args = parser.parse_args(argv)
-    try:
-        chosen = [by_name(name) for name in args.only] if args.only else list(MUTATIONS)
-    except MutationError as exc:
-        print(f"python -m conformance.teeth: {exc}")
+    pool = variants() if args.variants else list(MUTATIONS)
+    named = {m.name: m for m in pool}
+    unknown = [name for name in args.only if name not in named]
+    if unknown:
+        print(f"python -m conformance.teeth: no {'variant' if args.variants else 'mutation'} named {unknown[0]!r}")
         return 2
+    chosen = [named[name] for name in args.only] if args.only else pool
+    option, results_file = ("--broken", VARIANT_RESULTS) if args.variants else ("--mutation", RESULTS)
     if args.write and args.window:
         print("python -m conformance.teeth: --write records stepwise runs, not --window")
         return 2
@@ -82,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     missed = 0
     started = time.monotonic()
     for mutation in chosen:
-        found, errors = measure(mutation, cases, args.jobs, args.window, args.everything)
+        found, errors = measure(mutation, cases, args.jobs, args.window, args.everything, option)
         if errors:
             print(f"ERROR    {mutation.rule:4} {mutation.name}: the mutated adapter failed: {errors[0]}")
             return 2
@@ -90,14 +107,16 @@ def main(argv: list[str] | None = None) -> int:
         verdict = "detected" if found else "MISSED"
         print(f"{verdict:8} {mutation.rule:4} {mutation.name}: {', '.join(found) or mutation.what}", flush=True)
         record[mutation.name] = {"rule": mutation.rule, "what": mutation.what, "detected_by": found}
-    print(f"{len(chosen) - missed} of {len(chosen)} mutations detected in {time.monotonic() - started:.0f} s")
+        if args.variants:
+            del record[mutation.name]["rule"]
+    kind = "variants" if args.variants else "mutations"
+    print(f"{len(chosen) - missed} of {len(chosen)} {kind} detected in {time.monotonic() - started:.0f} s")
     if args.write:
         # Merged into what was measured before; mutations that no longer exist are dropped.
-        known = {m.name for m in MUTATIONS}
-        previous = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-        merged = {name: row for name, row in {**previous, **record}.items() if name in known}
-        RESULTS.write_text(json.dumps(merged, indent=1, sort_keys=True) + "\n")
-        print(f"wrote {RESULTS}")
+        previous = json.loads(results_file.read_text()) if results_file.exists() else {}
+        merged = {name: row for name, row in {**previous, **record}.items() if name in named}
+        results_file.write_text(json.dumps(merged, indent=1, sort_keys=True) + "\n")
+        print(f"wrote {results_file}")
     return 1 if missed else 0
 
 

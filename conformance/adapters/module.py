@@ -6,7 +6,8 @@
 of ``conformance/PROTOCOL.md``: stepwise (the first line on stdin says so; the runner
 times the steps) and batch (the whole case on stdin, one report on stdout; ``--window``
 chooses how long it waits after a step). ``--mutation NAME`` breaks one rule of refasync
-first (``conformance/mutations.py``).
+first (``conformance/mutations.py``), ``--broken NAME`` installs one of the stress
+harness's broken variants (``stress/broken.py``).
 It uses nothing but the seed's API, so it grades refasync (``--module refasync``, the
 runner's default) and the original library copied under another name alike.
 """
@@ -157,6 +158,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--module", required=True, help="the package implementing the API")
     parser.add_argument("--mutation", metavar="NAME",
                         help="break one rule of the package first (conformance/mutations.py)")
+    parser.add_argument("--broken", metavar="NAME",
+                        help="install a broken variant of refasync from stress/broken.py first")
     parser.add_argument("--window", choices=("full", "issued"), default="full",
                         help="batch mode: after a step, wait for every running operation (full) or, "
                              "as the other reading of the protocol, for that step alone (issued)")
@@ -167,6 +170,14 @@ def main(argv: list[str] | None = None) -> None:
         except mutations.MutationError as exc:
             print(f"--mutation: {exc}", file=sys.stderr)
             os._exit(2)
+    if args.broken:
+        from stress.broken import BROKEN, broken  # test-only variants of refasync itself
+
+        if args.broken not in BROKEN:
+            print(f"--broken: no variant named {args.broken!r} (see stress/broken.py)", file=sys.stderr)
+            os._exit(2)
+        installed = broken(args.broken)  # kept: collecting it would uninstall the variant
+        installed.__enter__()
     first = sys.stdin.readline()
     header: Any = json.loads(first) if first.strip() else None
     stepwise = isinstance(header, dict) and header.get("stepwise") is True
