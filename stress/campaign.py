@@ -61,6 +61,7 @@ class Request:
     blocked_s: float | None = None
     check_determinism: bool = False
     shrink_steps: int | None = None
+    checkpoint: str | None = None  # dfs: the directory of the instances' search states
 
 
 def build(request: Request, *, shrink: bool = True) -> Strategy:
@@ -75,7 +76,8 @@ def build(request: Request, *, shrink: bool = True) -> Strategy:
         check_determinism=request.check_determinism,
         shrink_steps=SHRINK_STEPS if request.shrink_steps is None else request.shrink_steps,
         shrink=shrink, depth=request.depth or 3,
-        preemptions=2 if request.preemptions is None else request.preemptions)
+        preemptions=2 if request.preemptions is None else request.preemptions,
+        checkpoint_dir=request.checkpoint)
 
 
 def default_scenarios(request: Request, variant: str | None = None) -> list[str]:

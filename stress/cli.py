@@ -17,7 +17,8 @@ Every failure prints one line that replays it, for every strategy: ``python -m s
 OS-scheduled strategies rerun the instance until it fails again).
 
 Exit status: 0 nothing failed; 1 a failure (a replay that reproduced it included), or the
-GIL came on; 2 bad arguments (argparse: one line after the usage); 3 a replay that did not
+GIL came on; 2 bad arguments (argparse: one line after the usage), or a --checkpoint file
+that is not a search state (one line naming it); 3 a replay that did not
 reproduce a failure; 130 interrupted (Ctrl-C: the table, the final line and the --json
 report are still written).
 """
@@ -125,6 +126,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="dfs: preemption bound (default 2)")
     g.add_argument("--shard", type=_shard, metavar="K/N", default=None,
                    help="do share K of N (random/pct: runs; dfs: the tree)")
+    g.add_argument("--checkpoint", metavar="DIR", default=None,
+                   help="dfs: keep each instance's search in DIR/SCENARIO-SEED.json and "
+                        "resume it from there (the same --seed resumes the same instances)")
     g.add_argument("--blocked", type=_positive_float, default=None,
                    help=f"seconds a thread may block on what the explorer does not control "
                         f"(default {ex.BLOCKED_S:g})")
@@ -140,6 +144,7 @@ _ONLY = {
     "profile": (("delays",), "the delay injector's"),
     "depth": (("pct",), "pct's"),
     "preemptions": (("dfs",), "dfs's"),
+    "checkpoint": (("dfs",), "dfs's"),
     "shard": (tuple(EXPLORED), "the explorer's"),
     "blocked": (tuple(EXPLORED), "the explorer's"),
     "check_determinism": (tuple(EXPLORED), "the explorer's"),
@@ -182,10 +187,11 @@ def _check(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
             problem = _unwritable_file(path)
             if problem:
                 p.error(f"{flag} {path}: {problem}")
-    if args.history is not None:
-        problem = _unwritable_dir(args.history)
-        if problem:
-            p.error(f"--history {args.history}: {problem}")
+    for flag, directory in (("--history", args.history), ("--checkpoint", args.checkpoint)):
+        if directory is not None:
+            problem = _unwritable_dir(directory)
+            if problem:
+                p.error(f"{flag} {directory}: {problem}")
 
 
 _SCHEDULE_PART = re.compile(r"(\d+)[tsf]?(?:\*(\d+))?")
@@ -245,7 +251,11 @@ def parse(argv: list[str] | None = None) -> Request:
         history=args.history, html=args.html, broken=args.broken, detect=args.detect,
         faults=args.faults, stall_s=args.stall, profile=args.profile, depth=args.depth,
         preemptions=args.preemptions, shard=args.shard, blocked_s=args.blocked,
-        check_determinism=args.check_determinism, shrink_steps=args.shrink_steps)
+        check_determinism=args.check_determinism, shrink_steps=args.shrink_steps,
+        checkpoint=args.checkpoint)
+
+
+EXIT_BAD_CHECKPOINT = 2
 
 
 def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
@@ -256,3 +266,6 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
     except KeyboardInterrupt:  # between the run and its report: what was written stays
         out.write("\nINTERRUPTED\n")
         return campaign.EXIT_INTERRUPTED
+    except ex.CheckpointError as exc:  # a state file the search cannot resume from
+        out.write(f"python -m stress: error: {exc}\n")
+        return EXIT_BAD_CHECKPOINT

@@ -19,7 +19,7 @@ from typing import Sequence, TextIO
 from refasync.explore import Settings, run_once
 from refasync.explore.strategies import DFSStrategy
 
-from stress.explore_driver import LIMITS_DFS, instance_body
+from stress.strategies.explored import LIMITS_DFS, instance_body
 
 __all__ = ("DPOR_HEADER", "SHARD_HEADER", "Search", "dpor_rows", "main", "search",
            "shard_rows")

@@ -64,6 +64,7 @@ def test_meaningless_numbers_are_argparse_errors(argv: list[str],
     (["--strategy", "pct", "--scenario", "channel_mpmc", "--seed", "1", "--replay"],
      "needs the failure's SCHEDULE"),
     (["--detect", "1", "--html", "x.html"], "--detect writes no histories"),
+    (["--strategy", "pct", "--checkpoint", "states"], "dfs's option"),
     (["--strategy", "pct", "--scenario", "channel_mpmc", "--seed", "1", "--replay", "0*x"],
      "bad schedule part"),
     (["--strategy", "pct", "--scenario", "channel_mpmc", "--seed", "1", "--replay",
@@ -97,6 +98,8 @@ def test_output_paths_are_checked_before_the_run(tmp_path: Path, unwritable: Pat
     assert "is a directory" in refused(["--html", str(tmp_path)], capsys)
     assert "is not a directory" in refused(["--history", str(a_file)], capsys)
     assert "does not exist" in refused(["--history", str(missing)], capsys)
+    assert "is not a directory" in refused(["--strategy", "dfs", "--checkpoint", str(a_file)],
+                                           capsys)
     if os.geteuid() != 0:  # root writes anywhere
         assert "not writable" in refused(["--json", str(unwritable / "r.json")], capsys)
         assert "not writable" in refused(["--history", str(unwritable)], capsys)
@@ -192,3 +195,23 @@ def test_strategy_none_catches_a_defect_only_the_hook_free_program_has(
     assert "FAILURE channel_close_blocked" in text and "hang" in text
     assert "replay: python -m stress --strategy none --scenario channel_close_blocked" in text
     assert f"timeline of the failure written to {page}" in text and page.stat().st_size
+
+
+@pytest.mark.timeout(300)
+def test_dfs_keeps_each_instances_search_in_the_checkpoint_directory(tmp_path: Path) -> None:
+    states = tmp_path / "states"
+    argv = ["--strategy", "dfs", "--scenario", "channel_mpmc", "--seed", "7", "--instances",
+            "1", "--checkpoint", str(states)]
+    out = io.StringIO()
+    assert main([*argv, "--runs", "3"], out) == 0, out.getvalue()
+    (state,) = states.iterdir()  # one instance: one file, named after it
+    assert state.name.startswith("channel_mpmc-") and state.suffix == ".json"
+    first = json.loads(state.read_text())
+    out = io.StringIO()
+    assert main([*argv, "--runs", "6"], out) == 0, out.getvalue()  # resumes: 3 more
+    assert json.loads(state.read_text()) != first
+    state.write_text("{not json")  # hostile: refused, naming the file
+    out = io.StringIO()
+    assert main([*argv, "--runs", "9"], out) == 2
+    (line,) = out.getvalue().splitlines()[-1:]
+    assert line.startswith("python -m stress: error: checkpoint ") and state.name in line, line

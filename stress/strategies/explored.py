@@ -16,6 +16,8 @@ instance's share of the budget ends.
 
 from __future__ import annotations
 
+import os
+
 import contextlib
 import random
 import threading
@@ -237,7 +239,8 @@ class Explored(Strategy):
     def __init__(self, *, shard: tuple[int, int] = (0, 1),
                  stall_s: float = ex.STALL_S, blocked_s: float = ex.BLOCKED_S,
                  check_determinism: bool = False, shrink_steps: int = SHRINK_STEPS,
-                 shrink: bool = True, depth: int = 3, preemptions: int = 2) -> None:
+                 shrink: bool = True, depth: int = 3, preemptions: int = 2,
+                 checkpoint_dir: str | None = None) -> None:
         self.depth = depth  # pct
         self.preemptions = preemptions  # dfs
         self.shard = shard
@@ -246,6 +249,7 @@ class Explored(Strategy):
         self.check_determinism = check_determinism
         self.shrink_steps = shrink_steps
         self.shrink = shrink  # False: report the failing schedule as found (--detect)
+        self.checkpoint_dir = checkpoint_dir  # dfs: one search state per instance there
 
     @staticmethod
     def faults_for(scenario: str) -> bool:
@@ -282,7 +286,8 @@ class Explored(Strategy):
             stall_s=self.stall_s, blocked_s=self.blocked_s, stdlib=False,
             check_determinism=self.check_determinism, replay_hint=hint,
             shrink_steps=self.shrink_steps, shrink_s=None if self.shrink else 0.0,
-            depth=self.depth, preemptions=self.preemptions, raise_on_failure=False)
+            depth=self.depth, preemptions=self.preemptions, raise_on_failure=False,
+            checkpoint=self.checkpoint_for(scenario, seed))
         items, ops = contexts.totals()
         outcome = Outcome(scenario, seed, not report.failed,
                           f"{scenario} seed={seed}: {report.message}" if report.failed else "",
@@ -294,6 +299,13 @@ class Explored(Strategy):
             ex.replay(self.body(scenario, seed, contexts), report.schedule,
                       strategy=self.name, faults=self.faults_for(scenario), stdlib=False)
         return with_histories(outcome, contexts.last, options.history_dir, options.html)
+
+    def checkpoint_for(self, scenario: str, seed: int) -> str | None:
+        """:return: the file keeping the instance's search, or None (no ``--checkpoint``)."""
+        if self.checkpoint_dir is None:
+            return None
+        os.makedirs(self.checkpoint_dir, exist_ok=True)
+        return os.path.join(self.checkpoint_dir, f"{scenario}-{seed}.json")
 
     def replay(self, scenario: str, seed: int, schedule: str | None,
                options: RunOptions) -> Outcome:
