@@ -33,9 +33,10 @@ wheel-check: $(STAMP)
 	tools/wheel_check.sh $(BIN)/python
 
 # Unit tests, the state-machine models and the stress harness's short budget
-# (the long per-scenario batches are for `pytest stress -k scenario_batch --count N`).
+# (pytest with no arguments: its testpaths; the long per-scenario batches are for
+# `pytest stress -m batch --count N -p repeat`).
 test: typecheck crosshair wheel-check
-	$(BIN)/python -m pytest -q tests models stress conformance -k "not scenario_batch"
+	$(BIN)/python -m pytest -q
 
 # 60 seconds of randomized interleavings (the delay injector), then 60 seconds of every
 # scenario with no hook installed (the program users run); each prints its master seed
@@ -57,7 +58,7 @@ demo: $(STAMP)
 # tests/test_typing.py) and without the explorer's heavy campaigns (marker `campaign`:
 # pct 1000 runs per broken variant, dfs exhaustion): schedules are choices at library
 # points, so they find the same on every interpreter, and CI runs the suite 4 more times.
-SUITE := tests models stress -k "not scenario_batch" -m "not campaign"
+SUITE := tests models stress -m "not campaign and not batch"
 TEST_TOOLS := pytest pytest-repeat hypothesis
 
 # Free-threaded CPython 3.13 (--disable-gil), built once into ~/.cache/refasync. The GIL is
