@@ -65,15 +65,22 @@ class _GilChecks:
 def _require_gil_off(where: str) -> None:
     if gil_enabled():
         _GilChecks.seen_on = where
-        pytest.exit(f"the GIL is on {where}: this run must keep it off (free-threaded "
-                    f"interpreter or {REQUIRE_ENV}=1); an extension module that does not "
-                    f"declare it can run without the GIL was probably imported", returncode=1)
+        pytest.exit(
+            f"the GIL is on {where}: this run must keep it off (free-threaded "
+            f"interpreter or {REQUIRE_ENV}=1); an extension module that does not "
+            f"declare it can run without the GIL was probably imported",
+            returncode=1,
+        )
     _GilChecks.passed += 1
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--defect", default=None, metavar="NAME",
-                     help="install the defect NAME of models/defects.py for the session")
+    parser.addoption(
+        "--defect",
+        default=None,
+        metavar="NAME",
+        help="install the defect NAME of models/defects.py for the session",
+    )
 
 
 _session_defect = contextlib.ExitStack()
@@ -109,7 +116,9 @@ def _gil_stays_off(request: pytest.FixtureRequest) -> Iterator[None]:
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     if GIL_CHECK and _GilChecks.seen_on is None:
-        terminalreporter.write_line(f"GIL check: off at all {_GilChecks.passed} checks "
-                                    f"(after collection and after every test)")
+        terminalreporter.write_line(
+            f"GIL check: off at all {_GilChecks.passed} checks "
+            f"(after collection and after every test)"
+        )
     elif GIL_CHECK:
         terminalreporter.write_line(f"GIL check FAILED: the GIL is on {_GilChecks.seen_on}")

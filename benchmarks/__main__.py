@@ -6,7 +6,7 @@ import argparse
 import sys
 import time
 import traceback
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from .bounds import bound_rows
 from .channel_bench import channel_rows
@@ -34,8 +34,7 @@ def _groups(scale: Scale) -> list[Group]:
     for make_row in channel_rows(scale):
         groups.append(("channel", _as_group(make_row)))
     chain, sha, sleep, growth = pool_rows(scale)
-    groups += [("pool-chain", chain), ("sha256", sha), ("sleep", sleep),
-               ("pool-growth", growth)]
+    groups += [("pool-chain", chain), ("sha256", sha), ("sleep", sleep), ("pool-growth", growth)]
     groups.append(("bounds", lambda: bound_rows(scale)))
     groups.append(("latency", lambda: latency_rows(scale)))
     groups.append(("memory", lambda: memory_rows(scale)))
@@ -59,16 +58,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="smaller run, under 60 s")
     parser.add_argument("--json", metavar="REPORT", help="also write the results as JSON")
-    parser.add_argument("--only", metavar="TEXT", action="append", default=[],
-                        help="run only groups whose name contains TEXT (repeatable): "
-                        "channel, pool-chain, sha256, sleep, pool-growth, latency, memory, hook, cpu")
-    parser.add_argument("--strict", action="store_true",
-                        help="exit 1 if a target is missed, against the original included "
-                        "(default: only hangs and errors)")
-    parser.add_argument("--show-nohook", action="store_true",
-                        help="print the hook-free copy of refasync.sync + refasync.queues and exit")
-    parser.add_argument("--no-original", action="store_true",
-                        help="do not prepare or run the original library (PyPI async 0.6.2)")
+    parser.add_argument(
+        "--only",
+        metavar="TEXT",
+        action="append",
+        default=[],
+        help="run only groups whose name contains TEXT (repeatable): "
+        "channel, pool-chain, sha256, sleep, pool-growth, latency, memory, hook, cpu",
+    )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="exit 1 if a target is missed, against the original included "
+        "(default: only hangs and errors)",
+    )
+    parser.add_argument(
+        "--show-nohook",
+        action="store_true",
+        help="print the hook-free copy of refasync.sync + refasync.queues and exit",
+    )
+    parser.add_argument(
+        "--no-original",
+        action="store_true",
+        help="do not prepare or run the original library (PyPI async 0.6.2)",
+    )
     args = parser.parse_args(argv)
     if args.show_nohook:
         print(build_nohook_baseline().source)
@@ -86,9 +99,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         new = _run_group(name, run)
         rows += new
         for row in new:
-            print(f"[{time.perf_counter() - group_start:5.1f} s] {row.workload}: "
-                  f"{row.value_text()} (target {row.target_text()}) {row.status.value}",
-                  file=sys.stderr, flush=True)
+            print(
+                f"[{time.perf_counter() - group_start:5.1f} s] {row.workload}: "
+                f"{row.value_text()} (target {row.target_text()}) {row.status.value}",
+                file=sys.stderr,
+                flush=True,
+            )
     total = time.perf_counter() - started
     machine["original"] = describe_original()
     print(format_table(rows, machine, scale.name))
@@ -96,9 +112,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         write_json(args.json, rows, machine, scale.name, total)
     broken = any(row.status in (Status.HANG, Status.ERROR) for row in rows)
-    missed = any(row.status is Status.MISSED
-                 or (row.original is not None and row.original.status is Status.MISSED)
-                 for row in rows)
+    missed = any(
+        row.status is Status.MISSED
+        or (row.original is not None and row.original.status is Status.MISSED)
+        for row in rows
+    )
     return 2 if broken else (1 if args.strict and missed else 0)
 
 

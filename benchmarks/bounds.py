@@ -25,9 +25,9 @@ import pstats
 import threading
 import time
 from collections import Counter, deque
-from typing import Callable
+from collections.abc import Callable
 
-from refasync.channel import Channel, SerialChannel
+from refasync.channel import SerialChannel
 from refasync.pool import ThreadPool
 from refasync.sync import SyncPoint, SyncPrimitive, set_sync_hook
 
@@ -36,8 +36,14 @@ from .harness import Goal, Row, Timed, interleave, median
 from .pool_bench import CHAIN_LENGTH, _build_chain, generator_chain, identity, serial_pool_chain
 from .scale import Scale
 
-__all__ = ("LOCKS_PER_STAGE", "bound_rows", "chain_counts", "frame_ns", "lock_block_ns",
-           "skeleton_chain")
+__all__ = (
+    "LOCKS_PER_STAGE",
+    "bound_rows",
+    "chain_counts",
+    "frame_ns",
+    "lock_block_ns",
+    "skeleton_chain",
+)
 
 #: The lock blocks one stage of a serial pool chain needs per item read with ``read(1)``,
 #: whatever the design, if every piece of shared state stays guarded: the reader takes
@@ -54,11 +60,20 @@ class _SkeletonStage:
     counters they guard, and nothing else (no argument checks, no done flag or chunk
     limits, no closing, no recovery from exceptions, no hook tests)."""
 
-    __slots__ = ("upstream", "fun", "items", "mutex", "pool_lock", "task_lock", "writers",
-                 "inflight")
+    __slots__ = (
+        "upstream",
+        "fun",
+        "items",
+        "mutex",
+        "pool_lock",
+        "task_lock",
+        "writers",
+        "inflight",
+    )
 
-    def __init__(self, upstream: Callable[[], int], fun: Callable[[int], int],
-                 pool_lock: threading.Lock) -> None:
+    def __init__(
+        self, upstream: Callable[[], int], fun: Callable[[int], int], pool_lock: threading.Lock
+    ) -> None:
         self.upstream = upstream
         self.fun = fun
         self.items: deque[int] = deque()
@@ -182,7 +197,9 @@ def _best_per_loop_ns(body: str, setup: str, loops: int) -> float:
     exec(  # one function per body, so that its names are fast locals
         f"def _timed(loops):\n    {setup}\n    for _ in range(loops):\n        {body}\n"
         f"def _empty(loops):\n    {setup}\n    for _ in range(loops):\n        pass\n",
-        {"threading": threading}, namespace)
+        {"threading": threading},
+        namespace,
+    )
     timed, empty = namespace["_timed"], namespace["_empty"]
     assert callable(timed) and callable(empty)
     best: dict[str, float] = {}
@@ -202,8 +219,7 @@ def lock_block_ns(loops: int = 200_000) -> float:
 
 def frame_ns(loops: int = 200_000) -> float:
     """:return: ns per call of a Python function of three arguments."""
-    return _best_per_loop_ns("f(1, True, None)",
-                             "f = lambda count, block, timeout: None", loops)
+    return _best_per_loop_ns("f(1, True, None)", "f = lambda count, block, timeout: None", loops)
 
 
 def chain_counts(items: int, stages: int = CHAIN_LENGTH) -> tuple[float, float]:
@@ -238,8 +254,15 @@ def chain_counts(items: int, stages: int = CHAIN_LENGTH) -> tuple[float, float]:
 
 
 def _bound_row(workload: str, baseline: str, value: float, limit: float, note: str) -> Row:
-    row = Row(f"bound: {workload}", baseline, value, "x", Goal.INFO, limit,
-              note=f"{note}; the target: <= {limit:g}x")
+    row = Row(
+        f"bound: {workload}",
+        baseline,
+        value,
+        "x",
+        Goal.INFO,
+        limit,
+        note=f"{note}; the target: <= {limit:g}x",
+    )
     return row.judge()
 
 
@@ -257,73 +280,170 @@ def bound_rows(scale: Scale) -> list[Row]:
     rows: list[Row] = []
     n = scale.items
     lock, _ = cost()
-    serial, skeleton, bare, theirs = (median(s) for s in interleave(
-        (write_read1(SerialChannel, n), skeleton_write_read1(n), skeleton_write_read1(n, True),
-         queue_put_get(n)),
-        scale.reps, scale.run_timeout_s, "bound: write + read(1)"))
-    rows.append(_bound_row(
-        "write + read(1) >= a skeleton channel: a lock block around a deque per write and "
-        "per read, nothing else", "queue.Queue put/get", skeleton / theirs, 0.40,
-        f"{skeleton / n * 1e9:.0f} vs {theirs / n * 1e9:.0f} ns/item"))
-    rows.append(_bound_row(
-        "write + read(1) >= the skeleton + the API's checks (SerialChannel minus the "
-        "skeleton without its lock)", "queue.Queue put/get", (skeleton + serial - bare) / theirs,
-        0.40, f"{skeleton / n * 1e9:.0f} + {(serial - bare) / n * 1e9:.0f} ns vs "
-        f"{theirs / n * 1e9:.0f} ns/item"))
-    rows.append(_bound_row(
-        "write + read(1) [Channel] = the same code without locks [SerialChannel] + 2 lock "
-        "blocks per item", "queue.Queue put/get", (serial + 2 * n * lock * 1e-9) / theirs,
-        0.40, f"{serial / n * 1e9:.0f} + 2 x {lock:.0f} ns vs {theirs / n * 1e9:.0f} ns/item"))
+    serial, skeleton, bare, theirs = (
+        median(s)
+        for s in interleave(
+            (
+                write_read1(SerialChannel, n),
+                skeleton_write_read1(n),
+                skeleton_write_read1(n, True),
+                queue_put_get(n),
+            ),
+            scale.reps,
+            scale.run_timeout_s,
+            "bound: write + read(1)",
+        )
+    )
+    rows.append(
+        _bound_row(
+            "write + read(1) >= a skeleton channel: a lock block around a deque per write and "
+            "per read, nothing else",
+            "queue.Queue put/get",
+            skeleton / theirs,
+            0.40,
+            f"{skeleton / n * 1e9:.0f} vs {theirs / n * 1e9:.0f} ns/item",
+        )
+    )
+    rows.append(
+        _bound_row(
+            "write + read(1) >= the skeleton + the API's checks (SerialChannel minus the "
+            "skeleton without its lock)",
+            "queue.Queue put/get",
+            (skeleton + serial - bare) / theirs,
+            0.40,
+            f"{skeleton / n * 1e9:.0f} + {(serial - bare) / n * 1e9:.0f} ns vs "
+            f"{theirs / n * 1e9:.0f} ns/item",
+        )
+    )
+    rows.append(
+        _bound_row(
+            "write + read(1) [Channel] = the same code without locks [SerialChannel] + 2 lock "
+            "blocks per item",
+            "queue.Queue put/get",
+            (serial + 2 * n * lock * 1e-9) / theirs,
+            0.40,
+            f"{serial / n * 1e9:.0f} + 2 x {lock:.0f} ns vs {theirs / n * 1e9:.0f} ns/item",
+        )
+    )
 
     lock, _ = cost()
-    serial, skeleton, bare, theirs = (median(s) for s in interleave(
-        (write_close_drain(SerialChannel, n), skeleton_drain(n), skeleton_drain(n, True),
-         queue_put_drain(n)),
-        scale.reps, scale.run_timeout_s, "bound: drain"))
-    rows.append(_bound_row(
-        "write N, read(0) >= a skeleton channel", "queue.Queue put + get loop",
-        skeleton / theirs, 0.20, f"{skeleton / n * 1e9:.0f} vs {theirs / n * 1e9:.0f} ns/item"))
-    rows.append(_bound_row(
-        "write N, read(0) >= the skeleton + the API's checks", "queue.Queue put + get loop",
-        (skeleton + serial - bare) / theirs, 0.20,
-        f"{skeleton / n * 1e9:.0f} + {(serial - bare) / n * 1e9:.0f} ns vs "
-        f"{theirs / n * 1e9:.0f} ns/item"))
-    rows.append(_bound_row(
-        "write N, close, read(0) [Channel] = [SerialChannel] + 1 lock block per write",
-        "queue.Queue put + get loop", (serial + n * lock * 1e-9) / theirs, 0.20,
-        f"{serial / n * 1e9:.0f} + {lock:.0f} ns vs {theirs / n * 1e9:.0f} ns/item"))
+    serial, skeleton, bare, theirs = (
+        median(s)
+        for s in interleave(
+            (
+                write_close_drain(SerialChannel, n),
+                skeleton_drain(n),
+                skeleton_drain(n, True),
+                queue_put_drain(n),
+            ),
+            scale.reps,
+            scale.run_timeout_s,
+            "bound: drain",
+        )
+    )
+    rows.append(
+        _bound_row(
+            "write N, read(0) >= a skeleton channel",
+            "queue.Queue put + get loop",
+            skeleton / theirs,
+            0.20,
+            f"{skeleton / n * 1e9:.0f} vs {theirs / n * 1e9:.0f} ns/item",
+        )
+    )
+    rows.append(
+        _bound_row(
+            "write N, read(0) >= the skeleton + the API's checks",
+            "queue.Queue put + get loop",
+            (skeleton + serial - bare) / theirs,
+            0.20,
+            f"{skeleton / n * 1e9:.0f} + {(serial - bare) / n * 1e9:.0f} ns vs "
+            f"{theirs / n * 1e9:.0f} ns/item",
+        )
+    )
+    rows.append(
+        _bound_row(
+            "write N, close, read(0) [Channel] = [SerialChannel] + 1 lock block per write",
+            "queue.Queue put + get loop",
+            (serial + n * lock * 1e-9) / theirs,
+            0.20,
+            f"{serial / n * 1e9:.0f} + {lock:.0f} ns vs {theirs / n * 1e9:.0f} ns/item",
+        )
+    )
 
     items = scale.pool_items
     locks, frames = chain_counts(items)
     lock, frame = cost()
-    ours, skeleton, gen = (median(s) for s in interleave(
-        (serial_pool_chain(items, True, time_building=False), skeleton_chain(items),
-         generator_chain(items)),
-        scale.pool_reps, scale.run_timeout_s, "bound: read(1) loop"))
+    ours, skeleton, gen = (
+        median(s)
+        for s in interleave(
+            (
+                serial_pool_chain(items, True, time_building=False),
+                skeleton_chain(items),
+                generator_chain(items),
+            ),
+            scale.pool_reps,
+            scale.run_timeout_s,
+            "bound: read(1) loop",
+        )
+    )
     gen_item_ns = gen / items * 1e9
     least = LOCKS_PER_STAGE * (CHAIN_LENGTH + 1)
-    rows.append(_bound_row(
-        f"read(1) loop >= a skeleton chain: the {LOCKS_PER_STAGE} lock blocks per stage the "
-        "rules need and nothing else", "plain generator chain", skeleton / gen, 30.0,
-        f"{skeleton / items * 1e6:.2f} vs {gen_item_ns / 1e3:.2f} us/item; its {least} lock "
-        f"blocks alone: {least * lock / gen_item_ns:.0f}x"))
+    rows.append(
+        _bound_row(
+            f"read(1) loop >= a skeleton chain: the {LOCKS_PER_STAGE} lock blocks per stage the "
+            "rules need and nothing else",
+            "plain generator chain",
+            skeleton / gen,
+            30.0,
+            f"{skeleton / items * 1e6:.2f} vs {gen_item_ns / 1e3:.2f} us/item; its {least} lock "
+            f"blocks alone: {least * lock / gen_item_ns:.0f}x",
+        )
+    )
     spent_ns = locks * lock + frames * frame
-    rows.append(_bound_row(
-        f"read(1) loop: its {locks:.0f} lock blocks + {frames:.0f} Python frames per item",
-        "plain generator chain", spent_ns / gen_item_ns, 30.0,
-        f"{spent_ns / 1e3:.1f} us of the loop's {ours / items * 1e6:.1f} us/item (chain "
-        f"built beforehand: {ours / gen:.0f}x)"))
-    whole, read_only, gen = (median(s) for s in interleave(
-        (serial_pool_chain(items, False), serial_pool_chain(items, False, time_building=False),
-         generator_chain(items)),
-        scale.pool_reps, scale.run_timeout_s, "bound: read(0)"))
-    rows.append(_bound_row(
-        f"read(0) = building the {CHAIN_LENGTH + 1} tasks + reading every item",
-        "plain generator chain", whole / gen, 2.0,
-        f"building {(whole - read_only) / gen:.2f}x ({(whole - read_only) * 1e6:.0f} us) + "
-        f"reading {read_only / gen:.2f}x ({read_only * 1e6:.0f} us) vs {gen * 1e6:.0f} us"))
+    rows.append(
+        _bound_row(
+            f"read(1) loop: its {locks:.0f} lock blocks + {frames:.0f} Python frames per item",
+            "plain generator chain",
+            spent_ns / gen_item_ns,
+            30.0,
+            f"{spent_ns / 1e3:.1f} us of the loop's {ours / items * 1e6:.1f} us/item (chain "
+            f"built beforehand: {ours / gen:.0f}x)",
+        )
+    )
+    whole, read_only, gen = (
+        median(s)
+        for s in interleave(
+            (
+                serial_pool_chain(items, False),
+                serial_pool_chain(items, False, time_building=False),
+                generator_chain(items),
+            ),
+            scale.pool_reps,
+            scale.run_timeout_s,
+            "bound: read(0)",
+        )
+    )
+    rows.append(
+        _bound_row(
+            f"read(0) = building the {CHAIN_LENGTH + 1} tasks + reading every item",
+            "plain generator chain",
+            whole / gen,
+            2.0,
+            f"building {(whole - read_only) / gen:.2f}x ({(whole - read_only) * 1e6:.0f} us) + "
+            f"reading {read_only / gen:.2f}x ({read_only * 1e6:.0f} us) vs {gen * 1e6:.0f} us",
+        )
+    )
     lock, frame = cost()
-    rows.insert(0, Row("cost of one uncontended lock block (with lock: pass)", "-", lock, "ns",
-                       Goal.INFO, note=f"median of {len(costs)} measurements in this group; "
-                       f"a Python frame (3 arguments): {frame:.0f} ns").judge())
+    rows.insert(
+        0,
+        Row(
+            "cost of one uncontended lock block (with lock: pass)",
+            "-",
+            lock,
+            "ns",
+            Goal.INFO,
+            note=f"median of {len(costs)} measurements in this group; "
+            f"a Python frame (3 arguments): {frame:.0f} ns",
+        ).judge(),
+    )
     return rows

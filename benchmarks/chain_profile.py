@@ -11,7 +11,7 @@ import argparse
 import cProfile
 import pstats
 from collections import Counter
-from typing import Sequence
+from collections.abc import Sequence
 
 from refasync.pool import PoolReader, ThreadPool
 from refasync.sync import SyncPoint, SyncPrimitive, set_sync_hook
@@ -51,8 +51,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     calls = sum(count for _, count in entries)
     frames = sum(count for key, count in entries if key[0] != "~")
     print(f"read(1) loop, pool size {args.size}, feeder + {args.stages} tasks, {n} items")
-    print(f"calls per item {calls / n:.0f} ({calls / n / tasks:.0f} per task); Python frames "
-          f"per item {frames / n:.0f} ({frames / n / tasks:.0f} per task)")
+    print(
+        f"calls per item {calls / n:.0f} ({calls / n / tasks:.0f} per task); Python frames "
+        f"per item {frames / n:.0f} ({frames / n / tasks:.0f} per task)"
+    )
     for (file, line, function), count in sorted(entries, key=lambda e: -e[1])[: args.top]:
         where = function if file == "~" else f"{file.rsplit('/', 1)[-1]}:{line}({function})"
         print(f"  {count / n / tasks:7.2f} per task per item  {where}")
@@ -71,8 +73,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             set_sync_hook(previous)
     acquisitions = sum(c for (point, _), c in points.items() if point == "ACQUIRE")
-    print(f"hook points per item {sum(points.values()) / n:.0f}; lock acquisitions per item "
-          f"{acquisitions / n:.0f} ({acquisitions / n / tasks:.1f} per task)")
+    print(
+        f"hook points per item {sum(points.values()) / n:.0f}; lock acquisitions per item "
+        f"{acquisitions / n:.0f} ({acquisitions / n / tasks:.1f} per task)"
+    )
     for (point, owner), count in points.most_common():
         print(f"  {count / n / tasks:7.2f} per task per item  {point} {owner}")
     return 0

@@ -8,7 +8,7 @@ import queue
 import threading
 import time
 from collections import deque
-from typing import Callable
+from collections.abc import Callable
 
 from refasync.channel import Channel, SerialChannel
 
@@ -176,8 +176,7 @@ def _ratio_row(
     """Interleave refasync's run, the baseline's and, given ``original``, the original
     library's run of the same workload; one row."""
     side = OriginalSide(*([original] if original is not None else []))
-    (ours, theirs), originals = side.interleave(variants, scale.reps, scale.run_timeout_s,
-                                                workload)
+    (ours, theirs), originals = side.interleave(variants, scale.reps, scale.run_timeout_s, workload)
     ours_s, theirs_s = median(ours), median(theirs)
     row = Row(
         workload,

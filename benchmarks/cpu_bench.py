@@ -22,8 +22,10 @@ ITEMS = 8
 N = 2_000_000
 #: The original library is left out of this group: it would run serially at every size,
 #: as the plain loop does (plus its per-item cost), at about a second a run.
-NOT_RUN = ("not run: async 0.6.2 forces pool size 0 (its Pool.set_size), so it would run "
-           "as the plain loop does")
+NOT_RUN = (
+    "not run: async 0.6.2 forces pool size 0 (its Pool.set_size), so it would run "
+    "as the plain loop does"
+)
 SIZES = (0, 1, 2)
 EXECUTOR_WORKERS = 2
 TARGET_GIL_OFF = 1.8  # size 2, GIL off
@@ -40,11 +42,18 @@ def _judge(size: int, speedup: float, executor: float, gil_on: bool) -> tuple[Go
     if gil_on:
         return Goal.AT_LEAST, TARGET_GIL_ON, "target under the GIL: about 1.0x"
     if executor < FREE_CORES_EVIDENCE:
-        return (Goal.AT_LEAST, executor, f"target >= {TARGET_GIL_OFF} NOT MEASURABLE: the "
-                f"executor itself got {executor:.2f}, so 2 cores were not free; judged on "
-                "the executor's speedup only")
-    return (Goal.AT_LEAST, max(TARGET_GIL_OFF, executor),
-            f"target with the GIL off: >= {TARGET_GIL_OFF} and >= the executor's")
+        return (
+            Goal.AT_LEAST,
+            executor,
+            f"target >= {TARGET_GIL_OFF} NOT MEASURABLE: the "
+            f"executor itself got {executor:.2f}, so 2 cores were not free; judged on "
+            "the executor's speedup only",
+        )
+    return (
+        Goal.AT_LEAST,
+        max(TARGET_GIL_OFF, executor),
+        f"target with the GIL off: >= {TARGET_GIL_OFF} and >= the executor's",
+    )
 
 
 def cpu_rows(scale: Scale) -> list[Row]:
@@ -64,16 +73,35 @@ def cpu_rows(scale: Scale) -> list[Row]:
         ours_s = median(samples[index])
         speedup = serial_s / ours_s
         goal, limit, verdict = _judge(size, speedup, executor, gil_on)
-        note = (f"serial {serial_s * 1e3:.0f} ms; ThreadPoolExecutor({EXECUTOR_WORKERS}) "
-                f"speedup {executor:.2f}, ours/executor {speedup / executor:.3f}")
-        rows.append(Row(
-            f"{name}, pool size {size}", "plain loop", speedup, "x", goal, limit,
-            refasync_s=ours_s, baseline_s=serial_s,
-            note=f"{note}; {verdict}" if verdict else note,
-            details={"serial_s": serial_s, "executor_speedup": executor},
-            original=not_available(NOT_RUN)).judge())
-    rows.append(Row(
-        f"{name}, ThreadPoolExecutor({EXECUTOR_WORKERS})", "plain loop", executor, "x",
-        Goal.INFO, refasync_s=executor_s, baseline_s=serial_s,
-        note="the standard library, for scale").judge())
+        note = (
+            f"serial {serial_s * 1e3:.0f} ms; ThreadPoolExecutor({EXECUTOR_WORKERS}) "
+            f"speedup {executor:.2f}, ours/executor {speedup / executor:.3f}"
+        )
+        rows.append(
+            Row(
+                f"{name}, pool size {size}",
+                "plain loop",
+                speedup,
+                "x",
+                goal,
+                limit,
+                refasync_s=ours_s,
+                baseline_s=serial_s,
+                note=f"{note}; {verdict}" if verdict else note,
+                details={"serial_s": serial_s, "executor_speedup": executor},
+                original=not_available(NOT_RUN),
+            ).judge()
+        )
+    rows.append(
+        Row(
+            f"{name}, ThreadPoolExecutor({EXECUTOR_WORKERS})",
+            "plain loop",
+            executor,
+            "x",
+            Goal.INFO,
+            refasync_s=executor_s,
+            baseline_s=serial_s,
+            note="the standard library, for scale",
+        ).judge()
+    )
     return rows

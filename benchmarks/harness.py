@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import gc
 import statistics
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Callable, Sequence
 
 from refasync.testing import Hang, run_bounded
 
@@ -48,7 +48,9 @@ def run_guarded(fn: Callable[[], float], seconds: float, what: str) -> float:
         raise BenchHang(str(exc)) from None
 
 
-def interleave(variants: Sequence[Timed], reps: int, seconds: float, what: str) -> list[list[float]]:
+def interleave(
+    variants: Sequence[Timed], reps: int, seconds: float, what: str
+) -> list[list[float]]:
     """Run the variants A B C A B C ... ``reps`` times each, in this process.
 
     A collection runs before every timed call, so no run pays for another's garbage.

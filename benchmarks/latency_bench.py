@@ -14,10 +14,11 @@ blocks of its own, interleaved with the others.
 
 from __future__ import annotations
 
+import functools
 import queue
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from .harness import Goal, Row, Versus, percentile, run_guarded
 from .libraries import REFASYNC, Library
@@ -43,8 +44,7 @@ def _wait_until(predicate: Callable[[], bool], what: str, seconds: float = 10.0)
         time.sleep(POLL_S)
 
 
-def channel_block(samples: list[float], method: str = "waiter",
-                  lib: Library = REFASYNC) -> float:
+def channel_block(samples: list[float], method: str = "waiter", lib: Library = REFASYNC) -> float:
     """Measure ``BLOCK`` wake-ups of a blocked ``read(1)``; :return: seconds spent."""
     writer, reader = lib.mkchannel(lib.channel)
 
@@ -75,7 +75,9 @@ def queue_block(samples: list[float], method: str = "waiter") -> float:
 
 
 def _drive(
-    consume: Callable[[], None], blocked: Callable[[], bool], send: Callable[[int], None],
+    consume: Callable[[], None],
+    blocked: Callable[[], bool],
+    send: Callable[[int], None],
     method: str,
 ) -> float:
     assert method in METHODS, method
@@ -106,20 +108,35 @@ def latency_rows(scale: Scale) -> list[Row]:
     blocks = max(1, scale.latency_samples // BLOCK)
     for index in range(blocks):
         for m in METHODS:
-            run_guarded(lambda: channel_block(ours[m], m), scale.run_timeout_s,
-                        f"latency refasync {m} {index}")
-            run_guarded(lambda: queue_block(theirs[m], m), scale.run_timeout_s,
-                        f"latency queue {m} {index}")
-            run_guarded(lambda: queue_block(again[m], m), scale.run_timeout_s,
-                        f"latency queue again {m} {index}")
+            run_guarded(
+                functools.partial(channel_block, ours[m], m),
+                scale.run_timeout_s,
+                f"latency refasync {m} {index}",
+            )
+            run_guarded(
+                functools.partial(queue_block, theirs[m], m),
+                scale.run_timeout_s,
+                f"latency queue {m} {index}",
+            )
+            run_guarded(
+                functools.partial(queue_block, again[m], m),
+                scale.run_timeout_s,
+                f"latency queue again {m} {index}",
+            )
             if isinstance(original, Library):
                 lib = original
-                run_guarded(lambda: channel_block(orig[m], m, lib), scale.run_timeout_s,
-                            f"latency {lib.name} {m} {index}")
+                run_guarded(
+                    functools.partial(channel_block, orig[m], m, lib),
+                    scale.run_timeout_s,
+                    f"latency {lib.name} {m} {index}",
+                )
     rows = []
     for m in METHODS:
-        how = ("writer waits for a registered waiter + 0.3 ms" if m == "waiter"
-               else "writer sleeps a fixed 0.2 ms before each write")
+        how = (
+            "writer waits for a registered waiter + 0.3 ms"
+            if m == "waiter"
+            else "writer sleeps a fixed 0.2 ms before each write"
+        )
         for label, fraction in (("p50", 0.5), ("p99", 0.99)):
             ours_s, theirs_s = percentile(ours[m], fraction), percentile(theirs[m], fraction)
             rows.append(
@@ -139,21 +156,33 @@ def latency_rows(scale: Scale) -> list[Row]:
             )
             if label == "p50":
                 again_s = percentile(again[m], fraction)
-                rows.append(Row(
-                    f"wake-up latency, p50, {m} method: queue.Queue against itself",
-                    "queue.Queue get", again_s / theirs_s, "x", Goal.INFO,
-                    refasync_s=again_s, baseline_s=theirs_s,
-                    note="the same code in other blocks of the same run: the spread of "
-                         "this measurement here").judge())
+                rows.append(
+                    Row(
+                        f"wake-up latency, p50, {m} method: queue.Queue against itself",
+                        "queue.Queue get",
+                        again_s / theirs_s,
+                        "x",
+                        Goal.INFO,
+                        refasync_s=again_s,
+                        baseline_s=theirs_s,
+                        note="the same code in other blocks of the same run: the spread of "
+                        "this measurement here",
+                    ).judge()
+                )
     return rows
 
 
-def _versus(original: Library | str, ours_s: float, samples: list[float],
-            fraction: float) -> Versus:
+def _versus(
+    original: Library | str, ours_s: float, samples: list[float], fraction: float
+) -> Versus:
     """The column's entry: the same percentile of the original's wake-ups (judged at the
     median, <= 1.0; the tail for information)."""
     if isinstance(original, str):
         return not_available(f"not available: {original}")
     theirs_s = percentile(samples, fraction)
-    return Versus(ours_s / theirs_s, AT_MOST_ORIGINAL if fraction == 0.5 else None, theirs_s,
-                  f"{original.name} {seconds_text(theirs_s)}").judge()
+    return Versus(
+        ours_s / theirs_s,
+        AT_MOST_ORIGINAL if fraction == 0.5 else None,
+        theirs_s,
+        f"{original.name} {seconds_text(theirs_s)}",
+    ).judge()

@@ -9,9 +9,10 @@ them; :data:`REFASYNC` is this project, :mod:`benchmarks.original` makes the oth
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Any, Callable, Protocol, Sequence, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from refasync.channel import Channel, ChannelWriter, SerialChannel, mkchannel
 from refasync.pool import ThreadPool
@@ -30,8 +31,9 @@ class WriteEnd(Protocol):
 
 
 class ReadEnd(Protocol):
-    def read(self, count: int = ..., block: bool = ...,
-             timeout: float | None = ...) -> Sequence[int]: ...
+    def read(
+        self, count: int = ..., block: bool = ..., timeout: float | None = ...
+    ) -> Sequence[int]: ...
 
 
 class PoolHandle(Protocol[R_co]):

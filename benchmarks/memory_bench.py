@@ -25,7 +25,7 @@ import queue
 import threading
 import time
 import tracemalloc
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from refasync.channel import Channel, ChannelReader, ChannelWriter
 from refasync.sync import SyncPoint, SyncPrimitive, get_sync_hook, set_sync_hook
@@ -137,10 +137,14 @@ def memory_rows(scale: Scale) -> list[Row]:
         results[name] = _peak_growth(setup, n)
         return results[name][1]
 
-    run_guarded(lambda: measure("refasync", refasync_stream(n)), scale.run_timeout_s * 4,
-                "bounded stream refasync")
-    run_guarded(lambda: measure("queue", queue_stream(n)), scale.run_timeout_s * 4,
-                "bounded stream queue")
+    run_guarded(
+        lambda: measure("refasync", refasync_stream(n)),
+        scale.run_timeout_s * 4,
+        "bounded stream refasync",
+    )
+    run_guarded(
+        lambda: measure("queue", queue_stream(n)), scale.run_timeout_s * 4, "bounded stream queue"
+    )
     ours_b, ours_s = results["refasync"]
     theirs_b, theirs_s = results["queue"]
     sizes = f"refasync {ours_b / KIB:.1f} KiB, queue.Queue {theirs_b / KIB:.1f} KiB"
@@ -170,8 +174,7 @@ def memory_rows(scale: Scale) -> list[Row]:
     ]
 
 
-def allocations_by_line(setup: Stream, n: int, top: int,
-                        at_waits: bool = False) -> list[str]:
+def allocations_by_line(setup: Stream, n: int, top: int, at_waits: bool = False) -> list[str]:
     """Stream ``n`` items and snapshot the traced memory whenever it is higher than ever
     before at a sampling point: after each take, and with ``at_waits`` (refasync) also
     where the reading thread waits in a read, before and after (a sync hook that only
@@ -210,36 +213,47 @@ def allocations_by_line(setup: Stream, n: int, top: int,
     assert received == n, f"{received} of {n} items"
     source, first = inspect.getsourcelines(allocations_by_line)
     own = [tracemalloc.Filter(False, tracemalloc.__file__)]
-    own += [tracemalloc.Filter(False, __file__, line)
-            for line in range(first, first + len(source))]
+    own += [tracemalloc.Filter(False, __file__, line) for line in range(first, first + len(source))]
     lines: list[str] = []
     for stat in snapshot.filter_traces(own).compare_to(base.filter_traces(own), "lineno"):
         if stat.size_diff > 0 and len(lines) < top:
             frame = stat.traceback[0]
-            lines.append(f"  {stat.size_diff:7,d} B in {stat.count_diff:4d} blocks  "
-                         f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}")
+            lines.append(
+                f"  {stat.size_diff:7,d} B in {stat.count_diff:4d} blocks  "
+                f"{frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}"
+            )
     return lines
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.memory_bench",
-                                     description="peak memory of the bounded stream, by line")
-    parser.add_argument("--items", type=int, default=100_000,
-                        help=f"items streamed, 1 to {MAX_ITEMS:,}")
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.memory_bench",
+        description="peak memory of the bounded stream, by line",
+    )
+    parser.add_argument(
+        "--items", type=int, default=100_000, help=f"items streamed, 1 to {MAX_ITEMS:,}"
+    )
     parser.add_argument("--top", type=int, default=12, help="lines listed per side, 1 to 100")
     args = parser.parse_args(argv)
     if not 1 <= args.items <= MAX_ITEMS or not 1 <= args.top <= 100:
         parser.error(f"--items must be 1 to {MAX_ITEMS:,} and --top 1 to 100")
     ours, _ = _peak_growth(refasync_stream(args.items), args.items)
     theirs, _ = _peak_growth(queue_stream(args.items), args.items)
-    print(f"peak growth: refasync Channel({BOUND}) with read(64) {ours / KIB:.2f} KiB, "
-          f"queue.Queue({BOUND}) with get {theirs / KIB:.2f} KiB: ratio {ours / theirs:.2f} "
-          f"(target <= {PEAK_RATIO_LIMIT})")
+    print(
+        f"peak growth: refasync Channel({BOUND}) with read(64) {ours / KIB:.2f} KiB, "
+        f"queue.Queue({BOUND}) with get {theirs / KIB:.2f} KiB: ratio {ours / theirs:.2f} "
+        f"(target <= {PEAK_RATIO_LIMIT})"
+    )
     for title, setup, at_waits in (
-            ("refasync, highest after a take", refasync_stream(args.items), False),
-            ("refasync, highest after a take or where the reader waits in read(64), before "
-             "and after (a sync hook installed)", refasync_stream(args.items), True),
-            ("queue.Queue, highest after a get", queue_stream(args.items), False)):
+        ("refasync, highest after a take", refasync_stream(args.items), False),
+        (
+            "refasync, highest after a take or where the reader waits in read(64), before "
+            "and after (a sync hook installed)",
+            refasync_stream(args.items),
+            True,
+        ),
+        ("queue.Queue, highest after a get", queue_stream(args.items), False),
+    ):
         print(f"{title}: alive then, by the line that allocated it:")
         print("\n".join(allocations_by_line(setup, args.items, args.top, at_waits)))
     return 0

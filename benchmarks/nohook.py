@@ -33,9 +33,9 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from refasync import queues
-from refasync.sync import condition, locks
 from refasync.channel import Channel
 from refasync.queues import ItemQueue
+from refasync.sync import condition, locks
 
 __all__ = ("BaselineUnavailable", "NoHookBaseline", "build_nohook_baseline")
 
@@ -50,8 +50,11 @@ class _HookReads(ast.NodeTransformer):
 
     def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
         self.generic_visit(node)
-        if (isinstance(node.value, ast.Name) and node.value.id == HOOK_MODULE
-                and node.attr == HOOK_ATTRIBUTE):
+        if (
+            isinstance(node.value, ast.Name)
+            and node.value.id == HOOK_MODULE
+            and node.attr == HOOK_ATTRIBUTE
+        ):
             return ast.copy_location(ast.Name(HOOK_GLOBAL, ast.Load()), node)
         return node
 
@@ -62,8 +65,9 @@ def _drop_merged_imports(tree: ast.Module, defined: set[str]) -> None:
     body: list[ast.stmt] = []
     for stmt in tree.body:
         if isinstance(stmt, ast.ImportFrom) and (stmt.module or "").startswith("refasync"):
-            stmt.names = [alias for alias in stmt.names
-                          if (alias.asname or alias.name) not in defined]
+            stmt.names = [
+                alias for alias in stmt.names if (alias.asname or alias.name) not in defined
+            ]
             if not stmt.names:
                 continue
         body.append(stmt)
@@ -71,8 +75,11 @@ def _drop_merged_imports(tree: ast.Module, defined: set[str]) -> None:
 
 
 def _defined_names(tree: ast.Module) -> set[str]:
-    return {node.name for node in tree.body
-            if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))}
+    return {
+        node.name
+        for node in tree.body
+        if isinstance(node, (ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+    }
 
 
 class BaselineUnavailable(RuntimeError):
@@ -200,7 +207,8 @@ def _stripped(source_module: types.ModuleType, defined: set[str]) -> tuple[ast.M
     if leftovers:
         raise BaselineUnavailable(
             f"{source_module.__name__} reads the hook outside a class method the rewrite "
-            "knows; teach benchmarks/nohook.py the new pattern")
+            "knows; teach benchmarks/nohook.py the new pattern"
+        )
     _fill_empty_bodies(tree)
     ast.fix_missing_locations(tree)
     return tree, removed
@@ -224,8 +232,10 @@ def build_nohook_baseline() -> NoHookBaseline:
         removed += count
         defined |= _defined_names(tree)
         sources.append(ast.unparse(tree))
-        exec(compile(tree, source_module.__file__ or f"<{source_module.__name__}>", "exec"),
-             module.__dict__)
+        exec(
+            compile(tree, source_module.__file__ or f"<{source_module.__name__}>", "exec"),
+            module.__dict__,
+        )
     if removed == 0:
         raise BaselineUnavailable("no hook test found in refasync.sync's classes")
     # Any: the library types Channel.QueueCls as type[ItemQueue[Any]]; the rewritten

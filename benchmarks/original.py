@@ -22,17 +22,26 @@ import os
 import subprocess
 import sys
 import warnings
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from types import ModuleType
-from typing import Callable, Iterator, Sequence
 
 from .harness import Timed, Versus, interleave, median
 from .libraries import Library, PoolHandle, ReadEnd, WriteEnd
 from .report import seconds_text
 
-__all__ = ("AT_MOST_ORIGINAL", "FORCES_SIZE_0", "NO_BOUNDED_CHANNEL", "OriginalSide",
-           "READ1_LOOP_LIMIT", "describe", "disable", "library", "not_available")
+__all__ = (
+    "AT_MOST_ORIGINAL",
+    "FORCES_SIZE_0",
+    "NO_BOUNDED_CHANNEL",
+    "OriginalSide",
+    "READ1_LOOP_LIMIT",
+    "describe",
+    "disable",
+    "library",
+    "not_available",
+)
 
 VERSION = "0.6.2"
 PACKAGE = "async_orig"
@@ -45,8 +54,10 @@ READ1_LOOP_LIMIT = 0.8
 AT_MOST_ORIGINAL = 1.0
 
 FORCES_SIZE_0 = "serially: its Pool.set_size forces size 0"
-NO_BOUNDED_CHANNEL = (f"not comparable: async {VERSION} has no bounded channel (its Channel "
-                      "takes no maxsize and its AsyncQueue ignores one)")
+NO_BOUNDED_CHANNEL = (
+    f"not comparable: async {VERSION} has no bounded channel (its Channel "
+    "takes no maxsize and its AsyncQueue ignores one)"
+)
 
 _disabled: str | None = None  # why the original is not to be used in this process
 _loaded: Library | str | None = None  # the library, or why it is not available
@@ -95,8 +106,14 @@ def _prepare() -> Path:
     # One retry and a short socket timeout: without the network this fails in seconds.
     env = dict(os.environ, PIP_RETRIES="1", PIP_TIMEOUT="15", PIP_DISABLE_PIP_VERSION_CHECK="1")
     try:
-        done = subprocess.run([sys.executable, str(TOOL), "--prepare"], capture_output=True,
-                              text=True, timeout=PREPARE_TIMEOUT_S, env=env, check=False)
+        done = subprocess.run(
+            [sys.executable, str(TOOL), "--prepare"],
+            capture_output=True,
+            text=True,
+            timeout=PREPARE_TIMEOUT_S,
+            env=env,
+            check=False,
+        )
     except subprocess.TimeoutExpired:
         raise _Unavailable(f"preparing it took over {PREPARE_TIMEOUT_S:.0f} s") from None
     except OSError as exc:
@@ -104,8 +121,9 @@ def _prepare() -> Path:
     lines = done.stdout.strip().splitlines()
     if done.returncode != 0 or not lines:
         errors = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
-        raise _Unavailable(f"{TOOL.name} --prepare failed (network needed on first use): "
-                           f"{errors[-1][:200]}")
+        raise _Unavailable(
+            f"{TOOL.name} --prepare failed (network needed on first use): {errors[-1][:200]}"
+        )
     directory = Path(lines[-1])
     if not (directory / PACKAGE / "__init__.py").is_file():
         raise _Unavailable(f"{TOOL.name} --prepare printed {directory}, which holds no {PACKAGE}")
@@ -178,8 +196,9 @@ class OriginalSide:
         self._missing = found if isinstance(found, str) else None
         self._compared = len(makes)
 
-    def interleave(self, variants: Sequence[Timed], reps: int, seconds: float,
-                   what: str) -> tuple[list[list[float]], list[list[float]]]:
+    def interleave(
+        self, variants: Sequence[Timed], reps: int, seconds: float, what: str
+    ) -> tuple[list[list[float]], list[list[float]]]:
         """Run ``variants``, then the original's runs, A B C A B C ...
 
         :return: the samples of ``variants`` in order, and of the original's runs in the
@@ -189,8 +208,13 @@ class OriginalSide:
         mine = len(variants)
         return samples[:mine], samples[mine:] or [[] for _ in range(self._compared)]
 
-    def versus(self, ours_s: float, original: Sequence[float],
-               limit: float | None = AT_MOST_ORIGINAL, note: str = "") -> Versus | None:
+    def versus(
+        self,
+        ours_s: float,
+        original: Sequence[float],
+        limit: float | None = AT_MOST_ORIGINAL,
+        note: str = "",
+    ) -> Versus | None:
         """:return: the column's entry, ``ours_s`` / the median of ``original`` against
         ``limit`` (None: information only), with ``note``; None if nothing is compared.
         """
@@ -200,5 +224,6 @@ class OriginalSide:
             return not_available(f"not available: {self._missing}")
         theirs_s = median(original)
         where = f"async {VERSION} {seconds_text(theirs_s)}"
-        return Versus(ours_s / theirs_s, limit, theirs_s,
-                      f"{where}, {note}" if note else where).judge()
+        return Versus(
+            ours_s / theirs_s, limit, theirs_s, f"{where}, {note}" if note else where
+        ).judge()

@@ -5,11 +5,13 @@ one thread, so a one-worker pool should match ThreadPoolExecutor(1) on sleeps.""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import time
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Iterator, Sequence, TypeVar
+from typing import TypeVar
 
 from .harness import Goal, Row, Timed, median
 from .libraries import REFASYNC, Library, PoolHandle
@@ -32,17 +34,23 @@ def identity(item: int) -> int:
 # -- serial pool: feeder + 5 identity tasks ------------------------------------------------
 
 
-def _build_chain(pool: PoolHandle[Handle], n: int, stages: int = CHAIN_LENGTH,
-                 lib: Library = REFASYNC) -> Handle:
+def _build_chain(
+    pool: PoolHandle[Handle], n: int, stages: int = CHAIN_LENGTH, lib: Library = REFASYNC
+) -> Handle:
     reader = pool.add_task(lib.iterator_task(iter(range(n)), "feeder", identity))
     for index in range(stages):
         reader = pool.add_task(lib.channel_task(reader, f"identity-{index}", identity))
     return reader
 
 
-def serial_pool_chain(n: int, read_one_at_a_time: bool, size: int = 0,
-                      stages: int = CHAIN_LENGTH, time_building: bool = True,
-                      lib: Library = REFASYNC) -> Timed:
+def serial_pool_chain(
+    n: int,
+    read_one_at_a_time: bool,
+    size: int = 0,
+    stages: int = CHAIN_LENGTH,
+    time_building: bool = True,
+    lib: Library = REFASYNC,
+) -> Timed:
     """Time building the tasks (unless not ``time_building``) and reading every item (the
     pool is made beforehand)."""
 
@@ -68,6 +76,11 @@ def serial_pool_chain(n: int, read_one_at_a_time: bool, size: int = 0,
         return elapsed
 
     return run
+
+
+def _growth_chain(n: int, size: int, stages: int, lib: Library) -> Timed:
+    """The growth rows' workload: a ``read(1)`` loop over a chain of ``stages`` tasks."""
+    return serial_pool_chain(n, True, size, stages, time_building=False, lib=lib)
 
 
 def generator_chain(n: int, stages: int = CHAIN_LENGTH) -> Timed:
@@ -98,8 +111,9 @@ def serial_map(fun: Callable[[T], R], items: list[T]) -> Timed:
     return run
 
 
-def refasync_map(fun: Callable[[T], R], items: list[T], size: int,
-                 lib: Library = REFASYNC) -> Timed:
+def refasync_map(
+    fun: Callable[[T], R], items: list[T], size: int, lib: Library = REFASYNC
+) -> Timed:
     """Time add_task + read(0) on a pool of ``size`` workers started beforehand; one item
     per chunk so that every worker can take a share (with workers, the reader only
     waits; with size 0 it does all the work)."""
@@ -178,34 +192,62 @@ def _speedup_rows(
     for size in sizes:
         ours_s = ours[size]
         if size == 0:
-            rows.append(Row(
-                f"{name}, pool size 0", "plain loop", serial_s / ours_s, "x", Goal.INFO,
-                refasync_s=ours_s, baseline_s=serial_s,
-                note="speedup over a plain loop: the price of the serial pool").judge())
+            rows.append(
+                Row(
+                    f"{name}, pool size 0",
+                    "plain loop",
+                    serial_s / ours_s,
+                    "x",
+                    Goal.INFO,
+                    refasync_s=ours_s,
+                    baseline_s=serial_s,
+                    note="speedup over a plain loop: the price of the serial pool",
+                ).judge()
+            )
             continue
         exec_s = theirs[size]
         if size == 1:
             ratio = ours_s / exec_s
-            rows.append(Row(
-                f"{name}, pool size 1: |time / ThreadPoolExecutor(1) time - 1|",
-                "ThreadPoolExecutor(1)", abs(ratio - 1.0), "", Goal.AT_MOST, 0.10,
-                refasync_s=ours_s, baseline_s=exec_s,
-                note=f"time ratio {ratio:.3f} (one worker each; target 1.0 within 10%); "
-                     f"serial loop {serial_s * 1e3:.1f} ms",
-                details={"time_ratio": ratio, "serial_s": serial_s}).judge())
+            rows.append(
+                Row(
+                    f"{name}, pool size 1: |time / ThreadPoolExecutor(1) time - 1|",
+                    "ThreadPoolExecutor(1)",
+                    abs(ratio - 1.0),
+                    "",
+                    Goal.AT_MOST,
+                    0.10,
+                    refasync_s=ours_s,
+                    baseline_s=exec_s,
+                    note=f"time ratio {ratio:.3f} (one worker each; target 1.0 within 10%); "
+                    f"serial loop {serial_s * 1e3:.1f} ms",
+                    details={"time_ratio": ratio, "serial_s": serial_s},
+                ).judge()
+            )
             continue
         speedup = ours[1] / ours_s
         exec_speedup = theirs[1] / exec_s
         goal, limit, verdict = judge(size, speedup, exec_speedup)
-        note = (f"speedup over a one-worker pool; executor over ThreadPoolExecutor(1) "
-                f"{exec_speedup:.2f}, ours/executor {speedup / exec_speedup:.3f}")
+        note = (
+            f"speedup over a one-worker pool; executor over ThreadPoolExecutor(1) "
+            f"{exec_speedup:.2f}, ours/executor {speedup / exec_speedup:.3f}"
+        )
         if verdict:
             note += f"; {verdict}"
-        rows.append(Row(
-            f"{name}, pool size {size}", "one-worker pool", speedup, "x", goal, limit,
-            refasync_s=ours_s, baseline_s=ours[1], note=note,
-            details={"serial_s": serial_s, "executor_speedup": exec_speedup}).judge())
-    for size, row in zip(sizes, rows):
+        rows.append(
+            Row(
+                f"{name}, pool size {size}",
+                "one-worker pool",
+                speedup,
+                "x",
+                goal,
+                limit,
+                refasync_s=ours_s,
+                baseline_s=ours[1],
+                note=note,
+                details={"serial_s": serial_s, "executor_speedup": exec_speedup},
+            ).judge()
+        )
+    for size, row in zip(sizes, rows, strict=False):
         row.original = original.versus(ours[size], orig, note=FORCES_SIZE_0)
     return rows
 
@@ -220,8 +262,12 @@ def _sha_judge(size: int, speedup: float, exec_speedup: float) -> tuple[Goal, fl
     if size != 2:
         return Goal.AT_LEAST, floor, "target: 0.98 x the executor's speedup"
     if exec_speedup < FREE_CORES_EVIDENCE:
-        return (Goal.AT_LEAST, floor, "target >= 1.85 NOT MEASURABLE: the executor itself got "
-                f"{exec_speedup:.2f}, so 2 cores were not free; judged on 0.98 x executor only")
+        return (
+            Goal.AT_LEAST,
+            floor,
+            "target >= 1.85 NOT MEASURABLE: the executor itself got "
+            f"{exec_speedup:.2f}, so 2 cores were not free; judged on 0.98 x executor only",
+        )
     return Goal.AT_LEAST, max(floor, 1.85), "target: >= 1.85 and 0.98 x the executor's"
 
 
@@ -237,8 +283,10 @@ def pool_rows(scale: Scale) -> list[Callable[[], list[Row]]]:
     n = scale.pool_items
 
     def chain_rows() -> list[Row]:
-        original = OriginalSide(lambda lib: serial_pool_chain(n, False, lib=lib),
-                                lambda lib: serial_pool_chain(n, True, lib=lib))
+        original = OriginalSide(
+            lambda lib: serial_pool_chain(n, False, lib=lib),
+            lambda lib: serial_pool_chain(n, True, lib=lib),
+        )
         (read0, read1, gen), (orig0, orig1) = original.interleave(
             (serial_pool_chain(n, False), serial_pool_chain(n, True), generator_chain(n)),
             scale.pool_reps,
@@ -270,14 +318,24 @@ def pool_rows(scale: Scale) -> list[Callable[[], list[Row]]]:
     def sha_rows() -> list[Row]:
         blocks = [os.urandom(1 << 20) for _ in range(scale.sha_blocks)]
         return _speedup_rows(
-            f"sha256 of 1 MiB x {scale.sha_blocks}", sha256_digest, blocks, (0, 1, 2, 4),
-            scale.sha_reps, scale, _sha_judge,
+            f"sha256 of 1 MiB x {scale.sha_blocks}",
+            sha256_digest,
+            blocks,
+            (0, 1, 2, 4),
+            scale.sha_reps,
+            scale,
+            _sha_judge,
         )
 
     def sleep_rows() -> list[Row]:
         return _speedup_rows(
-            f"sleep 2 ms x {scale.sleep_calls}", sleep_2ms, list(range(scale.sleep_calls)),
-            (1, 4, 8, 16), scale.sleep_reps, scale, _sleep_judge,
+            f"sleep 2 ms x {scale.sleep_calls}",
+            sleep_2ms,
+            list(range(scale.sleep_calls)),
+            (1, 4, 8, 16),
+            scale.sleep_reps,
+            scale,
+            _sleep_judge,
         )
 
     def depth_rows() -> list[Row]:
@@ -304,30 +362,46 @@ def chain_growth_rows(scale: Scale) -> list[Row]:
     for size in GROWTH_SIZES:
         per_item: dict[int, float] = {}
         for stages in GROWTH_STAGES:
-            original = OriginalSide(lambda lib: serial_pool_chain(
-                n, True, size, stages, time_building=False, lib=lib))
+            original = OriginalSide(functools.partial(_growth_chain, n, size, stages))
             (ours, gen), (orig,) = original.interleave(
-                (serial_pool_chain(n, True, size, stages, time_building=False),
-                 generator_chain(n, stages)),
-                scale.growth_reps, scale.run_timeout_s, f"read(1) growth {size}/{stages}")
+                (
+                    serial_pool_chain(n, True, size, stages, time_building=False),
+                    generator_chain(n, stages),
+                ),
+                scale.growth_reps,
+                scale.run_timeout_s,
+                f"read(1) growth {size}/{stages}",
+            )
             ours_s, gen_s = median(ours), median(gen)
             per_item_us = ours_s / n * 1e6
             per_task_us = per_item_us / (stages + 1)
             per_item[stages] = per_item_us
-            note = (f"{per_task_us:.1f} us per task per item; {ours_s / gen_s:.0f}x a "
-                    f"generator chain of the same depth")
+            note = (
+                f"{per_task_us:.1f} us per task per item; {ours_s / gen_s:.0f}x a "
+                f"generator chain of the same depth"
+            )
             if stages == GROWTH_STAGES[-1]:
                 first, middle = GROWTH_STAGES[0], GROWTH_STAGES[len(GROWTH_STAGES) // 2]
                 slope = (per_item_us - per_item[first]) / (stages - first)
                 on_line = per_item[first] + slope * (middle - first)
-                note += (f"; slope {slope:.1f} us per added stage ({first} -> {stages}); "
-                         f"{middle} stages measured {per_item[middle]:.0f} us, the line "
-                         f"says {on_line:.0f} us")
-            rows.append(Row(
-                f"read(1) loop growth: pool size {size}, feeder + {stages} identity tasks, "
-                f"{n} items", "plain generator chain", per_item_us, " us/item", Goal.INFO,
-                refasync_s=ours_s, baseline_s=gen_s, note=note,
-                details={"per_task_us": per_task_us},
-                original=original.versus(ours_s, orig,
-                                         note=FORCES_SIZE_0 if size else "")).judge())
+                note += (
+                    f"; slope {slope:.1f} us per added stage ({first} -> {stages}); "
+                    f"{middle} stages measured {per_item[middle]:.0f} us, the line "
+                    f"says {on_line:.0f} us"
+                )
+            rows.append(
+                Row(
+                    f"read(1) loop growth: pool size {size}, feeder + {stages} identity tasks, "
+                    f"{n} items",
+                    "plain generator chain",
+                    per_item_us,
+                    " us/item",
+                    Goal.INFO,
+                    refasync_s=ours_s,
+                    baseline_s=gen_s,
+                    note=note,
+                    details={"per_task_us": per_task_us},
+                    original=original.versus(ours_s, orig, note=FORCES_SIZE_0 if size else ""),
+                ).judge()
+            )
     return rows

@@ -8,8 +8,8 @@ import platform
 import shutil
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict
-from typing import Sequence
 
 from refasync.util import cpu_count
 
@@ -94,18 +94,24 @@ def seconds_text(value: float | None) -> str:
     return f"{value * 1e6:.1f} us"
 
 
-def write_json(path: str, rows: Sequence[Row], machine: dict[str, str], scale: str,
-               seconds: float) -> None:
+def write_json(
+    path: str, rows: Sequence[Row], machine: dict[str, str], scale: str, seconds: float
+) -> None:
     report = {
         "scale": scale,
         "machine": machine,
         "argv": sys.argv,
         "total_seconds": seconds,
         "rows": [
-            {**asdict(row), "goal": row.goal.value, "status": row.status.value,
-             "target": row.target_text(),
-             "original": None if row.original is None else
-             {**asdict(row.original), "status": row.original.status.value}}
+            {
+                **asdict(row),
+                "goal": row.goal.value,
+                "status": row.status.value,
+                "target": row.target_text(),
+                "original": None
+                if row.original is None
+                else {**asdict(row.original), "status": row.original.status.value},
+            }
             for row in rows
         ],
     }

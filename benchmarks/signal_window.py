@@ -14,7 +14,7 @@ import argparse
 import signal
 import sys
 import threading
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 __all__ = ("leaks", "main")
 
@@ -72,8 +72,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("needs signal.setitimer (POSIX)")
         return 2
     print(f"Python {sys.version.split()[0]}: interrupts after which the lock stayed held")
-    for name, pattern in (("acquire(); try: ... finally: release()", _explicit),
-                          ("with lock: ...", _with_block)):
+    for name, pattern in (
+        ("acquire(); try: ... finally: release()", _explicit),
+        ("with lock: ...", _with_block),
+    ):
         print(f"  {leaks(pattern, args.trials):5d} of {args.trials}  {name}")
     return 0
 

@@ -48,8 +48,14 @@ from .recording import HistoryRecorder, RecordedChannel
 __all__ = ("main", "read_all_history", "record", "tamper")
 
 #: The short readers' reads: (count, block) or (count, block, timeout).
-SHORT_READS: list[tuple[object, ...]] = [(1, False), (2, False), (1, True), (3, True),
-                                         (1, True, 0.001), (2, True, 0.001)]
+SHORT_READS: list[tuple[object, ...]] = [
+    (1, False),
+    (2, False),
+    (1, True),
+    (3, True),
+    (1, True, 0.001),
+    (2, True, 0.001),
+]
 
 
 def read_all_history(ops: int, maxsize: int, seed: int) -> ChannelHistory:
@@ -57,8 +63,10 @@ def read_all_history(ops: int, maxsize: int, seed: int) -> ChannelHistory:
     (the ``readall`` shape)."""
     rng = random.Random(seed)
     per_writer = ops * 35 // 100
-    programs = [Program(f"w{w}", [("write", (f"w{w}:{i}", rng.random() < 0.9)) for i in range(per_writer)])
-                for w in range(2)]
+    programs = [
+        Program(f"w{w}", [("write", (f"w{w}:{i}", rng.random() < 0.9)) for i in range(per_writer)])
+        for w in range(2)
+    ]
     programs += [Program(f"all{a}", [("read", (0, True))]) for a in range(2)]
     programs += [Program(f"r{r}", reads=SHORT_READS) for r in range(2)]
     programs.append(Program("closer", [("close", None)], after=("w0", "w1")))
@@ -111,11 +119,14 @@ def record(ops: int, maxsize: int, profile: str, seed: int) -> ChannelHistory:
 def tamper(history: ChannelHistory, how: str, seed: int) -> ChannelHistory:
     """:return: ``history`` with one read result of its middle third corrupted."""
     ops = list(history.ops)
-    reads = [i for i, op in enumerate(ops) if op.kind == "read" and isinstance(op.result, list)
-             and len(op.result) >= 2]
+    reads = [
+        i
+        for i, op in enumerate(ops)
+        if op.kind == "read" and isinstance(op.result, list) and len(op.result) >= 2
+    ]
     if not reads:
         raise ValueError("no read returned two items: nothing to tamper with")
-    i = random.Random(seed).choice(reads[len(reads) // 3:2 * len(reads) // 3] or reads)
+    i = random.Random(seed).choice(reads[len(reads) // 3 : 2 * len(reads) // 3] or reads)
     op = ops[i]
     assert isinstance(op.result, list)
     result = list(op.result)
@@ -130,13 +141,20 @@ def tamper(history: ChannelHistory, how: str, seed: int) -> ChannelHistory:
 
 
 def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
-    p = argparse.ArgumentParser(prog="python -m conformance.bench_check", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m conformance.bench_check",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.add_argument("--shape", choices=["readall", "stress"], default="readall")
     p.add_argument("--ops", type=int, default=10_000, help="about this many operations")
     p.add_argument("--maxsize", type=int, default=4, help="channel capacity (0: unbounded)")
-    p.add_argument("--profile", choices=sorted(PROFILES), default=None,
-                   help="the delay injector's profile (--shape stress; default light)")
+    p.add_argument(
+        "--profile",
+        choices=sorted(PROFILES),
+        default=None,
+        help="the delay injector's profile (--shape stress; default light)",
+    )
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--tamper", choices=["swap", "duplicate", "drop"], default=None)
     p.add_argument("--out", default=None, help="also write the history there (JSONL)")
@@ -157,17 +175,21 @@ def main(argv: list[str] | None = None, out: TextIO = sys.stdout) -> int:
     wall, cpu = time.monotonic(), time.process_time()
     result = check_channel_history(history.ops, history.maxsize)
     decided = time.monotonic() - wall, time.process_time() - cpu
-    out.write(f"{len(history.ops)} operations ({args.shape}, maxsize {args.maxsize}, seed {args.seed}"
-              f"{', ' + args.tamper if args.tamper else ''}) made in {made_s:.1f} s\n"
-              f"verdict in {decided[0]:.2f} s ({decided[1]:.2f} s of CPU, {result.steps} steps): "
-              f"{'linearizable' if result.ok else 'not linearizable'}\n")
+    out.write(
+        f"{len(history.ops)} operations ({args.shape}, maxsize {args.maxsize}, seed {args.seed}"
+        f"{', ' + args.tamper if args.tamper else ''}) made in {made_s:.1f} s\n"
+        f"verdict in {decided[0]:.2f} s ({decided[1]:.2f} s of CPU, {result.steps} steps): "
+        f"{'linearizable' if result.ok else 'not linearizable'}\n"
+    )
     if result.ok:
         return 0
     wall, cpu = time.monotonic(), time.process_time()
     window = failing_window(history.ops, history.maxsize, None, result.culprit)
     found = time.monotonic() - wall, time.process_time() - cpu
-    out.write(f"smallest failing window ({len(window.ops)} operations) in {found[0]:.2f} s more "
-              f"({found[1]:.2f} s of CPU, {window.steps} steps in {window.searches} prefixes)\n")
+    out.write(
+        f"smallest failing window ({len(window.ops)} operations) in {found[0]:.2f} s more "
+        f"({found[1]:.2f} s of CPU, {window.steps} steps in {window.searches} prefixes)\n"
+    )
     return 1
 
 

@@ -23,18 +23,34 @@ import math
 import os
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import NoReturn, Sequence, TextIO
+from typing import NoReturn, TextIO
 
-from models.linearizability import CheckTimeout, LinearizabilityResult, Op, check_channel_history
 from models.cuts import prefix
+from models.linearizability import CheckTimeout, LinearizabilityResult, Op, check_channel_history
 
-from .history import (TIME_MAX, ChannelHistory, HistoryError, identity, lines_of, read_history,
-                      read_history_file)
+from .history import (
+    TIME_MAX,
+    ChannelHistory,
+    HistoryError,
+    identity,
+    lines_of,
+    read_history,
+    read_history_file,
+)
 from .text import call_label, items, outcome_label, printable, value
 
-__all__ = ("Verdict", "Window", "check_channel", "check_channels", "failing_window",
-           "format_verdict", "main", "prefix")
+__all__ = (
+    "Verdict",
+    "Window",
+    "check_channel",
+    "check_channels",
+    "failing_window",
+    "format_verdict",
+    "main",
+    "prefix",
+)
 
 LINEARIZABLE, NOT_LINEARIZABLE, UNKNOWN, BAD_INPUT, INTERRUPTED = 0, 1, 2, 3, 130
 #: A window lists at most this many operations: the first and last halves, and the
@@ -72,8 +88,9 @@ class Verdict:
     detail: str  # why the window is missing, or why the verdict is unknown
 
 
-def failing_window(ops: Sequence[Op], maxsize: int, deadline: float | None,
-                   hint: int | None = None) -> Window:
+def failing_window(
+    ops: Sequence[Op], maxsize: int, deadline: float | None, hint: int | None = None
+) -> Window:
     """Search the return times for the shortest failing prefix (``ops`` must not be
     linearizable; ``hint``: the culprit its check named, if known).
     :raise CheckTimeout: past the deadline."""
@@ -124,9 +141,15 @@ def failing_window(ops: Sequence[Op], maxsize: int, deadline: float | None,
     start = min((ops[i].call for i in unplaced), default=end)
     inside = [i for i in kept if not _returned_by(ops[i], start - 1)]
     deepest = LinearizabilityResult(
-        False, None, result.explanation, sorted(placed), culprit,
+        False,
+        None,
+        result.explanation,
+        sorted(placed),
+        culprit,
         [(kept[i], what, took) for i, what, took in result.deepest],
-        result.items_then, result.closed_then)
+        result.items_then,
+        result.closed_then,
+    )
     return Window(start, end, inside, culprit, deepest, len(kept), work[0], work[1])
 
 
@@ -144,13 +167,18 @@ def check_channel(channel: ChannelHistory, deadline: float | None = None) -> Ver
     try:
         window = failing_window(channel.ops, channel.maxsize, deadline, result.culprit)
     except CheckTimeout as exc:
-        return Verdict(channel, "not linearizable", None,
-                       f"the smallest failing window was not found in time ({exc})")
+        return Verdict(
+            channel,
+            "not linearizable",
+            None,
+            f"the smallest failing window was not found in time ({exc})",
+        )
     return Verdict(channel, "not linearizable", window, "")
 
 
-def check_channels(channels: Sequence[ChannelHistory], timeout: float | None = None,
-                   deadline: float | None = None) -> list[Verdict]:
+def check_channels(
+    channels: Sequence[ChannelHistory], timeout: float | None = None, deadline: float | None = None
+) -> list[Verdict]:
     """Check every channel (independent, so one by one) within ``timeout`` seconds in all,
     or until ``deadline`` (a ``time.monotonic()`` value)."""
     if timeout is not None:
@@ -173,8 +201,10 @@ def describe_op(channel: ChannelHistory, index: int) -> str:
     returned, and its interval."""
     op = channel.ops[index]
     interval = f"[{op.call}, {'?' if op.ret is None else op.ret}]"
-    return (f"{_lines(channel, index)}: process {printable(op.thread)} {call_label(op)} "
-            f"-> {outcome_label(op)} {interval}")
+    return (
+        f"{_lines(channel, index)}: process {printable(op.thread)} {call_label(op)} "
+        f"-> {outcome_label(op)} {interval}"
+    )
 
 
 def format_verdict(verdict: Verdict, several: bool) -> str:
@@ -189,8 +219,10 @@ def format_verdict(verdict: Verdict, several: bool) -> str:
     window = verdict.window
     if window is None:
         return "\n".join(lines)
-    lines.append(f"  smallest failing window: {window.start} .. {window.end} ns "
-                 f"({_count(len(window.ops), 'operation')})")
+    lines.append(
+        f"  smallest failing window: {window.start} .. {window.end} ns "
+        f"({_count(len(window.ops), 'operation')})"
+    )
     shown = window.ops
     if len(shown) > SHOWN_OPS:
         half = SHOWN_OPS // 2
@@ -204,19 +236,26 @@ def format_verdict(verdict: Verdict, several: bool) -> str:
         lines.append(f"    {describe_op(channel, i)}{mark}")
         previous = i
     deepest = window.deepest
-    lines.append(f"  the search's deepest point in the history up to {window.end} ns: "
-                 f"{len(deepest.placed)} of its {window.prefix_ops} operations placed")
+    lines.append(
+        f"  the search's deepest point in the history up to {window.end} ns: "
+        f"{len(deepest.placed)} of its {window.prefix_ops} operations placed"
+    )
     events = deepest.deepest
     if events:
         shown_events = events[-SHOWN_EVENTS:]
-        lines.append(f"    its last {_count(len(shown_events), 'event')} (of {len(events)}):"
-                     if len(events) > len(shown_events) else "    its events:")
+        lines.append(
+            f"    its last {_count(len(shown_events), 'event')} (of {len(events)}):"
+            if len(events) > len(shown_events)
+            else "    its events:"
+        )
         lines.extend(f"      {_event(channel, i, what, took)}" for i, what, took in shown_events)
     closed = ", closed" if deepest.closed_then else ", open"
     lines.append(f"    the channel then: {items(deepest.items_then)}{closed}")
     if window.culprit is not None:
-        lines.append(f"    could not place: {_lines(channel, window.culprit)}"
-                     f"{_difference(channel.ops[window.culprit], window)}")
+        lines.append(
+            f"    could not place: {_lines(channel, window.culprit)}"
+            f"{_difference(channel.ops[window.culprit], window)}"
+        )
     return "\n".join(lines)
 
 
@@ -234,8 +273,10 @@ def _difference(op: Op, window: Window) -> str:
     got = value(rest[same]) if same < len(rest) else "nothing more"
     there = value(held[same]) if same < len(held) else "nothing more"
     start = f"from its item {taken + 1} on, " if taken else ""
-    return (f"; {start}its result and the channel then agree on {_count(same, 'item')}, "
-            f"then it returned {got} where the channel held {there}")
+    return (
+        f"; {start}its result and the channel then agree on {_count(same, 'item')}, "
+        f"then it returned {got} where the channel held {there}"
+    )
 
 
 def _count(n: int, what: str) -> str:
@@ -304,14 +345,30 @@ def _page_path(text: str) -> str:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = _Parser(prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = _Parser(
+        prog=PROG, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("history", help="a JSON Lines history (conformance/HISTORY.md); - for stdin")
-    p.add_argument("--timeout", type=_seconds, default=None, metavar="S",
-                   help="give up after S seconds in all, reading included: prints unknown, exits 2")
-    p.add_argument("--html", metavar="FILE", type=_page_path, default=None,
-                   help="write a timeline of every channel to FILE (zoomed to a failure)")
-    p.add_argument("--maxsize", type=_capacity, default=0,
-                   help="capacity of channels whose events carry no maxsize (default 0: unbounded)")
+    p.add_argument(
+        "--timeout",
+        type=_seconds,
+        default=None,
+        metavar="S",
+        help="give up after S seconds in all, reading included: prints unknown, exits 2",
+    )
+    p.add_argument(
+        "--html",
+        metavar="FILE",
+        type=_page_path,
+        default=None,
+        help="write a timeline of every channel to FILE (zoomed to a failure)",
+    )
+    p.add_argument(
+        "--maxsize",
+        type=_capacity,
+        default=0,
+        help="capacity of channels whose events carry no maxsize (default 0: unbounded)",
+    )
     return p
 
 
@@ -347,7 +404,7 @@ def _run(args: argparse.Namespace, deadline: float | None, name: str, out: TextI
     out.write(status + "\n")
     several = len(channels) > 1
     texts = [format_verdict(verdict, several) for verdict in verdicts]
-    for verdict, text in zip(verdicts, texts):
+    for verdict, text in zip(verdicts, texts, strict=False):
         if several or verdict.status != "linearizable":
             out.write(text + "\n")
     if args.html is not None:
@@ -358,7 +415,9 @@ def _run(args: argparse.Namespace, deadline: float | None, name: str, out: TextI
             with open(args.html, "w", encoding="utf-8") as f:
                 f.write(page)
         except OSError as exc:
-            sys.stderr.write(f"{PROG}: {printable(args.html)}: {printable(exc.strerror or str(exc))}\n")
+            sys.stderr.write(
+                f"{PROG}: {printable(args.html)}: {printable(exc.strerror or str(exc))}\n"
+            )
             return BAD_INPUT
         out.write(f"timeline written to {printable(args.html)}\n")
     return code

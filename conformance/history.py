@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import IO, BinaryIO, Iterable, Iterator, Sequence
+from typing import IO, BinaryIO
 
 from models.linearizability import CheckTimeout, Op
 
 from .jsonline import MAX_LINE_BYTES, Refused, decode
-from .text import printable, value as show
+from .text import value as show
 
 __all__ = (
     "ChannelHistory",
@@ -94,7 +95,9 @@ def _invoke_arg(number: int, f: str, value: object) -> object:
             raise _fail(number, f"a close's value must be null, got {show(value)}")
         return None
     if not isinstance(value, dict):
-        raise _fail(number, f'a read\'s value must be {{"count", "block", "timeout"}}, got {show(value)}')
+        raise _fail(
+            number, f'a read\'s value must be {{"count", "block", "timeout"}}, got {show(value)}'
+        )
     count, block, timeout = value.get("count"), value.get("block"), value.get("timeout")
     if not isinstance(count, int) or isinstance(count, bool):
         raise _fail(number, f"a read's count must be an integer, got {show(count)}")
@@ -112,7 +115,11 @@ def _result(number: int, f: str, kind: str, value: object, item: object) -> obje
         if kind == "fail":
             error = value.get("error") if isinstance(value, dict) else None
             if error not in WRITE_ERRORS:
-                raise _fail(number, f'a failed write\'s value must be {{"error": "ReadOnly"|"Full"}}, got {show(value)}')
+                raise _fail(
+                    number,
+                    'a failed write\'s value must be {"error": "ReadOnly"|"Full"}, '
+                    f"got {show(value)}",
+                )
             return error
         if value is not None and identity(value) != identity(item):
             raise _fail(number, f"a written write's value must be null, got {show(value)}")
@@ -150,8 +157,9 @@ class _Threads:
         return name
 
 
-def read_history(lines: Iterable[str | bytes], default_maxsize: int = 0,
-                 deadline: float | None = None) -> list[ChannelHistory]:
+def read_history(
+    lines: Iterable[str | bytes], default_maxsize: int = 0, deadline: float | None = None
+) -> list[ChannelHistory]:
     """Parse JSON Lines (blank lines skipped) into one :class:`ChannelHistory` per key, in
     order of first appearance.
 
@@ -198,13 +206,20 @@ def read_history(lines: Iterable[str | bytes], default_maxsize: int = 0,
         if "maxsize" in event:
             maxsize = _int_in(number, "maxsize", event["maxsize"], 0, TIME_MAX)
             if identity(key) in said and channel.maxsize != maxsize:
-                raise _fail(number, f"maxsize {maxsize} contradicts {channel.maxsize} said before for key {show(key)}")
+                raise _fail(
+                    number,
+                    f"maxsize {maxsize} contradicts {channel.maxsize} said before for key "
+                    f"{show(key)}",
+                )
             said.add(identity(key))
             channel.maxsize = maxsize
         who = identity(process)
         if kind == "invoke":
             if who in in_flight:
-                raise _fail(number, f"process {show(process)} invoked while its previous operation is in flight")
+                raise _fail(
+                    number,
+                    f"process {show(process)} invoked while its previous operation is in flight",
+                )
             arg = _invoke_arg(number, f, value)
             channel.ops.append(Op(thread_of(process), f, arg, None, when, None))
             channel.lines.append((number, None))
@@ -214,7 +229,9 @@ def read_history(lines: Iterable[str | bytes], default_maxsize: int = 0,
             raise _fail(number, f"{kind} of process {show(process)} without an invoke")
         owner, index = in_flight.pop(who)
         if owner is not channel:
-            raise _fail(number, f"{kind} for key {show(key)} completes an invoke for key {show(owner.key)}")
+            raise _fail(
+                number, f"{kind} for key {show(key)} completes an invoke for key {show(owner.key)}"
+            )
         op = owner.ops[index]
         if op.kind != f:
             raise _fail(number, f"{kind} of {f} completes an invoke of {op.kind}")
@@ -242,8 +259,9 @@ def lines_of(stream: BinaryIO) -> Iterator[bytes]:
         yield line
 
 
-def read_history_file(path: str, default_maxsize: int = 0,
-                      deadline: float | None = None) -> list[ChannelHistory]:
+def read_history_file(
+    path: str, default_maxsize: int = 0, deadline: float | None = None
+) -> list[ChannelHistory]:
     with open(path, "rb") as f:
         return read_history(lines_of(f), default_maxsize, deadline)
 
@@ -259,7 +277,9 @@ def encode_item(item: object) -> Scalar:
 _Timed = tuple[int, int, int, dict[str, object]]  # (time, rank, op index, event)
 
 
-def events_of(ops: Sequence[Op], key: Scalar = None, maxsize: int | None = None) -> list[dict[str, object]]:
+def events_of(
+    ops: Sequence[Op], key: Scalar = None, maxsize: int | None = None
+) -> list[dict[str, object]]:
     """The events of ``ops`` (one channel) in time order. At equal times completions come
     first (they cannot follow a call that had not started), except an operation's own.
     A pending operation gets an ``info`` at the history's last time."""
@@ -276,8 +296,11 @@ def _timed_events(ops: Sequence[Op], key: Scalar, maxsize: int | None) -> list[_
         elif op.kind == "read":
             arg = op.arg
             assert isinstance(arg, tuple)
-            invoke["value"] = {"count": arg[0], "block": bool(arg[1]),
-                               "timeout": arg[2] if len(arg) == 3 else None}
+            invoke["value"] = {
+                "count": arg[0],
+                "block": bool(arg[1]),
+                "timeout": arg[2] if len(arg) == 3 else None,
+            }
         else:
             invoke["value"] = None
         invoke["time"] = op.call
@@ -308,8 +331,8 @@ def write_history(out: IO[str], channels: Sequence[ChannelHistory]) -> None:
     timed: list[tuple[int, int, int, int, dict[str, object]]] = []
     for number, channel in enumerate(channels):
         key = channel.key if len(channels) > 1 else None
-        for time, rank, index, event in _timed_events(channel.ops, key, channel.maxsize):
-            timed.append((time, rank, number, index, event))
+        for at, rank, index, event in _timed_events(channel.ops, key, channel.maxsize):
+            timed.append((at, rank, number, index, event))
     for *_, event in sorted(timed, key=lambda t: t[:4]):
         out.write(json.dumps(event, separators=(",", ":")) + "\n")
 

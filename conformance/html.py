@@ -24,8 +24,9 @@ from __future__ import annotations
 import html
 import json
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from models.linearizability import Op
 
@@ -34,12 +35,22 @@ from .text import call_label, outcome_label, value
 if TYPE_CHECKING:
     from .check import Verdict
 
-__all__ = ("BAR_RGB", "Bar", "bars_of", "encodable", "fill", "html_text", "render",
-           "render_history", "render_verdicts", "script_json")
+__all__ = (
+    "BAR_RGB",
+    "Bar",
+    "bars_of",
+    "encodable",
+    "fill",
+    "html_text",
+    "render",
+    "render_history",
+    "render_verdicts",
+    "script_json",
+)
 
 #: The fill of an operation that returned normally (tests count these pixels).
 BAR_RGB = (37, 99, 235)
-_BAR = "#%02x%02x%02x" % BAR_RGB
+_BAR = "#{:02x}{:02x}{:02x}".format(*BAR_RGB)
 
 
 @dataclass(frozen=True)
@@ -58,9 +69,19 @@ class Bar:
 
 def bars_of(ops: Sequence[Op], group: str = "", culprit: int | None = None) -> list[Bar]:
     """:return: one bar per operation (``culprit``: the index of the one to mark)."""
-    return [Bar(op.thread, op.call, op.ret, call_label(op), outcome_label(op), group,
-                i == culprit, op.ret is not None and op.kind == "write" and op.result is not None)
-            for i, op in enumerate(ops)]
+    return [
+        Bar(
+            op.thread,
+            op.call,
+            op.ret,
+            call_label(op),
+            outcome_label(op),
+            group,
+            i == culprit,
+            op.ret is not None and op.kind == "write" and op.result is not None,
+        )
+        for i, op in enumerate(ops)
+    ]
 
 
 def render_history(
@@ -73,8 +94,9 @@ def render_history(
 ) -> str:
     """:return: the page for one channel's operations (the stress harness and the
     explorer call this)."""
-    return render(title, bars_of(ops, culprit=culprit), [window] if window else [],
-                  sync_points, notes)
+    return render(
+        title, bars_of(ops, culprit=culprit), [window] if window else [], sync_points, notes
+    )
 
 
 def render_verdicts(verdicts: Sequence[Verdict], texts: Sequence[str], title: str) -> str:
@@ -117,19 +139,34 @@ def render(
     times += [t for w in windows for t in w[:2]]
     origin = min(times, default=0)
     data = {
-        "bars": [dict(asdict(b), thread=encodable(b.thread), label=encodable(b.label),
-                      result=encodable(b.result), group=encodable(b.group),
-                      start=b.start - origin, end=None if b.end is None else b.end - origin)
-                 for b in bars],
-        "windows": [[w[0] - origin, w[1] - origin, encodable(w[2]) if len(w) == 3 else ""]
-                    for w in windows],
-        "sync": [{"thread": encodable(str(p["thread"])), "point": encodable(str(p["point"])),
-                  "primitive": encodable(str(p["primitive"])),
-                  "time": int(str(p["time"])) - origin}
-                 for p in sync_points],
+        "bars": [
+            dict(
+                asdict(b),
+                thread=encodable(b.thread),
+                label=encodable(b.label),
+                result=encodable(b.result),
+                group=encodable(b.group),
+                start=b.start - origin,
+                end=None if b.end is None else b.end - origin,
+            )
+            for b in bars
+        ],
+        "windows": [
+            [w[0] - origin, w[1] - origin, encodable(w[2]) if len(w) == 3 else ""] for w in windows
+        ],
+        "sync": [
+            {
+                "thread": encodable(str(p["thread"])),
+                "point": encodable(str(p["point"])),
+                "primitive": encodable(str(p["primitive"])),
+                "time": int(str(p["time"])) - origin,
+            }
+            for p in sync_points
+        ],
     }
-    return fill(_PAGE, TITLE=html_text(title), NOTES=html_text(notes), BAR=_BAR,
-                DATA=script_json(data))
+    return fill(
+        _PAGE, TITLE=html_text(title), NOTES=html_text(notes), BAR=_BAR, DATA=script_json(data)
+    )
 
 
 def encodable(text: str) -> str:

@@ -39,10 +39,17 @@ def decode(line: bytes) -> object:
     try:
         text = line.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise Refused(f"not UTF-8 (byte 0x{line[exc.start]:02x} at column {exc.start + 1})") from None
+        raise Refused(
+            f"not UTF-8 (byte 0x{line[exc.start]:02x} at column {exc.start + 1})"
+        ) from None
     try:
-        decoded = json.loads(text, parse_constant=_constant, parse_int=_integer,
-                             parse_float=_number, object_pairs_hook=_object)
+        decoded = json.loads(
+            text,
+            parse_constant=_constant,
+            parse_int=_integer,
+            parse_float=_number,
+            object_pairs_hook=_object,
+        )
     except json.JSONDecodeError as exc:
         raise Refused(f"not JSON ({exc.msg} at column {exc.colno})") from None
     except RecursionError:  # the decoder's own limit (about 1000 levels), met safely

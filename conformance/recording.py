@@ -61,9 +61,14 @@ class HistoryRecorder:
 class RecordedChannel:
     """A writer and a reader of one channel whose every call is recorded."""
 
-    def __init__(self, maxsize: int, recorder: Recorder,
-                 interruptible: Callable[[], contextlib.AbstractContextManager[None]]
-                 = contextlib.nullcontext) -> None:
+    def __init__(
+        self,
+        maxsize: int,
+        recorder: Recorder,
+        interruptible: Callable[
+            [], contextlib.AbstractContextManager[None]
+        ] = contextlib.nullcontext,
+    ) -> None:
         self._interruptible = interruptible
         self.maxsize = maxsize
         channel: Channel[Item] = Channel(maxsize)

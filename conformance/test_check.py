@@ -13,8 +13,8 @@ import random
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 from hypothesis import given, settings
@@ -41,7 +41,9 @@ def jsonl(tmp_path: Path, events: list[dict[str, object]], name: str = "h.jsonl"
     return path
 
 
-def ev(process: object, type_: str, f: str, value: object, time: int, **extra: object) -> dict[str, object]:
+def ev(
+    process: object, type_: str, f: str, value: object, time: int, **extra: object
+) -> dict[str, object]:
     return {"process": process, "type": type_, "f": f, "value": value, "time": time, **extra}
 
 
@@ -49,10 +51,14 @@ READ1 = {"count": 1, "block": False, "timeout": None}
 
 #: write 1, write 2, then two reads that both return 1: item 1 read twice.
 DUPLICATE = [
-    ev("a", "invoke", "write", 1, 0), ev("a", "ok", "write", None, 10),
-    ev("a", "invoke", "write", 2, 20), ev("a", "ok", "write", None, 30),
-    ev("b", "invoke", "read", READ1, 40), ev("b", "ok", "read", [1], 50),
-    ev("b", "invoke", "read", READ1, 60), ev("b", "ok", "read", [1], 70),
+    ev("a", "invoke", "write", 1, 0),
+    ev("a", "ok", "write", None, 10),
+    ev("a", "invoke", "write", 2, 20),
+    ev("a", "ok", "write", None, 30),
+    ev("b", "invoke", "read", READ1, 40),
+    ev("b", "ok", "read", [1], 50),
+    ev("b", "invoke", "read", READ1, 60),
+    ev("b", "ok", "read", [1], 70),
 ]
 
 
@@ -88,30 +94,53 @@ def test_several_channels_get_keys(tmp_path: Path) -> None:
 
 
 def test_extra_fields_are_ignored_and_info_is_pending() -> None:
-    lines = [json.dumps(ev("p", "invoke", "write", 1, 0, extra={"x": 1}, node="n1")),
-             json.dumps(ev("p", "info", "write", None, 5, error="timeout"))]
+    lines = [
+        json.dumps(ev("p", "invoke", "write", 1, 0, extra={"x": 1}, node="n1")),
+        json.dumps(ev("p", "info", "write", None, 5, error="timeout")),
+    ]
     [channel] = read_history(lines)
     assert channel.ops == [Op("p", "write", 1, None, 0, None)]
     assert channel.lines == [(1, 2)]
 
 
-@pytest.mark.parametrize("events,message", [
-    ([{"process": "a", "type": "invoke", "f": "write", "value": 1}], 'missing field "time"'),
-    ([ev("a", "begin", "write", 1, 0)], "type must be one of"),
-    ([ev("a", "invoke", "peek", 1, 0)], "f must be one of"),
-    ([ev("a", "invoke", "write", [1], 0)], "JSON scalar"),
-    ([ev("a", "invoke", "read", {"count": "1", "block": True}, 0)], "count must be an integer"),
-    ([ev("a", "invoke", "read", {"count": 1, "block": 1}, 0)], "block must be true or false"),
-    ([ev("a", "invoke", "write", 1, 0), ev("a", "invoke", "write", 2, 1)], "in flight"),
-    ([ev("a", "ok", "write", None, 0)], "without an invoke"),
-    ([ev("a", "invoke", "write", 1, 5), ev("a", "ok", "write", None, 4)], "before its invoke"),
-    ([ev("a", "invoke", "write", 1, 0), ev("a", "fail", "write", {"error": "Boom"}, 1)], "ReadOnly"),
-    ([ev("a", "invoke", "read", READ1, 0), ev("a", "fail", "read", None, 1)], "never fails"),
-    ([ev("a", "invoke", "read", READ1, 0), ev("a", "ok", "read", 1, 1)], "list of JSON scalars"),
-    ([ev("a", "invoke", "write", 1, 0), ev("a", "ok", "close", None, 1)], "completes an invoke of write"),
-    ([ev("a", "invoke", "write", 1, 0, key="k"), ev("a", "ok", "write", None, 1, key="j")], "key"),
-    ([ev("a", "invoke", "write", 1, 0, maxsize=1), ev("b", "invoke", "write", 1, 0, maxsize=2)], "contradicts"),
-])
+@pytest.mark.parametrize(
+    "events,message",
+    [
+        ([{"process": "a", "type": "invoke", "f": "write", "value": 1}], 'missing field "time"'),
+        ([ev("a", "begin", "write", 1, 0)], "type must be one of"),
+        ([ev("a", "invoke", "peek", 1, 0)], "f must be one of"),
+        ([ev("a", "invoke", "write", [1], 0)], "JSON scalar"),
+        ([ev("a", "invoke", "read", {"count": "1", "block": True}, 0)], "count must be an integer"),
+        ([ev("a", "invoke", "read", {"count": 1, "block": 1}, 0)], "block must be true or false"),
+        ([ev("a", "invoke", "write", 1, 0), ev("a", "invoke", "write", 2, 1)], "in flight"),
+        ([ev("a", "ok", "write", None, 0)], "without an invoke"),
+        ([ev("a", "invoke", "write", 1, 5), ev("a", "ok", "write", None, 4)], "before its invoke"),
+        (
+            [ev("a", "invoke", "write", 1, 0), ev("a", "fail", "write", {"error": "Boom"}, 1)],
+            "ReadOnly",
+        ),
+        ([ev("a", "invoke", "read", READ1, 0), ev("a", "fail", "read", None, 1)], "never fails"),
+        (
+            [ev("a", "invoke", "read", READ1, 0), ev("a", "ok", "read", 1, 1)],
+            "list of JSON scalars",
+        ),
+        (
+            [ev("a", "invoke", "write", 1, 0), ev("a", "ok", "close", None, 1)],
+            "completes an invoke of write",
+        ),
+        (
+            [ev("a", "invoke", "write", 1, 0, key="k"), ev("a", "ok", "write", None, 1, key="j")],
+            "key",
+        ),
+        (
+            [
+                ev("a", "invoke", "write", 1, 0, maxsize=1),
+                ev("b", "invoke", "write", 1, 0, maxsize=2),
+            ],
+            "contradicts",
+        ),
+    ],
+)
 def test_malformed_events_name_their_line(events: list[dict[str, object]], message: str) -> None:
     with pytest.raises(HistoryError, match=f"line {len(events)}: .*{message}"):
         read_history([json.dumps(e) for e in events])
@@ -135,14 +164,19 @@ def test_rejects_with_the_smallest_failing_window(tmp_path: Path) -> None:
     assert code == 1
     assert out.startswith("not linearizable\n")
     assert "smallest failing window: 60 .. 70 ns (1 operation)" in out
-    assert "lines 7-8: process b read(1, block=false) -> [1] [60, 70]  <- could not be placed" in out
+    assert (
+        "lines 7-8: process b read(1, block=false) -> [1] [60, 70]  <- could not be placed" in out
+    )
     assert out.count("[60, 70]") == 1, "the culprit is shown once"
     assert "could not place: lines 7-8" in out and "the channel then: [2], open" in out
 
 
 def test_window_is_the_shortest_failing_prefix() -> None:
-    ops = [Op("a", "write", 1, None, 0, 10), Op("b", "read", (1, False), [2], 20, 30),
-           Op("a", "write", 2, None, 40, 50)]
+    ops = [
+        Op("a", "write", 1, None, 0, 10),
+        Op("b", "read", (1, False), [2], 20, 30),
+        Op("a", "write", 2, None, 40, 50),
+    ]
     # read [2] before 2 was written: failing from the read's return on, not before
     from .check import failing_window
 
@@ -156,8 +190,10 @@ def test_unknown_when_the_timeout_expires(tmp_path: Path) -> None:
     # that misses one: refuting it means trying the writes' orders.
     events = [ev(f"w{i}", "invoke", "write", i % 15, i) for i in range(16)]
     events += [ev(f"w{i}", "ok", "write", None, 100 + i) for i in range(16)]
-    events += [ev("r", "invoke", "read", {"count": 0, "block": False, "timeout": None}, 200),
-               ev("r", "ok", "read", list(range(14)), 201)]
+    events += [
+        ev("r", "invoke", "read", {"count": 0, "block": False, "timeout": None}, 200),
+        ev("r", "ok", "read", list(range(14)), 201),
+    ]
     code, out = run(jsonl(tmp_path, events), "--timeout", "0.3")
     assert code == 2
     assert out.startswith("unknown\n")
@@ -174,8 +210,12 @@ def test_channels_are_checked_apart(tmp_path: Path) -> None:
 
 
 def test_maxsize_decides_full(tmp_path: Path) -> None:
-    events = [ev("a", "invoke", "write", 1, 0), ev("a", "ok", "write", None, 1),
-              ev("a", "invoke", "write", 2, 2), ev("a", "fail", "write", {"error": "Full"}, 3)]
+    events = [
+        ev("a", "invoke", "write", 1, 0),
+        ev("a", "ok", "write", None, 1),
+        ev("a", "invoke", "write", 2, 2),
+        ev("a", "fail", "write", {"error": "Full"}, 3),
+    ]
     assert run(jsonl(tmp_path, events))[0] == 1
     assert run(jsonl(tmp_path, events), "--maxsize", "1")[0] == 0
     assert run(jsonl(tmp_path, [dict(e, maxsize=1) for e in events]))[0] == 0
@@ -245,12 +285,15 @@ def record_sequence(queue_cls: type[AsyncQueue[int]], maxsize: int) -> list[Op]:
     return ops
 
 
-@pytest.mark.parametrize("defect,maxsize", [
-    ("bulk_read_drops_last_item", 0),
-    ("read_all_returns_an_item_twice", 0),
-    ("write_ignores_capacity", 2),
-    ("writable_after_close", 0),
-])
+@pytest.mark.parametrize(
+    "defect,maxsize",
+    [
+        ("bulk_read_drops_last_item", 0),
+        ("read_all_returns_an_item_twice", 0),
+        ("write_ignores_capacity", 2),
+        ("writable_after_close", 0),
+    ],
+)
 def test_histories_of_broken_queues_are_rejected(tmp_path: Path, defect: str, maxsize: int) -> None:
     path = tmp_path / "h.jsonl"
     with applied(defect):
@@ -264,7 +307,9 @@ def test_histories_of_broken_queues_are_rejected(tmp_path: Path, defect: str, ma
 def test_the_recorded_sequence_is_accepted_on_refasync(tmp_path: Path) -> None:
     for maxsize in (0, 2):
         path = tmp_path / f"h{maxsize}.jsonl"
-        write_history_file(str(path), [ChannelHistory(None, maxsize, record_sequence(AsyncQueue, maxsize))])
+        write_history_file(
+            str(path), [ChannelHistory(None, maxsize, record_sequence(AsyncQueue, maxsize))]
+        )
         assert run(path) == (0, "linearizable\n")
 
 
@@ -291,11 +336,13 @@ def test_window_search_finds_the_first_failing_prefix_of_a_real_history() -> Non
 
     ops = record(160, 2, "light", 5).ops
     reads = [i for i, op in enumerate(ops) if op.kind == "read" and op.result]
-    for i in reads[len(reads) // 3::max(1, len(reads) // 4)][:3]:
+    for i in reads[len(reads) // 3 :: max(1, len(reads) // 4)][:3]:
         op = ops[i]
         assert isinstance(op.result, list)
         bad = list(ops)
-        bad[i] = Op(op.thread, op.kind, op.arg, op.result[1:] + op.result[:1] + ["x"], op.call, op.ret)
+        bad[i] = Op(
+            op.thread, op.kind, op.arg, op.result[1:] + op.result[:1] + ["x"], op.call, op.ret
+        )
         cutoffs = sorted({o.ret for o in bad if o.ret is not None})
         first = next(c for c in cutoffs if not check_channel_history(prefix(bad, c)[1], 2).ok)
         assert failing_window(bad, 2, None).end == first
@@ -307,11 +354,15 @@ def test_window_search_finds_the_first_failing_prefix_of_a_real_history() -> Non
 
 def write_event_lines(tmp_path: Path, lines: list[str] | bytes, name: str = "h.jsonl") -> Path:
     path = tmp_path / name
-    path.write_bytes(lines if isinstance(lines, bytes) else "".join(l + "\n" for l in lines).encode())
+    path.write_bytes(
+        lines if isinstance(lines, bytes) else "".join(line + "\n" for line in lines).encode()
+    )
     return path
 
 
-def run_capturing(path: Path, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+def run_capturing(
+    path: Path, capsys: pytest.CaptureFixture[str], *args: str
+) -> tuple[int, str, str]:
     code, out = run(path, *args)
     return code, out, capsys.readouterr().err
 
@@ -319,14 +370,31 @@ def run_capturing(path: Path, capsys: pytest.CaptureFixture[str], *args: str) ->
 READ_ALL = {"count": 0, "block": False, "timeout": None}
 
 
-@pytest.mark.parametrize("written,returned,code", [
-    (True, 1, 1), (1, True, 1), (False, 0, 1), (0, False, 1), (None, False, 1), ("1", 1, 1),
-    (1, 1.0, 0), (-0.0, 0, 0), (2 ** 60, 2 ** 60, 0), (2 ** 53 + 1, float(2 ** 53), 1),
-])
-def test_items_keep_their_json_type(tmp_path: Path, written: object, returned: object, code: int) -> None:
+@pytest.mark.parametrize(
+    "written,returned,code",
+    [
+        (True, 1, 1),
+        (1, True, 1),
+        (False, 0, 1),
+        (0, False, 1),
+        (None, False, 1),
+        ("1", 1, 1),
+        (1, 1.0, 0),
+        (-0.0, 0, 0),
+        (2**60, 2**60, 0),
+        (2**53 + 1, float(2**53), 1),
+    ],
+)
+def test_items_keep_their_json_type(
+    tmp_path: Path, written: object, returned: object, code: int
+) -> None:
     """``true`` is not ``1``; numbers compare by value (``1`` and ``1.0`` are one item)."""
-    events = [ev("a", "invoke", "write", written, 0), ev("a", "ok", "write", None, 1),
-              ev("b", "invoke", "read", READ_ALL, 2), ev("b", "ok", "read", [returned], 3)]
+    events = [
+        ev("a", "invoke", "write", written, 0),
+        ev("a", "ok", "write", None, 1),
+        ev("b", "invoke", "read", READ_ALL, 2),
+        ev("b", "ok", "read", [returned], 3),
+    ]
     assert run(jsonl(tmp_path, events))[0] == code
 
 
@@ -349,27 +417,69 @@ def test_keys_and_processes_keep_their_json_type(tmp_path: Path) -> None:
 HOSTILE_LINES: list[tuple[str, bytes]] = [
     ("NaN", b'{"process": "h", "type": "invoke", "f": "write", "value": NaN, "time": 0}'),
     ("Infinity", b'{"process": "h", "type": "invoke", "f": "write", "value": 1, "time": Infinity}'),
-    ("-Infinity", b'{"process": "h", "type": "invoke", "f": "write", "value": -Infinity, "time": 0}'),
-    ("a float beyond range", b'{"process": "h", "type": "invoke", "f": "write", "value": 1e400, "time": 0}'),
-    ("a huge integer item", b'{"process": "h", "type": "invoke", "f": "write", "value": 100000000000000000000000, "time": 0}'),
-    ("5000 digits", b'{"process": "h", "type": "invoke", "f": "write", "value": 1' + b"0" * 5000 + b', "time": 0}'),
-    ("a time past int64", b'{"process": "h", "type": "invoke", "f": "write", "value": 1, "time": 9223372036854775808}'),
-    ("a time before int64", b'{"process": "h", "type": "invoke", "f": "write", "value": 1, "time": -9223372036854775809}'),
+    (
+        "-Infinity",
+        b'{"process": "h", "type": "invoke", "f": "write", "value": -Infinity, "time": 0}',
+    ),
+    (
+        "a float beyond range",
+        b'{"process": "h", "type": "invoke", "f": "write", "value": 1e400, "time": 0}',
+    ),
+    (
+        "a huge integer item",
+        b'{"process": "h", "type": "invoke", "f": "write", "value": 100000000000000000000000, "time": 0}',
+    ),
+    (
+        "5000 digits",
+        b'{"process": "h", "type": "invoke", "f": "write", "value": 1'
+        + b"0" * 5000
+        + b', "time": 0}',
+    ),
+    (
+        "a time past int64",
+        b'{"process": "h", "type": "invoke", "f": "write", "value": 1, "time": 9223372036854775808}',
+    ),
+    (
+        "a time before int64",
+        b'{"process": "h", "type": "invoke", "f": "write", "value": 1, "time": -9223372036854775809}',
+    ),
     ("a float time", b'{"process": "h", "type": "invoke", "f": "write", "value": 1, "time": 1.5}'),
-    ("a huge count", b'{"process": "h", "type": "invoke", "f": "read", "value": {"count": 99999999999999999999, "block": true, "timeout": null}, "time": 0}'),
-    ("a huge maxsize", b'{"process": "h", "type": "invoke", "f": "write", "value": 1, "time": 0, "maxsize": 9223372036854775808}'),
-    ("deep nesting", b'{"process": "h", "type": "invoke", "f": "write", "value": 1, "time": 0, "x": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"),
+    (
+        "a huge count",
+        b'{"process": "h", "type": "invoke", "f": "read", "value": {"count": 99999999999999999999, "block": true, "timeout": null}, "time": 0}',
+    ),
+    (
+        "a huge maxsize",
+        b'{"process": "h", "type": "invoke", "f": "write", "value": 1, "time": 0, "maxsize": 9223372036854775808}',
+    ),
+    (
+        "deep nesting",
+        b'{"process": "h", "type": "invoke", "f": "write", "value": 1, "time": 0, "x": '
+        + b"[" * 100_000
+        + b"]" * 100_000
+        + b"}",
+    ),
     ("deep nesting, unclosed", b"[" * 1_000_000),
-    ("a field twice", b'{"process": "h", "type": "invoke", "f": "write", "value": 1, "time": 0, "time": 5}'),
-    ("non-UTF-8 bytes", b'{"process": "\xff\xfe", "type": "invoke", "f": "write", "value": 1, "time": 0}'),
+    (
+        "a field twice",
+        b'{"process": "h", "type": "invoke", "f": "write", "value": 1, "time": 0, "time": 5}',
+    ),
+    (
+        "non-UTF-8 bytes",
+        b'{"process": "\xff\xfe", "type": "invoke", "f": "write", "value": 1, "time": 0}',
+    ),
     ("a NUL byte", b'{"process": "h", "type": "invoke", "f": "write", "value": 1, "time": 0}\x00'),
-    ("a lone CR", b'{"process": "h", "type": "invoke", "f": "write", "value": 1, "time": 0}\r{"x": 1}'),
+    (
+        "a lone CR",
+        b'{"process": "h", "type": "invoke", "f": "write", "value": 1, "time": 0}\r{"x": 1}',
+    ),
 ]
 
 
 @pytest.mark.parametrize("name", [name for name, _ in HOSTILE_LINES])
-def test_hostile_values_are_refused_on_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                                name: str) -> None:
+def test_hostile_values_are_refused_on_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
     line = dict(HOSTILE_LINES)[name]
     good = json.dumps(DUPLICATE[0]).encode()
     path = tmp_path / "h.jsonl"
@@ -385,24 +495,44 @@ def test_hostile_values_are_refused_by_the_command(tmp_path: Path) -> None:
     for name, line in HOSTILE_LINES:
         path = tmp_path / "h.jsonl"
         path.write_bytes(line + b"\n")
-        done = subprocess.run([sys.executable, "-m", "conformance.check", str(path)], cwd=ROOT,
-                              capture_output=True, timeout=60)
+        done = subprocess.run(
+            [sys.executable, "-m", "conformance.check", str(path)],
+            cwd=ROOT,
+            capture_output=True,
+            timeout=60,
+        )
         err = done.stderr.decode("utf-8", "replace")
         assert (done.returncode, err.count("\n")) == (3, 1), (name, err)
         assert "Traceback" not in err and "line 1: " in err, (name, err)
 
 
-@pytest.mark.parametrize("args", [["--timeout", "nan"], ["--timeout", "inf"], ["--timeout", "-1"],
-                                  ["--maxsize", "99999999999999999999"], ["--html", "/nonexistent/dir/page.html"]])
-def test_meaningless_arguments_exit_3_before_reading(tmp_path: Path, args: list[str],
-                                                      capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--timeout", "nan"],
+        ["--timeout", "inf"],
+        ["--timeout", "-1"],
+        ["--maxsize", "99999999999999999999"],
+        ["--html", "/nonexistent/dir/page.html"],
+    ],
+)
+def test_meaningless_arguments_exit_3_before_reading(
+    tmp_path: Path, args: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit) as exc:
         run(jsonl(tmp_path, DUPLICATE), *args)
     assert exc.value.code == 3
-    assert capsys.readouterr().err.strip().splitlines()[-1].startswith("python -m conformance.check: error: ")
+    assert (
+        capsys.readouterr()
+        .err.strip()
+        .splitlines()[-1]
+        .startswith("python -m conformance.check: error: ")
+    )
 
 
-def test_a_hostile_file_name_stays_on_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_hostile_file_name_stays_on_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     path = write_event_lines(tmp_path, b"oops\n", name="bad\nname\x1b[2J.jsonl")
     code, _, err = run_capturing(path, capsys)
     assert code == 3 and err.count("\n") == 1 and "\x1b" not in err, err
@@ -415,28 +545,39 @@ MEMORY_LIMIT_KB = 200 * 1024
 def run_measured(args: list[str], timeout: float) -> tuple[int, str, float, int]:
     """Runs the checker in a child of a child, so that the peak RSS is the checker's own.
     :return: exit status, stdout, seconds, peak RSS in KB."""
-    probe = ("import resource, subprocess, sys, time\n"
-             "start = time.monotonic()\n"
-             "done = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
-             "seconds = time.monotonic() - start\n"
-             "print(done.returncode, seconds, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
-             "print(done.stdout, end='')\n")
-    done = subprocess.run([sys.executable, "-c", probe, sys.executable, "-m", "conformance.check", *args],
-                          cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    probe = (
+        "import resource, subprocess, sys, time\n"
+        "start = time.monotonic()\n"
+        "done = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
+        "seconds = time.monotonic() - start\n"
+        "print(done.returncode, seconds, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n"
+        "print(done.stdout, end='')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, sys.executable, "-m", "conformance.check", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     first, _, stdout = done.stdout.partition("\n")
     code, seconds, rss = first.split()
     return int(code), stdout, float(seconds), int(rss)
 
 
 @pytest.mark.timeout(120)
-def test_an_impossible_read_after_2000_concurrent_writes_ends_unknown_in_bounds(tmp_path: Path) -> None:
+def test_an_impossible_read_after_2000_concurrent_writes_ends_unknown_in_bounds(
+    tmp_path: Path,
+) -> None:
     """2,000 concurrent writes (one item twice, so nothing prunes) and one read that
     cannot be explained: the search cannot decide it, so --timeout ends it, with the
     memory it holds bounded."""
     events = [ev(f"w{i}", "invoke", "write", i % 1999, i) for i in range(2000)]
     events += [ev(f"w{i}", "ok", "write", None, 10_000 + i) for i in range(2000)]
-    events += [ev("r", "invoke", "read", READ_ALL, 20_000),
-               ev("r", "ok", "read", list(range(1998)) + [1998, 1998], 20_001)]
+    events += [
+        ev("r", "invoke", "read", READ_ALL, 20_000),
+        ev("r", "ok", "read", list(range(1998)) + [1998, 1998], 20_001),
+    ]
     path = jsonl(tmp_path, events)
     code, out, seconds, rss = run_measured([str(path), "--timeout", "3"], timeout=60)
     assert (code, out.splitlines()[0]) == (2, "unknown"), out
@@ -450,7 +591,12 @@ STARTUP_S = 1.0
 
 @pytest.mark.timeout(120)
 def test_the_timeout_bounds_reading_too(tmp_path: Path) -> None:
-    line = json.dumps(ev("w", "invoke", "write", 1, 0)) + "\n" + json.dumps(ev("w", "ok", "write", None, 1)) + "\n"
+    line = (
+        json.dumps(ev("w", "invoke", "write", 1, 0))
+        + "\n"
+        + json.dumps(ev("w", "ok", "write", None, 1))
+        + "\n"
+    )
     path = tmp_path / "long.jsonl"
     path.write_text(line * 400_000)
     code, out, seconds, _ = run_measured([str(path), "--timeout", "0.5"], timeout=60)
@@ -460,7 +606,9 @@ def test_the_timeout_bounds_reading_too(tmp_path: Path) -> None:
 
 
 EVENT_LINES = [json.dumps(e) for e in DUPLICATE] + [
-    json.dumps(ev("c", "invoke", "close", None, 80)), json.dumps(ev("c", "info", "close", None, 90))]
+    json.dumps(ev("c", "invoke", "close", None, 80)),
+    json.dumps(ev("c", "info", "close", None, 90)),
+]
 
 
 def _inserted(text: bytes, at: int, extra: bytes) -> bytes:
@@ -472,14 +620,40 @@ def _inserted(text: bytes, at: int, extra: bytes) -> bytes:
 FUZZ_INPUTS: st.SearchStrategy[bytes] = st.one_of(
     st.binary(max_size=300),
     st.lists(st.sampled_from(EVENT_LINES), max_size=8).map(lambda ls: "\n".join(ls).encode()),
-    st.builds(lambda lines, at, extra: _inserted("\n".join(lines).encode(), at, extra),
-              st.lists(st.sampled_from(EVENT_LINES), min_size=1, max_size=6),
-              st.integers(0, 400), st.binary(min_size=1, max_size=8)),
-    st.lists(st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
-                          lambda inner: st.lists(inner, max_size=3) | st.dictionaries(
-                              st.sampled_from(["process", "type", "f", "value", "time", "key", "maxsize", "count", "block", "timeout"]),
-                              inner, max_size=6), max_leaves=12), max_size=5).map(
-        lambda values: "\n".join(json.dumps(v) for v in values).encode()),
+    st.builds(
+        lambda lines, at, extra: _inserted("\n".join(lines).encode(), at, extra),
+        st.lists(st.sampled_from(EVENT_LINES), min_size=1, max_size=6),
+        st.integers(0, 400),
+        st.binary(min_size=1, max_size=8),
+    ),
+    st.lists(
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
+            lambda inner: (
+                st.lists(inner, max_size=3)
+                | st.dictionaries(
+                    st.sampled_from(
+                        [
+                            "process",
+                            "type",
+                            "f",
+                            "value",
+                            "time",
+                            "key",
+                            "maxsize",
+                            "count",
+                            "block",
+                            "timeout",
+                        ]
+                    ),
+                    inner,
+                    max_size=6,
+                )
+            ),
+            max_leaves=12,
+        ),
+        max_size=5,
+    ).map(lambda values: "\n".join(json.dumps(v) for v in values).encode()),
 )
 
 
@@ -501,7 +675,11 @@ def gives_a_verdict_or_a_one_line_refusal(data: bytes) -> None:
     if code == 3:
         assert err.getvalue().count("\n") == 1 and "line " in err.getvalue(), err.getvalue()
     else:
-        assert err.getvalue() == "" and out.splitlines()[0] in ("linearizable", "not linearizable", "unknown")
+        assert err.getvalue() == "" and out.splitlines()[0] in (
+            "linearizable",
+            "not linearizable",
+            "unknown",
+        )
 
 
 # --- speed, in steps (the same on every machine; the seconds are in HISTORY.md) -----------
@@ -533,14 +711,22 @@ def test_a_long_read_is_shown_once_and_abbreviated(tmp_path: Path) -> None:
     as its first and last items and a count, and stays short."""
     events = []
     for i in range(400):
-        events += [ev("w", "invoke", "write", f"item-{i}", 10 * i), ev("w", "ok", "write", None, 10 * i + 5)]
-    events += [ev("r", "invoke", "read", READ_ALL, 5000),
-               ev("r", "ok", "read", [f"item-{i}" for i in range(400)] + ["ghost"], 5001)]
+        events += [
+            ev("w", "invoke", "write", f"item-{i}", 10 * i),
+            ev("w", "ok", "write", None, 10 * i + 5),
+        ]
+    events += [
+        ev("r", "invoke", "read", READ_ALL, 5000),
+        ev("r", "ok", "read", [f"item-{i}" for i in range(400)] + ["ghost"], 5001),
+    ]
     code, out = run(jsonl(tmp_path, events))
     assert code == 1
     assert out.count("smallest failing window") == 1
     assert out.count("process r read(") == 1
-    assert '["item-0", "item-1", "item-2", ... 395 more ..., "item-398", "item-399", "ghost"] (401 items)' in out
+    assert (
+        '["item-0", "item-1", "item-2", ... 395 more ..., "item-398", "item-399", "ghost"] (401 items)'
+        in out
+    )
     assert "item-200" not in out
     assert len(out) < 2500, len(out)
     assert all(line.isprintable() for line in out.splitlines())
@@ -554,10 +740,14 @@ def spec_run(seed: int, writes: int, read_all: bool) -> ChannelHistory:
     from .bench_check import SHORT_READS
 
     rng = random.Random(seed)
-    programs = [Program(f"w{w}", [("write", (f"w{w}:{i}", True)) for i in range(writes)])
-                for w in range(2)]
-    programs += [Program("r0", reads=SHORT_READS), Program("r1", reads=SHORT_READS),
-                 Program("closer", [("close", None)], after=("w0", "w1"))]
+    programs = [
+        Program(f"w{w}", [("write", (f"w{w}:{i}", True)) for i in range(writes)]) for w in range(2)
+    ]
+    programs += [
+        Program("r0", reads=SHORT_READS),
+        Program("r1", reads=SHORT_READS),
+        Program("closer", [("close", None)], after=("w0", "w1")),
+    ]
     if read_all:
         programs.append(Program("all", [("read", (0, True))]))
     return ChannelHistory(None, 2, run_programs(programs, 2, rng.randrange))
@@ -574,9 +764,13 @@ def test_failing_prefixes_are_those_from_some_cut_on() -> None:
 
     for seed in range(40):
         history = spec_run(seed, 10, seed % 2 == 0)
-        for tampered, ops in enumerate([history.ops, tamper(history, ("swap", "duplicate", "drop")[seed % 3], seed).ops]):
+        for tampered, ops in enumerate(
+            [history.ops, tamper(history, ("swap", "duplicate", "drop")[seed % 3], seed).ops]
+        ):
             cutoffs = sorted({op.ret for op in ops if op.ret is not None})
-            fails = [not check_channel_history(prefix(ops, c)[1], history.maxsize).ok for c in cutoffs]
+            fails = [
+                not check_channel_history(prefix(ops, c)[1], history.maxsize).ok for c in cutoffs
+            ]
             if not tampered:
                 assert True not in fails, (seed, fails.index(True))
             elif True in fails:

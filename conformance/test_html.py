@@ -32,10 +32,22 @@ FAILING = [
     {"process": "a", "type": "invoke", "f": "write", "value": 1, "time": 0},
     {"process": "a", "type": "ok", "f": "write", "value": None, "time": 10},
     {"process": "a", "type": "invoke", "f": "write", "value": 2, "time": 20},
-    {"process": "b", "type": "invoke", "f": "read", "value": {"count": 1, "block": False, "timeout": None}, "time": 25},
+    {
+        "process": "b",
+        "type": "invoke",
+        "f": "read",
+        "value": {"count": 1, "block": False, "timeout": None},
+        "time": 25,
+    },
     {"process": "a", "type": "ok", "f": "write", "value": None, "time": 30},
     {"process": "b", "type": "ok", "f": "read", "value": [1], "time": 35},
-    {"process": "b", "type": "invoke", "f": "read", "value": {"count": 1, "block": False, "timeout": None}, "time": 40},
+    {
+        "process": "b",
+        "type": "invoke",
+        "f": "read",
+        "value": {"count": 1, "block": False, "timeout": None},
+        "time": 40,
+    },
     {"process": "b", "type": "ok", "f": "read", "value": [1], "time": 50},
     {"process": "c", "type": "invoke", "f": "close", "value": None, "time": 55},
     {"process": "c", "type": "info", "f": "close", "value": None, "time": 60},
@@ -56,7 +68,9 @@ def chromium() -> str:
     done = subprocess.run(["sh", str(script)], capture_output=True, text=True, timeout=900)
     found = shutil.which("chromium") or shutil.which("chromium-browser")
     if not found:
-        pytest.skip(f"chromium is absent and not installable: {done.stderr.strip() or done.stdout.strip()}")
+        pytest.skip(
+            f"chromium is absent and not installable: {done.stderr.strip() or done.stdout.strip()}"
+        )
     return found
 
 
@@ -64,11 +78,25 @@ def browse(page: Path, *action: str, fragment: str = "") -> subprocess.Completed
     profile = tempfile.mkdtemp(prefix="chromium-profile-")
     try:
         return subprocess.run(
-            [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-             "--no-first-run", "--disable-background-networking", "--disable-component-update",
-             "--disable-sync", f"--user-data-dir={profile}", f"--window-size={WIDTH},{HEIGHT}",
-             *action, page.as_uri() + fragment],
-            capture_output=True, timeout=BROWSER_TIMEOUT_S, check=True)
+            [
+                chromium(),
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                f"--user-data-dir={profile}",
+                f"--window-size={WIDTH},{HEIGHT}",
+                *action,
+                page.as_uri() + fragment,
+            ],
+            capture_output=True,
+            timeout=BROWSER_TIMEOUT_S,
+            check=True,
+        )
     finally:
         shutil.rmtree(profile, ignore_errors=True)
 
@@ -88,8 +116,8 @@ def decode_png(data: bytes) -> list[tuple[int, int, int]]:
     pos, idat = 8, b""
     width = height = channels = 0
     while pos < len(data):
-        (length,), kind = struct.unpack(">I", data[pos:pos + 4]), data[pos + 4:pos + 8]
-        body = data[pos + 8:pos + 8 + length]
+        (length,), kind = struct.unpack(">I", data[pos : pos + 4]), data[pos + 4 : pos + 8]
+        body = data[pos + 8 : pos + 8 + length]
         if kind == b"IHDR":
             width, height, depth, color, _, _, interlace = struct.unpack(">IIBBBBB", body)
             assert depth == 8 and color in (2, 6) and interlace == 0, (depth, color, interlace)
@@ -103,7 +131,7 @@ def decode_png(data: bytes) -> list[tuple[int, int, int]]:
     pixels: list[tuple[int, int, int]] = []
     for y in range(height):
         start = y * (stride + 1)
-        method, row = raw[start], bytearray(raw[start + 1:start + 1 + stride])
+        method, row = raw[start], bytearray(raw[start + 1 : start + 1 + stride])
         for i in range(stride):
             left = row[i - channels] if i >= channels else 0
             up = previous[i]
@@ -145,7 +173,9 @@ def test_checker_failure_page_renders_its_bars(tmp_path: Path) -> None:
     # as it opens: zoomed to the failing window, which fills most of the view
     pixels = screenshot(page, tmp_path / "zoomed.png")
     culprit = sum(1 for p in pixels if p == (220, 38, 38))
-    window = sum(1 for p in pixels if all(abs(a - b) <= 3 for a, b in zip(p, (253, 237, 173))))
+    window = sum(
+        1 for p in pixels if all(abs(a - b) <= 3 for a, b in zip(p, (253, 237, 173), strict=False))
+    )
     assert culprit > 400 * 20, f"{culprit} pixels of the culprit colour"
     assert window > (WIDTH - 200) // 2 * 30, f"{window} pixels of the window colour"
 
@@ -153,10 +183,12 @@ def test_checker_failure_page_renders_its_bars(tmp_path: Path) -> None:
 @pytest.mark.timeout(600)
 def test_explorer_trace_page_shows_sync_points(tmp_path: Path) -> None:
     ops = [Op("T1", "write", 1, None, 0, 100), Op("T2", "read", (1, True), [1], 50, 150)]
-    sync = [{"thread": "T1", "point": "ACQUIRE", "primitive": "Channel.mutex", "time": 10},
-            {"thread": "T1", "point": "NOTIFY", "primitive": "not_empty", "time": 60},
-            {"thread": "T2", "point": "WAIT", "primitive": "not_empty", "time": 55},
-            {"thread": "T2", "point": "WAKE", "primitive": "not_empty", "time": 70}]
+    sync = [
+        {"thread": "T1", "point": "ACQUIRE", "primitive": "Channel.mutex", "time": 10},
+        {"thread": "T1", "point": "NOTIFY", "primitive": "not_empty", "time": 60},
+        {"thread": "T2", "point": "WAIT", "primitive": "not_empty", "time": 55},
+        {"thread": "T2", "point": "WAKE", "primitive": "not_empty", "time": 70},
+    ]
     page = tmp_path / "trace.html"
     page.write_text(render_history(ops, "explorer schedule 3", (50, 100), None, sync))
     text = dom(page)
@@ -191,13 +223,17 @@ HOSTILE = [
     f'<svg onload="{PWN}"></svg>',
     f"</script><script>{PWN}</script>",
     "<!--<script>",
-    "%DATA%", "%TITLE%", "%NOTES%", "%BAR%",
+    "%DATA%",
+    "%TITLE%",
+    "%NOTES%",
+    "%BAR%",
     f'" onmouseover="{PWN}" x="',
     "' onfocus='x",
     "\u2028\u2029",
     "]]>&amp;&lt;",
     "</title></pre></style></div>",
-    "__proto__", "constructor",
+    "__proto__",
+    "constructor",
     "\ud800",  # a lone surrogate: valid in JSON ("\\ud800"), not encodable as UTF-8
 ]
 #: A file name cannot hold "/" or NUL.
@@ -239,13 +275,18 @@ def elements(page: str) -> _Elements:
 
 def data_block(page: str) -> object:
     """The page's JSON data, parsed as the page's own script parses it."""
-    start = page.index('<script type="application/json" id="data">') + len('<script type="application/json" id="data">')
-    return json.loads(page[start:page.index("</script>", start)])
+    start = page.index('<script type="application/json" id="data">') + len(
+        '<script type="application/json" id="data">'
+    )
+    return json.loads(page[start : page.index("</script>", start)])
 
 
 def hostile_page(value: str) -> str:
-    ops = [Op(value, "write", value, None, 0, 10), Op("b", "read", (1, False), [value], 5, 20),
-           Op(value, "close", None, None, 30, None)]
+    ops = [
+        Op(value, "write", value, None, 0, 10),
+        Op("b", "read", (1, False), [value], 5, 20),
+        Op(value, "close", None, None, 30, None),
+    ]
     bars = bars_of(ops, group=value, culprit=1)
     sync = [{"thread": value, "point": value, "primitive": value, "time": 7}]
     return render(value, bars, [(5, 20, value)], sync, notes=value)
@@ -276,8 +317,10 @@ def hostile_history(tmp_path: Path) -> tuple[Path, int]:
     bad = ChannelHistory(HOSTILE[2], 0)
     for i, value in enumerate(HOSTILE):
         t = 100 * i
-        good.ops += [Op(value, "write", f"{value}{i}", None, t, t + 10),
-                     Op(value, "read", (1, False), [f"{value}{i}"], t + 20, t + 30)]
+        good.ops += [
+            Op(value, "write", f"{value}{i}", None, t, t + 10),
+            Op(value, "read", (1, False), [f"{value}{i}"], t + 20, t + 30),
+        ]
         bad.ops.append(Op(value + "!", "write", value, None, t, t + 10))
     bad.ops.append(Op("reader", "read", (0, False), HOSTILE[:3] + HOSTILE[:1], 10_000, 10_010))
     path = tmp_path / HOSTILE_NAME
@@ -299,8 +342,10 @@ def assert_safe_and_complete(page: Path, bars: int) -> _Elements:
 def test_the_browser_check_catches_a_script_that_runs(tmp_path: Path) -> None:
     """The check's broken variant: a page that pastes a hostile string raw."""
     page = tmp_path / "unsafe.html"
-    page.write_text(f"<!DOCTYPE html><html><head><title>t</title></head><body>"
-                    f"<div class=\"bar\">{HOSTILE[0]}</div></body></html>")
+    page.write_text(
+        f"<!DOCTYPE html><html><head><title>t</title></head><body>"
+        f'<div class="bar">{HOSTILE[0]}</div></body></html>'
+    )
     with pytest.raises(AssertionError, match="an injected script ran"):
         assert_safe_and_complete(page, 1)
 
@@ -317,7 +362,9 @@ def test_hostile_history_page_runs_no_script_and_draws_every_bar(tmp_path: Path)
 @pytest.mark.timeout(600)
 def test_hostile_explorer_page_runs_no_script_and_draws_every_bar(tmp_path: Path) -> None:
     page = tmp_path / "explorer.html"
-    page.write_text(hostile_page(HOSTILE[0] + HOSTILE[2] + HOSTILE[3] + HOSTILE[4]), encoding="utf-8")
+    page.write_text(
+        hostile_page(HOSTILE[0] + HOSTILE[2] + HOSTILE[3] + HOSTILE[4]), encoding="utf-8"
+    )
     after = assert_safe_and_complete(page, 3)
     assert after.classes.count("sync") == 1
 

@@ -12,7 +12,7 @@ terminal, break a line or hide the rest.
 from __future__ import annotations
 
 import json
-from typing import Sequence
+from collections.abc import Sequence
 
 from models.linearizability import Op
 

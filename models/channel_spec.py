@@ -206,7 +206,7 @@ def iterator_read(state: IteratorState, count: int) -> tuple[IteratorState, tupl
     need = want - len(out)
     if 0 <= state.fail_at < need:
         taken = out + state.items[: state.fail_at]
-        return IteratorState(state.items[state.fail_at:], -1, taken + rest), (), True
+        return IteratorState(state.items[state.fail_at :], -1, taken + rest), (), True
     fail_at = state.fail_at - need if state.fail_at >= need else -1
     out = out + state.items[:need]
     return IteratorState(state.items[need:], fail_at, rest), out, False

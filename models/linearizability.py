@@ -37,8 +37,8 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Hashable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Hashable, Iterator, Sequence
 
 from refasync.util import Lock
 
@@ -155,7 +155,9 @@ class _Interner:
     def __call__(self, item: object) -> int:
         key = (isinstance(item, bool), item)
         try:
-            number = self._hashable.setdefault(key, len(self._hashable) + len(self._other))  # unhashable: TypeError
+            number = self._hashable.setdefault(
+                key, len(self._hashable) + len(self._other)
+            )  # unhashable: TypeError
         except TypeError:
             for i, known in enumerate(self._other):
                 if known == key:
@@ -202,9 +204,22 @@ def _prepare(ops: Sequence[Op], intern: _Interner) -> list[_Entry]:
                 bound = tuple(intern(x) for x in op.result)
         prepared.append((index, op, pending, item, count, mode, expected, bound))
     prepared.sort(key=lambda p: (p[1].call, p[0]))
-    return [_Entry(index, pos, op, op.call, _NEVER if pending else op.ret or 0, pending,
-                   item, count, mode, expected, bound)
-            for pos, (index, op, pending, item, count, mode, expected, bound) in enumerate(prepared)]
+    return [
+        _Entry(
+            index,
+            pos,
+            op,
+            op.call,
+            _NEVER if pending else op.ret or 0,
+            pending,
+            item,
+            count,
+            mode,
+            expected,
+            bound,
+        )
+        for pos, (index, op, pending, item, count, mode, expected, bound) in enumerate(prepared)
+    ]
 
 
 class _FifoOrder:
@@ -356,8 +371,11 @@ class _Search:
     def _tick(self, units: int = 1) -> None:
         before = self.work
         self.work += units
-        if self.deadline is not None and before // _DEADLINE_EVERY != self.work // _DEADLINE_EVERY \
-                and time.monotonic() > self.deadline:
+        if (
+            self.deadline is not None
+            and before // _DEADLINE_EVERY != self.work // _DEADLINE_EVERY
+            and time.monotonic() > self.deadline
+        ):
             raise CheckTimeout(f"undecided after trying {self.tried} steps")
 
     def _note_dead_end(self, key: _Key, events: list[_Event]) -> None:
@@ -396,8 +414,11 @@ class _Search:
         progress = dict(partial)
         candidates = self._candidates(done)
         forced = self._forced_step(candidates, done, progress, state)
-        for e, step in [forced] if forced is not None else \
-                ((e, step) for e in candidates for step in self._steps(e, done, progress, state)):
+        for e, step in (
+            [forced]
+            if forced is not None
+            else ((c, s) for c in candidates for s in self._steps(c, done, progress, state))
+        ):
             event, new_done, new_taken, new_state = step
             self.tried += 1
             self._tick()
@@ -407,8 +428,9 @@ class _Search:
                 new_progress[e.pos] = new_taken
             yield event, (new_done, tuple(sorted(new_progress.items())), new_state)
 
-    def _forced_step(self, candidates: list[_Entry], done: int, progress: dict[int, int],
-                     state: ChannelState) -> tuple[_Entry, _Step] | None:
+    def _forced_step(
+        self, candidates: list[_Entry], done: int, progress: dict[int, int], state: ChannelState
+    ) -> tuple[_Entry, _Step] | None:
         """A step that may be taken first without losing any linearization, so that it is
         the only one explored here: :meth:`_neutral_step`, else :meth:`_own_items_step`."""
         for e in candidates:
@@ -418,15 +440,19 @@ class _Search:
                     return e, step
         if state.items and self.writes_unique and not self.full_writes & ~done:
             for e in candidates:
-                if e.expected is not None or (e.bound is not None and e.mode is not ReadMode.NOW
-                                              and not self.order.unbounded_pending):
+                if e.expected is not None or (
+                    e.bound is not None
+                    and e.mode is not ReadMode.NOW
+                    and not self.order.unbounded_pending
+                ):
                     step = self._own_items_step(e, done, progress, state)
                     if step is not None:
                         return e, step
         return None
 
-    def _neutral_step(self, e: _Entry, done: int, progress: dict[int, int],
-                      state: ChannelState) -> _Step | None:
+    def _neutral_step(
+        self, e: _Entry, done: int, progress: dict[int, int], state: ChannelState
+    ) -> _Step | None:
         """The completion of ``e`` (not pending) if it may complete now without changing
         the channel: a write that failed, a close of a closed channel, a read that takes
         nothing more. In a linearization that completes it later, moving its completion
@@ -435,7 +461,8 @@ class _Search:
         kind = e.op.kind
         if kind == "write":
             maybe = (e.op.result == "ReadOnly" and state.closed) or (
-                e.op.result == "Full" and not state.closed and spec.is_full(state))
+                e.op.result == "Full" and not state.closed and spec.is_full(state)
+            )
         elif kind == "close":
             maybe = state.closed
         else:
@@ -447,8 +474,9 @@ class _Search:
                     return step
         return None
 
-    def _own_items_step(self, e: _Entry, done: int, progress: dict[int, int],
-                        state: ChannelState) -> _Step | None:
+    def _own_items_step(
+        self, e: _Entry, done: int, progress: dict[int, int], state: ChannelState
+    ) -> _Step | None:
         """A step of the read ``e`` that takes items no other read lists (in its result or
         its bound), every item being written once, no write still to be placed having
         failed with ``Full`` (the one outcome an emptier channel could forbid) and, for a
@@ -462,7 +490,7 @@ class _Search:
         ``may_join`` sees fewer items ahead), and ``e``'s later step takes the rest (a
         finished non-blocking read's one step takes its whole result, here as later)."""
         for step in self._steps(e, done, progress, state):
-            got = state.items[:len(state.items) - len(step[3].items)]
+            got = state.items[: len(state.items) - len(step[3].items)]
             if got and all(self.claims[x] == 1 for x in got):
                 return step
         return None
@@ -486,9 +514,7 @@ class _Search:
             return [((e.pos, "done"), finish, 0, new_state)]
         return self._read_steps(e, finish, progress.get(e.pos, 0), state)
 
-    def _read_steps(
-        self, e: _Entry, finish: int, taken: int, state: ChannelState
-    ) -> list[_Step]:
+    def _read_steps(self, e: _Entry, finish: int, taken: int, state: ChannelState) -> list[_Step]:
         new_state, got = spec.read_step(state, e.count, taken)
         total = taken + len(got)
         expected = e.expected
@@ -528,10 +554,17 @@ def check_channel_history(
     placed = sorted(entries[pos].index for pos, what in best_events if what == "done")
     culprit = _culprit(search)
     _, _, state, _ = search.best
-    return LinearizabilityResult(False, None, _explain(search, intern.items), placed,
-                                 None if culprit is None else culprit.index,
-                                 _replay(search, intern.items), [intern.items[x] for x in state.items],
-                                 state.closed, search.tried)
+    return LinearizabilityResult(
+        False,
+        None,
+        _explain(search, intern.items),
+        placed,
+        None if culprit is None else culprit.index,
+        _replay(search, intern.items),
+        [intern.items[x] for x in state.items],
+        state.closed,
+        search.tried,
+    )
 
 
 def _replay(search: _Search, items: dict[int, object]) -> list[tuple[int, str, list[object]]]:
@@ -562,8 +595,11 @@ def _culprit(search: _Search) -> _Entry | None:
     if not stuck:
         return None
     first = min(stuck, key=lambda e: e.ret)
-    if first.op.kind == "write" and spec.write(state, first.item)[1] is None \
-            and not search.order.may_join(state.items, first.item):
+    if (
+        first.op.kind == "write"
+        and spec.write(state, first.item)[1] is None
+        and not search.order.may_join(state.items, first.item)
+    ):
         return search.order.where[first.item][0]
     return first
 

@@ -13,8 +13,8 @@ operations pending.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
 
 from . import channel_spec as spec
 from .channel_spec import ChannelState, ReadMode
@@ -66,8 +66,12 @@ def _start(kind: str, arg: object, now: int) -> _Running:
     return _Running("read", arg, now, mode=mode, count=count)
 
 
-def run_programs(programs: Sequence[Program], maxsize: int, choose: Callable[[int], int],
-                 pending_bound: Callable[[], bool] = lambda: True) -> list[Op]:
+def run_programs(
+    programs: Sequence[Program],
+    maxsize: int,
+    choose: Callable[[int], int],
+    pending_bound: Callable[[], bool] = lambda: True,
+) -> list[Op]:
     """:return: the operations of one run, in call order. ``choose(n)`` picks one of
     ``n`` possible next events (an int in ``range(n)``); ``pending_bound()`` says
     whether a read left pending keeps what it took as its bound (else None)."""
@@ -118,8 +122,9 @@ def run_programs(programs: Sequence[Program], maxsize: int, choose: Callable[[in
             run = running.pop(thread)
             ops.append(Op(thread, run.kind, run.arg, run.result, run.call, now))
             last_call = next_call[thread] >= len(program.calls)
-            if last_call and (not program.reads or (
-                    run.kind == "read" and state.closed and not state.items)):
+            if last_call and (
+                not program.reads or (run.kind == "read" and state.closed and not state.items)
+            ):
                 ended.add(thread)
     for thread, run in running.items():  # blocked for good: outcome unknown
         result = list(run.taken) if run.kind == "read" and pending_bound() else None
@@ -135,8 +140,13 @@ def _can_step(run: _Running, state: ChannelState) -> bool:
     return bool(state.items) or state.closed or (run.count >= 1 and len(run.taken) >= run.count)
 
 
-def _step(run: _Running, state: ChannelState, intern: Callable[[object], int],
-          items: dict[int, object], choose: Callable[[int], int]) -> ChannelState:
+def _step(
+    run: _Running,
+    state: ChannelState,
+    intern: Callable[[object], int],
+    items: dict[int, object],
+    choose: Callable[[int], int],
+) -> ChannelState:
     """Take ``run``'s next atomic step; mark it finished when it may return and
     (for a timed read, which may also wait on) ``choose`` says so."""
     if run.kind == "close":
@@ -152,8 +162,12 @@ def _step(run: _Running, state: ChannelState, intern: Callable[[object], int],
     state, got = spec.read_step(state, run.count, len(run.taken))
     run.taken.extend(items[x] for x in got)
     if spec.read_may_finish(state, run.count, len(run.taken), run.mode):
-        may_wait = run.mode is ReadMode.TIMED and not timing_out and not state.closed \
+        may_wait = (
+            run.mode is ReadMode.TIMED
+            and not timing_out
+            and not state.closed
             and (run.count < 1 or len(run.taken) < run.count)
+        )
         if not may_wait or choose(2) == 0:
             run.finished = True
             run.result = list(run.taken)

@@ -11,7 +11,7 @@ close model's business (test_close_model.py).
 from __future__ import annotations
 
 import enum
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from hypothesis import strategies as st
@@ -29,9 +29,9 @@ from refasync import (
     SerialChannel,
 )
 
-from ._settings import model_timeout
 from . import channel_spec as spec
-from .channel_spec import ChannelState, IteratorState
+from ._settings import model_timeout
+from .channel_spec import IteratorState
 
 
 class CallbackError(Exception):
@@ -56,16 +56,21 @@ class PostRead(enum.Enum):
     FAIL = "fail"  # raises: the items go back to the front
 
 
-ChannelEnds = tuple[CallbackChannelWriter[int], CallbackChannelReader[int], ChannelWriter[int],
-                    ChannelReader[int]]
+ChannelEnds = tuple[
+    CallbackChannelWriter[int], CallbackChannelReader[int], ChannelWriter[int], ChannelReader[int]
+]
 
 
 def real_channel(serial: bool, maxsize: int) -> ChannelEnds:
     """Both kinds of ends on one new channel: (callback writer, callback reader, plain
     writer, plain reader)."""
     channel: Channel[int] = SerialChannel(maxsize) if serial else Channel(maxsize)
-    return (CallbackChannelWriter(channel), CallbackChannelReader(channel),
-            ChannelWriter(channel), ChannelReader(channel))
+    return (
+        CallbackChannelWriter(channel),
+        CallbackChannelReader(channel),
+        ChannelWriter(channel),
+        ChannelReader(channel),
+    )
 
 
 def fail_callback(arg: object) -> list[int]:
@@ -108,7 +113,8 @@ class ChannelModel(RuleBasedStateMachine):
         self.serial = serial
         self.state = spec.empty_channel(maxsize)
         self.cb_writer, self.cb_reader, self.writer, self.reader = self.make_channel(
-            serial, maxsize)
+            serial, maxsize
+        )
 
     # -- writing --
 
@@ -119,8 +125,9 @@ class ChannelModel(RuleBasedStateMachine):
     @rule(block=st.booleans(), via_callbacks=st.booleans())
     def write(self, block: bool, via_callbacks: bool) -> None:
         item = self._new_item()
-        would_block = block and not self.serial and not self.state.closed and spec.is_full(
-            self.state)
+        would_block = (
+            block and not self.serial and not self.state.closed and spec.is_full(self.state)
+        )
         timeout = 0.0 if would_block else None  # one attempt instead of waiting forever
         if via_callbacks:
             if self.pre_write is PreWrite.FAIL:
@@ -175,8 +182,12 @@ class ChannelModel(RuleBasedStateMachine):
 
     # -- reading --
 
-    @rule(count=st.integers(-1, 4), block=st.booleans(), via_callbacks=st.booleans(),
-          iterate=st.integers(0, 5))
+    @rule(
+        count=st.integers(-1, 4),
+        block=st.booleans(),
+        via_callbacks=st.booleans(),
+        iterate=st.integers(0, 5),
+    )
     def read(self, count: int, block: bool, via_callbacks: bool, iterate: int) -> None:
         if iterate == 0 and (self.state.closed or self.serial):
             # Iterating yields the items until the channel is closed and drained.
@@ -210,10 +221,15 @@ class ChannelModel(RuleBasedStateMachine):
     # -- callbacks: set_* returns the previous one (one rule, so that reads and writes
     # -- keep most of the steps) --
 
-    @rule(pre_write=st.sampled_from(PreWrite), pre_read=st.sampled_from(PreRead),
-          post_read=st.sampled_from(PostRead), which=st.integers(0, 2))
-    def set_a_callback(self, pre_write: PreWrite, pre_read: PreRead, post_read: PostRead,
-                       which: int) -> None:
+    @rule(
+        pre_write=st.sampled_from(PreWrite),
+        pre_read=st.sampled_from(PreRead),
+        post_read=st.sampled_from(PostRead),
+        which=st.integers(0, 2),
+    )
+    def set_a_callback(
+        self, pre_write: PreWrite, pre_read: PreRead, post_read: PostRead, which: int
+    ) -> None:
         if which == 0:
             previous_w = self.cb_writer.set_pre_cb(self._pre_write_fun(pre_write))
             assert previous_w is self._pre_write_fun(self.pre_write)
@@ -229,8 +245,9 @@ class ChannelModel(RuleBasedStateMachine):
 
     @staticmethod
     def _pre_write_fun(choice: PreWrite) -> Callable[[int], int] | None:
-        return {PreWrite.NONE: None, PreWrite.PLUS_1000: plus_1000,
-                PreWrite.FAIL: fail_write}[choice]
+        return {PreWrite.NONE: None, PreWrite.PLUS_1000: plus_1000, PreWrite.FAIL: fail_write}[
+            choice
+        ]
 
     def _pre_read_fun(self, choice: PreRead) -> Callable[[int], object] | None:
         if choice is PreRead.RECORD:
@@ -242,8 +259,9 @@ class ChannelModel(RuleBasedStateMachine):
 
     @staticmethod
     def _post_read_fun(choice: PostRead) -> Callable[[list[int]], list[int]] | None:
-        return {PostRead.NONE: None, PostRead.REVERSE: reverse,
-                PostRead.FAIL: fail_callback}[choice]
+        return {PostRead.NONE: None, PostRead.REVERSE: reverse, PostRead.FAIL: fail_callback}[
+            choice
+        ]
 
     # -- bad input --
 
@@ -301,8 +319,7 @@ def real_iterator_reader(iterator: Iterator[int]) -> IteratorReader[int]:
 class IteratorReaderModel(RuleBasedStateMachine):
     """Drives an IteratorReader over a FlakyIterator and :func:`spec.iterator_read`."""
 
-    make_reader: Callable[[Iterator[int]], IteratorReader[int]] = staticmethod(
-        real_iterator_reader)
+    make_reader: Callable[[Iterator[int]], IteratorReader[int]] = staticmethod(real_iterator_reader)
 
     def __init__(self) -> None:
         super().__init__()

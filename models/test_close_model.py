@@ -28,8 +28,8 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -53,6 +53,7 @@ QUIESCENCE_TIMEOUT_S = 10.0
 
 class ModelInterrupt(BaseException):
     """Raised by the model's hook in the thread it interrupts."""
+
 
 MAX_BACKGROUND = 4  # background operations unfinished at once
 
@@ -81,7 +82,8 @@ class CloseModel(RuleBasedStateMachine):
     """models/test_teeth.py runs it with each defect of models/broken.py installed."""
 
     make_channel: Callable[[int], tuple[Channel[int], ChannelWriter[int], ChannelReader[int]]] = (
-        staticmethod(real_channel))
+        staticmethod(real_channel)
+    )
 
     readers = Bundle("readers")
     writers = Bundle("writers")
@@ -225,11 +227,13 @@ class CloseModel(RuleBasedStateMachine):
             (queue.not_empty if op.kind == "read" else queue.not_full).notify_all_locked()
         self._settle()
         assert op.done.is_set() and op.outcome == "interrupted", (
-            f"{op.name} was not interrupted: {op.outcome!r} {op.error!r}")
+            f"{op.name} was not interrupted: {op.outcome!r} {op.error!r}"
+        )
 
     @rule(reader=readers, writer=writers)
-    def pending_operations_wait_only_when_they_must(self, reader: Background,
-                                                    writer: Background) -> None:
+    def pending_operations_wait_only_when_they_must(
+        self, reader: Background, writer: Background
+    ) -> None:
         """A reader waits only on an open, empty channel; a writer on an open, full one."""
         if not reader.done.is_set():
             assert not self.closed and self.writer.size() == 0
@@ -252,9 +256,11 @@ class CloseModel(RuleBasedStateMachine):
                 break
             remaining = deadline - time.monotonic()
             if remaining <= 0 or not self.changed.wait(remaining):
-                raise Hang(f"background operations did not settle in {QUIESCENCE_TIMEOUT_S} s"
-                           f" ({blocked} blocked, {len(self._unfinished())} unfinished)\n"
-                           f"{dump_stacks()}")
+                raise Hang(
+                    f"background operations did not settle in {QUIESCENCE_TIMEOUT_S} s"
+                    f" ({blocked} blocked, {len(self._unfinished())} unfinished)\n"
+                    f"{dump_stacks()}"
+                )
         finished = [op for op in self.ops if op.done.is_set() and not op.checked]
         # Writes first: a read finishing in the same step may have returned their items.
         for op in sorted(finished, key=lambda op: op.kind != "write"):

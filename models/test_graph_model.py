@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 from hypothesis import strategies as st
@@ -10,8 +10,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from refasync.graph import Graph, Node
 
-from ._settings import model_timeout
 from . import graph_spec as spec
+from ._settings import model_timeout
 
 NODE_IDS = st.integers(0, 4)  # few nodes: dense graphs, cycles within reach
 

@@ -8,8 +8,8 @@ import itertools
 import random
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Callable, Sequence
 
 import pytest
 from hypothesis import Phase, given, settings
@@ -20,7 +20,15 @@ from refasync.testing import run_bounded
 
 from . import channel_spec as spec
 from . import linearizability
-from .linearizability import CheckTimeout, History, Op, _Entry, _FifoOrder, _Search, check_channel_history
+from .linearizability import (
+    CheckTimeout,
+    History,
+    Op,
+    _Entry,
+    _FifoOrder,
+    _Search,
+    check_channel_history,
+)
 from .spec_runs import Program, run_programs
 
 
@@ -28,8 +36,15 @@ def w(thread: str, item: object, call: int, ret: int | None, result: object = No
     return Op(thread, "write", item, result, call, ret)
 
 
-def r(thread: str, count: int, block: bool, result: list[object] | None, call: int, ret: int | None,
-      timeout: float | None = None) -> Op:
+def r(
+    thread: str,
+    count: int,
+    block: bool,
+    result: list[object] | None,
+    call: int,
+    ret: int | None,
+    timeout: float | None = None,
+) -> Op:
     arg = (count, block) if timeout is None else (count, block, timeout)
     return Op(thread, "read", arg, result, call, ret)
 
@@ -43,101 +58,216 @@ ACCEPT: dict[str, tuple[list[Op], int]] = {
     "overlapping read may miss the write": ([w("a", 1, 0, 10), r("b", 1, False, [], 5, 6)], 0),
     "overlapping read may see the write": ([w("a", 1, 0, 10), r("b", 1, False, [1], 5, 6)], 0),
     "concurrent writes in either order": (
-        [w("a", 1, 0, 10), w("b", 2, 0, 10), r("c", 2, False, [2, 1], 11, 12)], 0),
+        [w("a", 1, 0, 10), w("b", 2, 0, 10), r("c", 2, False, [2, 1], 11, 12)],
+        0,
+    ),
     "a blocking read takes items in steps around another reader": (
-        [w("a", 1, 0, 1), r("r", 3, True, [1, 3], 2, 20), w("a", 2, 3, 4),
-         r("s", 1, False, [2], 5, 6), w("a", 3, 7, 8), c("a", 9, 10)], 0),
+        [
+            w("a", 1, 0, 1),
+            r("r", 3, True, [1, 3], 2, 20),
+            w("a", 2, 3, 4),
+            r("s", 1, False, [2], 5, 6),
+            w("a", 3, 7, 8),
+            c("a", 9, 10),
+        ],
+        0,
+    ),
     "read all until close": (
-        [r("r", 0, True, [1, 2], 0, 20), w("a", 1, 1, 2), w("a", 2, 3, 4), c("a", 5, 6)], 0),
+        [r("r", 0, True, [1, 2], 0, 20), w("a", 1, 1, 2), w("a", 2, 3, 4), c("a", 5, 6)],
+        0,
+    ),
     "read-all takes its last items long before the close": (
-        [w("a", 1, 0, 1), r("r", 0, True, [1], 2, 20), r("s", 0, False, [], 5, 6),
-         c("a", 9, 10)], 0),
+        [w("a", 1, 0, 1), r("r", 0, True, [1], 2, 20), r("s", 0, False, [], 5, 6), c("a", 9, 10)],
+        0,
+    ),
     "blocking read on closed drained channel returns []": (
-        [c("a", 0, 1), r("r", 5, True, [], 2, 3)], 0),
+        [c("a", 0, 1), r("r", 5, True, [], 2, 3)],
+        0,
+    ),
     "write after close raises ReadOnly": ([c("a", 0, 1), w("a", 1, 2, 3, "ReadOnly")], 0),
-    "ReadOnly for a write overlapping the close": (
-        [c("a", 0, 10), w("b", 1, 2, 3, "ReadOnly")], 0),
+    "ReadOnly for a write overlapping the close": ([c("a", 0, 10), w("b", 1, 2, 3, "ReadOnly")], 0),
     "close twice": ([c("a", 0, 1), c("b", 2, 3), r("a", 0, False, [], 4, 5)], 0),
     "Full on a full bounded channel": (
-        [w("a", 1, 0, 1), w("a", 2, 2, 3, "Full"), r("a", 0, False, [1], 4, 5)], 1),
+        [w("a", 1, 0, 1), w("a", 2, 2, 3, "Full"), r("a", 0, False, [1], 4, 5)],
+        1,
+    ),
     "a blocked writer gets space from a reader": (
-        [w("a", 1, 0, 1), w("a", 2, 2, 10), r("b", 1, False, [1], 3, 4),
-         r("b", 1, True, [2], 11, 12)], 1),
+        [
+            w("a", 1, 0, 1),
+            w("a", 2, 2, 10),
+            r("b", 1, False, [1], 3, 4),
+            r("b", 1, True, [2], 11, 12),
+        ],
+        1,
+    ),
     "a blocked writer woken by close gets ReadOnly": (
-        [w("a", 1, 0, 1), w("a", 2, 2, 10, "ReadOnly"), c("b", 3, 4)], 1),
+        [w("a", 1, 0, 1), w("a", 2, 2, 10, "ReadOnly"), c("b", 3, 4)],
+        1,
+    ),
     "pending write that took effect": ([w("a", 1, 0, None), r("b", 1, False, [1], 5, 6)], 0),
     "pending write that did not": ([w("a", 1, 0, None), r("b", 1, False, [], 5, 6)], 0),
     "pending read took the item": (
-        [w("a", 1, 0, 1), r("p", 1, True, None, 2, None), r("b", 1, False, [], 3, 4)], 0),
+        [w("a", 1, 0, 1), r("p", 1, True, None, 2, None), r("b", 1, False, [], 3, 4)],
+        0,
+    ),
     "pending read whose bound holds the item took it": (
-        [w("a", 1, 0, 1), r("p", 1, True, [1, 2], 2, None), r("b", 1, False, [], 3, 4)], 0),
+        [w("a", 1, 0, 1), r("p", 1, True, [1, 2], 2, None), r("b", 1, False, [], 3, 4)],
+        0,
+    ),
     "pending read took a prefix of its bound": (
-        [w("a", 1, 0, 1), w("a", 2, 2, 3), r("p", 1, True, [1, 2, 3], 4, None),
-         r("b", 1, False, [2], 5, 6)], 0),
+        [
+            w("a", 1, 0, 1),
+            w("a", 2, 2, 3),
+            r("p", 1, True, [1, 2, 3], 4, None),
+            r("b", 1, False, [2], 5, 6),
+        ],
+        0,
+    ),
     "timed read returns fewer items": (
-        [w("a", 1, 0, 1), r("r", 3, True, [1], 2, 10, timeout=0.1)], 0),
+        [w("a", 1, 0, 1), r("r", 3, True, [1], 2, 10, timeout=0.1)],
+        0,
+    ),
     "timed read takes items in steps": (
-        [w("a", 1, 0, 1), r("r", 3, True, [1, 2], 2, 10, timeout=0.1), w("a", 2, 3, 4)], 0),
+        [w("a", 1, 0, 1), r("r", 3, True, [1, 2], 2, 10, timeout=0.1), w("a", 2, 3, 4)],
+        0,
+    ),
     "unhashable items": ([w("a", [1], 0, 1), r("b", 1, False, [[1]], 2, 3)], 0),
     "empty history": ([], 0),
     "a pending read took the item ahead of a read one": (
-        [w("a", 1, 0, 1), w("a", 2, 2, 3), r("p", 1, False, None, 4, None),
-         r("b", 1, False, [2], 10, 11)], 0),
+        [
+            w("a", 1, 0, 1),
+            w("a", 2, 2, 3),
+            r("p", 1, False, None, 4, None),
+            r("b", 1, False, [2], 10, 11),
+        ],
+        0,
+    ),
     "a pending read's bound held the item ahead of a read one": (
-        [w("a", 1, 0, 1), w("a", 2, 2, 3), r("p", 1, False, [1], 4, None),
-         r("b", 1, False, [2], 10, 11)], 0),
+        [
+            w("a", 1, 0, 1),
+            w("a", 2, 2, 3),
+            r("p", 1, False, [1], 4, None),
+            r("b", 1, False, [2], 10, 11),
+        ],
+        0,
+    ),
     "a pending read whose bound lists another read's item did not take it": (
-        [w("a", 1, 0, 1), r("p", 1, True, [1], 2, None), w("a", 2, 3, 4),
-         r("b", 2, False, [1, 2], 10, 11)], 0),
+        [
+            w("a", 1, 0, 1),
+            r("p", 1, True, [1], 2, None),
+            w("a", 2, 3, 4),
+            r("b", 2, False, [1, 2], 10, 11),
+        ],
+        0,
+    ),
     "a pending non-blocking read took its whole bound at once, later": (
-        [w("a", 0, 0, 1), r("q", 3, False, [0, 2], 2, None), w("a", 2, 3, 4), w("a", 3, 5, 6),
-         w("a", 6, 7, 8)], 2),
+        [
+            w("a", 0, 0, 1),
+            r("q", 3, False, [0, 2], 2, None),
+            w("a", 2, 3, 4),
+            w("a", 3, 5, 6),
+            w("a", 6, 7, 8),
+        ],
+        2,
+    ),
     "a later read of a repeated item took the first copy": (
-        [w("a", 1, 0, 1), r("r", 1, False, [1], 2, 20), r("q", 1, False, [1], 2, 10),
-         w("a", 1, 11, 12)], 0),
+        [
+            w("a", 1, 0, 1),
+            r("r", 1, False, [1], 2, 20),
+            r("q", 1, False, [1], 2, 10),
+            w("a", 1, 11, 12),
+        ],
+        0,
+    ),
     "a read called earlier took its item later": (
-        [w("a", 1, 0, 1), w("a", 2, 2, 3), r("y", 1, False, [2], 4, 30),
-         r("x", 1, False, [1], 5, 6)], 0),
+        [
+            w("a", 1, 0, 1),
+            w("a", 2, 2, 3),
+            r("y", 1, False, [2], 4, 30),
+            r("x", 1, False, [1], 5, 6),
+        ],
+        0,
+    ),
     "overlapping reads: the later item's read returns first": (
-        [w("a", 1, 0, 1), w("a", 2, 2, 3), r("b", 1, False, [1], 10, 30),
-         r("c", 1, False, [2], 15, 20)], 0),
+        [
+            w("a", 1, 0, 1),
+            w("a", 2, 2, 3),
+            r("b", 1, False, [1], 10, 30),
+            r("c", 1, False, [2], 15, 20),
+        ],
+        0,
+    ),
 }
 
 REJECT: dict[str, tuple[list[Op], int]] = {
     "an item never written": ([w("a", 1, 0, 1), r("a", 1, False, [2], 2, 3)], 0),
     "an item read twice": (
-        [w("a", 1, 0, 1), r("a", 1, False, [1], 2, 3), r("b", 1, False, [1], 4, 5)], 0),
-    "FIFO order broken": (
-        [w("a", 1, 0, 1), w("a", 2, 2, 3), r("a", 2, False, [2, 1], 4, 5)], 0),
+        [w("a", 1, 0, 1), r("a", 1, False, [1], 2, 3), r("b", 1, False, [1], 4, 5)],
+        0,
+    ),
+    "FIFO order broken": ([w("a", 1, 0, 1), w("a", 2, 2, 3), r("a", 2, False, [2, 1], 4, 5)], 0),
     "read returned before the write was called": (
-        [r("b", 1, False, [1], 0, 1), w("a", 1, 2, 3)], 0),
+        [r("b", 1, False, [1], 0, 1), w("a", 1, 2, 3)],
+        0,
+    ),
     "non-blocking read missed an item surely there": (
-        [w("a", 1, 0, 1), r("b", 1, False, [], 2, 3)], 0),
+        [w("a", 1, 0, 1), r("b", 1, False, [], 2, 3)],
+        0,
+    ),
     "non-blocking bulk read left an item behind": (
-        [w("a", 1, 0, 1), w("a", 2, 2, 3), r("b", 0, False, [1], 4, 5)], 0),
+        [w("a", 1, 0, 1), w("a", 2, 2, 3), r("b", 0, False, [1], 4, 5)],
+        0,
+    ),
     "blocking read returned short without close": (
-        [w("a", 1, 0, 1), r("r", 2, True, [1], 2, 3)], 0),
-    "blocking read-all returned without close": (
-        [w("a", 1, 0, 1), r("r", 0, True, [1], 2, 3)], 0),
+        [w("a", 1, 0, 1), r("r", 2, True, [1], 2, 3)],
+        0,
+    ),
+    "blocking read-all returned without close": ([w("a", 1, 0, 1), r("r", 0, True, [1], 2, 3)], 0),
     "a blocking read's step left available items behind": (
-        [w("a", 1, 0, 1), w("a", 2, 2, 3), r("r", 3, True, [1, 3], 4, 20),
-         r("s", 1, False, [2], 5, 6), w("a", 3, 7, 8), c("a", 9, 10)], 0),
+        [
+            w("a", 1, 0, 1),
+            w("a", 2, 2, 3),
+            r("r", 3, True, [1, 3], 4, 20),
+            r("s", 1, False, [2], 5, 6),
+            w("a", 3, 7, 8),
+            c("a", 9, 10),
+        ],
+        0,
+    ),
     "write succeeded after close": ([c("a", 0, 1), w("a", 1, 2, 3)], 0),
     "ReadOnly before any close": ([w("a", 1, 0, 1, "ReadOnly"), c("a", 2, 3)], 0),
     "Full on a channel with space": ([w("a", 1, 0, 1, "Full")], 2),
     "Full on an unbounded channel": ([w("a", 1, 0, 1), w("a", 2, 2, 3, "Full")], 0),
     "write beyond capacity": (
-        [w("a", 1, 0, 1), w("a", 2, 2, 3), r("b", 0, False, [1, 2], 4, 5)], 1),
+        [w("a", 1, 0, 1), w("a", 2, 2, 3), r("b", 0, False, [1, 2], 4, 5)],
+        1,
+    ),
     "item lost: read-all after close misses it": (
-        [w("a", 1, 0, 1), c("a", 2, 3), r("b", 0, True, [], 4, 5)], 0),
+        [w("a", 1, 0, 1), c("a", 2, 3), r("b", 0, True, [], 4, 5)],
+        0,
+    ),
     "pending read cannot explain a short blocking read": (
-        [w("a", 1, 0, 1), w("a", 2, 2, 3), r("p", 1, True, None, 4, None),
-         r("b", 0, False, [2, 1], 5, 6)], 0),
+        [
+            w("a", 1, 0, 1),
+            w("a", 2, 2, 3),
+            r("p", 1, True, None, 4, None),
+            r("b", 0, False, [2, 1], 5, 6),
+        ],
+        0,
+    ),
     "pending read's bound does not hold the item": (
-        [w("a", 1, 0, 1), r("p", 1, True, [2], 2, None), r("b", 1, False, [], 3, 4)], 0),
+        [w("a", 1, 0, 1), r("p", 1, True, [2], 2, None), r("b", 1, False, [], 3, 4)],
+        0,
+    ),
     "pending read may take only a prefix of its bound": (
-        [w("a", 1, 0, 1), w("a", 2, 2, 3), r("p", 0, True, [2, 1], 4, None),
-         r("b", 1, False, [], 5, 6)], 0),
+        [
+            w("a", 1, 0, 1),
+            w("a", 2, 2, 3),
+            r("p", 0, True, [2, 1], 4, None),
+            r("b", 1, False, [], 5, 6),
+        ],
+        0,
+    ),
 }
 
 
@@ -175,12 +305,15 @@ def test_witness_order_is_a_legal_sequential_run() -> None:
     assert kinds.index(("read", "s")) < kinds.index(("read", "r"))
 
 
-@pytest.mark.parametrize("bad", [
-    Op("a", "peek", None, None, 0, 1),
-    Op("a", "read", 3, [], 0, 1),
-    Op("a", "read", (1, True), "x", 0, 1),
-    Op("a", "write", 1, "Boom", 0, 1),
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        Op("a", "peek", None, None, 0, 1),
+        Op("a", "read", 3, [], 0, 1),
+        Op("a", "read", (1, True), "x", 0, 1),
+        Op("a", "write", 1, "Boom", 0, 1),
+    ],
+)
 def test_malformed_ops_raise(bad: Op) -> None:
     with pytest.raises(ValueError):
         check_channel_history([bad])
@@ -204,7 +337,7 @@ def brute_force_ok(ops: Sequence[Op], maxsize: int) -> bool:
 
 def respects_real_time(order: Sequence[Op]) -> bool:
     for i, earlier in enumerate(order):
-        for later in order[i + 1:]:
+        for later in order[i + 1 :]:
             if later.ret is not None and later.ret < earlier.call:
                 return False
     return True
@@ -229,7 +362,7 @@ def runs_sequentially(order: Sequence[Op], maxsize: int) -> bool:
                 return False
             if op.ret is None and op.result is not None:  # pending: a prefix of its bound
                 assert isinstance(op.result, list)
-                if list(got) != op.result[:len(got)]:
+                if list(got) != op.result[: len(got)]:
                     return False
     return True
 
@@ -240,8 +373,11 @@ def small_histories(draw: st.DrawFn) -> tuple[list[Op], int]:
     ops = []
     for i in range(n):
         call = draw(st.integers(0, 12))
-        ret = draw(st.one_of(st.none(), st.integers(call, call + 6))) if i < 2 else \
-            draw(st.integers(call, call + 6))
+        ret = (
+            draw(st.one_of(st.none(), st.integers(call, call + 6)))
+            if i < 2
+            else draw(st.integers(call, call + 6))
+        )
         kind = draw(st.sampled_from(["write", "write", "read", "read", "close"]))
         if kind == "write":
             result = draw(st.sampled_from([None, None, "ReadOnly", "Full"]))
@@ -295,8 +431,10 @@ def record_concurrent_history(threads: int, per_thread: int, maxsize: int) -> li
             token = history.call(f"r{t}", "read", (count, block))
             history.ret(token, reader.read(count, block))
 
-    workers = [threading.Thread(target=write_some if t % 2 else read_some, args=(t,))
-               for t in range(threads)]
+    workers = [
+        threading.Thread(target=write_some if t % 2 else read_some, args=(t,))
+        for t in range(threads)
+    ]
     for thread in workers:
         thread.start()
     for thread in workers[1::2]:
@@ -318,8 +456,11 @@ def test_real_histories_are_linearizable(threads: int, maxsize: int) -> None:
 
 def test_real_history_with_a_duplicated_item_is_rejected() -> None:
     ops = record_concurrent_history(4, 60, 0)
-    index = next(i for i, op in enumerate(ops)
-                 if op.kind == "read" and isinstance(op.result, list) and op.result)
+    index = next(
+        i
+        for i, op in enumerate(ops)
+        if op.kind == "read" and isinstance(op.result, list) and op.result
+    )
     op = ops[index]
     assert isinstance(op.result, list)
     ops[index] = Op(op.thread, op.kind, op.arg, op.result + op.result[:1], op.call, op.ret)
@@ -364,7 +505,14 @@ def overlapping_runs(draw: st.DrawFn) -> tuple[list[Op], int]:
         if op.kind == "read" and op.result is not None:
             assert isinstance(op.result, list)
             wrong = draw(st.permutations(op.result + draw(st.lists(st.integers(0, 6), max_size=1))))
-            ops[i] = Op(op.thread, op.kind, op.arg, wrong[:draw(st.integers(0, len(wrong)))], op.call, op.ret)
+            ops[i] = Op(
+                op.thread,
+                op.kind,
+                op.arg,
+                wrong[: draw(st.integers(0, len(wrong)))],
+                op.call,
+                op.ret,
+            )
         elif op.kind == "write":
             other = draw(st.sampled_from([None, "ReadOnly", "Full"]))
             ops[i] = Op(op.thread, op.kind, op.arg, other, op.call, op.ret)
@@ -405,21 +553,30 @@ def brute_force_steps(ops: Sequence[Op], maxsize: int) -> bool:
     n = len(ops)
     modes = [None if op.kind != "read" else mode_of(op) for op in ops]
 
-    def explore(state: spec.ChannelState, finished: tuple[bool, ...], taken: tuple[int, ...]) -> bool:
+    def explore(
+        state: spec.ChannelState, finished: tuple[bool, ...], taken: tuple[int, ...]
+    ) -> bool:
         if all(finished[i] or ops[i].ret is None for i in range(n)):
             return True
-        barrier = min((op.ret for i, op in enumerate(ops) if not finished[i] and op.ret is not None),
-                      default=None)
+        barrier = min(
+            (op.ret for i, op in enumerate(ops) if not finished[i] and op.ret is not None),
+            default=None,
+        )
         for i, op in enumerate(ops):
             if finished[i] or (barrier is not None and op.call > barrier):
                 continue
             for new_state, done, now_taken in steps(i, state, taken[i]):
-                if explore(new_state, finished[:i] + (done,) + finished[i + 1:],
-                           taken[:i] + (now_taken,) + taken[i + 1:]):
+                if explore(
+                    new_state,
+                    finished[:i] + (done,) + finished[i + 1 :],
+                    taken[:i] + (now_taken,) + taken[i + 1 :],
+                ):
                     return True
         return False
 
-    def steps(i: int, state: spec.ChannelState, taken: int) -> list[tuple[spec.ChannelState, bool, int]]:
+    def steps(
+        i: int, state: spec.ChannelState, taken: int
+    ) -> list[tuple[spec.ChannelState, bool, int]]:
         op = ops[i]
         if op.kind == "close":
             return [(spec.close(state), True, 0)]
@@ -440,8 +597,13 @@ def brute_force_steps(ops: Sequence[Op], maxsize: int) -> bool:
             if list(got) != result[taken:total]:
                 return []
         if op.ret is None:  # pending: any step, never required to finish
-            return [(new_state, True, 0)] if mode is spec.ReadMode.NOW else \
-                [(new_state, False, total)] if got else []
+            return (
+                [(new_state, True, 0)]
+                if mode is spec.ReadMode.NOW
+                else [(new_state, False, total)]
+                if got
+                else []
+            )
         assert isinstance(result, list)
         out = []
         if total == len(result) and spec.read_may_finish(new_state, count, total, mode):
@@ -486,18 +648,34 @@ def runs_with_steps(draw: st.DrawFn) -> tuple[list[Op], int]:
             else:
                 calls.append(("close", None))
         programs.append(Program(f"t{t}", calls))
-    ops = run_programs(programs, maxsize, lambda n: draw(st.integers(0, n - 1)),
-                       lambda: draw(st.booleans()))
+    ops = run_programs(
+        programs, maxsize, lambda n: draw(st.integers(0, n - 1)), lambda: draw(st.booleans())
+    )
     if draw(st.booleans()) and ops:
         i = draw(st.integers(0, len(ops) - 1))
         op = ops[i]
         if op.kind == "read" and op.result is not None:
             assert isinstance(op.result, list)
-            wrong = draw(st.permutations(op.result + draw(st.lists(st.integers(0, item), max_size=1))))
-            ops[i] = Op(op.thread, op.kind, op.arg, wrong[:draw(st.integers(0, len(wrong)))], op.call, op.ret)
+            wrong = draw(
+                st.permutations(op.result + draw(st.lists(st.integers(0, item), max_size=1)))
+            )
+            ops[i] = Op(
+                op.thread,
+                op.kind,
+                op.arg,
+                wrong[: draw(st.integers(0, len(wrong)))],
+                op.call,
+                op.ret,
+            )
         elif op.kind == "write" and op.ret is not None:
-            ops[i] = Op(op.thread, op.kind, op.arg, draw(st.sampled_from([None, "ReadOnly", "Full"])),
-                        op.call, op.ret)
+            ops[i] = Op(
+                op.thread,
+                op.kind,
+                op.arg,
+                draw(st.sampled_from([None, "ReadOnly", "Full"])),
+                op.call,
+                op.ret,
+            )
     return ops, maxsize
 
 
@@ -537,9 +715,11 @@ def test_runs_of_the_specification_are_linearizable() -> None:
     rng = random.Random(7)
     for _ in range(200):
         maxsize = rng.randint(0, 2)
-        programs = [Program("w", [("write", (i, rng.random() < 0.5)) for i in range(3)]),
-                    Program("r", [("read", rng.choice(READS)) for _ in range(2)]),
-                    Program("c", [("close", None)], after=("w",))]
+        programs = [
+            Program("w", [("write", (i, rng.random() < 0.5)) for i in range(3)]),
+            Program("r", [("read", rng.choice(READS)) for _ in range(2)]),
+            Program("c", [("close", None)], after=("w",)),
+        ]
         ops = run_programs(programs, maxsize, rng.randrange)
         assert check_channel_history(ops, maxsize).ok
         assert brute_force_steps(ops, maxsize)
@@ -548,8 +728,9 @@ def test_runs_of_the_specification_are_linearizable() -> None:
 # --- each pruning rule has a mutant the cross-checks must catch ---------------------------
 
 
-def _neutral_ignoring_close(self: _Search, e: _Entry, done: int, progress: dict[int, int],
-                            state: spec.ChannelState) -> object:
+def _neutral_ignoring_close(
+    self: _Search, e: _Entry, done: int, progress: dict[int, int], state: spec.ChannelState
+) -> object:
     """Mutant: any completion that leaves the items alone is forced (a close too)."""
     for step in self._steps(e, done, progress, state):
         if step[0][1] == "done" and step[3].items == state.items:
@@ -557,8 +738,13 @@ def _neutral_ignoring_close(self: _Search, e: _Entry, done: int, progress: dict[
     return None
 
 
-def _forced_for_every_read(self: _Search, candidates: list[_Entry], done: int, progress: dict[int, int],
-                           state: spec.ChannelState) -> object:
+def _forced_for_every_read(
+    self: _Search,
+    candidates: list[_Entry],
+    done: int,
+    progress: dict[int, int],
+    state: spec.ChannelState,
+) -> object:
     """Mutant: items only one read lists are taken at once by any read, a pending
     non-blocking one included."""
     for e in candidates:
@@ -575,8 +761,9 @@ def _forced_for_every_read(self: _Search, candidates: list[_Entry], done: int, p
     return None
 
 
-def _bound_ignored(self: _Search, e: _Entry, finish: int, taken: int,
-                   state: spec.ChannelState) -> list[tuple[tuple[int, str], int, int, spec.ChannelState]]:
+def _bound_ignored(
+    self: _Search, e: _Entry, finish: int, taken: int, state: spec.ChannelState
+) -> list[tuple[tuple[int, str], int, int, spec.ChannelState]]:
     """Mutant: a pending read's bound is not checked."""
     return ORIGINAL_READ_STEPS(self, replace(e, bound=None), finish, taken, state)
 
@@ -586,6 +773,7 @@ def _post_init_then(**overrides: object) -> Callable[[_Search], None]:
         ORIGINAL_POST_INIT(self)
         for name, value in overrides.items():
             setattr(self, name, value)
+
     return post_init
 
 
@@ -594,6 +782,7 @@ def _order_then(**overrides: object) -> Callable[[_FifoOrder, Sequence[_Entry]],
         ORIGINAL_ORDER_INIT(self, entries)
         for name, value in overrides.items():
             setattr(self, name, value)
+
     return init
 
 
@@ -603,25 +792,50 @@ ORIGINAL_POST_INIT = _Search.__post_init__
 
 #: name -> (class, attribute, mutated value)
 MUTANTS: dict[str, tuple[type, str, object]] = {
-    "same read, order backwards": (_FifoOrder, "later_in_one_read", staticmethod(lambda x, y: x < y)),
-    "reads ordered by their calls": (_FifoOrder, "read_ended_before",
-                                     staticmethod(lambda ry, rx: ry.call < rx.call)),
-    "reads ordered by their returns": (_FifoOrder, "read_ended_before",
-                                       staticmethod(lambda ry, rx: ry.ret < rx.ret)),
-    "never taken ignores bounds": (_FifoOrder, "never_taken",
-                                   lambda self, item: not self.unbounded_pending),
-    "never taken ignores unknown results": (_FifoOrder, "never_taken",
-                                            lambda self, item: item not in self.maybe_taken),
+    "same read, order backwards": (
+        _FifoOrder,
+        "later_in_one_read",
+        staticmethod(lambda x, y: x < y),
+    ),
+    "reads ordered by their calls": (
+        _FifoOrder,
+        "read_ended_before",
+        staticmethod(lambda ry, rx: ry.call < rx.call),
+    ),
+    "reads ordered by their returns": (
+        _FifoOrder,
+        "read_ended_before",
+        staticmethod(lambda ry, rx: ry.ret < rx.ret),
+    ),
+    "never taken ignores bounds": (
+        _FifoOrder,
+        "never_taken",
+        lambda self, item: not self.unbounded_pending,
+    ),
+    "never taken ignores unknown results": (
+        _FifoOrder,
+        "never_taken",
+        lambda self, item: item not in self.maybe_taken,
+    ),
     "neutral close": (_Search, "_neutral_step", _neutral_ignoring_close),
     "own items despite a Full write": (_Search, "__post_init__", _post_init_then(full_writes=0)),
-    "own items another read lists": (_Search, "__post_init__",
-                                     _post_init_then(claims=collections.defaultdict(lambda: 1))),
-    "pending read's own items despite an unknown read": (_FifoOrder, "__init__", _order_then(unbounded_pending=False)),
+    "own items another read lists": (
+        _Search,
+        "__post_init__",
+        _post_init_then(claims=collections.defaultdict(lambda: 1)),
+    ),
+    "pending read's own items despite an unknown read": (
+        _FifoOrder,
+        "__init__",
+        _order_then(unbounded_pending=False),
+    ),
     "own items for a pending non-blocking read": (_Search, "_forced_step", _forced_for_every_read),
     "bound ignored": (_Search, "_read_steps", _bound_ignored),
 }
 
-CROSS_CHECKS: list[tuple[st.SearchStrategy[tuple[list[Op], int]], Callable[[tuple[list[Op], int]], None]]] = [
+CROSS_CHECKS: list[
+    tuple[st.SearchStrategy[tuple[list[Op], int]], Callable[[tuple[list[Op], int]], None]]
+] = [
     (overlapping_runs(), agrees_with_brute_force),
     (runs_with_steps(), agrees_with_brute_force_steps),
     (cut_runs(), agrees_with_brute_force_steps),
@@ -634,13 +848,25 @@ CROSS_CHECKS: list[tuple[st.SearchStrategy[tuple[list[Op], int]], Callable[[tupl
 def test_the_cross_checks_catch_each_mutant(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     owner, attribute, mutant = MUTANTS[name]
     monkeypatch.setattr(owner, attribute, mutant)
-    wrong = [case for case, (ops, maxsize) in ACCEPT.items() if not check_channel_history(ops, maxsize).ok]
-    wrong += [case for case, (ops, maxsize) in REJECT.items() if check_channel_history(ops, maxsize).ok]
+    wrong = [
+        case
+        for case, (ops, maxsize) in ACCEPT.items()
+        if not check_channel_history(ops, maxsize).ok
+    ]
+    wrong += [
+        case for case, (ops, maxsize) in REJECT.items() if check_channel_history(ops, maxsize).ok
+    ]
     if wrong:
         return  # a hand-written case caught it
     for strategy, agrees in CROSS_CHECKS:
-        run = settings(max_examples=1500, derandomize=True, database=None, print_blob=False,
-                       phases=[Phase.generate], deadline=None)(given(strategy)(agrees))
+        run = settings(
+            max_examples=1500,
+            derandomize=True,
+            database=None,
+            print_blob=False,
+            phases=[Phase.generate],
+            deadline=None,
+        )(given(strategy)(agrees))
         try:
             run()
         except AssertionError:

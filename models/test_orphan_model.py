@@ -13,18 +13,17 @@ from __future__ import annotations
 
 import gc
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Callable
 
-import pytest
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from refasync import ChannelThreadTask, IteratorThreadTask, PoolReader, Task, ThreadPool
 from refasync.testing import run_bounded
 
-from ._settings import model_timeout
 from . import orphan_spec as spec
+from ._settings import model_timeout
 from .orphan_spec import TaskSpec
 
 READ_TIMEOUT_S = 20.0
@@ -68,8 +67,14 @@ class OrphanModel(RuleBasedStateMachine):
     def _user_ids(self) -> list[int]:
         return sorted(self.readers)
 
-    def _add(self, pool: int, task: Task[int, int], switch: FailSwitch, input_id: int | None,
-             left: Counter[int]) -> None:
+    def _add(
+        self,
+        pool: int,
+        task: Task[int, int],
+        switch: FailSwitch,
+        input_id: int | None,
+        left: Counter[int],
+    ) -> None:
         task_id = len(self.specs)
         self.readers[task_id] = self.pools[pool].add_task(task)
         self.specs[task_id] = TaskSpec(pool, input_id)
@@ -80,29 +85,50 @@ class OrphanModel(RuleBasedStateMachine):
     # -- rules --
 
     @precondition(lambda self: len(self.specs) < MAX_TASKS)
-    @rule(pool=POOLS, size=st.integers(0, 6), min_count=st.sampled_from([None, 0, 3]),
-          max_chunksize=st.sampled_from([0, 1, 2]))
-    def add_iterator_task(self, pool: int, size: int, min_count: int | None,
-                          max_chunksize: int) -> None:
+    @rule(
+        pool=POOLS,
+        size=st.integers(0, 6),
+        min_count=st.sampled_from([None, 0, 3]),
+        max_chunksize=st.sampled_from([0, 1, 2]),
+    )
+    def add_iterator_task(
+        self, pool: int, size: int, min_count: int | None, max_chunksize: int
+    ) -> None:
         base = 1000 * (len(self.specs) + 1)
         items = list(range(base, base + size))
         switch = FailSwitch(0)
-        task: Task[int, int] = IteratorThreadTask(iter(items), f"it{len(self.specs)}", switch,
-                                                  min_count=min_count, max_chunksize=max_chunksize)
+        task: Task[int, int] = IteratorThreadTask(
+            iter(items),
+            f"it{len(self.specs)}",
+            switch,
+            min_count=min_count,
+            max_chunksize=max_chunksize,
+        )
         self._add(pool, task, switch, None, Counter(items))
 
     @precondition(lambda self: len(self.specs) < MAX_TASKS and self.readers)
-    @rule(pool=POOLS, data=st.data(), min_count=st.sampled_from([None, 0, 2]),
-          max_chunksize=st.sampled_from([0, 1, 2]), keep=st.booleans())
-    def add_channel_task(self, pool: int, data: st.DataObject, min_count: int | None,
-                         max_chunksize: int, keep: bool) -> None:
+    @rule(
+        pool=POOLS,
+        data=st.data(),
+        min_count=st.sampled_from([None, 0, 2]),
+        max_chunksize=st.sampled_from([0, 1, 2]),
+        keep=st.booleans(),
+    )
+    def add_channel_task(
+        self, pool: int, data: st.DataObject, min_count: int | None, max_chunksize: int, keep: bool
+    ) -> None:
         """Chain a task onto a reader the user holds; the user keeps that reader (then the
         input's items are shared between it and the new task) or drops it."""
         input_id = data.draw(st.sampled_from(self._user_ids()), label="input")
         in_reader = self.readers[input_id]
         switch = FailSwitch(1)
-        task: Task[int, int] = ChannelThreadTask(in_reader, f"ch{len(self.specs)}", switch,
-                                                 min_count=min_count, max_chunksize=max_chunksize)
+        task: Task[int, int] = ChannelThreadTask(
+            in_reader,
+            f"ch{len(self.specs)}",
+            switch,
+            min_count=min_count,
+            max_chunksize=max_chunksize,
+        )
         del in_reader
         # An upper bound when shared: the new task gets at most the input's items left.
         left = Counter({item + 1: n for item, n in self.left[input_id].items()})
@@ -144,8 +170,13 @@ class OrphanModel(RuleBasedStateMachine):
         self.specs[task_id] = replace(self.specs[task_id], removed=True)
 
     def _inputs_of_kept_tasks(self) -> list[int]:
-        return sorted({spec_.input for spec_ in self.specs.values()
-                       if spec_.input is not None and not spec_.removed})
+        return sorted(
+            {
+                spec_.input
+                for spec_ in self.specs.values()
+                if spec_.input is not None and not spec_.removed
+            }
+        )
 
     @precondition(lambda self: self._inputs_of_kept_tasks())
     @rule(data=st.data())

@@ -72,12 +72,15 @@ def build(request: Request, *, shrink: bool = True) -> Strategy:
         return NoHook()
     return EXPLORED[request.strategy](
         shard=request.shard or (0, 1),
-        stall_s=request.stall_s or ex.STALL_S, blocked_s=request.blocked_s or ex.BLOCKED_S,
+        stall_s=request.stall_s or ex.STALL_S,
+        blocked_s=request.blocked_s or ex.BLOCKED_S,
         check_determinism=request.check_determinism,
         shrink_steps=SHRINK_STEPS if request.shrink_steps is None else request.shrink_steps,
-        shrink=shrink, depth=request.depth or 3,
+        shrink=shrink,
+        depth=request.depth or 3,
         preemptions=2 if request.preemptions is None else request.preemptions,
-        checkpoint_dir=request.checkpoint)
+        checkpoint_dir=request.checkpoint,
+    )
 
 
 def default_scenarios(request: Request, variant: str | None = None) -> list[str]:
@@ -107,9 +110,14 @@ def run(request: Request, out: TextIO) -> int:
             status = _campaign(request, out)
     if gil is not None:
         gil_on = gil.first_seen_s is not None
-        out.write(f"GIL check: {gil.samples} samples, " + (
-            f"FAILED: the GIL was on {gil.first_seen_s:.2f} s into the run\n" if gil_on
-            else "the GIL was off in every one\n"))
+        out.write(
+            f"GIL check: {gil.samples} samples, "
+            + (
+                f"FAILED: the GIL was on {gil.first_seen_s:.2f} s into the run\n"
+                if gil_on
+                else "the GIL was off in every one\n"
+            )
+        )
         if gil_on and status == 0:
             status = 1
     return status
@@ -129,9 +137,11 @@ class ProgressPrinter:
         if now - self._last < self.every_s:
             return
         self._last = now
-        line = (f"[{summary.elapsed:6.1f}s] scenario instances: {summary.instances}  "
-                f"runs: {summary.runs}  items moved: {summary.items}  "
-                f"failures: {len(summary.failures)}")
+        line = (
+            f"[{summary.elapsed:6.1f}s] scenario instances: {summary.instances}  "
+            f"runs: {summary.runs}  items moved: {summary.items}  "
+            f"failures: {len(summary.failures)}"
+        )
         self.out.write("\r" + line if self.tty else line + "\n")
         self.out.flush()
 
@@ -185,35 +195,49 @@ def _campaign(request: Request, out: TextIO) -> int:
         printer.end()
         _report_failure(request, outcome, repro, out)
 
-    summary = Summary(strategy.name, strategy.describe(), master,
-                      {name: Stats() for name in scenarios})
+    summary = Summary(
+        strategy.name, strategy.describe(), master, {name: Stats() for name in scenarios}
+    )
     try:  # a Ctrl-C before the loop began is an interrupted run too
-        out.write((f"instance seed {one}" if one is not None else f"master seed {master}")
-                  + f"; {strategy.describe()}; scenarios {', '.join(scenarios)}"
-                  + (f"; {request.seconds:g} s" if request.seconds is not None else "")
-                  + (f"; {request.instances} instances" if request.instances else "")
-                  + (f"; broken variant {request.broken}" if request.broken else "") + "\n")
+        out.write(
+            (f"instance seed {one}" if one is not None else f"master seed {master}")
+            + f"; {strategy.describe()}; scenarios {', '.join(scenarios)}"
+            + (f"; {request.seconds:g} s" if request.seconds is not None else "")
+            + (f"; {request.instances} instances" if request.instances else "")
+            + (f"; broken variant {request.broken}" if request.broken else "")
+            + "\n"
+        )
         out.flush()
         with _maybe_broken(request.broken):
             summary = run_many(
-                scenarios, master, strategy, request.seconds, request.instances,
+                scenarios,
+                master,
+                strategy,
+                request.seconds,
+                request.instances,
                 request.stall_s or STALL_S,
                 stop_on_failure=request.broken is not None or one is not None,
-                on_progress=printer, on_failure=on_failure, history_dir=request.history,
-                html=request.html is not None, runs=request.runs, fixed_seed=one,
-                broken=request.broken)
+                on_progress=printer,
+                on_failure=on_failure,
+                history_dir=request.history,
+                html=request.html is not None,
+                runs=request.runs,
+                fixed_seed=one,
+                broken=request.broken,
+            )
     except KeyboardInterrupt:
         summary.interrupted = True
     printer.end()
     out.write(format_summary(summary) + "\n")
     if summary.first_failure_s is not None and request.broken:
-        out.write(f"broken variant {request.broken} detected after "
-                  f"{summary.first_failure_s:.2f} s\n")
+        out.write(
+            f"broken variant {request.broken} detected after {summary.first_failure_s:.2f} s\n"
+        )
     _write_json(request.json, summary.to_json())
-    verdict = "INTERRUPTED" if summary.interrupted else \
-        "FAILED" if summary.failures else "OK"
-    out.write(f"{verdict}: {len(summary.failures)} failure(s) in {summary.instances} "
-              f"scenario instances\n")
+    verdict = "INTERRUPTED" if summary.interrupted else "FAILED" if summary.failures else "OK"
+    out.write(
+        f"{verdict}: {len(summary.failures)} failure(s) in {summary.instances} scenario instances\n"
+    )
     if summary.interrupted:
         return EXIT_INTERRUPTED
     return 1 if summary.failures else 0
@@ -224,14 +248,25 @@ def _replay(request: Request, out: TextIO) -> int:
     strategy = build(request)
     assert request.scenarios is not None and request.seed is not None
     name, seed = request.scenarios[0], request.seed
-    out.write(f"replaying {name} seed {seed} ({strategy.describe()})"
-              + (f" schedule {request.replay}" if request.replay else
-                 f": rerun until it fails, at most {request.runs or REPLAY_RUNS} runs or "
-                 f"{request.seconds:g} s") + "\n")
+    out.write(
+        f"replaying {name} seed {seed} ({strategy.describe()})"
+        + (
+            f" schedule {request.replay}"
+            if request.replay
+            else f": rerun until it fails, at most {request.runs or REPLAY_RUNS} runs or "
+            f"{request.seconds:g} s"
+        )
+        + "\n"
+    )
     out.flush()
-    options = RunOptions(request.stall_s or STALL_S, request.runs, request.seconds,
-                         request.history, request.html is not None,
-                         repro=lambda n, s: repro_command(strategy, n, s, request.broken))
+    options = RunOptions(
+        request.stall_s or STALL_S,
+        request.runs,
+        request.seconds,
+        request.history,
+        request.html is not None,
+        repro=lambda n, s: repro_command(strategy, n, s, request.broken),
+    )
     try:
         with _maybe_broken(request.broken):
             outcome = strategy.replay(name, seed, request.replay or None, options)
@@ -239,9 +274,17 @@ def _replay(request: Request, out: TextIO) -> int:
         out.write("INTERRUPTED: the replay was stopped\n")
         _write_json(request.json, {"replay": name, "seed": seed, "interrupted": True})
         return EXIT_INTERRUPTED
-    _write_json(request.json, {"replay": name, "seed": seed, "reproduced": not outcome.ok,
-                               "runs": outcome.runs, "kind": outcome.kind,
-                               "message": outcome.message[:20000]})
+    _write_json(
+        request.json,
+        {
+            "replay": name,
+            "seed": seed,
+            "reproduced": not outcome.ok,
+            "runs": outcome.runs,
+            "kind": outcome.kind,
+            "message": outcome.message[:20000],
+        },
+    )
     if outcome.ok:
         why = outcome.message or f"{outcome.runs} run(s) in {outcome.seconds:.1f} s"
         out.write(f"REPLAY DID NOT FAIL: {name} seed={seed}: {why}\n")
@@ -259,11 +302,16 @@ def _detect(request: Request, out: TextIO) -> int:
     assert trials is not None
     explored = request.strategy in EXPLORED
     strategy = build(request, shrink=False)  # time to detect, not to shrink
-    names = [request.broken] if request.broken else sorted(
-        CAUGHT_IN if explored else (n for n, v in BROKEN.items() if v.delays))
+    names = (
+        [request.broken]
+        if request.broken
+        else sorted(CAUGHT_IN if explored else (n for n, v in BROKEN.items() if v.delays))
+    )
     master = request.seed if request.seed is not None else random.randrange(1 << 32)
-    out.write(f"detect: master seed {master}; {strategy.describe()}; {trials} trials per "
-              f"variant; budget {request.seconds:g} s per trial\n")
+    out.write(
+        f"detect: master seed {master}; {strategy.describe()}; {trials} trials per "
+        f"variant; budget {request.seconds:g} s per trial\n"
+    )
     rows: dict[str, dict[str, object]] = {}
     missed_any = interrupted = False
     for name in names:
@@ -272,11 +320,16 @@ def _detect(request: Request, out: TextIO) -> int:
         done = 0  # trials that ran to their end
         for trial in range(trials):
             with broken(name):
-                summary = run_many(default_scenarios(request, name),
-                                   _trial_seed(master, name, trial), strategy,
-                                   seconds=request.seconds, instances=request.instances,
-                                   stall_s=request.stall_s or STALL_S, stop_on_failure=True,
-                                   runs=request.runs)
+                summary = run_many(
+                    default_scenarios(request, name),
+                    _trial_seed(master, name, trial),
+                    strategy,
+                    seconds=request.seconds,
+                    instances=request.instances,
+                    stall_s=request.stall_s or STALL_S,
+                    stop_on_failure=True,
+                    runs=request.runs,
+                )
             if summary.first_failure_s is not None:
                 times.append(summary.first_failure_s)
                 caught_by.append(summary.failures[0].scenario)
@@ -287,18 +340,31 @@ def _detect(request: Request, out: TextIO) -> int:
         missed = done - len(times)
         missed_any = missed_any or missed > 0
         median = statistics.median(times) if times else None
-        rows[name] = {"median_s": median, "times_s": [round(t, 2) for t in times],
-                      "missed": missed, "caught_by": caught_by,
-                      "description": BROKEN[name].description}
+        rows[name] = {
+            "median_s": median,
+            "times_s": [round(t, 2) for t in times],
+            "missed": missed,
+            "caught_by": caught_by,
+            "description": BROKEN[name].description,
+        }
         shown = f"{median:8.2f}" if median is not None else "     n/a"
-        out.write(f"{name:<28} median {shown} s  caught {len(times)}/{done}  "
-                  f"by {sorted(set(caught_by))}\n")
+        out.write(
+            f"{name:<28} median {shown} s  caught {len(times)}/{done}  "
+            f"by {sorted(set(caught_by))}\n"
+        )
         out.flush()
         if interrupted:
             break
-    _write_json(request.json, {"strategy": strategy.name, "settings": strategy.describe(),
-                               "master_seed": master, "interrupted": interrupted,
-                               "variants": rows})
+    _write_json(
+        request.json,
+        {
+            "strategy": strategy.name,
+            "settings": strategy.describe(),
+            "master_seed": master,
+            "interrupted": interrupted,
+            "variants": rows,
+        },
+    )
     if interrupted:
         out.write("INTERRUPTED: the table holds the variants measured so far\n")
         return EXIT_INTERRUPTED

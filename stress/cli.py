@@ -81,61 +81,144 @@ def _shard(text: str) -> tuple[int, int]:
 def _parser() -> argparse.ArgumentParser:
     from conformance.inject import PROFILES
 
-    p = argparse.ArgumentParser(prog="python -m stress", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--strategy", choices=NAMES, default="delays",
-                   help="delays: the OS schedules, seeded delays on the sync hook (default); "
-                        "none: the OS schedules, no hook; random, pct, dfs: the explorer")
-    p.add_argument("--seconds", type=_positive_float, default=None,
-                   help=f"time budget (default {DEFAULT_SECONDS:g}, or none with --instances)")
-    p.add_argument("--instances", type=_int_at_least(1), default=None,
-                   help="stop after N scenario instances")
-    p.add_argument("--runs", type=_int_at_least(1), default=None,
-                   help="runs of each instance (delays, none: 1, a replay 500; random, pct: "
-                        "25 schedules, 5 for the fault scenarios; dfs: until exhausted)")
-    p.add_argument("--scenario", action="append", choices=sorted(ALL_SCENARIOS),
-                   help="scenario kind (repeatable; default: all)")
-    p.add_argument("--seed", type=int, default=None, help="master seed; with one --scenario: "
-                   "that instance's seed, run again and again")
-    p.add_argument("--replay", nargs="?", const="", default=None, metavar="SCHEDULE",
-                   help="replay the failure of --scenario and --seed (the explorer: its "
-                        "SCHEDULE; delays, none: rerun it until it fails)")
+    p = argparse.ArgumentParser(
+        prog="python -m stress",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--strategy",
+        choices=NAMES,
+        default="delays",
+        help="delays: the OS schedules, seeded delays on the sync hook (default); "
+        "none: the OS schedules, no hook; random, pct, dfs: the explorer",
+    )
+    p.add_argument(
+        "--seconds",
+        type=_positive_float,
+        default=None,
+        help=f"time budget (default {DEFAULT_SECONDS:g}, or none with --instances)",
+    )
+    p.add_argument(
+        "--instances", type=_int_at_least(1), default=None, help="stop after N scenario instances"
+    )
+    p.add_argument(
+        "--runs",
+        type=_int_at_least(1),
+        default=None,
+        help="runs of each instance (delays, none: 1, a replay 500; random, pct: "
+        "25 schedules, 5 for the fault scenarios; dfs: until exhausted)",
+    )
+    p.add_argument(
+        "--scenario",
+        action="append",
+        choices=sorted(ALL_SCENARIOS),
+        help="scenario kind (repeatable; default: all)",
+    )
+    p.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="master seed; with one --scenario: that instance's seed, run again and again",
+    )
+    p.add_argument(
+        "--replay",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="SCHEDULE",
+        help="replay the failure of --scenario and --seed (the explorer: its "
+        "SCHEDULE; delays, none: rerun it until it fails)",
+    )
     p.add_argument("--json", metavar="REPORT", default=None, help="write a JSON report")
-    p.add_argument("--history", metavar="DIR", default=None,
-                   help="write each instance's channel histories to DIR/<scenario>-<seed>.jsonl "
-                        "(conformance/HISTORY.md; check with python -m conformance.check)")
-    p.add_argument("--html", metavar="FILE", default=None,
-                   help="on a failure with a recorded history: write its timeline to FILE")
-    p.add_argument("--broken", choices=sorted(BROKEN), default=None,
-                   help="install a broken variant (proof of power): stops at its detection")
-    p.add_argument("--detect", type=_int_at_least(1), metavar="TRIALS", default=None,
-                   help="time-to-detect table: TRIALS runs per broken variant (or --broken)")
-    p.add_argument("--faults", action="store_true",
-                   help="add the fault scenarios: injected interrupts (the explorer: one "
-                        "fault per run) and failing user code")
-    p.add_argument("--stall", type=_positive_float, default=None,
-                   help=f"seconds without progress before a run fails as hung (default "
-                        f"{STALL_S:g}; the explorer: a thread's wall time between two points)")
+    p.add_argument(
+        "--history",
+        metavar="DIR",
+        default=None,
+        help="write each instance's channel histories to DIR/<scenario>-<seed>.jsonl "
+        "(conformance/HISTORY.md; check with python -m conformance.check)",
+    )
+    p.add_argument(
+        "--html",
+        metavar="FILE",
+        default=None,
+        help="on a failure with a recorded history: write its timeline to FILE",
+    )
+    p.add_argument(
+        "--broken",
+        choices=sorted(BROKEN),
+        default=None,
+        help="install a broken variant (proof of power): stops at its detection",
+    )
+    p.add_argument(
+        "--detect",
+        type=_int_at_least(1),
+        metavar="TRIALS",
+        default=None,
+        help="time-to-detect table: TRIALS runs per broken variant (or --broken)",
+    )
+    p.add_argument(
+        "--faults",
+        action="store_true",
+        help="add the fault scenarios: injected interrupts (the explorer: one "
+        "fault per run) and failing user code",
+    )
+    p.add_argument(
+        "--stall",
+        type=_positive_float,
+        default=None,
+        help=f"seconds without progress before a run fails as hung (default "
+        f"{STALL_S:g}; the explorer: a thread's wall time between two points)",
+    )
     g = p.add_argument_group("delays")
-    g.add_argument("--profile", choices=sorted(PROFILES), default=None,
-                   help="delay-injection profile (default heavy)")
+    g.add_argument(
+        "--profile",
+        choices=sorted(PROFILES),
+        default=None,
+        help="delay-injection profile (default heavy)",
+    )
     g = p.add_argument_group("the explorer (random, pct, dfs)")
-    g.add_argument("--depth", type=_int_at_least(1), default=None,
-                   help="pct: bug depth d (default 3)")
-    g.add_argument("--preemptions", type=_int_at_least(0), default=None,
-                   help="dfs: preemption bound (default 2)")
-    g.add_argument("--shard", type=_shard, metavar="K/N", default=None,
-                   help="do share K of N (random/pct: runs; dfs: the tree)")
-    g.add_argument("--checkpoint", metavar="DIR", default=None,
-                   help="dfs: keep each instance's search in DIR/SCENARIO-SEED.json and "
-                        "resume it from there (the same --seed resumes the same instances)")
-    g.add_argument("--blocked", type=_positive_float, default=None,
-                   help=f"seconds a thread may block on what the explorer does not control "
-                        f"(default {ex.BLOCKED_S:g})")
-    g.add_argument("--check-determinism", action="store_true",
-                   help="run every schedule twice and fail where the runs differ")
-    g.add_argument("--shrink-steps", type=_int_at_least(0), default=None,
-                   help=f"explorer steps shrinking a failure may spend (default {SHRINK_STEPS})")
+    g.add_argument(
+        "--depth", type=_int_at_least(1), default=None, help="pct: bug depth d (default 3)"
+    )
+    g.add_argument(
+        "--preemptions",
+        type=_int_at_least(0),
+        default=None,
+        help="dfs: preemption bound (default 2)",
+    )
+    g.add_argument(
+        "--shard",
+        type=_shard,
+        metavar="K/N",
+        default=None,
+        help="do share K of N (random/pct: runs; dfs: the tree)",
+    )
+    g.add_argument(
+        "--checkpoint",
+        metavar="DIR",
+        default=None,
+        help="dfs: keep each instance's search in DIR/SCENARIO-SEED.json and "
+        "resume it from there (the same --seed resumes the same instances)",
+    )
+    g.add_argument(
+        "--blocked",
+        type=_positive_float,
+        default=None,
+        help=f"seconds a thread may block on what the explorer does not control "
+        f"(default {ex.BLOCKED_S:g})",
+    )
+    g.add_argument(
+        "--check-determinism",
+        action="store_true",
+        help="run every schedule twice and fail where the runs differ",
+    )
+    g.add_argument(
+        "--shrink-steps",
+        type=_int_at_least(0),
+        default=None,
+        help=f"explorer steps shrinking a failure may spend (default {SHRINK_STEPS})",
+    )
     return p
 
 
@@ -157,14 +240,20 @@ def _check(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     strategy = args.strategy
     for name, (strategies, whose) in _ONLY.items():
         if getattr(args, name) not in (None, False) and strategy not in strategies:
-            p.error(f"--{name.replace('_', '-')} is {whose} option: it does not apply to "
-                    f"--strategy {strategy}")
+            p.error(
+                f"--{name.replace('_', '-')} is {whose} option: it does not apply to "
+                f"--strategy {strategy}"
+            )
     if strategy == "none" and args.faults:
-        p.error("--faults injects interrupts through the sync hook, and --strategy none "
-                "installs none (it runs the fault scenarios with failing user code anyway)")
+        p.error(
+            "--faults injects interrupts through the sync hook, and --strategy none "
+            "installs none (it runs the fault scenarios with failing user code anyway)"
+        )
     if strategy == "dfs" and (args.history or args.html):
-        p.error("--strategy dfs records no histories (a recorder's lock would make every "
-                "operation dependent): --history and --html need another strategy")
+        p.error(
+            "--strategy dfs records no histories (a recorder's lock would make every "
+            "operation dependent): --history and --html need another strategy"
+        )
     if args.replay is not None:
         if not args.scenario or len(args.scenario) != 1 or args.seed is None:
             p.error("--replay needs one --scenario and its --seed")
@@ -178,8 +267,10 @@ def _check(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         if problem:
             p.error(f"--replay: {problem}")
         if args.instances is not None:
-            p.error("--instances does not apply to --replay (one instance; --runs bounds "
-                    "the reruns of delays and none)")
+            p.error(
+                "--instances does not apply to --replay (one instance; --runs bounds "
+                "the reruns of delays and none)"
+            )
     if args.detect is not None and (args.history or args.html):
         p.error("--detect writes no histories: --history and --html do not apply")
     for flag, path in (("--json", args.json), ("--html", args.html)):
@@ -246,13 +337,29 @@ def parse(argv: list[str] | None = None) -> Request:
     if seconds is None and (args.instances is None or args.replay is not None):
         seconds = DEFAULT_SECONDS
     return Request(
-        strategy=args.strategy, seconds=seconds, instances=args.instances, runs=args.runs,
-        scenarios=args.scenario, seed=args.seed, replay=args.replay, json=args.json,
-        history=args.history, html=args.html, broken=args.broken, detect=args.detect,
-        faults=args.faults, stall_s=args.stall, profile=args.profile, depth=args.depth,
-        preemptions=args.preemptions, shard=args.shard, blocked_s=args.blocked,
-        check_determinism=args.check_determinism, shrink_steps=args.shrink_steps,
-        checkpoint=args.checkpoint)
+        strategy=args.strategy,
+        seconds=seconds,
+        instances=args.instances,
+        runs=args.runs,
+        scenarios=args.scenario,
+        seed=args.seed,
+        replay=args.replay,
+        json=args.json,
+        history=args.history,
+        html=args.html,
+        broken=args.broken,
+        detect=args.detect,
+        faults=args.faults,
+        stall_s=args.stall,
+        profile=args.profile,
+        depth=args.depth,
+        preemptions=args.preemptions,
+        shard=args.shard,
+        blocked_s=args.blocked,
+        check_determinism=args.check_determinism,
+        shrink_steps=args.shrink_steps,
+        checkpoint=args.checkpoint,
+    )
 
 
 EXIT_BAD_CHECKPOINT = 2

@@ -13,24 +13,27 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence, TextIO
+from typing import TextIO
 
 from refasync.explore import Settings, run_once
 from refasync.explore.strategies import DFSStrategy
-
 from stress.strategies.explored import LIMITS_DFS, instance_body
 
-__all__ = ("DPOR_HEADER", "SHARD_HEADER", "Search", "dpor_rows", "main", "search",
-           "shard_rows")
+__all__ = ("DPOR_HEADER", "SHARD_HEADER", "Search", "dpor_rows", "main", "search", "shard_rows")
 
 SCENARIO, SEED = "channel_mpmc", 0
 
 #: The header rows of the two tables in docs/semantics.md.
-DPOR_HEADER = ("| preemption bound | sleep sets alone | source-DPOR and sleep sets | "
-               "fewer by | recomputed by |")
-SHARD_HEADER = ("| preemption bound | shards | runs counted per shard | runs executed "
-                "per shard | executed in all | unsharded | recomputed by |")
+DPOR_HEADER = (
+    "| preemption bound | sleep sets alone | source-DPOR and sleep sets | "
+    "fewer by | recomputed by |"
+)
+SHARD_HEADER = (
+    "| preemption bound | shards | runs counted per shard | runs executed "
+    "per shard | executed in all | unsharded | recomputed by |"
+)
 
 #: The rows: (bound, "test" or "command"); shards: (bound, shards, "test" or "command").
 DPOR_ROWS = ((0, "test"), (1, "test"), (2, "test"), (3, "command"))
@@ -46,8 +49,9 @@ class Search:
     exhausted: bool
 
 
-def search(bound: int, reduction: str = "dpor", shard: tuple[int, int] = (0, 1),
-           limit: int = 10**7) -> Search:
+def search(
+    bound: int, reduction: str = "dpor", shard: tuple[int, int] = (0, 1), limit: int = 10**7
+) -> Search:
     """:return: dfs over the instance at ``bound`` with ``reduction``, to its end."""
     body = instance_body(SCENARIO, SEED, LIMITS_DFS)
     dfs = DFSStrategy(bound, shard, reduction)
@@ -70,8 +74,10 @@ def dpor_rows(cheap: bool) -> list[str]:
         if cheap and by != "test":
             continue
         sleep, dpor = search(bound, "sleep"), search(bound)
-        lines.append(f"| {bound} | {sleep.counted:,} | {dpor.counted:,} | "
-                     f"{sleep.counted / dpor.counted:.1f}x | {by} |")
+        lines.append(
+            f"| {bound} | {sleep.counted:,} | {dpor.counted:,} | "
+            f"{sleep.counted / dpor.counted:.1f}x | {by} |"
+        )
     return lines
 
 
@@ -84,16 +90,20 @@ def shard_rows(cheap: bool) -> list[str]:
         parts = [search(bound, shard=(k, n)) for k in range(n)]
         counted = ", ".join(f"{p.counted:,}" for p in parts)
         executed = ", ".join(f"{p.executed:,}" for p in parts)
-        lines.append(f"| {bound} | {n} | {counted} | {executed} | "
-                     f"{sum(p.executed for p in parts):,} | {whole.counted:,} | {by} |")
+        lines.append(
+            f"| {bound} | {n} | {counted} | {executed} | "
+            f"{sum(p.executed for p in parts):,} | {whole.counted:,} | {by} |"
+        )
     return lines
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
-    parser = argparse.ArgumentParser(prog="python -m stress.explore_figures",
-                                     description=__doc__.split("\n\n")[0])
-    parser.add_argument("--cheap", action="store_true",
-                        help="only the rows marked 'test' (seconds, not minutes)")
+    parser = argparse.ArgumentParser(
+        prog="python -m stress.explore_figures", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument(
+        "--cheap", action="store_true", help="only the rows marked 'test' (seconds, not minutes)"
+    )
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:
@@ -105,8 +115,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO = sys.stdout) -> int:
             out.write(line + "\n")
             out.flush()
         out.write("\n")
-    out.write(f"({SCENARIO} instance seed {SEED}, LIMITS_DFS sizes; "
-              f"{time.monotonic() - started:.0f} s)\n")
+    out.write(
+        f"({SCENARIO} instance seed {SEED}, LIMITS_DFS sizes; {time.monotonic() - started:.0f} s)\n"
+    )
     return 0
 
 

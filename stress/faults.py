@@ -90,8 +90,12 @@ class InterruptInjector:
                 self._locks[id(primitive)] = primitive
         spurious = self.inner(point, primitive) if self.inner is not None else False
         armed: _Armed | None = getattr(self._local, "armed", None)
-        if (armed is not None and not armed.fired and point in INTERRUPT_POINTS
-                and armed.rng.random() < armed.p):
+        if (
+            armed is not None
+            and not armed.fired
+            and point in INTERRUPT_POINTS
+            and armed.rng.random() < armed.p
+        ):
             armed.fired = True
             self.fired += 1
             raise InjectedInterrupt(f"injected at {point.value} of {primitive.name}")

@@ -31,8 +31,15 @@ from refasync.util import ItemQueue
 from .faults import InterruptInjector, interrupts
 from .histories import Recorded, failure_page, write_instance_history
 
-__all__ = ("Context", "Lifecycle", "Outcome", "ScenarioFailure", "Scenario", "run_instance",
-           "with_histories")
+__all__ = (
+    "Context",
+    "Lifecycle",
+    "Outcome",
+    "ScenarioFailure",
+    "Scenario",
+    "run_instance",
+    "with_histories",
+)
 
 STRESS_PREFIX = "stress-"
 
@@ -275,8 +282,9 @@ def _release_stranded(done: threading.Event, pools: list[ThreadPool], seconds: f
     its channel), and end the instance's workers from a thread of their own (a pool lock
     held forever must not hold the harness), so a caught hang leaves no thread behind."""
     for pool in pools:
-        threading.Thread(target=pool.set_size, args=(0,), name=STRESS_PREFIX + "release",
-                         daemon=True).start()
+        threading.Thread(
+            target=pool.set_size, args=(0,), name=STRESS_PREFIX + "release", daemon=True
+        ).start()
     deadline = time.monotonic() + seconds
     while not done.wait(0.05) and time.monotonic() < deadline:
         for lock in registry.live_locks_now():
@@ -298,8 +306,13 @@ def _aborted_on_interrupt(ctx: Context, done: threading.Event) -> Iterator[None]
 
 
 def run_instance(
-    name: str, scenario: Scenario, seed: int, lifecycle: Lifecycle, stall_s: float = 10.0,
-    history_dir: str | None = None, html: bool = False,
+    name: str,
+    scenario: Scenario,
+    seed: int,
+    lifecycle: Lifecycle,
+    stall_s: float = 10.0,
+    history_dir: str | None = None,
+    html: bool = False,
 ) -> Outcome:
     """Run one scenario instance inside ``lifecycle`` under the watchdog; never raises for
     a scenario failure (it is reported in the Outcome). ``history_dir``: write its recorded
@@ -330,9 +343,7 @@ def run_instance(
             if ctx.idle_for() > stall_s:
                 hung = True
                 stacks = dump_stacks()
-                failure.append(
-                    f"hang: no operation completed for {stall_s} s (watchdog)\n{stacks}"
-                )
+                failure.append(f"hang: no operation completed for {stall_s} s (watchdog)\n{stacks}")
                 ctx.run_aborts()
                 if not done.wait(2.0):
                     _release_stranded(done, ctx.pools, 2.0)
@@ -352,8 +363,9 @@ def run_instance(
     return with_histories(outcome, ctx, history_dir, html)
 
 
-def with_histories(outcome: Outcome, ctx: Context | None, history_dir: str | None,
-                   html: bool) -> Outcome:
+def with_histories(
+    outcome: Outcome, ctx: Context | None, history_dir: str | None, html: bool
+) -> Outcome:
     """:return: ``outcome`` with the histories ``ctx`` recorded written to
     ``history_dir`` (``--history``) and, for a failure, pictured (``--html``)."""
     if ctx is None or (history_dir is None and not (html and not outcome.ok)):
@@ -361,9 +373,9 @@ def with_histories(outcome: Outcome, ctx: Context | None, history_dir: str | Non
     recorded = ctx.histories()
     path = page = ""
     if history_dir is not None:
-        path = write_instance_history(history_dir, outcome.scenario, outcome.seed,
-                                      recorded) or ""
+        path = write_instance_history(history_dir, outcome.scenario, outcome.seed, recorded) or ""
     if html and not outcome.ok:
-        page = failure_page(f"{outcome.scenario} seed={outcome.seed}", outcome.message,
-                            recorded) or ""
+        page = (
+            failure_page(f"{outcome.scenario} seed={outcome.seed}", outcome.message, recorded) or ""
+        )
     return dataclasses.replace(outcome, history=path, html=page)

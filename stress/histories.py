@@ -35,12 +35,16 @@ def _channels(recorded: Sequence[Recorded]) -> list[object]:
     from conformance.history import ChannelHistory
     from models.linearizability import Op
 
-    return [ChannelHistory(r.what, r.maxsize, [op for op in r.ops if isinstance(op, Op)])
-            for r in recorded if r.ops]
+    return [
+        ChannelHistory(r.what, r.maxsize, [op for op in r.ops if isinstance(op, Op)])
+        for r in recorded
+        if r.ops
+    ]
 
 
-def write_instance_history(directory: str, scenario: str, seed: int,
-                           recorded: Sequence[Recorded]) -> str | None:
+def write_instance_history(
+    directory: str, scenario: str, seed: int, recorded: Sequence[Recorded]
+) -> str | None:
     """Write the instance's channels (one key each) to ``DIR/<scenario>-<seed>.jsonl``.
     :return: the path, or None when nothing was recorded."""
     from conformance.history import ChannelHistory, write_history_file
@@ -69,8 +73,11 @@ def failure_page(title: str, message: str, recorded: Sequence[Recorded]) -> str 
     for channel in channels:
         verdict = check_channel(channel, deadline)
         if verdict.window is not None:
-            return render_verdicts([verdict], [_short(message), format_verdict(verdict, False)],
-                                   f"{title}: {channel.key} not linearizable")
+            return render_verdicts(
+                [verdict],
+                [_short(message), format_verdict(verdict, False)],
+                f"{title}: {channel.key} not linearizable",
+            )
     first = channels[0]
     return render_history(first.ops, f"{title}: {first.key}", notes=_short(message))
 

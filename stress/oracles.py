@@ -26,8 +26,10 @@ def exactly_once(expected: Iterable[H], got: Iterable[H], what: str) -> str:
         return ""
     missing = sorted(map(repr, (want - have).elements()))[:10]
     extra = sorted(map(repr, (have - want).elements()))[:10]
-    return (f"{what}: items not delivered exactly once: {sum((want - have).values())} missing "
-            f"(e.g. {missing}), {sum((have - want).values())} extra or duplicated (e.g. {extra})")
+    return (
+        f"{what}: items not delivered exactly once: {sum((want - have).values())} missing "
+        f"(e.g. {missing}), {sum((have - want).values())} extra or duplicated (e.g. {extra})"
+    )
 
 
 def at_most_once(allowed: Iterable[H], got: Iterable[H], what: str) -> str:
@@ -63,12 +65,15 @@ def orphans_removed(pools: Sequence[Pool], rounds: int = 1) -> str:
             return ""
     # Debug detail only: which tasks are left (a private peek at the pools' graphs).
     left = [[repr(task) for task in pool._tasks.nodes] for pool in pools]
-    return (f"num_tasks() after gc.collect() is {list(reversed(counts))}, not 0 "
-            f"(rounds={rounds}); tasks left per pool: {left}")
+    return (
+        f"num_tasks() after gc.collect() is {list(reversed(counts))}, not 0 "
+        f"(rounds={rounds}); tasks left per pool: {left}"
+    )
 
 
-def linearizable(ops: Sequence[object], maxsize: int, what: str,
-                 deadline: float | None = None) -> str:
+def linearizable(
+    ops: Sequence[object], maxsize: int, what: str, deadline: float | None = None
+) -> str:
     """The recorded channel history is linearizable (models.linearizability).
 
     :raise models.linearizability.CheckTimeout: undecided at ``deadline`` (monotonic)."""

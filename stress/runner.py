@@ -13,8 +13,15 @@ from conformance.inject import derive_seed
 from .harness import Outcome
 from .strategies import Delays, RunOptions, Strategy
 
-__all__ = ("Stats", "Summary", "format_summary", "instance_seed", "repro_command",
-           "repro_line", "run_many")
+__all__ = (
+    "Stats",
+    "Summary",
+    "format_summary",
+    "instance_seed",
+    "repro_command",
+    "repro_line",
+    "run_many",
+)
 
 
 @dataclass
@@ -80,19 +87,35 @@ class Summary:
             "first_failure_s": self.first_failure_s,
             "scenarios": {name: asdict(s) for name, s in self.stats.items()},
             "failures": [
-                {"scenario": f.scenario, "seed": f.seed, "hung": f.hung, "kind": f.kind,
-                 "schedule": f.schedule, "repro": repro, "message": f.message[:20000]}
+                {
+                    "scenario": f.scenario,
+                    "seed": f.seed,
+                    "hung": f.hung,
+                    "kind": f.kind,
+                    "schedule": f.schedule,
+                    "repro": repro,
+                    "message": f.message[:20000],
+                }
                 for f, repro in zip(self.failures, self.repros, strict=True)
             ],
         }
 
 
-def repro_command(strategy: Strategy, scenario: str, seed: int,
-                  broken: str | None = None) -> str:
+def repro_command(strategy: Strategy, scenario: str, seed: int, broken: str | None = None) -> str:
     """:return: the command that reruns instance ``seed`` of ``scenario`` under
     ``strategy`` (and the broken variant), without ``--replay``."""
-    words = ["python", "-m", "stress", "--strategy", strategy.name, "--scenario", scenario,
-             "--seed", str(seed), *strategy.options()]
+    words = [
+        "python",
+        "-m",
+        "stress",
+        "--strategy",
+        strategy.name,
+        "--scenario",
+        scenario,
+        "--seed",
+        str(seed),
+        *strategy.options(),
+    ]
     if broken is not None:
         words += ["--broken", broken]
     return shlex.join(words)
@@ -141,8 +164,9 @@ def run_many(
     def repro(scenario: str, seed: int) -> str:
         return repro_command(chosen, scenario, seed, broken)
 
-    summary = Summary(chosen.name, chosen.describe(), master_seed,
-                      {name: Stats() for name in scenarios})
+    summary = Summary(
+        chosen.name, chosen.describe(), master_seed, {name: Stats() for name in scenarios}
+    )
     share = None if seconds is None else seconds / len(scenarios)
     start = time.monotonic()
     index = 0
@@ -165,8 +189,9 @@ def run_many(
             if on_progress is not None:
                 on_progress(summary)
             index += 1
-            if (not outcome.ok and stop_on_failure) or (outcome.exhausted
-                                                         and fixed_seed is not None):
+            if (not outcome.ok and stop_on_failure) or (
+                outcome.exhausted and fixed_seed is not None
+            ):
                 break
     except KeyboardInterrupt:
         summary.interrupted = True
@@ -176,8 +201,10 @@ def run_many(
 
 def format_summary(summary: Summary) -> str:
     dfs = any(s.exhausted for s in summary.stats.values())
-    head = (f"{'scenario':<24}{'instances':>10}{'runs':>8}{'failures':>10}{'items':>10}"
-            f"{'ops':>10}{'secs':>9}" + (f"{'exhausted':>11}" if dfs else ""))
+    head = (
+        f"{'scenario':<24}{'instances':>10}{'runs':>8}{'failures':>10}{'items':>10}"
+        f"{'ops':>10}{'secs':>9}" + (f"{'exhausted':>11}" if dfs else "")
+    )
     rows = [head]
     total = Stats()
     for name, s in summary.stats.items():
@@ -190,5 +217,7 @@ def format_summary(summary: Summary) -> str:
 
 
 def _row(name: str, s: Stats, dfs: bool) -> str:
-    return (f"{name:<24}{s.instances:>10}{s.runs:>8}{s.failures:>10}{s.items:>10}{s.ops:>10}"
-            f"{s.seconds:>9.1f}" + (f"{s.exhausted:>11}" if dfs else ""))
+    return (
+        f"{name:<24}{s.instances:>10}{s.runs:>8}{s.failures:>10}{s.items:>10}{s.ops:>10}"
+        f"{s.seconds:>9.1f}" + (f"{s.exhausted:>11}" if dfs else "")
+    )

@@ -26,16 +26,14 @@ SHORT_RUNS = {"random": (3, 5), "pct": (3, 5), "dfs": (1, 30)}
 
 
 def _failure(summary: Summary) -> str:
-    return "" if not summary.failures else (summary.repros[0] + "\n"
-                                            + summary.failures[0].message)
+    return "" if not summary.failures else (summary.repros[0] + "\n" + summary.failures[0].message)
 
 
 @pytest.mark.parametrize("scenario", sorted(ALL_SCENARIOS))
 @pytest.mark.parametrize("strategy", sorted(SHORT_RUNS))
 def test_short_exploration_budget_finds_nothing(strategy: str, scenario: str) -> None:
     instances, runs = SHORT_RUNS[strategy]
-    summary = run_many([scenario], 20261129, EXPLORED[strategy](), instances=instances,
-                       runs=runs)
+    summary = run_many([scenario], 20261129, EXPLORED[strategy](), instances=instances, runs=runs)
     assert not summary.failures, _failure(summary)
     assert summary.instances == instances and summary.runs > 0
 
@@ -57,11 +55,13 @@ def test_faults_are_injected_in_the_fault_scenarios_only() -> None:
 #: scenarios reach the state too rarely, or have no timing oracle).
 CAUGHT_BY_UNIT_TEST = {
     "bulk_read_wakes_one": "tests/test_explore.py::"
-        "test_two_writers_blocked_on_a_full_channel_when_one_read_frees_both_slots",
-    "pool_timeout_not_restarted":
-        "tests/test_explore.py::test_pool_read_timeout_restarts_when_items_arrive",
-    "iterator_read_unlocked":
-        "tests/test_explore.py::test_iterator_reader_lock_with_an_iterator_that_yields_between_steps",
+    "test_two_writers_blocked_on_a_full_channel_when_one_read_frees_both_slots",
+    "pool_timeout_not_restarted": (
+        "tests/test_explore.py::test_pool_read_timeout_restarts_when_items_arrive"
+    ),
+    "iterator_read_unlocked": (
+        "tests/test_explore.py::test_iterator_reader_lock_with_an_iterator_that_yields_between_steps"
+    ),
 }
 
 
@@ -86,8 +86,10 @@ def test_every_defect_of_the_models_is_mapped() -> None:
     aimed = {name for names in models.broken.AIMED_AT.values() for name in names}
     assert set(MODEL_CLASSES) == aimed
     for name, target in MODEL_CLASSES.items():
-        assert target in BROKEN or target.startswith(("sequential:", "does not apply:")), \
-            (name, target)
+        assert target in BROKEN or target.startswith(("sequential:", "does not apply:")), (
+            name,
+            target,
+        )
 
 
 #: The heavy campaigns: selected by ``make test`` only (SUITE in the Makefile deselects
@@ -100,8 +102,9 @@ campaign = pytest.mark.campaign
 @pytest.mark.parametrize("name", sorted(CAUGHT_IN))
 def test_pct_catches_the_broken_variant_within_1000_runs(name: str) -> None:
     with broken(name):  # 40 instances of 25 runs
-        summary = run_many([CAUGHT_IN[name]], 7, Pct(shrink=False), instances=40,
-                           stop_on_failure=True, broken=name)
+        summary = run_many(
+            [CAUGHT_IN[name]], 7, Pct(shrink=False), instances=40, stop_on_failure=True, broken=name
+        )
     assert summary.failures, f"{name} not caught by pct in 1000 runs ({summary.runs} ran)"
     assert summary.failures[0].kind != "nondeterminism", _failure(summary)
     assert summary.repros[0].startswith("python -m stress --strategy pct")
@@ -121,8 +124,7 @@ def documented_figures() -> list[tuple[str, int, int, int, str]]:
     for line in lines[start:]:
         if not line.startswith("|"):
             break
-        name, seed, bound, schedules, by = (cell.strip(" `") for cell in
-                                            line.strip("|").split("|"))
+        name, seed, bound, schedules, by = (cell.strip(" `") for cell in line.strip("|").split("|"))
         rows.append((name, int(seed), int(bound), int(schedules.replace(",", "")), by))
     return rows
 
@@ -131,9 +133,15 @@ def exhaust(name: str, seed: int, bound: int) -> ex.Report:
     """dfs over one instance at the dfs sizes (with faults for the fault scenarios, as
     their campaigns), the standard library uncontrolled (the scenarios use it only for
     the harness's bookkeeping), until the bound is exhausted."""
-    return ex.explore(instance_body(name, seed, LIMITS_DFS), strategy="dfs", runs=10**7,
-                      preemptions=bound, faults=name in FAULT_SCENARIOS, stdlib=False,
-                      raise_on_failure=False)
+    return ex.explore(
+        instance_body(name, seed, LIMITS_DFS),
+        strategy="dfs",
+        runs=10**7,
+        preemptions=bound,
+        faults=name in FAULT_SCENARIOS,
+        stdlib=False,
+        raise_on_failure=False,
+    )
 
 
 @campaign
@@ -144,7 +152,9 @@ def test_the_documented_exhaustion_figures_are_recomputed() -> None:
     number of schedules."""
     rows = documented_figures()
     assert {(name, bound) for name, _, bound, _, by in rows if by == "test"} >= {
-        ("channel_mpmc", 2), ("pool_pipeline", 2)}
+        ("channel_mpmc", 2),
+        ("pool_pipeline", 2),
+    }
     measured = []
     for name, seed, bound, schedules, by in rows:
         if by == "test":
@@ -156,20 +166,27 @@ def test_the_documented_exhaustion_figures_are_recomputed() -> None:
 
 def test_a_failing_schedule_replays_exactly_from_the_command_line() -> None:
     with broken("notify_before_append"):
-        summary = run_many(["channel_mpmc"], 7, Pct(shrink_steps=20_000), instances=40,
-                           stop_on_failure=True, broken="notify_before_append")
+        summary = run_many(
+            ["channel_mpmc"],
+            7,
+            Pct(shrink_steps=20_000),
+            instances=40,
+            stop_on_failure=True,
+            broken="notify_before_append",
+        )
     assert summary.failures
     line = summary.repros[0]
     assert line.startswith("python -m stress --strategy pct --scenario channel_mpmc")
-    assert line.endswith(f"--broken notify_before_append --replay "
-                         f"{shlex.quote(summary.failures[0].schedule)}")
+    assert line.endswith(
+        f"--broken notify_before_append --replay {shlex.quote(summary.failures[0].schedule)}"
+    )
     argv = shlex.split(line)[3:]
     for _ in range(20):  # the line installs the variant itself
         replayed = io.StringIO()
         assert main(argv, replayed) == 1, replayed.getvalue()
         assert "FAILED (reproduced)" in replayed.getvalue()
     # Without the bug the same line does not fail, and says so (exit 3), never "OK".
-    without = argv[:argv.index("--broken")] + argv[argv.index("--replay"):]
+    without = argv[: argv.index("--broken")] + argv[argv.index("--replay") :]
     replayed = io.StringIO()
     assert main(without, replayed) == 3, replayed.getvalue()
     assert "REPLAY DID NOT FAIL" in replayed.getvalue()
@@ -183,8 +200,10 @@ def print_figures() -> None:
         started = time.monotonic()
         report = exhaust(name, seed, bound)
         status = "" if report.exhausted and not report.failed else " NOT EXHAUSTED"
-        print(f"| `{name}` | {seed} | {bound} | {report.runs:,} | {by} |{status}  "
-              f"({time.monotonic() - started:.1f} s; documented {documented:,})")
+        print(
+            f"| `{name}` | {seed} | {bound} | {report.runs:,} | {by} |{status}  "
+            f"({time.monotonic() - started:.1f} s; documented {documented:,})"
+        )
         sys.stdout.flush()
 
 

@@ -24,7 +24,7 @@ def documented(header: str) -> list[list[str]]:
     """:return: the cells of the rows of the table under ``header`` in the docs."""
     lines = [line.strip() for line in SEMANTICS.read_text(encoding="utf-8").splitlines()]
     rows = []
-    for line in lines[lines.index(header) + 2:]:
+    for line in lines[lines.index(header) + 2 :]:
         if not line.startswith("|"):
             break
         rows.append([cell.strip() for cell in line.strip("|").split("|")])

@@ -32,9 +32,11 @@ def imported_packages(source: str, package: str) -> set[str]:
 
 def violations(layer: str, path: Path, source: str) -> list[str]:
     """:return: "path imports X" for each import of a higher layer."""
-    return [f"{path.relative_to(ROOT)} ({layer}) imports {name}"
-            for name in sorted(imported_packages(source, layer))
-            if name in RANK and RANK[name] > RANK[layer]]
+    return [
+        f"{path.relative_to(ROOT)} ({layer}) imports {name}"
+        for name in sorted(imported_packages(source, layer))
+        if name in RANK and RANK[name] > RANK[layer]
+    ]
 
 
 def test_imports_run_one_way() -> None:
@@ -47,9 +49,11 @@ def test_imports_run_one_way() -> None:
 
 def test_a_planted_import_against_the_direction_is_caught() -> None:
     path = LAYERS["conformance"] / "planted.py"
-    assert violations("conformance", path, "def f() -> None:\n    from stress.runner "
-                      "import run_many\n")
+    assert violations(
+        "conformance", path, "def f() -> None:\n    from stress.runner import run_many\n"
+    )
     assert violations("models", path, "import conformance.check")
     assert violations("refasync", path, "import models")
-    assert not violations("stress", path, "from conformance.inject import injected\n"
-                          "from . import oracles")
+    assert not violations(
+        "stress", path, "from conformance.inject import injected\nfrom . import oracles"
+    )

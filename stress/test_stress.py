@@ -36,8 +36,12 @@ def _strategy(name: str) -> Strategy:
 
 
 def _failures(master: int, summary: Summary) -> str:
-    return (f"master seed {master}: {len(summary.failures)} failures; rerun with:\n"
-            + "\n".join(summary.repros) + "\n\n" + summary.failures[0].message[:8000])
+    return (
+        f"master seed {master}: {len(summary.failures)} failures; rerun with:\n"
+        + "\n".join(summary.repros)
+        + "\n\n"
+        + summary.failures[0].message[:8000]
+    )
 
 
 @pytest.fixture(autouse=True)
@@ -58,12 +62,18 @@ def frozen_heap() -> Iterator[None]:
 def test_short_budget(strategy: str) -> None:
     master = random.randrange(1 << 32)
     instances = SHORT_INSTANCES[strategy]
-    summary = run_many(list(ALL_SCENARIOS), master, _strategy(strategy),
-                       seconds=SHORT_CEILING_S, instances=instances)
+    summary = run_many(
+        list(ALL_SCENARIOS),
+        master,
+        _strategy(strategy),
+        seconds=SHORT_CEILING_S,
+        instances=instances,
+    )
     print(f"master seed {master}\n{format_summary(summary)}")
     assert not summary.failures, _failures(master, summary)
     assert summary.instances == instances, (
-        f"only {summary.instances} instances ran in {SHORT_CEILING_S} s")
+        f"only {summary.instances} instances ran in {SHORT_CEILING_S} s"
+    )
     for name, stats in summary.stats.items():
         assert stats.instances >= instances // len(ALL_SCENARIOS), (name, stats)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from refasync import (
     CallbackChannelReader,
@@ -17,8 +17,14 @@ from refasync import (
 from refasync.util import AsyncQueue
 from tests.sync_support import BOUND_S
 
-__all__ = ("ResultThread", "callback_channel", "int_channel", "queue_of", "serial_channel",
-           "writes_spaced")
+__all__ = (
+    "ResultThread",
+    "callback_channel",
+    "int_channel",
+    "queue_of",
+    "serial_channel",
+    "writes_spaced",
+)
 
 
 def int_channel(maxsize: int = 0) -> tuple[ChannelWriter[int], ChannelReader[int]]:
@@ -59,7 +65,9 @@ class ResultThread:
         assert not self.thread.is_alive(), f"{self.thread.name} still running"
 
 
-def writes_spaced(writer: Writer[int], items: list[int], before_each: Callable[[int], None]) -> None:
+def writes_spaced(
+    writer: Writer[int], items: list[int], before_each: Callable[[int], None]
+) -> None:
     for index, item in enumerate(items):
         before_each(index)
         writer.write(item)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import functools
 import random
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from refasync.explore import RunResult, Session, Settings, run_once
 from refasync.explore.runtime import EVERYTHING
@@ -34,6 +34,7 @@ class Program:
 
     def body(self, finals: list[tuple[int, ...]]) -> Callable[[Session], None]:
         """:return: the explored body; each run that ends appends the final variables."""
+
         def body(s: Session) -> None:
             locks = [threading.Lock() for _ in range(self.locks)]
             events = [threading.Event() for _ in range(self.events)]
@@ -63,11 +64,14 @@ class Program:
                         with locks[_int(op[2])]:
                             variables[_int(op[2])] = variables[_int(op[2])] * 2 + got
 
-            threads = [s.spawn(f"w{i}", functools.partial(worker, ops))
-                       for i, ops in enumerate(self.threads)]
+            threads = [
+                s.spawn(f"w{i}", functools.partial(worker, ops))
+                for i, ops in enumerate(self.threads)
+            ]
             for t in threads:
                 s.join(t)
             finals.append(tuple(variables))
+
         return body
 
 
@@ -121,16 +125,21 @@ def trace(result: RunResult) -> frozenset[tuple[object, ...]]:
     only swap independent steps have one trace."""
     count: dict[int, int] = {}
     per_object: dict[object, list[tuple[int, int, str]]] = {}
-    for choice, objects in zip(result.choices, result.touched):
+    for choice, objects in zip(result.choices, result.touched, strict=False):
         k = count[choice.tid] = count.get(choice.tid, -1) + 1
-        for key in (["everything"] if EVERYTHING in objects else objects):
+        for key in ["everything"] if EVERYTHING in objects else objects:
             per_object.setdefault(key, []).append((choice.tid, k, choice.kind))
     return frozenset(tuple(steps) for steps in per_object.values())
 
 
-def outcomes(body_of: Callable[[list[tuple[int, ...]]], Callable[[Session], None]],
-             bound: int, reduction: str, shard: tuple[int, int] = (0, 1),
-             limit: int = 20_000, settings: Settings | None = None) -> Outcomes:
+def outcomes(
+    body_of: Callable[[list[tuple[int, ...]]], Callable[[Session], None]],
+    bound: int,
+    reduction: str,
+    shard: tuple[int, int] = (0, 1),
+    limit: int = 20_000,
+    settings: Settings | None = None,
+) -> Outcomes:
     """Drive dfs over ``body_of(finals)`` to the end (up to ``limit`` runs), keeping every
     counted run's outcome: its final variables, or its failure kind."""
     dfs = DFSStrategy(bound, shard, reduction)
@@ -165,9 +174,12 @@ def compare(seeds: range, bounds: tuple[int, ...], limit: int) -> int:
             found = outcomes(program.body, bound, "dpor")
             same = found.states == full.states
             differ += not same
-            print(f"seed {seed} bound {bound}: {full.runs} runs unreduced, {found.runs} "
-                  f"with DPOR, {len(full.states)} outcomes, "
-                  f"{'same' if same else 'DIFFERENT'}", flush=True)
+            print(
+                f"seed {seed} bound {bound}: {full.runs} runs unreduced, {found.runs} "
+                f"with DPOR, {len(full.states)} outcomes, "
+                f"{'same' if same else 'DIFFERENT'}",
+                flush=True,
+            )
     return differ
 
 

@@ -193,7 +193,8 @@ def wait_for_live_workers(pool: ThreadPool, expected: int) -> None:
     while len(live_workers(pool)) != expected:
         remaining -= 1
         if remaining < 0:
-            raise Hang(f"{len(live_workers(pool))} workers alive, expected {expected}\n"
-                       f"{dump_stacks()}")
+            raise Hang(
+                f"{len(live_workers(pool))} workers alive, expected {expected}\n{dump_stacks()}"
+            )
         for thread in live_workers(pool):
             thread.join(0.02)

@@ -16,7 +16,7 @@ import threading
 import time
 import weakref
 from collections import Counter
-from typing import Callable
+from collections.abc import Callable
 
 from refasync.testing import Hang, dump_stacks
 from refasync.util import HSCondition, SyncPoint, SyncPrimitive
@@ -43,8 +43,7 @@ class HookRecorder:
         self._counts: Counter[tuple[SyncPoint, str, int | None]] = Counter()
         self._guard = threading.Lock()  # guards events, _watches and _counts
         if hasattr(os, "register_at_fork"):  # a forked child may call it: a fresh guard
-            os.register_at_fork(after_in_child=functools.partial(_renew_guard,
-                                                                 weakref.ref(self)))
+            os.register_at_fork(after_in_child=functools.partial(_renew_guard, weakref.ref(self)))
 
     def __call__(self, point: SyncPoint, primitive: SyncPrimitive) -> bool:
         with self._guard:
@@ -87,7 +86,6 @@ class HookRecorder:
             return [(p, n) for p, n, t in self.events if t == thread.ident]
 
 
-
 def _renew_guard(recorder: weakref.ref[HookRecorder]) -> None:
     alive = recorder()
     if alive is not None:
@@ -100,11 +98,9 @@ def start_thread(target: Callable[[], None], name: str) -> threading.Thread:
     return thread
 
 
-
 def join_or_fail(thread: threading.Thread, what: str) -> None:
     thread.join(BOUND_S)
     assert not thread.is_alive(), f"{what}: thread still running after {BOUND_S} s"
-
 
 
 def wait_for_waiters(condition: HSCondition, count: int = 1, what: str = "waiters") -> None:
@@ -118,6 +114,8 @@ def wait_for_waiters(condition: HSCondition, count: int = 1, what: str = "waiter
             if len(condition._waiters) >= count:
                 return
         if time.monotonic() > deadline:
-            raise Hang(f"{what}: fewer than {count} waiting on {condition.name} after "
-                       f"{BOUND_S} s\n{dump_stacks()}")
+            raise Hang(
+                f"{what}: fewer than {count} waiting on {condition.name} after "
+                f"{BOUND_S} s\n{dump_stacks()}"
+            )
         time.sleep(0.001)  # polling a state, not waiting for a time to pass

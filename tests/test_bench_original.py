@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -39,7 +39,8 @@ def _tool(tmp_path: Path, body: str) -> Path:
 
 @pytest.mark.usefixtures("fresh_original")
 def test_a_failing_prepare_makes_every_row_say_not_available_and_why(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     tool = _tool(tmp_path, "import sys\nsys.exit('pip: no network to fetch async==0.6.2')\n")
     monkeypatch.setattr(original, "TOOL", tool)
     found = original.library()
@@ -61,7 +62,8 @@ def test_a_failing_prepare_makes_every_row_say_not_available_and_why(
 
 @pytest.mark.usefixtures("fresh_original")
 def test_a_directory_without_the_package_is_not_available(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(original, "TOOL", _tool(tmp_path, f"print({str(tmp_path)!r})\n"))
     found = original.library()
     assert isinstance(found, str) and "holds no async_orig" in found
@@ -69,7 +71,8 @@ def test_a_directory_without_the_package_is_not_available(
 
 @pytest.mark.usefixtures("fresh_original")
 def test_a_package_that_fails_to_import_is_not_available(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     package = tmp_path / "async_orig"
     package.mkdir()
     (package / "__init__.py").write_text("raise ImportError('built for Python 2')\n")
@@ -81,8 +84,9 @@ def test_a_package_that_fails_to_import_is_not_available(
 
 
 @pytest.mark.usefixtures("fresh_original")
-def test_disabled_the_original_is_never_prepared(tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_disabled_the_original_is_never_prepared(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     marker = tmp_path / "ran"
     tool = _tool(tmp_path, f"open({str(marker)!r}, 'w').close()\n")
     monkeypatch.setattr(original, "TOOL", tool)
@@ -113,13 +117,23 @@ def test_the_original_runs_last_in_the_interleaving(monkeypatch: pytest.MonkeyPa
         return run
 
     side = original.OriginalSide(lambda lib: timed(lib.name, 4.0))
-    (ours, base), (theirs,) = side.interleave([timed("ours", 1.0), timed("base", 2.0)], 2,
-                                              10.0, "test")
+    (ours, base), (theirs,) = side.interleave(
+        [timed("ours", 1.0), timed("base", 2.0)], 2, 10.0, "test"
+    )
     assert order == ["ours", "base", "stand-in"] * 2
     versus = side.versus(1.0, theirs, original.READ1_LOOP_LIMIT)
     assert versus is not None and versus.ratio == 0.25 and versus.status is Status.MET
     row = Row("w", "b", 0.5, "x", Goal.AT_MOST, 1.0, original=versus).judge()
-    table = format_table([row], {"cpu": "c", "usable_cpus": "2", "python": "p",
-                                 "platform": "x", "load_average_at_start": "0"}, "test")
+    table = format_table(
+        [row],
+        {
+            "cpu": "c",
+            "usable_cpus": "2",
+            "python": "p",
+            "platform": "x",
+            "load_average_at_start": "0",
+        },
+        "test",
+    )
     assert COLUMN in table and "0.25x (<= 0.8x: met)" in table
     assert f"{COLUMN}: 1 met, 0 missed, 0 not available" in table

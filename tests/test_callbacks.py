@@ -6,7 +6,7 @@ docs/semantics.md). Every test runs with no hook and under a recording hook
 from __future__ import annotations
 
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 

@@ -13,7 +13,7 @@ import functools
 import random
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 
@@ -24,8 +24,8 @@ from refasync import (
     ChannelReader,
     ChannelWriter,
     Full,
-    ReadOnly,
     Reader,
+    ReadOnly,
     SerialChannel,
     Writer,
     mkchannel,
@@ -447,7 +447,9 @@ def test_writers_and_readers_get_every_item_exactly_once_in_writer_order(
     check_exactly_once_in_writer_order([collect() for collect in readers], n_writers, n_items)
 
 
-def run_in_thread(fn: Callable[[], list[tuple[int, int]]], name: str) -> Callable[[], list[tuple[int, int]]]:
+def run_in_thread(
+    fn: Callable[[], list[tuple[int, int]]], name: str
+) -> Callable[[], list[tuple[int, int]]]:
     """Start ``fn`` in a daemon thread; :return: a function that joins it (bounded) and
     returns its result or re-raises its exception."""
     result: list[list[tuple[int, int]]] = []
@@ -470,8 +472,6 @@ def run_in_thread(fn: Callable[[], list[tuple[int, int]]], name: str) -> Callabl
         return result[0]
 
     return collect
-
-
 
 
 # -- the channel ends as the queue's own methods (one frame per operation) ----------------

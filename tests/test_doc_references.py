@@ -20,16 +20,22 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-DOCUMENTS = ("docs/semantics.md", "README.md", "conformance/PROTOCOL.md", "conformance/HISTORY.md",
-             "benchmarks/README.md")
-SOURCE_DIRS = ("src", "tests", "models", "stress", "conformance", "benchmarks", "tools",
-               "examples")
+DOCUMENTS = (
+    "docs/semantics.md",
+    "README.md",
+    "conformance/PROTOCOL.md",
+    "conformance/HISTORY.md",
+    "benchmarks/README.md",
+)
+SOURCE_DIRS = ("src", "tests", "models", "stress", "conformance", "benchmarks", "tools", "examples")
 SOURCE_SUFFIXES = (".py", ".json", ".sh", ".rs", ".toml")
 
 _TOKEN = re.compile(r"`([^`\n]+)`")
 _IDENTIFIER = re.compile(r"^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)*(?:\(\))?$")
-_PATH = re.compile(r"^(?:src|tests|models|stress|conformance|benchmarks|tools|examples|docs|"
-                   r"\.ci)(?:/[\w.*-]+)*/?$|^[\w-]+\.(?:py|md|json|toml|sh|txt)$")
+_PATH = re.compile(
+    r"^(?:src|tests|models|stress|conformance|benchmarks|tools|examples|docs|"
+    r"\.ci)(?:/[\w.*-]+)*/?$|^[\w-]+\.(?:py|md|json|toml|sh|txt)$"
+)
 _TEST_REF = re.compile(r"^(?P<path>[\w./-]*)::(?P<name>\w+)(?:\[[^\]]*\])?$")
 _WORD = re.compile(r"[A-Za-z_]\w*")
 _FLAG = re.compile(r"^--[a-z][\w-]*")
@@ -40,8 +46,11 @@ def _source_words() -> frozenset[str]:
     words: set[str] = set()
     for top in SOURCE_DIRS:
         for path in (ROOT / top).rglob("*"):
-            if (path.suffix in SOURCE_SUFFIXES and ".venv" not in path.parts
-                    and path.resolve() != Path(__file__).resolve()):  # its planted names
+            if (
+                path.suffix in SOURCE_SUFFIXES
+                and ".venv" not in path.parts
+                and path.resolve() != Path(__file__).resolve()
+            ):  # its planted names
                 words.update(_WORD.findall(path.read_text(encoding="utf-8", errors="replace")))
     words.update(_WORD.findall((ROOT / "Makefile").read_text(encoding="utf-8")))
     return frozenset(words)
@@ -96,9 +105,12 @@ def _check_command(token: str) -> str | None:
     if len(words) >= 3 and words[0].endswith("python") and words[1] == "-m":
         module = words[2]
         base = ROOT / Path(*module.split("."))
-        candidates = [base.with_suffix(".py"), base / "__main__.py",
-                      ROOT / "src" / Path(*module.split(".")).with_suffix(".py"),
-                      ROOT / "src" / Path(*module.split(".")) / "__main__.py"]
+        candidates = [
+            base.with_suffix(".py"),
+            base / "__main__.py",
+            ROOT / "src" / Path(*module.split(".")).with_suffix(".py"),
+            ROOT / "src" / Path(*module.split(".")) / "__main__.py",
+        ]
         if not any(c.is_file() for c in candidates):
             if module.split(".")[0] in ("pytest", "mypy", "crosshair", "pip", "venv"):
                 return None
@@ -130,15 +142,17 @@ def stale_references(text: str, directory: Path = ROOT) -> list[str]:
                 if test_ref.group("path"):
                     last_path = test_ref.group("path")
             elif _PATH.match(token):
-                if ("*" not in token and not (ROOT / token).exists()
-                        and not (directory / token).exists()):
+                if (
+                    "*" not in token
+                    and not (ROOT / token).exists()
+                    and not (directory / token).exists()
+                ):
                     problem = f"`{token}`: no such file or directory"
                 elif token.endswith(".py"):
                     last_path = token
             elif token.startswith(("make ", "python ", ".venv/bin/python ")):
                 problem = _check_command(token)
-            elif (_IDENTIFIER.match(token) and len(token) > 3
-                  and token.split(".")[0] not in STDLIB):
+            elif _IDENTIFIER.match(token) and len(token) > 3 and token.split(".")[0] not in STDLIB:
                 for part in token.removesuffix("()").split("."):
                     if part not in _KNOWN_WORDS and part not in _source_words():
                         problem = f"`{token}`: {part} is not a name in the sources"
@@ -155,24 +169,29 @@ def test_every_name_the_document_cites_exists(document: str) -> None:
     assert not problems, f"{document} cites names that do not exist:\n" + "\n".join(problems)
 
 
-@pytest.mark.parametrize("citation", [
-    "`SERIAL_LEFTOVERS`",
-    "`tests/test_channel.py::test_that_was_renamed`",
-    "`tests/no_such_file.py::test_x`",
-    "`stress/no_such_module.py`",
-    "`::test_nowhere_in_any_suite`",
-    "`make no-such-target`",
-    "`python -m stress --no-such-flag 3`",
-    "`python -m no_such_tool`",
-    "`util.completes_never`",
-])
+@pytest.mark.parametrize(
+    "citation",
+    [
+        "`SERIAL_LEFTOVERS`",
+        "`tests/test_channel.py::test_that_was_renamed`",
+        "`tests/no_such_file.py::test_x`",
+        "`stress/no_such_module.py`",
+        "`::test_nowhere_in_any_suite`",
+        "`make no-such-target`",
+        "`python -m stress --no-such-flag 3`",
+        "`python -m no_such_tool`",
+        "`util.completes_never`",
+    ],
+)
 def test_a_planted_stale_name_is_reported(citation: str) -> None:
     problems = stale_references(f"| X1 | a rule | {citation} |")
     assert len(problems) == 1 and "line 1" in problems[0], problems
 
 
 def test_real_names_are_not_reported() -> None:
-    text = ("| C1 | x | `tests/test_doc_references.py::test_real_names_are_not_reported`, "
-            "`::test_a_planted_stale_name_is_reported`; `util.completing`; `make test`; "
-            "`python -m stress --seconds 60`; `ValueError`; `read(5, 0.5)` |")
+    text = (
+        "| C1 | x | `tests/test_doc_references.py::test_real_names_are_not_reported`, "
+        "`::test_a_planted_stale_name_is_reported`; `util.completing`; `make test`; "
+        "`python -m stress --seconds 60`; `ValueError`; `read(5, 0.5)` |"
+    )
     assert stale_references(text) == []

@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import re
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 
@@ -27,8 +27,13 @@ from stress.broken import broken
 
 
 def test_schedule_strings_round_trip() -> None:
-    choices = [Choice(0)] * 3 + [Choice(1), Choice(2, "timeout"), Choice(2, "timeout"),
-                                 Choice(0, "spurious"), Choice(1, "fault")]
+    choices = [Choice(0)] * 3 + [
+        Choice(1),
+        Choice(2, "timeout"),
+        Choice(2, "timeout"),
+        Choice(0, "spurious"),
+        Choice(1, "fault"),
+    ]
     text = format_schedule(choices)
     assert text == "0*3,1,2t*2,0s,1f"
     assert parse_schedule(text) == choices
@@ -56,6 +61,7 @@ def _counter_body(locked: bool) -> Callable[[Session], None]:
         for t in threads:
             t.join()
         assert box[0] == 4, f"lost update: {box[0]}"
+
     return body
 
 
@@ -97,10 +103,10 @@ def test_shrinking_gives_the_fewest_preemptions_then_the_fewest_steps() -> None:
     # No schedule without a preemption loses an update: the fewest is 1.
     assert explore(body, strategy="dfs", preemptions=0, runs=100).exhausted
     for seed in range(1, 11):
-        raw = explore(body, strategy="random", runs=300, seed=seed, shrink_s=0.0,
-                      raise_on_failure=False)
-        shrunk = explore(body, strategy="random", runs=300, seed=seed,
-                         raise_on_failure=False)
+        raw = explore(
+            body, strategy="random", runs=300, seed=seed, shrink_s=0.0, raise_on_failure=False
+        )
+        shrunk = explore(body, strategy="random", runs=300, seed=seed, raise_on_failure=False)
         assert shrunk.failed and not shrunk.nondeterministic
         assert _preemptions_and_steps(shrunk)[0] == 1, (seed, shrunk.schedule)
         assert _preemptions_and_steps(shrunk) <= _preemptions_and_steps(raw)
@@ -114,6 +120,7 @@ def test_deadlock_reports_the_wait_for_graph() -> None:
             with first:
                 with second:
                     pass
+
         t1 = s.spawn("ab", lambda: one(a, b))
         t2 = s.spawn("ba", lambda: one(b, a))
         t1.join()
@@ -136,8 +143,11 @@ def test_virtual_time_timeouts_fire_in_deadline_order_without_sleeping() -> None
                 while util.monotonic() < seconds:
                     cond.wait(seconds - util.monotonic())
                 woke[name] = util.monotonic()
-        threads = [s.spawn("late", lambda: sleeper("late", 3600.0)),
-                   s.spawn("early", lambda: sleeper("early", 60.0))]
+
+        threads = [
+            s.spawn("late", lambda: sleeper("late", 3600.0)),
+            s.spawn("early", lambda: sleeper("early", 60.0)),
+        ]
         for t in threads:
             t.join()
         assert woke["early"] >= 60.0 and woke["late"] >= 3600.0, woke
@@ -172,6 +182,7 @@ def _idle_worker_while_others_work(s: Session) -> None:
         with work_ready:
             while not stop[0]:
                 work_ready.wait(0.5)
+
     worker = s.spawn("idle", idle)
     other = Lock("busy")
     for _ in range(50):
@@ -191,8 +202,9 @@ def test_timeouts_fire_early_at_most_three_times_per_run() -> None:
     assert result.failure is None, result.failure
     assert strategy.fired == ex.EARLY_TIMEOUTS == 3
     unbounded = _TimeoutsFirst()
-    result = ex.run_once(_idle_worker_while_others_work, unbounded,
-                         ex.Settings(early_timeouts=10**6))
+    result = ex.run_once(
+        _idle_worker_while_others_work, unbounded, ex.Settings(early_timeouts=10**6)
+    )
     # Without the bound the idle worker's timeout fires at every step: the run never
     # gets to its work and ends at the step bound.
     assert result.kind == "livelock" and unbounded.fired > 500, (result.kind, unbounded.fired)
@@ -243,8 +255,7 @@ def _two_writers_one_bulk_read(s: Session) -> None:
     writer, reader = ChannelWriter(channel), ChannelReader(channel)
     writer.write(0, True)
     writer.write(1, True)
-    writers = [s.spawn(f"w{i}", functools.partial(writer.write, 10 + i, True))
-               for i in range(2)]
+    writers = [s.spawn(f"w{i}", functools.partial(writer.write, 10 + i, True)) for i in range(2)]
     # Let both writers block on the full channel, then free both slots at once.
     queue = channel.queue
     assert isinstance(queue, AsyncQueue)
@@ -277,8 +288,7 @@ def test_a_recorded_schedule_replays_its_failure_100_times_out_of_100() -> None:
         for _ in range(100):
             result = replay(_two_writers_one_bulk_read, RECORDED_DEADLOCK, strategy="dfs")
             assert result.kind == "deadlock", result.failure
-            traces.add(tuple((e.thread, e.point, e.primitive, e.choice)
-                             for e in result.events))
+            traces.add(tuple((e.thread, e.point, e.primitive, e.choice) for e in result.events))
     assert len(traces) == 1
     assert replay(_two_writers_one_bulk_read, RECORDED_DEADLOCK, strategy="dfs").failure is None
 
@@ -313,6 +323,7 @@ def _iterator_readers(s: Session) -> None:
     def take() -> None:
         got.extend(reader.read(1))
         got.extend(reader.read(1))
+
     threads = [s.spawn(f"r{i}", take) for i in range(2)]
     for t in threads:
         t.join()
@@ -371,8 +382,9 @@ def _pool_read_per_item_timeout(s: Session) -> None:
         feed.close()
 
     with ThreadPool(2) as pool:
-        task: ChannelThreadTask[int, int] = ChannelThreadTask(upstream, "relay", lambda x: x,
-                                                              max_chunksize=1)
+        task: ChannelThreadTask[int, int] = ChannelThreadTask(
+            upstream, "relay", lambda x: x, max_chunksize=1
+        )
         reader = pool.add_task(task)
         t = s.spawn("ticker", ticker)
         got = reader.read(3, True, 1.0)
@@ -381,18 +393,19 @@ def _pool_read_per_item_timeout(s: Session) -> None:
             last = max(written[i] for i in got) if got else 0.0
             assert returned - last >= 1.0, (
                 f"read returned {got} at t={returned:.2f}, {returned - last:.2f} s after "
-                f"its last item was written: the per-item timeout did not restart")
+                f"its last item was written: the per-item timeout did not restart"
+            )
         t.join()
         reader.read(0)
 
 
 def test_pool_read_timeout_restarts_when_items_arrive() -> None:
-    assert not explore(_pool_read_per_item_timeout, strategy="pct", runs=300, seed=8,
-                       spurious=False).failed
+    assert not explore(
+        _pool_read_per_item_timeout, strategy="pct", runs=300, seed=8, spurious=False
+    ).failed
     with broken("pool_timeout_not_restarted"):
         with pytest.raises(ExploreFailure, match="did not restart"):
-            explore(_pool_read_per_item_timeout, strategy="pct", runs=1000, seed=8,
-                    spurious=False)
+            explore(_pool_read_per_item_timeout, strategy="pct", runs=1000, seed=8, spurious=False)
 
 
 def test_uncontrolled_nondeterminism_is_reported() -> None:
@@ -416,12 +429,14 @@ def test_threads_alive_before_a_run_are_never_adopted() -> None:
 
     idle = ThreadPool(2)  # its workers wait on a 0.5 s timeout, outside every run
     try:
+
         def body(s: Session) -> None:
             lock = Lock("mine")
 
             def take() -> None:
                 with lock:
                     pass
+
             t = s.spawn("t", take)
             t.join()
 
@@ -472,8 +487,9 @@ def _spawn_and_join(s: Session) -> None:
 def test_a_thread_is_not_finished_until_the_director_saw_it_finish(
     slow_thread_start: None, strategy: str
 ) -> None:
-    report = explore(_spawn_and_join, strategy=strategy, runs=5, stall_s=2.0,
-                     raise_on_failure=False)
+    report = explore(
+        _spawn_and_join, strategy=strategy, runs=5, stall_s=2.0, raise_on_failure=False
+    )
     assert not report.failed, report.message
     first = ex.run_once(_spawn_and_join, ex.RandomStrategy(7), ex.Settings(stall_s=2.0))
     assert first.failure is None, first.failure
@@ -495,9 +511,11 @@ def _varying_body() -> Callable[[Session], None]:
             for _ in range(times):
                 with lock:
                     pass
+
         threads = [s.spawn(f"t{i}", take) for i in range(2)]
         for t in threads:
             t.join()
+
     return body
 
 
@@ -526,8 +544,9 @@ def test_check_determinism_runs_every_schedule_twice() -> None:
             pass
 
     assert not explore(body, strategy="random", runs=20, seed=1).failed
-    report = explore(body, strategy="random", runs=20, seed=1, check_determinism=True,
-                     raise_on_failure=False)
+    report = explore(
+        body, strategy="random", runs=20, seed=1, check_determinism=True, raise_on_failure=False
+    )
     assert report.failed and report.kind == "nondeterminism" and report.nondeterministic
     assert re.search(r"step \d+: the replay's trace differs", report.message), report.message
     correct = explore(_spawn_and_join, strategy="dfs", runs=100, check_determinism=True)
@@ -539,13 +558,18 @@ def test_check_determinism_runs_every_schedule_twice() -> None:
 
 def test_the_same_failure_shrinks_to_the_same_schedule_every_time() -> None:
     body = _counter_body(False)
-    reports = [explore(body, strategy="random", runs=300, seed=seed, raise_on_failure=False)
-               for seed in (4, 4, 5)]
+    reports = [
+        explore(body, strategy="random", runs=300, seed=seed, raise_on_failure=False)
+        for seed in (4, 4, 5)
+    ]
     assert reports[0].message == reports[1].message  # trace and search included
     assert reports[0].shrinking.startswith("minimal within bound 1 ")
-    assert "shrinking: minimal within bound 1 (no schedule with fewer preemptions fails " \
+    assert (
+        "shrinking: minimal within bound 1 (no schedule with fewer preemptions fails "
         "so; " in reports[0].message
+    )
     assert _preemptions_and_steps(reports[2]) == _preemptions_and_steps(reports[0])
-    cut = explore(body, strategy="random", runs=300, seed=4, shrink_steps=10,
-                  raise_on_failure=False)
+    cut = explore(
+        body, strategy="random", runs=300, seed=4, shrink_steps=10, raise_on_failure=False
+    )
     assert re.search(r"shrinking: search cut short after \d+ steps", cut.message), cut.message

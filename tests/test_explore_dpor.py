@@ -7,16 +7,16 @@ import functools
 import json
 import random
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
 from refasync.explore import CheckpointError, RunResult, Session, Settings, Strategy, explore
+from refasync.explore.schedule import Choice
 from refasync.explore.strategies import DFSStrategy
 from refasync.explore.strategies.dfs import Node
 from refasync.explore.strategies.dpor import HappensBefore
-from refasync.explore.schedule import Choice
 from tests.explore_programs import Program, outcomes, random_program
 
 #: The random lock programs the reduction is compared on (seeds of random_program: races
@@ -62,29 +62,37 @@ def _naive_sleep(node: Node, choice: Choice) -> list[Choice]:
     return node.sleep + node.done[:-1]
 
 
-@pytest.mark.parametrize("broken, seed, bound", [
-    # sleep sets that ignore the preemption bound: a schedule is skipped because its
-    # equivalent order was explored, though that order needed more preemptions
-    ("_asleep", 3, 1),
-    # a race with a lock's release taken as is, not with the step that took the lock:
-    # the reversal is asked for where the other thread cannot take the lock
-    ("_taking", 3, 1),
-])
-def test_the_comparison_catches_a_broken_reduction(monkeypatch: pytest.MonkeyPatch,
-                                                   broken: str, seed: int, bound: int) -> None:
+@pytest.mark.parametrize(
+    "broken, seed, bound",
+    [
+        # sleep sets that ignore the preemption bound: a schedule is skipped because its
+        # equivalent order was explored, though that order needed more preemptions
+        ("_asleep", 3, 1),
+        # a race with a lock's release taken as is, not with the step that took the lock:
+        # the reversal is asked for where the other thread cannot take the lock
+        ("_taking", 3, 1),
+    ],
+)
+def test_the_comparison_catches_a_broken_reduction(
+    monkeypatch: pytest.MonkeyPatch, broken: str, seed: int, bound: int
+) -> None:
     """Teeth: the soundness comparison above fails for each way of breaking the
     reduction that it guards against."""
     program = _program(seed)
     full = outcomes(program.body, bound, "none")
     assert outcomes(program.body, bound, "dpor").states == full.states
-    replacement: object = staticmethod(_naive_sleep) if broken == "_asleep" \
+    replacement: object = (
+        staticmethod(_naive_sleep)
+        if broken == "_asleep"
         else staticmethod(lambda order, race, run: race)
+    )
     monkeypatch.setattr(DFSStrategy, broken, replacement)
     assert outcomes(program.body, bound, "dpor").states < full.states
 
 
 def test_the_trace_comparison_catches_critical_sections_left_in_order(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Teeth: without the races between two steps taking one lock, an ABBA program
     (seed 19) still reaches every final state but misses classes of runs (the order of
     the outer locks, hidden by that of the inner ones): the exhaustive comparison of
@@ -177,7 +185,8 @@ def _at(data: dict[str, object], *path: str | int) -> dict[str, object]:
 
 
 def test_a_search_interrupted_mid_run_resumes_from_the_last_whole_run(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """KeyboardInterrupt in the middle of the sixth run: the checkpoint holds the five
     runs before it, and the resumed search reaches the same total."""
     from refasync.explore import api
@@ -186,8 +195,9 @@ def test_a_search_interrupted_mid_run_resumes_from_the_last_whole_run(
     whole = explore(_two_lock_body, strategy="dfs", runs=10**6)
     calls = [0]
 
-    def interrupted(body: Callable[[Session], object], strategy: Strategy,
-                    settings: Settings) -> RunResult:
+    def interrupted(
+        body: Callable[[Session], object], strategy: Strategy, settings: Settings
+    ) -> RunResult:
         calls[0] += 1
         if calls[0] == 6:
             raise KeyboardInterrupt
@@ -240,8 +250,11 @@ def test_a_hostile_checkpoint_is_refused_in_one_line(tmp_path: Path) -> None:
             explore(_two_lock_body, strategy="dfs", runs=5, checkpoint=path)
         message = str(info.value)
         assert expected in message and str(path) in message and "\n" not in message
-    for content, expected in ((b"\xff\xfe garbage", "cannot read it"),
-                              (b"{not json", "not valid JSON"), (b"[1, 2]", "is not an object")):
+    for content, expected in (
+        (b"\xff\xfe garbage", "cannot read it"),
+        (b"{not json", "not valid JSON"),
+        (b"[1, 2]", "is not an object"),
+    ):
         path.write_bytes(content)
         with pytest.raises(CheckpointError, match=expected):
             explore(_two_lock_body, strategy="dfs", runs=5, checkpoint=path)
@@ -259,6 +272,7 @@ def test_a_hostile_checkpoint_is_refused_in_one_line(tmp_path: Path) -> None:
 def test_the_run_summary_counts_schedules_interleavings_and_pruned_branches() -> None:
     """Two threads taking one lock once each: two interleavings of acquisitions; dfs
     runs each schedule once and prunes branches; random repeats schedules."""
+
     def body(s: Session) -> None:
         lock = threading.Lock()
 
@@ -273,8 +287,9 @@ def test_the_run_summary_counts_schedules_interleavings_and_pruned_branches() ->
     dfs = explore(body, strategy="dfs", runs=1000)
     assert dfs.exhausted and dfs.distinct_schedules == dfs.runs
     assert dfs.interleavings == 2 and dfs.pruned > 0
-    assert f"{dfs.runs} runs, {dfs.runs} distinct schedules, 2 distinct interleavings" \
-        in dfs.summary()
+    assert (
+        f"{dfs.runs} runs, {dfs.runs} distinct schedules, 2 distinct interleavings" in dfs.summary()
+    )
     rand = explore(body, strategy="random", runs=60, seed=3)
     assert rand.interleavings == 2 and rand.distinct_schedules < rand.runs == 60
     assert "pruned" not in rand.summary()

@@ -9,7 +9,7 @@ import queue
 import re
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import pytest
 
@@ -30,8 +30,10 @@ def abba(s: Session) -> None:
             with second:
                 pass
 
-    threads = [threading.Thread(target=one, args=(a, b), name="ab"),
-               threading.Thread(target=one, args=(b, a), name="ba")]
+    threads = [
+        threading.Thread(target=one, args=(a, b), name="ab"),
+        threading.Thread(target=one, args=(b, a), name="ba"),
+    ]
     for t in threads:
         t.start()
     for t in threads:
@@ -99,12 +101,20 @@ def _steps(trace: list[Event]) -> list[tuple[int, str, str, str]]:
     return [(e.step, e.thread.split(":")[0], e.point, e.choice) for e in trace]
 
 
-@pytest.mark.parametrize("body, kind, found, preemptions", [
-    (abba, "deadlock", r"waits for lock threading\.Lock@test_explore_stdlib\.py:\d+(#2)? "
-                       r"held by \d:ba", 1),
-    (early_clear, "deadlock", r"waits on threading\.Event@test_explore_stdlib\.py:\d+", 2),
-    (check_then_act, "error", r"overdrawn: balance -1", 1),
-])
+@pytest.mark.parametrize(
+    "body, kind, found, preemptions",
+    [
+        (
+            abba,
+            "deadlock",
+            r"waits for lock threading\.Lock@test_explore_stdlib\.py:\d+(#2)? "
+            r"held by \d:ba",
+            1,
+        ),
+        (early_clear, "deadlock", r"waits on threading\.Event@test_explore_stdlib\.py:\d+", 2),
+        (check_then_act, "error", r"overdrawn: balance -1", 1),
+    ],
+)
 @pytest.mark.parametrize("strategy", ["pct", "dfs"])
 def test_a_classic_bug_is_found_shrunk_and_replayed(
     explore: Explorer, body: object, kind: str, found: str, preemptions: int, strategy: str
@@ -114,11 +124,11 @@ def test_a_classic_bug_is_found_shrunk_and_replayed(
         explore(body, strategy=strategy, runs=500)
     report = info.value.report
     assert report.kind == kind and re.search(found, report.message), report.message
-    assert report.shrinking.startswith(f"minimal within bound {preemptions} "), \
-        report.shrinking
+    assert report.shrinking.startswith(f"minimal within bound {preemptions} "), report.shrinking
     assert not report.nondeterministic
     assert report.replay_line.startswith(
-        f"refasync.explore.reproduce(body, {report.schedule!r}, strategy={strategy!r}")
+        f"refasync.explore.reproduce(body, {report.schedule!r}, strategy={strategy!r}"
+    )
     for _ in range(3):
         with pytest.raises(ExploreFailure) as again:
             explore.reproduce(body, report.schedule, strategy=strategy)
@@ -199,9 +209,7 @@ def lock_across_channel_write(s: Session) -> None:
 
 
 @pytest.mark.parametrize("body", [event_handoff, queue_pipeline, lock_across_channel_write])
-def test_correct_standard_library_code_passes_in_under_2_s(
-    explore: Explorer, body: object
-) -> None:
+def test_correct_standard_library_code_passes_in_under_2_s(explore: Explorer, body: object) -> None:
     assert callable(body)
     cpu = time.process_time()
     report = explore(body, strategy="pct", runs=100)
@@ -238,8 +246,13 @@ def test_time_is_virtual_in_the_runs_threads() -> None:
     started = time.monotonic()
     explore(body, strategy="random", runs=1, spurious=False)
     assert time.monotonic() - started < 5.0
-    assert seen == {"slept": 3600.0, "wall": 3600.0, "event": 0.0, "end": 3665.0,
-                    "joined_alive": 1.0}, seen
+    assert seen == {
+        "slept": 3600.0,
+        "wall": 3600.0,
+        "event": 0.0,
+        "end": 3665.0,
+        "joined_alive": 1.0,
+    }, seen
 
 
 def test_threads_outside_the_exploration_keep_real_time_and_real_locks() -> None:
@@ -282,11 +295,18 @@ def _live_threads() -> set[threading.Thread]:
     return set(threading.enumerate())
 
 
-@pytest.mark.parametrize("make, call, what", [
-    (threading.Event, lambda e: e.wait(), r"a threading\.Event"),
-    (queue.Queue, lambda q: q.get(), r"a queue\.Queue"),
-    (lambda: threading.Semaphore(0), lambda s: s.acquire(timeout=30), r"a threading\.Semaphore"),
-])
+@pytest.mark.parametrize(
+    "make, call, what",
+    [
+        (threading.Event, lambda e: e.wait(), r"a threading\.Event"),
+        (queue.Queue, lambda q: q.get(), r"a queue\.Queue"),
+        (
+            lambda: threading.Semaphore(0),
+            lambda s: s.acquire(timeout=30),
+            r"a threading\.Semaphore",
+        ),
+    ],
+)
 def test_waiting_on_an_object_created_outside_the_body_is_reported_at_once(
     make: object, call: object, what: str
 ) -> None:
@@ -303,8 +323,9 @@ def test_waiting_on_an_object_created_outside_the_body_is_reported_at_once(
     report = explore(body, strategy="random", runs=5, raise_on_failure=False)
     assert time.monotonic() - started < 3.0
     assert report.failed and report.kind == "uncontrolled", report.message
-    assert re.search(rf"1:waiter would block at test_explore_stdlib\.py:\d+ .* on {what}",
-                     report.message), report.message
+    assert re.search(
+        rf"1:waiter would block at test_explore_stdlib\.py:\d+ .* on {what}", report.message
+    ), report.message
     assert _live_threads() <= before
 
 
@@ -321,8 +342,11 @@ def test_a_lock_created_outside_the_body_is_reported_within_the_blocked_bound() 
     report = explore(body, strategy="random", runs=1, blocked_s=0.5, raise_on_failure=False)
     assert time.monotonic() - started < 6.0
     assert report.failed and report.kind == "uncontrolled", report.message
-    assert re.search(r"0:main is blocked at test_explore_stdlib\.py:\d+ `with outside_lock:` "
-                     r"on outside_lock \(a _thread\.lock\)", report.message), report.message
+    assert re.search(
+        r"0:main is blocked at test_explore_stdlib\.py:\d+ `with outside_lock:` "
+        r"on outside_lock \(a _thread\.lock\)",
+        report.message,
+    ), report.message
     assert "threads left running: 0:main" in report.message
     outside_lock.release()  # the thread left behind takes it, and ends
     deadline = time.monotonic() + 5.0
@@ -340,8 +364,11 @@ def test_a_body_that_spins_outside_the_explorer_is_stopped() -> None:
 
     report = explore(body, strategy="random", runs=1, stall_s=0.5, raise_on_failure=False)
     assert report.failed and report.kind == "uncontrolled"
-    assert re.search(r"0:main at test_explore_stdlib\.py:\d+ `while True:`: ran 0\.5 s "
-                     r"without reaching a scheduling point", report.message), report.message
+    assert re.search(
+        r"0:main at test_explore_stdlib\.py:\d+ `while True:`: ran 0\.5 s "
+        r"without reaching a scheduling point",
+        report.message,
+    ), report.message
     assert "left running" not in report.message
     assert _live_threads() <= before
     started = time.monotonic()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -20,11 +20,11 @@ from refasync import (
     SerialChannel,
     Task,
     mkchannel,
+    util,
 )
-from refasync import util
+from refasync.testing import wait_or_fail
 from refasync.thread import WorkerThread
 from refasync.util import AsyncQueue, HSCondition, Lock, SyncPoint, SyncPrimitive
-from refasync.testing import wait_or_fail
 from tests.channel_support import queue_of
 from tests.pool_support import BOUND_S, live_workers, running_pool, start_bounded
 from tests.sync_support import wait_for_waiters
@@ -72,10 +72,12 @@ def filled(n: int, maxsize: int = 0) -> tuple[ChannelWriter[int], ChannelReader[
 # --- F1: a blocking read interrupted after taking items puts them back ---------------------
 
 
-@pytest.mark.parametrize("point", [SyncPoint.WAIT, SyncPoint.RELEASE, SyncPoint.ACQUIRE,
-                                   SyncPoint.WAKE])
+@pytest.mark.parametrize(
+    "point", [SyncPoint.WAIT, SyncPoint.RELEASE, SyncPoint.ACQUIRE, SyncPoint.WAKE]
+)
 def test_interrupted_blocking_read_puts_its_items_back_at_the_front_in_order(
-        point: SyncPoint) -> None:
+    point: SyncPoint,
+) -> None:
     writer, reader = filled(3)
     queue = reader.channel.queue
     assert isinstance(queue, AsyncQueue)
@@ -178,9 +180,11 @@ def _sync_points_of(fn: Callable[[], object]) -> int:
 
 @pytest.mark.parametrize("maxsize", [0, 2])
 def test_a_raising_hook_at_any_point_of_write_and_read_loses_and_duplicates_nothing(
-        maxsize: int) -> None:
-    def exchange(writer: ChannelWriter[int], reader: ChannelReader[int],
-                 returned: list[int], read: list[int]) -> None:
+    maxsize: int,
+) -> None:
+    def exchange(
+        writer: ChannelWriter[int], reader: ChannelReader[int], returned: list[int], read: list[int]
+    ) -> None:
         for item in (10, 11):
             writer.write(item, block=True)
             returned.append(item)
@@ -197,7 +201,9 @@ def test_a_raising_hook_at_any_point_of_write_and_read_loses_and_duplicates_noth
         read: list[int] = []
         calls = [0]
 
-        def hook(point: SyncPoint, primitive: SyncPrimitive) -> bool:
+        def hook(
+            point: SyncPoint, primitive: SyncPrimitive, calls: list[int] = calls, k: int = k
+        ) -> bool:
             calls[0] += 1
             if calls[0] == k + 1:
                 raise Interrupt(f"point {k}: {point.value} of {primitive.name}")
@@ -288,15 +294,17 @@ def test_an_interrupted_waiter_passes_its_notify_on() -> None:
 @pytest.mark.usefixtures("sync_hook")
 def test_block_must_be_a_flag_everywhere() -> None:
     writer, reader = filled(2)
-    for call in (lambda: reader.read(5, 0.5),  # type: ignore[arg-type]
-                 lambda: reader.read(5, 2),  # type: ignore[arg-type]
-                 lambda: writer.write(1, 0.5),  # type: ignore[arg-type]
-                 lambda: writer.write_many([1], 0.0),  # type: ignore[arg-type]
-                 lambda: writer.write_many([1], -1),  # type: ignore[arg-type]
-                 lambda: IteratorReader(iter([1])).read(1, 0.5),  # type: ignore[arg-type]
-                 lambda: AsyncQueue[int]().put(1, 0.5),  # type: ignore[arg-type]
-                 lambda: AsyncQueue[int]().get(1.0),  # type: ignore[arg-type]
-                 lambda: HSCondition().acquire(0.5)):  # type: ignore[arg-type]
+    for call in (
+        lambda: reader.read(5, 0.5),  # type: ignore[arg-type]
+        lambda: reader.read(5, 2),  # type: ignore[arg-type]
+        lambda: writer.write(1, 0.5),  # type: ignore[arg-type]
+        lambda: writer.write_many([1], 0.0),  # type: ignore[arg-type]
+        lambda: writer.write_many([1], -1),  # type: ignore[arg-type]
+        lambda: IteratorReader(iter([1])).read(1, 0.5),  # type: ignore[arg-type]
+        lambda: AsyncQueue[int]().put(1, 0.5),  # type: ignore[arg-type]
+        lambda: AsyncQueue[int]().get(1.0),  # type: ignore[arg-type]
+        lambda: HSCondition().acquire(0.5),  # type: ignore[arg-type]
+    ):
         with pytest.raises(TypeError, match="block"):
             call()
     assert reader.read(0, block=False) == [0, 1]
@@ -364,12 +372,18 @@ def _numbers(n: int, fail_at: int | None = None) -> Iterator[int]:
 
 
 @pytest.mark.usefixtures("sync_hook")
-@pytest.mark.parametrize("make", [lambda: mkchannel(),
-                                  lambda: mkchannel(lambda: Channel(10)),
-                                  lambda: mkchannel(SerialChannel),
-                                  lambda: mkchannel(wtype=CallbackChannelWriter)])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: mkchannel(),
+        lambda: mkchannel(lambda: Channel(10)),
+        lambda: mkchannel(SerialChannel),
+        lambda: mkchannel(wtype=CallbackChannelWriter),
+    ],
+)
 def test_write_many_takes_a_generator_and_one_that_raises_writes_nothing(
-        make: Callable[[], tuple[object, object]]) -> None:
+    make: Callable[[], tuple[object, object]],
+) -> None:
     writer, reader = make()
     assert isinstance(writer, ChannelWriter) and isinstance(reader, ChannelReader)
     writer.write_many(_numbers(3), True)
@@ -396,6 +410,7 @@ def _fails_at(bad: int, exc: BaseException) -> Callable[[int], int]:
         if x == bad:
             raise exc
         return x
+
     return fun
 
 
@@ -418,11 +433,15 @@ def _drain(read: Callable[[], list[int]], expected: type[BaseException] | None) 
 @pytest.mark.usefixtures("worker_reports")
 @pytest.mark.usefixtures("sync_hook")
 @pytest.mark.parametrize("size", [0, 2])
-@pytest.mark.parametrize("exc", [KeyboardInterrupt(), SystemExit(3), Interrupt(), ValueError()],
-                         ids=["KeyboardInterrupt", "SystemExit", "BaseException", "Exception"])
+@pytest.mark.parametrize(
+    "exc",
+    [KeyboardInterrupt(), SystemExit(3), Interrupt(), ValueError()],
+    ids=["KeyboardInterrupt", "SystemExit", "BaseException", "Exception"],
+)
 @pytest.mark.parametrize("count", [0, 1, 4])
 def test_a_chunk_interrupted_in_fun_fails_the_task_and_delivers_what_came_before(
-        size: int, exc: BaseException, count: int) -> None:
+    size: int, exc: BaseException, count: int
+) -> None:
     with running_pool(size) as pool:
         task = IteratorThreadTask(iter(range(10)), "t", _fails_at(5, exc))
         reader = pool.add_task(task)
@@ -456,10 +475,12 @@ def _yields_then_raises(exc: BaseException) -> Iterator[int]:
 @pytest.mark.parametrize("size", [0, 2])
 @pytest.mark.parametrize("max_chunksize", [0, 1, 2, 5])
 @pytest.mark.parametrize("count", [0, 1, 10])
-@pytest.mark.parametrize("exc", [ValueError("input"), KeyboardInterrupt()],
-                         ids=["Exception", "KeyboardInterrupt"])
+@pytest.mark.parametrize(
+    "exc", [ValueError("input"), KeyboardInterrupt()], ids=["Exception", "KeyboardInterrupt"]
+)
 def test_an_input_that_raises_after_three_items_delivers_them_whatever_the_chunking(
-        size: int, max_chunksize: int, count: int, exc: BaseException) -> None:
+    size: int, max_chunksize: int, count: int, exc: BaseException
+) -> None:
     with running_pool(size) as pool:
         task = IteratorThreadTask(_yields_then_raises(exc), "t", max_chunksize=max_chunksize)
         reader = pool.add_task(task)
@@ -494,10 +515,10 @@ def test_worker_thread_survives_base_exceptions_from_work_items() -> None:
 @pytest.mark.parametrize("apply_single", [True, False])
 def test_fun_none_passes_items_through_for_every_task_kind(apply_single: bool) -> None:
     with running_pool(0) as pool:
-        source = pool.add_task(IteratorThreadTask(iter(range(4)), "src", None,
-                                                  apply_single=apply_single))
-        middle = pool.add_task(ChannelThreadTask(source, "mid", None,
-                                                 apply_single=apply_single))
+        source = pool.add_task(
+            IteratorThreadTask(iter(range(4)), "src", None, apply_single=apply_single)
+        )
+        middle = pool.add_task(ChannelThreadTask(source, "mid", None, apply_single=apply_single))
         assert middle.read(0) == [0, 1, 2, 3]
     writer, reader = filled(0)
     plain: Task[int, int] = Task("plain", None, apply_single=apply_single)
@@ -514,7 +535,9 @@ def test_a_raising_hook_at_any_point_of_an_iterator_read_loses_nothing() -> None
         reader = IteratorReader(iter(range(5)))
         calls = [0]
 
-        def hook(point: SyncPoint, primitive: SyncPrimitive) -> bool:
+        def hook(
+            point: SyncPoint, primitive: SyncPrimitive, calls: list[int] = calls, k: int = k
+        ) -> bool:
             calls[0] += 1
             if calls[0] == k + 1:
                 raise Interrupt(f"point {k}")

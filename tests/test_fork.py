@@ -19,7 +19,7 @@ import threading
 import time
 import traceback
 import warnings
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -153,7 +153,8 @@ class PauseHolder:
 @pytest.mark.usefixtures("no_hook_left")
 @pytest.mark.parametrize("point", [SyncPoint.WAIT, SyncPoint.NOTIFY])
 def test_a_fork_while_another_thread_holds_a_channel_lock_fails_the_childs_reads_at_once(
-        point: SyncPoint) -> None:
+    point: SyncPoint,
+) -> None:
     busy: AsyncQueue[int] = AsyncQueue()
     free_writer, free_reader = int_channel()
     free_writer.write(7)
@@ -200,9 +201,14 @@ def test_a_fork_while_another_thread_holds_a_channel_lock_fails_the_childs_reads
     assert not in_child
     result = parent_collect(hook.pid, hook.read_end)
     assert result == {
-        "put": "ForkedLockError", "timed read": "ForkedLockError",
-        "non-blocking read": "ForkedLockError", "qsize": "ForkedLockError",
-        "close": "ForkedLockError", "free channel": [7], "new channel": [1, 2]}
+        "put": "ForkedLockError",
+        "timed read": "ForkedLockError",
+        "non-blocking read": "ForkedLockError",
+        "qsize": "ForkedLockError",
+        "close": "ForkedLockError",
+        "free channel": [7],
+        "new channel": [1, 2],
+    }
     holder.join(BOUND_S)
     set_sync_hook(None)
     written = [2] if point is SyncPoint.WAIT else [1, 2]
@@ -256,8 +262,12 @@ def test_a_fork_while_an_iterator_is_being_read_fails_its_reads_and_its_task_in_
     go_on.set()
     result = parent_collect(pid, read_end)
     # The task's input failed with ForkedLockError: re-raised, the task is not failed.
-    assert result == {"iterator read": "ForkedLockError", "process": "ForkedLockError",
-                      "task failed": False, "its channel": []}
+    assert result == {
+        "iterator read": "ForkedLockError",
+        "process": "ForkedLockError",
+        "task failed": False,
+        "its channel": [],
+    }
     reading.join(BOUND_S)
     assert source.read(0) == [3, 4]
 
@@ -316,10 +326,10 @@ def test_locks_free_at_the_fork_work_in_the_child_and_waiters_of_the_parent_are_
 def test_forks_while_workers_are_inside_chunks_never_leave_a_timed_read_hanging() -> None:
     rng = random.Random(2024)
     with ThreadPool(2) as pool:
-        feeder = pool.add_task(IteratorThreadTask(iter(range(10**9)), "feeder",
-                                                  max_chunksize=5))
-        middle = pool.add_task(ChannelThreadTask(feeder, "middle", lambda x: x + 1,
-                                                 max_chunksize=3))
+        feeder = pool.add_task(IteratorThreadTask(iter(range(10**9)), "feeder", max_chunksize=5))
+        middle = pool.add_task(
+            ChannelThreadTask(feeder, "middle", lambda x: x + 1, max_chunksize=3)
+        )
         leaf = pool.add_task(ChannelThreadTask(middle, "leaf", lambda x: x * 2))
         writer, reader = int_channel(4)
         stop = threading.Event()
@@ -347,8 +357,7 @@ def test_forks_while_workers_are_inside_chunks_never_leave_a_timed_read_hanging(
             return False
 
         set_sync_hook(slow_down)
-        threads = [threading.Thread(target=f, daemon=True) for f in (churn_channel,
-                                                                   churn_pool)]
+        threads = [threading.Thread(target=f, daemon=True) for f in (churn_channel, churn_pool)]
         for thread in threads:
             thread.start()
         outcomes: set[str] = set()
@@ -429,17 +438,21 @@ def test_a_fork_while_a_worker_runs_the_last_chunk_of_an_input_never_hangs_the_c
             os.close(read_end)
 
             def child() -> Result:
-                return {"middle timed": outcome(lambda: middle.read(5, True, 0.05)),
-                        "middle non-blocking": outcome(lambda: middle.read(5, False)),
-                        "feeder timed": outcome(lambda: feeder.read(5, True, 0.05))}
+                return {
+                    "middle timed": outcome(lambda: middle.read(5, True, 0.05)),
+                    "middle non-blocking": outcome(lambda: middle.read(5, False)),
+                    "feeder timed": outcome(lambda: feeder.read(5, True, 0.05)),
+                }
 
             child_report(write_end, child)
         os.close(write_end)
         go_on.set()
         result = parent_collect(pid, read_end)
-        assert result == {"middle timed": "ForkedLockError",
-                          "middle non-blocking": "ForkedLockError",
-                          "feeder timed": "ForkedLockError"}
+        assert result == {
+            "middle timed": "ForkedLockError",
+            "middle non-blocking": "ForkedLockError",
+            "feeder timed": "ForkedLockError",
+        }
         reading.join(BOUND_S)
         # The parent goes on: each item once, to the reader or through the middle task.
         assert sorted(taken + [x - 1 for x in middle.read(0)]) == [0, 1, 2]
@@ -469,8 +482,7 @@ def _lock_sites() -> dict[str, tuple[Lock, Callable[[], object]]]:
 @pytest.mark.usefixtures("sync_hook")
 @pytest.mark.parametrize("site", sorted(_lock_sites()))
 @pytest.mark.parametrize("held", [True, False], ids=["held at the fork", "free at the fork"])
-def test_every_kind_of_lock_is_renewed_or_fails_at_once_in_the_child(site: str,
-                                                                     held: bool) -> None:
+def test_every_kind_of_lock_is_renewed_or_fails_at_once_in_the_child(site: str, held: bool) -> None:
     lock, operation = _lock_sites()[site]
     holding = threading.Event()
     done = threading.Event()
@@ -488,15 +500,15 @@ def test_every_kind_of_lock_is_renewed_or_fails_at_once_in_the_child(site: str,
     pid = fork()
     if pid == 0:
         os.close(read_end)
-        child_report(write_end, lambda: {"operation": kind(outcome(operation)),
-                                         "repr": repr(lock)})
+        child_report(write_end, lambda: {"operation": kind(outcome(operation)), "repr": repr(lock)})
     os.close(write_end)
     done.set()
     result = parent_collect(pid, read_end)
     if held:
-        assert result == {"operation": "ForkedLockError",
-                          "repr": f"<refasync.util.Lock {lock.name!r} held when the process "
-                                  "forked>"}
+        assert result == {
+            "operation": "ForkedLockError",
+            "repr": f"<refasync.util.Lock {lock.name!r} held when the process forked>",
+        }
         holder.join(BOUND_S)
     else:
         assert result["operation"] == "items"

@@ -21,8 +21,9 @@ from stress.gil import REQUIRE_ENV, GilSampler, free_threaded_build, gil_check_a
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "gil_fixtures"
-free_threaded_only = pytest.mark.skipif(not free_threaded_build(),
-                                        reason="needs a free-threaded (--disable-gil) build")
+free_threaded_only = pytest.mark.skipif(
+    not free_threaded_build(), reason="needs a free-threaded (--disable-gil) build"
+)
 
 
 def run_checked(fixture: str, require: bool = True) -> subprocess.CompletedProcess[str]:
@@ -30,9 +31,23 @@ def run_checked(fixture: str, require: bool = True) -> subprocess.CompletedProce
     if require:
         env[REQUIRE_ENV] = "1"
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
-         str(FIXTURES / fixture)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:randomly",
+            str(FIXTURES / fixture),
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.mark.timeout(150)
@@ -48,8 +63,10 @@ def test_gil_on_at_collection_fails_the_run() -> None:
 def test_gil_on_in_a_test_stops_the_run_naming_that_test() -> None:
     result = run_checked("gil_on_mid_run.py")
     assert result.returncode != 0, result.stdout
-    assert "the GIL is on after tests/gil_fixtures/gil_on_mid_run.py::test_turns_gil_on" \
-        in result.stdout, result.stdout
+    assert (
+        "the GIL is on after tests/gil_fixtures/gil_on_mid_run.py::test_turns_gil_on"
+        in result.stdout
+    ), result.stdout
     assert "2 passed" in result.stdout, result.stdout  # test_after never ran
 
 
@@ -58,8 +75,10 @@ def test_gil_on_in_a_test_stops_the_run_naming_that_test() -> None:
 def test_real_gil_needing_extension_is_caught() -> None:
     result = run_checked("gil_on_by_extension.py")
     assert result.returncode != 0, result.stdout
-    assert "the GIL is on after tests/gil_fixtures/gil_on_by_extension.py::" \
-        "test_loads_gil_needing_extension" in result.stdout, result.stdout
+    assert (
+        "the GIL is on after tests/gil_fixtures/gil_on_by_extension.py::"
+        "test_loads_gil_needing_extension" in result.stdout
+    ), result.stdout
 
 
 @pytest.mark.timeout(150)
@@ -98,8 +117,19 @@ def test_stress_run_fails_when_the_gil_comes_on(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv(REQUIRE_ENV, "1")
     monkeypatch.setattr(sys, "_is_gil_enabled", lambda: True, raising=False)
     out = io.StringIO()
-    status = main(["--scenario", "channel_mpmc", "--scenario", "channel_close_blocked",
-                   "--instances", "1", "--seed", "7"], out=out)  # one instance, master seed 7
+    status = main(
+        [
+            "--scenario",
+            "channel_mpmc",
+            "--scenario",
+            "channel_close_blocked",
+            "--instances",
+            "1",
+            "--seed",
+            "7",
+        ],
+        out=out,
+    )  # one instance, master seed 7
     assert status == 1, out.getvalue()
     assert "GIL check:" in out.getvalue() and "FAILED: the GIL was on" in out.getvalue()
     assert "OK: 0 failure(s) in 1 scenario instances" in out.getvalue()

@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import ast
 import gc
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
 import refasync
-from refasync import sync
-from refasync.sync import registry
-from refasync.sync import Lock, SyncHook, SyncPoint, SyncPrimitive, set_sync_hook
+from refasync.sync import Lock, SyncHook, SyncPoint, SyncPrimitive, registry, set_sync_hook
 
 SRC = Path(refasync.__file__).parent
 
@@ -51,19 +49,24 @@ def library_modules() -> list[Path]:
 def test_no_library_module_outside_sync_tests_whether_a_hook_is_installed() -> None:
     modules = library_modules()
     assert {"queues.py", "channel.py", "task.py", "pool.py", "thread.py"} <= {
-        p.name for p in modules}
+        p.name for p in modules
+    }
     found = [read for path in modules for read in hook_reads(path.read_text(), path.name)]
-    assert found == [], "library code reads the sync hook (decide in refasync.sync):\n" + \
-        "\n".join(found)
+    assert found == [], "library code reads the sync hook (decide in refasync.sync):\n" + "\n".join(
+        found
+    )
 
 
-@pytest.mark.parametrize("planted", [
-    "def put(self):\n    with self._raw if _hook is None else self.mutex:\n        pass\n",
-    "from . import util\nif util.get_sync_hook() is not None:\n    report()\n",
-    "from . import sync\ndef poke(self):\n    if sync._hook:\n        notify()\n",
-    "from .sync import get_sync_hook\nhook = get_sync_hook()\n",
-    "_sync.mirror_hook(globals())\n",
-])
+@pytest.mark.parametrize(
+    "planted",
+    [
+        "def put(self):\n    with self._raw if _hook is None else self.mutex:\n        pass\n",
+        "from . import util\nif util.get_sync_hook() is not None:\n    report()\n",
+        "from . import sync\ndef poke(self):\n    if sync._hook:\n        notify()\n",
+        "from .sync import get_sync_hook\nhook = get_sync_hook()\n",
+        "_sync.mirror_hook(globals())\n",
+    ],
+)
 def test_the_check_finds_a_planted_hook_branch(planted: str) -> None:
     assert hook_reads(planted)
 
@@ -72,13 +75,20 @@ def test_the_check_finds_a_branch_planted_in_a_real_module() -> None:
     source = (SRC / "queues.py").read_text()
     site = "        with self.mutex.held:\n            if not self._writable:"
     assert source.count(site) == 1
-    planted = source.replace(site, (
-        "        from refasync import sync\n"
-        "        with self.mutex.raw if sync.get_sync_hook() is None else self.mutex:\n"
-        "            if not self._writable:"))
+    planted = source.replace(
+        site,
+        (
+            "        from refasync import sync\n"
+            "        with self.mutex.raw if sync.get_sync_hook() is None else self.mutex:\n"
+            "            if not self._writable:"
+        ),
+    )
     assert hook_reads(source, "queues.py") == []
-    assert hook_reads(planted, "queues.py") == ["queues.py:" + str(
-        planted[:planted.index("sync.get_sync_hook")].count("\n") + 1) + " get_sync_hook"]
+    assert hook_reads(planted, "queues.py") == [
+        "queues.py:"
+        + str(planted[: planted.index("sync.get_sync_hook")].count("\n") + 1)
+        + " get_sync_hook"
+    ]
 
 
 # --- the one place that decides: Lock.held and Lock.completing ---------------------------
@@ -88,8 +98,9 @@ class Interrupt(BaseException):
     """Raised by the test hooks below."""
 
 
-def recording_hook(events: list[tuple[SyncPoint, str]],
-                   raise_at: SyncPoint | None = None) -> SyncHook:
+def recording_hook(
+    events: list[tuple[SyncPoint, str]], raise_at: SyncPoint | None = None
+) -> SyncHook:
     def hook(point: SyncPoint, primitive: SyncPrimitive) -> bool:
         events.append((point, primitive.name))
         if point is raise_at:

@@ -18,13 +18,15 @@ from tests.pool_support import BOUND_S, running_pool, start_bounded
 DEEP = 10_000
 
 
-def chain(pool: ThreadPool, depth: int, n: int, min_count: int | None = None,
-          max_chunksize: int = 0) -> PoolReader[int]:
+def chain(
+    pool: ThreadPool, depth: int, n: int, min_count: int | None = None, max_chunksize: int = 0
+) -> PoolReader[int]:
     """:return: the leaf reader of ``depth`` pass-through tasks after a source of range(n)."""
     reader: PoolReader[int] = pool.add_task(IteratorThreadTask(iter(range(n)), "source"))
     for k in range(depth):
-        reader = pool.add_task(ChannelThreadTask(reader, f"t{k}", min_count=min_count,
-                                                 max_chunksize=max_chunksize))
+        reader = pool.add_task(
+            ChannelThreadTask(reader, f"t{k}", min_count=min_count, max_chunksize=max_chunksize)
+        )
     return reader
 
 
@@ -65,10 +67,12 @@ def test_a_chain_of_ten_thousand_tasks_read_one_at_a_time(pool: ThreadPool) -> N
     assert got == list(range(3))
 
 
-@pytest.mark.parametrize("min_count, max_chunksize", [(3, 0), (None, 2)],
-                         ids=["min_count", "max_chunksize"])
+@pytest.mark.parametrize(
+    "min_count, max_chunksize", [(3, 0), (None, 2)], ids=["min_count", "max_chunksize"]
+)
 def test_a_deep_chain_with_chunk_limits_delivers_every_item(
-        pool: ThreadPool, min_count: int | None, max_chunksize: int) -> None:
+    pool: ThreadPool, min_count: int | None, max_chunksize: int
+) -> None:
     leaf = chain(pool, 1_000, 7, min_count, max_chunksize)
     assert start_bounded(lambda: sorted(read_ones(leaf)), "read(1) loop").result() == list(range(7))
 
@@ -93,7 +97,8 @@ class Upstream:
 
 
 def test_nesting_the_library_cannot_avoid_fails_the_read_clearly_and_no_task(
-        pool: ThreadPool) -> None:
+    pool: ThreadPool,
+) -> None:
     readers = [pool.add_task(IteratorThreadTask(iter(range(5)), "source"))]
     for k in range(sys.getrecursionlimit()):
         task: ChannelThreadTask[int, int] = ChannelThreadTask(readers[-1], f"t{k}")
@@ -113,7 +118,8 @@ def test_nesting_the_library_cannot_avoid_fails_the_read_clearly_and_no_task(
 
 
 def test_without_filling_inputs_first_a_deep_chain_nests_and_fails_the_read_clearly(
-        pool: ThreadPool, monkeypatch: pytest.MonkeyPatch) -> None:
+    pool: ThreadPool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Teeth for P20: demand then recurses once per task, until the nesting limit.
     monkeypatch.setattr(scheduler, "fill_inputs", lambda task, count: None)
     readers = [pool.add_task(IteratorThreadTask(iter(range(5)), "source"))]
@@ -131,7 +137,8 @@ def test_without_filling_inputs_first_a_deep_chain_nests_and_fails_the_read_clea
 
 
 def test_a_recursion_error_in_the_library_fails_the_read_and_no_task(
-        pool: ThreadPool, monkeypatch: pytest.MonkeyPatch) -> None:
+    pool: ThreadPool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     readers = [pool.add_task(IteratorThreadTask(iter(range(5)), "source"))]
     for k in range(3):
         readers.append(pool.add_task(ChannelThreadTask(readers[-1], f"t{k}")))

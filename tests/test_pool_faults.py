@@ -33,10 +33,16 @@ from refasync.util import AsyncQueue
 from tests.pool_support import BOUND_S, Gate, live_workers, running_pool, start_bounded
 
 
-def source(pool: Pool, n: int, fun: Callable[[int], int] = lambda x: x,
-           max_chunksize: int = 0, name: str = "src") -> PoolReader[int]:
+def source(
+    pool: Pool,
+    n: int,
+    fun: Callable[[int], int] = lambda x: x,
+    max_chunksize: int = 0,
+    name: str = "src",
+) -> PoolReader[int]:
     task: IteratorThreadTask[int, int] = IteratorThreadTask(
-        iter(range(n)), name, fun, max_chunksize=max_chunksize)
+        iter(range(n)), name, fun, max_chunksize=max_chunksize
+    )
     return pool.add_task(task)
 
 
@@ -58,7 +64,8 @@ class Custom(BaseException):
 
 @pytest.mark.parametrize("kind", [SystemExit, KeyboardInterrupt, Custom])
 def test_a_worker_survives_a_base_exception_from_a_task_function(
-        kind: type[BaseException], monkeypatch: pytest.MonkeyPatch) -> None:
+    kind: type[BaseException], monkeypatch: pytest.MonkeyPatch
+) -> None:
     reported: list[threading.ExceptHookArgs] = []
     monkeypatch.setattr(threading, "excepthook", reported.append)
     with running_pool(2) as pool:
@@ -156,8 +163,7 @@ def failing_start_after(monkeypatch: pytest.MonkeyPatch, successes: int) -> None
     monkeypatch.setattr(PoolWorker, "start", start)
 
 
-def test_set_size_keeps_exactly_the_workers_that_started(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_set_size_keeps_exactly_the_workers_that_started(monkeypatch: pytest.MonkeyPatch) -> None:
     with running_pool(1) as pool:
         failing_start_after(monkeypatch, 1)
         with pytest.raises(RuntimeError):
@@ -170,7 +176,8 @@ def test_set_size_keeps_exactly_the_workers_that_started(
 
 
 def test_a_pool_whose_worker_fails_to_start_in_the_constructor_ends_the_others(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     before = live_workers()
     failing_start_after(monkeypatch, 2)
     with pytest.raises(RuntimeError):
@@ -202,15 +209,15 @@ def test_close_returns_while_another_thread_grows_the_pool() -> None:
 
 
 def test_a_read_interrupted_in_its_wait_puts_the_items_back_in_order(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     with running_pool(1) as pool:
         gate = Gate(block_at=3)
         reader = source(pool, 5, gate, max_chunksize=1)
         assert reader.read(4, block=False) == []  # items 0..3 queued for the worker
         wait_or_fail(gate.entered, BOUND_S, "the worker is held at item 3")
 
-        def interrupted(queue: AsyncQueue[object], generation: int,
-                        timeout: float | None) -> None:
+        def interrupted(queue: AsyncQueue[object], generation: int, timeout: float | None) -> None:
             raise KeyboardInterrupt
 
         monkeypatch.setattr(AsyncQueue, "wait_for_change", interrupted)
@@ -224,6 +231,7 @@ def test_a_read_interrupted_in_its_wait_puts_the_items_back_in_order(
 
 def test_a_serial_read_whose_chunk_raises_puts_the_items_it_took_back() -> None:
     with running_pool(0) as pool:
+
         def fun(x: int) -> int:
             if x == 7:
                 raise KeyboardInterrupt
@@ -315,16 +323,19 @@ def test_add_task_rejects_two_tasks_sharing_one_writer() -> None:
         channel: Channel[int] = Channel()
         writer = ChannelWriter(channel)
         first: IteratorThreadTask[int, int] = IteratorThreadTask(
-            iter(range(3)), "first", lambda x: x, writer=writer)
+            iter(range(3)), "first", lambda x: x, writer=writer
+        )
         second: IteratorThreadTask[int, int] = IteratorThreadTask(
-            iter(range(3)), "second", lambda x: x, writer=writer)
+            iter(range(3)), "second", lambda x: x, writer=writer
+        )
         reader = pool.add_task(first)
         with pytest.raises(ValueError, match="first"):
             pool.add_task(second)
         assert pool.num_tasks() == 1
         assert sorted(reader.read(0)) == [0, 1, 2]
         other: IteratorThreadTask[int, int] = IteratorThreadTask(
-            iter(range(2)), "other channel", lambda x: x)
+            iter(range(2)), "other channel", lambda x: x
+        )
         assert sorted(pool.add_task(other).read(0)) == [0, 1]  # second is still addable elsewhere
 
 
@@ -362,7 +373,8 @@ def test_a_removed_task_is_freed_while_its_readers_live(size: int) -> None:
 def test_remove_task_of_a_non_member_raises_naming_it() -> None:
     with running_pool(1) as pool, running_pool(1) as other:
         stranger: IteratorThreadTask[int, int] = IteratorThreadTask(
-            iter(range(2)), "stranger", lambda x: x)
+            iter(range(2)), "stranger", lambda x: x
+        )
         with pytest.raises(ValueError, match="stranger"):
             pool.remove_task(stranger)
         elsewhere = source(other, 2, name="elsewhere")
@@ -379,11 +391,13 @@ def test_remove_task_of_a_non_member_raises_naming_it() -> None:
 @pytest.mark.parametrize("size", [0, 2])
 @pytest.mark.parametrize("max_chunksize", [0, 1])
 def test_an_astronomic_count_through_a_chain_returns_every_item(
-        size: int, max_chunksize: int) -> None:
+    size: int, max_chunksize: int
+) -> None:
     with running_pool(size) as pool:
         first = source(pool, 10, max_chunksize=max_chunksize)
-        then = pool.add_task(ChannelThreadTask(first, "then", lambda x: x,
-                                               max_chunksize=max_chunksize))
+        then = pool.add_task(
+            ChannelThreadTask(first, "then", lambda x: x, max_chunksize=max_chunksize)
+        )
         assert sorted(then.read(10**30)) == list(range(10))
         assert first.task().error() is None
 
@@ -401,8 +415,11 @@ class _InterruptAtPoolLock:
         self.thread = threading.get_ident()
 
     def __call__(self, point: util.SyncPoint, primitive: util.SyncPrimitive) -> bool:
-        if (point is util.SyncPoint.ACQUIRE and primitive.name == "Pool.lock"
-                and threading.get_ident() == self.thread):
+        if (
+            point is util.SyncPoint.ACQUIRE
+            and primitive.name == "Pool.lock"
+            and threading.get_ident() == self.thread
+        ):
             self.seen += 1
             if self.seen == self.target:
                 raise KeyboardInterrupt(f"at acquisition {self.seen} of Pool.lock")
@@ -411,7 +428,8 @@ class _InterruptAtPoolLock:
 
 @pytest.mark.parametrize("max_chunksize", [0, 1, 3])
 def test_an_interrupt_at_any_acquisition_of_the_pool_lock_loses_and_strands_nothing(
-        max_chunksize: int) -> None:
+    max_chunksize: int,
+) -> None:
     """Sweep every acquisition of the pool lock that a serial chain read makes (the
     plan, taking a chunk, the accounting after it): interrupted at any one of them, the
     read raises, and the next read returns without hanging; no item is delivered twice,
@@ -421,10 +439,12 @@ def test_an_interrupt_at_any_acquisition_of_the_pool_lock_loses_and_strands_noth
     while True:
         with running_pool(0) as pool:
             feeder_task: IteratorThreadTask[int, int] = IteratorThreadTask(
-                iter(range(7)), "src", lambda x: x, max_chunksize=max_chunksize)
+                iter(range(7)), "src", lambda x: x, max_chunksize=max_chunksize
+            )
             feeder = pool.add_task(feeder_task)
             stage: ChannelThreadTask[int, int] = ChannelThreadTask(
-                feeder, "stage", lambda x: x * 10, max_chunksize=max_chunksize)
+                feeder, "stage", lambda x: x * 10, max_chunksize=max_chunksize
+            )
             reader = pool.add_task(stage)
             hook = _InterruptAtPoolLock(target)
             previous = util.set_sync_hook(hook)

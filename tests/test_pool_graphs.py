@@ -260,7 +260,9 @@ class Forest:
 
     def expected(self) -> list[int]:
         return sorted(
-            k * 1000 + x for k, parent in enumerate(self.parents) if parent is None
+            k * 1000 + x
+            for k, parent in enumerate(self.parents)
+            if parent is None
             for x in range(self.items[k])
         )
 
@@ -271,14 +273,20 @@ class Forest:
             if parent is None:
                 offset = node * 1000
                 feeder: IteratorThreadTask[int, int] = IteratorThreadTask(
-                    iter(range(offset, offset + self.items[node])), node, identity,
-                    min_count=min_count, max_chunksize=max_chunksize,
+                    iter(range(offset, offset + self.items[node])),
+                    node,
+                    identity,
+                    min_count=min_count,
+                    max_chunksize=max_chunksize,
                 )
                 readers.append(pool.add_task(feeder))
             else:
                 task: ChannelThreadTask[int, int] = ChannelThreadTask(
-                    readers[parent], node, identity, min_count=min_count,
-                    max_chunksize=max_chunksize
+                    readers[parent],
+                    node,
+                    identity,
+                    min_count=min_count,
+                    max_chunksize=max_chunksize,
                 )
                 readers.append(pool.add_task(task))
         return readers
@@ -291,8 +299,10 @@ def test_random_forest_every_item_reaches_exactly_one_leaf(data: st.DataObject) 
     with running_pool(forest.size) as pool:
         readers = forest.build(pool)
         reading = [
-            start_bounded(functools.partial(read_in_pieces, readers[leaf], forest.counts[leaf]),
-                          f"leaf {leaf}")
+            start_bounded(
+                functools.partial(read_in_pieces, readers[leaf], forest.counts[leaf]),
+                f"leaf {leaf}",
+            )
             for leaf in forest.leaves
         ]
         for size in forest.resizes:
@@ -328,8 +338,12 @@ class ChainRun:
             pool.add_task(feeder), "times3", lambda x: 3 * x, min_count=m1, max_chunksize=c1
         )
         plus7: ChannelThreadTask[int, int] = ChannelThreadTask(
-            pool.add_task(times3), "plus7", lambda items: [x + 7 for x in items], False,
-            min_count=m2, max_chunksize=c2,
+            pool.add_task(times3),
+            "plus7",
+            lambda items: [x + 7 for x in items],
+            False,
+            min_count=m2,
+            max_chunksize=c2,
         )
         minus7: ChannelThreadTask[int, int] = ChannelThreadTask(
             pool.add_task(plus7), "minus7", lambda x: x - 7, min_count=m3, max_chunksize=c3

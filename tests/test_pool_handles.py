@@ -46,7 +46,8 @@ def numbers(pool: ThreadPool, n: int) -> PoolReader[int]:
 
 @pytest.mark.parametrize("copier", [copy.copy, copy.deepcopy], ids=["copy", "deepcopy"])
 def test_a_copied_reader_is_a_handle_of_its_own(
-        pool: ThreadPool, copier: Callable[[PoolReader[int]], PoolReader[int]]) -> None:
+    pool: ThreadPool, copier: Callable[[PoolReader[int]], PoolReader[int]]
+) -> None:
     reader = numbers(pool, 10)
     reader.set_post_cb(lambda items: [x * 10 for x in items])
     twin = copier(reader)
@@ -64,8 +65,9 @@ def test_a_copied_reader_is_a_handle_of_its_own(
 
 
 @pytest.mark.parametrize("copier", [copy.copy, copy.deepcopy], ids=["copy", "deepcopy"])
-def test_a_pool_cannot_be_copied(pool: ThreadPool,
-                                 copier: Callable[[ThreadPool], ThreadPool]) -> None:
+def test_a_pool_cannot_be_copied(
+    pool: ThreadPool, copier: Callable[[ThreadPool], ThreadPool]
+) -> None:
     with pytest.raises(TypeError, match="cannot be copied"):
         copier(pool)
 
@@ -307,13 +309,15 @@ def test_add_task_rejects_what_it_cannot_run(pool: ThreadPool) -> None:
 
     bounded: Channel[int] = Channel(5)
     with pytest.raises(ValueError):
-        pool.add_task(IteratorThreadTask(iter(range(3)), "b", identity,
-                                         writer=ChannelWriter(bounded)))
+        pool.add_task(
+            IteratorThreadTask(iter(range(3)), "b", identity, writer=ChannelWriter(bounded))
+        )
 
     serial: SerialChannel[int] = SerialChannel()
     with pytest.raises(ValueError):
-        pool.add_task(IteratorThreadTask(iter(range(3)), "s", identity,
-                                         writer=ChannelWriter(serial)))
+        pool.add_task(
+            IteratorThreadTask(iter(range(3)), "s", identity, writer=ChannelWriter(serial))
+        )
 
     class ListWriter(Writer[int]):
         def __init__(self) -> None:
@@ -330,8 +334,9 @@ def test_add_task_rejects_what_it_cannot_run(pool: ThreadPool) -> None:
 def test_add_task_uses_a_given_channel_writer(pool: ThreadPool) -> None:
     channel: Channel[int] = Channel()
     writer = ChannelWriter(channel)
-    task: IteratorThreadTask[int, int] = IteratorThreadTask(iter(range(4)), "w", identity,
-                                                            writer=writer)
+    task: IteratorThreadTask[int, int] = IteratorThreadTask(
+        iter(range(4)), "w", identity, writer=writer
+    )
     reader = pool.add_task(task)
     assert task.writer() is writer
     assert reader.channel is channel

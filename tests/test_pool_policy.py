@@ -52,15 +52,18 @@ class ThreadLog:
             return self._ran[x]
 
 
-def source(pool: Pool, n: int, fun: Callable[[int], int], max_chunksize: int = 0,
-           name: str = "src") -> PoolReader[int]:
+def source(
+    pool: Pool, n: int, fun: Callable[[int], int], max_chunksize: int = 0, name: str = "src"
+) -> PoolReader[int]:
     task: IteratorThreadTask[int, int] = IteratorThreadTask(
-        iter(range(n)), name, fun, max_chunksize=max_chunksize)
+        iter(range(n)), name, fun, max_chunksize=max_chunksize
+    )
     return pool.add_task(task)
 
 
-def then(pool: Pool, reader: Reader[int], fun: Callable[[int], int], name: str,
-         max_chunksize: int = 0) -> PoolReader[int]:
+def then(
+    pool: Pool, reader: Reader[int], fun: Callable[[int], int], name: str, max_chunksize: int = 0
+) -> PoolReader[int]:
     return pool.add_task(ChannelThreadTask(reader, name, fun, max_chunksize=max_chunksize))
 
 
@@ -75,7 +78,8 @@ def threaded(request: pytest.FixtureRequest) -> Iterator[ThreadPool]:
 
 @pytest.mark.parametrize("timeout", [0.0, 0.05])
 def test_timed_read_returns_within_its_timeout_while_a_slow_chunk_runs_on_a_worker(
-        threaded: ThreadPool, timeout: float) -> None:
+    threaded: ThreadPool, timeout: float
+) -> None:
     gate = Gate(block_at=0)
     reader = source(threaded, 3, gate)
     start = util.monotonic()
@@ -119,8 +123,10 @@ def test_several_outside_readers_at_once(threaded: ThreadPool) -> None:
                 out.extend(reader.read(3, timeout=timeout))
         return out + read_in_pieces(reader, [3])
 
-    calls = [start_bounded(functools.partial(read_mixed, t), f"reader-{k}")
-             for k, t in enumerate([None, None, 0.0, 0.002])]
+    calls = [
+        start_bounded(functools.partial(read_mixed, t), f"reader-{k}")
+        for k, t in enumerate([None, None, 0.0, 0.002])
+    ]
     got = [x for call in calls for x in call.result()]
     assert sorted(got) == list(range(400))
     assert all(name.startswith(WORKER_PREFIX) for name in log.threads())
@@ -138,7 +144,8 @@ def test_serial_pool_runs_chunks_in_the_reading_thread_even_with_timeout_zero() 
 
 
 def test_set_size_zero_during_an_outside_wait_makes_the_reader_do_the_work(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     with running_pool(1) as pool:
         gate = Gate(block_at=0)
         done_2 = threading.Event()

@@ -55,23 +55,28 @@ def _worker_waits() -> tuple[threading.Event, util.SyncHook]:
     reached = threading.Event()
 
     def hook(point: util.SyncPoint, primitive: util.SyncPrimitive) -> bool:
-        if (point is util.SyncPoint.WAIT and primitive.name == "AsyncQueue.not_empty"
-                and threading.current_thread().name.startswith("refasync-worker")):
+        if (
+            point is util.SyncPoint.WAIT
+            and primitive.name == "AsyncQueue.not_empty"
+            and threading.current_thread().name.startswith("refasync-worker")
+        ):
             reached.set()
         return False
 
     return reached, hook
 
 
-def _worker_waiting_through_a_lost_wakeup(pool: ThreadPool) -> tuple[PoolReader[int],
-                                                                       SwallowsItemZero]:
+def _worker_waiting_through_a_lost_wakeup(
+    pool: ThreadPool,
+) -> tuple[PoolReader[int], SwallowsItemZero]:
     """One worker runs the chunk of item 0 of a source; another runs a chunk of a task
     reading that source, which waits for the source's channel. Item 0 yields nothing and,
     with the poke at a chunk's end dropped (``chunk_end_pokes_nobody``), nobody wakes the
     second worker: it waits for good. :return: the downstream reader, the gate."""
     gate = SwallowsItemZero()
     source: PoolReader[int] = pool.add_task(
-        IteratorThreadTask(iter(range(5)), "source", gate, False, max_chunksize=1))
+        IteratorThreadTask(iter(range(5)), "source", gate, False, max_chunksize=1)
+    )
     leaf = pool.add_task(ChannelThreadTask(source, "leaf"))
     assert source.read(1, block=False) == []  # a worker takes the chunk of item 0
     wait_or_fail(gate.entered, BOUND_S, "the chunk of item 0 started")
@@ -115,8 +120,8 @@ class Custom(BaseException):
 
 @pytest.mark.parametrize("kind", [SystemExit, KeyboardInterrupt, Custom, RuntimeError])
 def test_a_worker_reports_what_reaches_it_through_threading_excepthook_only(
-        kind: type[BaseException], monkeypatch: pytest.MonkeyPatch,
-        capfd: pytest.CaptureFixture[str]) -> None:
+    kind: type[BaseException], monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
     reported: list[threading.ExceptHookArgs] = []
     monkeypatch.setattr(threading, "excepthook", reported.append)
 

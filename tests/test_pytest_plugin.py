@@ -24,9 +24,11 @@ def test_the_explore_fixture_passes_correct_code_and_fails_a_race(explore: Explo
     def body(s: Session) -> None:
         channel: Channel[int] = Channel(1)
         writer, reader = ChannelWriter(channel), ChannelReader(channel)
+
         def write() -> None:
             for i in range(3):
                 writer.write(i, True)
+
         t = s.spawn("writer", write)
         assert reader.read(3) == [0, 1, 2]
         t.join()
@@ -42,6 +44,7 @@ def test_the_explore_fixture_passes_correct_code_and_fails_a_race(explore: Explo
             seen = box[0]
             ChannelWriter(Channel[int]()).write(0)  # sync points between read and write
             box[0] = seen + 1
+
         threads = [s.spawn(f"b{i}", bump) for i in range(2)]
         for t in threads:
             t.join()
@@ -59,10 +62,14 @@ def test_the_explore_fixture_reports_uncontrolled_blocking_within_seconds(
     lock, event, work = threading.Lock(), threading.Event(), queue.Queue[int]()
     lock.acquire()
     waits: dict[str, Callable[[], object]] = {
-        "lock": lock.acquire, "event": event.wait, "queue": work.get}
+        "lock": lock.acquire,
+        "event": event.wait,
+        "queue": work.get,
+    }
     try:
         for name, wait in waits.items():
-            def body(s: Session) -> None:
+
+            def body(s: Session, wait: Callable[[], object] = wait) -> None:
                 wait()
 
             started = time.monotonic()
@@ -74,7 +81,7 @@ def test_the_explore_fixture_reports_uncontrolled_blocking_within_seconds(
         lock.release()
 
 
-DEADLOCKED_TEARDOWN = '''
+DEADLOCKED_TEARDOWN = """
 import threading
 import pytest
 
@@ -97,7 +104,7 @@ def test_stuck_call():
 
 def test_after():
     pass
-'''
+"""
 
 
 @pytest.mark.timeout(120)
@@ -105,9 +112,24 @@ def test_a_deadlocked_fixture_teardown_fails_the_run_instead_of_hanging(tmp_path
     (tmp_path / "test_stuck.py").write_text(textwrap.dedent(DEADLOCKED_TEARDOWN))
     started = time.monotonic()
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:timeout", "--rootdir",
-         str(tmp_path), str(tmp_path / "test_stuck.py")],
-        capture_output=True, text=True, timeout=100, cwd=tmp_path)
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:timeout",
+            "--rootdir",
+            str(tmp_path),
+            str(tmp_path / "test_stuck.py"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=100,
+        cwd=tmp_path,
+    )
     out = result.stdout + result.stderr
     assert result.returncode == 1, out
     assert time.monotonic() - started < 90
@@ -171,20 +193,39 @@ def test_after():
 
 @pytest.mark.timeout(120)
 def test_a_hang_and_its_stuck_cleanup_fail_one_test_each_and_the_run_goes_on(
-        tmp_path: Path) -> None:
+    tmp_path: Path,
+) -> None:
     (tmp_path / "test_lost_poke.py").write_text(LOST_POKE)
     root = Path(__file__).resolve().parent.parent
     started = time.monotonic()
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:timeout", "-p", "no:randomly",
-         "--rootdir", str(tmp_path), str(tmp_path / "test_lost_poke.py")],
-        capture_output=True, text=True, timeout=100, cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(root)})
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:timeout",
+            "-p",
+            "no:randomly",
+            "--rootdir",
+            str(tmp_path),
+            str(tmp_path / "test_lost_poke.py"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=100,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
     out = result.stdout + result.stderr
     elapsed = time.monotonic() - started
     assert result.returncode == 1, out
-    assert "test_a_reader_waits_for_a_poke_that_never_comes (call): still running after " \
-        "3.0 s" in out, out
+    assert (
+        "test_a_reader_waits_for_a_poke_that_never_comes (call): still running after 3.0 s" in out
+    ), out
     assert "test_a_hang_whose_cleanup_hangs_too (call): still running after 2.0 s" in out, out
     assert "the cleanup after the hang still running after 2.0 s" in out, out
     assert "in close" in out, out  # the stack of the cleanup: the pool's close()
@@ -195,7 +236,7 @@ def test_a_hang_and_its_stuck_cleanup_fail_one_test_each_and_the_run_goes_on(
     assert elapsed < 75, (elapsed, out)
 
 
-LEAKS = '''
+LEAKS = """
 import threading
 
 import pytest
@@ -226,7 +267,7 @@ def test_after_the_leak():
 
 def test_leaks_one_more():
     threading.Thread(target=stop.wait, name="one-more", daemon=True).start()
-'''
+"""
 
 
 @pytest.mark.timeout(120)
@@ -235,17 +276,35 @@ def test_the_thread_leak_check_names_the_test_that_left_threads_behind(tmp_path:
 
     def run(*options: str) -> str:
         result = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p",
-             "no:timeout", "-p", "no:randomly", "--rootdir", str(tmp_path), *options,
-             str(tmp_path / "test_leaks.py")],
-            capture_output=True, text=True, timeout=100, cwd=tmp_path)
+            [
+                sys.executable,
+                "-m",
+                "pytest",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                "-p",
+                "no:timeout",
+                "-p",
+                "no:randomly",
+                "--rootdir",
+                str(tmp_path),
+                *options,
+                str(tmp_path / "test_leaks.py"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=100,
+            cwd=tmp_path,
+        )
         return result.stdout + result.stderr
 
     out = run("--max-thread-growth", "2")
     assert "5 passed, 1 error" in out, out
     assert "ERROR at teardown of test_leaks_three" in out, out
-    assert ("3 more threads alive after test_leaks.py::test_leaks_three than at the start "
-            "(bound 2)") in out, out
+    assert (
+        "3 more threads alive after test_leaks.py::test_leaks_three than at the start (bound 2)"
+    ) in out, out
     assert "3 from test_leaks.py::test_leaks_three: leaked-0, leaked-1, leaked-2" in out, out
     # A thread that ends within the grace is no leak.
     assert "from test_leaks.py::test_ends_its_thread_soon_after" not in out, out
@@ -259,7 +318,7 @@ def test_the_thread_leak_check_names_the_test_that_left_threads_behind(tmp_path:
     assert "ERROR: --max-thread-growth must be >= 0, got -1" in out and "Traceback" not in out
 
 
-MARKER_FORMS = '''
+MARKER_FORMS = """
 import threading
 
 import pytest
@@ -288,18 +347,33 @@ def test_none_is_no_limit():
 @pytest.mark.timeout("soon")
 def test_not_a_number():
     pass
-'''
+"""
 
 
 def run_marker_forms(tmp_path: Path, *options: str) -> tuple[str, float]:
     (tmp_path / "test_forms.py").write_text(textwrap.dedent(MARKER_FORMS))
     started = time.monotonic()
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p",
-         "refasync.pytest_plugin", *options, "--rootdir", str(tmp_path),
-         str(tmp_path / "test_forms.py")],
-        capture_output=True, text=True, timeout=100, cwd=tmp_path,
-        env={**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})  # only the -p plugins
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "refasync.pytest_plugin",
+            *options,
+            "--rootdir",
+            str(tmp_path),
+            str(tmp_path / "test_forms.py"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=100,
+        cwd=tmp_path,
+        env={**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},
+    )  # only the -p plugins
     out = result.stdout + result.stderr
     assert result.returncode == 1, out
     return out, time.monotonic() - started
@@ -315,7 +389,7 @@ def test_every_form_of_pytest_timeouts_marker_is_taken(tmp_path: Path) -> None:
     assert seconds < 60
 
 
-BOTH_LIMITS = '''
+BOTH_LIMITS = """
 import threading
 
 import pytest
@@ -332,7 +406,7 @@ def test_marked_hang():  # both read the marker
 
 def test_after():
     pass
-'''
+"""
 
 
 @pytest.mark.timeout(120)
@@ -341,11 +415,29 @@ def test_pytest_timeout_and_the_hang_guard_both_apply(tmp_path: Path) -> None:
     (tmp_path / "test_both.py").write_text(textwrap.dedent(BOTH_LIMITS))
     started = time.monotonic()
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p",
-         "refasync.pytest_plugin", "-p", "pytest_timeout", "--timeout", "3", "--rootdir",
-         str(tmp_path), str(tmp_path / "test_both.py")],
-        capture_output=True, text=True, timeout=100, cwd=tmp_path,
-        env={**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"})
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "refasync.pytest_plugin",
+            "-p",
+            "pytest_timeout",
+            "--timeout",
+            "3",
+            "--rootdir",
+            str(tmp_path),
+            str(tmp_path / "test_both.py"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=100,
+        cwd=tmp_path,
+        env={**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},
+    )
     out = result.stdout + result.stderr
     assert result.returncode == 1, out
     assert "2 failed, 1 passed" in out, out

@@ -26,11 +26,13 @@ COUNT = 256  # a result list of about 2 KiB: a second copy of it is plain to see
 pytestmark = pytest.mark.skipif(
     bool(sysconfig.get_config_var("Py_GIL_DISABLED")),
     reason="free-threaded build: a growing list's realloc moves it; transient size is "
-           "the allocator's, not the read's")
+    "the allocator's, not the read's",
+)
 
 
-def transient_bytes(queue_class: type[AsyncQueue[int]] | type[SyncQueue[int]], maxsize: int,
-                    count: int) -> tuple[int, int]:
+def transient_bytes(
+    queue_class: type[AsyncQueue[int]] | type[SyncQueue[int]], maxsize: int, count: int
+) -> tuple[int, int]:
     """:return: (the peak allocated during one ``read(count, False)`` above what the read
     keeps, the size of the list it returned), for a queue of ``ITEMS`` items."""
     for warm_up in (True, False):
@@ -62,12 +64,13 @@ class CopyingTakeQueue(AsyncQueue[int]):
         return taken
 
 
-@pytest.mark.parametrize("queue_class, maxsize", [(AsyncQueue, 0), (AsyncQueue, ITEMS),
-                                                  (SyncQueue, 0)])
+@pytest.mark.parametrize(
+    "queue_class, maxsize", [(AsyncQueue, 0), (AsyncQueue, ITEMS), (SyncQueue, 0)]
+)
 @pytest.mark.parametrize("count", [COUNT, ALL])
 def test_a_bulk_read_allocates_no_second_list_of_its_items(
-        queue_class: type[AsyncQueue[int]] | type[SyncQueue[int]], maxsize: int,
-        count: int) -> None:
+    queue_class: type[AsyncQueue[int]] | type[SyncQueue[int]], maxsize: int, count: int
+) -> None:
     transient, result = transient_bytes(queue_class, maxsize, count)
     # What else a read allocates for a moment (a range, bound methods) is a few small
     # objects, whatever the count; a copy of the items would be as large as the result.

@@ -9,13 +9,14 @@ and under a recording hook (``sync_hook``, tests/conftest.py) with the same asse
 
 from __future__ import annotations
 
+import _thread
 import math
 import queue
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-import _thread
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -34,7 +35,6 @@ from refasync.util import (
 )
 from tests.sync_support import BOUND_S, join_or_fail, start_thread, wait_for_waiters
 
-
 # --- AsyncQueue ---------------------------------------------------------------------------
 
 
@@ -46,7 +46,6 @@ def test_async_queue_is_fifo() -> None:
     assert [q.get() for _ in range(5)] == [0, 1, 2, 3, 4]
 
 
-
 @pytest.mark.usefixtures("sync_hook")
 def test_async_queue_get_many_takes_at_most_count_items() -> None:
     q: AsyncQueue[int] = AsyncQueue()
@@ -55,7 +54,6 @@ def test_async_queue_get_many_takes_at_most_count_items() -> None:
     assert q.get_many(2) == [0, 1]
     assert q.get_many(ALL, block=False) == [2, 3, 4]
     assert q.get_many(3, block=False) == []
-
 
 
 @pytest.mark.usefixtures("sync_hook")
@@ -85,7 +83,6 @@ def test_async_queue_qsize_and_empty_follow_the_items() -> None:
     assert q.empty() and q.qsize() == 0
 
 
-
 @pytest.mark.usefixtures("sync_hook")
 def test_async_queue_set_writable_returns_the_previous_state() -> None:
     q: AsyncQueue[int] = AsyncQueue()
@@ -94,7 +91,6 @@ def test_async_queue_set_writable_returns_the_previous_state() -> None:
     assert q.set_writable(False) is True
     assert not q.writable()
     assert q.set_writable(False) is False  # closing twice is fine
-
 
 
 @pytest.mark.usefixtures("sync_hook")
@@ -106,7 +102,6 @@ def test_closed_async_queue_cannot_be_reopened() -> None:
     assert not q.writable()
 
 
-
 @pytest.mark.usefixtures("sync_hook")
 def test_async_queue_put_to_closed_queue_raises_read_only() -> None:
     q: AsyncQueue[int] = AsyncQueue()
@@ -115,7 +110,6 @@ def test_async_queue_put_to_closed_queue_raises_read_only() -> None:
     with pytest.raises(ReadOnly):
         q.put(2)
     assert q.get_many(ALL) == [1]  # the failed put added nothing
-
 
 
 @pytest.mark.usefixtures("sync_hook")
@@ -129,13 +123,11 @@ def test_async_queue_get_on_closed_drained_queue_raises_empty_at_once() -> None:
     assert issubclass(Empty, queue.Empty)
 
 
-
 @pytest.mark.usefixtures("sync_hook")
 def test_async_queue_nonblocking_get_on_empty_raises_empty() -> None:
     q: AsyncQueue[int] = AsyncQueue()
     with pytest.raises(queue.Empty):
         q.get(block=False)
-
 
 
 @pytest.mark.usefixtures("sync_hook")
@@ -145,7 +137,6 @@ def test_async_queue_timed_get_raises_empty_after_the_timeout() -> None:
     with pytest.raises(Empty):
         q.get(True, 0.1)
     assert time.monotonic() - start >= 0.09
-
 
 
 @pytest.mark.usefixtures("sync_hook")
@@ -169,7 +160,6 @@ def test_async_queue_get_many_timeout_restarts_for_each_item() -> None:
     assert elapsed >= n * gap_s * 0.9 > timeout_s  # longer than one timeout in total
 
 
-
 @pytest.mark.usefixtures("sync_hook")
 def test_bounded_put_blocks_until_a_get_makes_room() -> None:
     q: AsyncQueue[int] = AsyncQueue(2)
@@ -183,7 +173,6 @@ def test_bounded_put_blocks_until_a_get_makes_room() -> None:
     assert q.get_many(ALL, False) == [1, 2]
 
 
-
 @pytest.mark.usefixtures("sync_hook")
 def test_bounded_put_without_block_raises_full() -> None:
     q: AsyncQueue[int] = AsyncQueue(1)
@@ -192,7 +181,6 @@ def test_bounded_put_without_block_raises_full() -> None:
         q.put(1, block=False)
     assert issubclass(Full, queue.Full)
     assert q.get_many(ALL, False) == [0]
-
 
 
 @pytest.mark.usefixtures("sync_hook")
@@ -204,7 +192,6 @@ def test_bounded_put_raises_full_once_its_timeout_expired() -> None:
         q.put(1, True, 0.1)
     assert time.monotonic() - start >= 0.09
     assert q.get_many(ALL, False) == [0]
-
 
 
 @pytest.mark.usefixtures("sync_hook")
@@ -225,7 +212,6 @@ def test_close_wakes_a_blocked_writer_with_read_only() -> None:
     join_or_fail(thread, "writer")
     assert len(errors) == 1 and isinstance(errors[0], ReadOnly)
     assert q.get_many(ALL) == [0]
-
 
 
 @pytest.mark.usefixtures("sync_hook")
@@ -252,7 +238,6 @@ def test_close_wakes_blocked_readers() -> None:
     assert any(isinstance(o, Empty) for o in outcomes)
 
 
-
 @pytest.mark.usefixtures("sync_hook")
 def test_async_queue_maxsize_is_validated() -> None:
     with pytest.raises(ValueError):
@@ -261,7 +246,6 @@ def test_async_queue_maxsize_is_validated() -> None:
         AsyncQueue(1.5)  # type: ignore[arg-type]  # the wrong type is the point
     with pytest.raises(TypeError):
         AsyncQueue(True)
-
 
 
 @pytest.mark.usefixtures("sync_hook")
@@ -274,7 +258,6 @@ def test_async_queue_put_back_restores_items_in_order_at_the_front() -> None:
     q.set_writable(False)
     q.put_back([])  # nothing to return: no-op, even when closed
     assert q.get_many(ALL) == [0, 1, 2, 3]
-
 
 
 @pytest.mark.usefixtures("sync_hook")
@@ -290,7 +273,6 @@ def test_async_queue_take_nowait_reports_generation_and_drained() -> None:
     assert items == [] and gen2 != gen1 and drained
 
 
-
 @pytest.mark.usefixtures("sync_hook")
 def test_async_queue_wait_for_change_returns_on_poke() -> None:
     q: AsyncQueue[int] = AsyncQueue()
@@ -301,14 +283,12 @@ def test_async_queue_wait_for_change_returns_on_poke() -> None:
     join_or_fail(thread, "wait_for_change")
 
 
-
 @pytest.mark.usefixtures("sync_hook")
 def test_async_queue_wait_for_change_returns_at_once_on_stale_generation() -> None:
     q: AsyncQueue[int] = AsyncQueue()
     _, generation, _ = q.take_nowait(1)
     q.put(1)
     run_bounded(lambda: q.wait_for_change(generation, None), BOUND_S, "stale generation")
-
 
 
 @pytest.mark.usefixtures("sync_hook")
@@ -334,7 +314,8 @@ CHANGES: dict[str, tuple[Callable[[AsyncQueue[int]], object], int]] = {
 @pytest.mark.usefixtures("sync_hook")
 @pytest.mark.parametrize("change", sorted(CHANGES))
 def test_every_change_advances_the_generation_and_wakes_the_readers_waiting_for_one(
-        change: str) -> None:
+    change: str,
+) -> None:
     q: AsyncQueue[int] = AsyncQueue()
     _, generation, _ = q.take_nowait(1)
     woken = threading.Semaphore(0)
@@ -357,7 +338,6 @@ def test_every_change_advances_the_generation_and_wakes_the_readers_waiting_for_
         join_or_fail(thread, "a reader waiting for a change")
 
 
-
 # --- SyncQueue ----------------------------------------------------------------------------
 
 
@@ -371,12 +351,10 @@ def test_sync_queue_is_fifo_and_reports_its_size() -> None:
     assert q.get_many(ALL) == [1, 2]
 
 
-
 def test_sync_queue_get_on_empty_raises_empty_even_when_blocking() -> None:
     q: SyncQueue[int] = SyncQueue()
     with pytest.raises(Empty):
         run_bounded(lambda: q.get(True, None), BOUND_S, "sync get")
-
 
 
 def test_sync_queue_get_many_returns_what_is_there_without_blocking() -> None:
@@ -386,14 +364,12 @@ def test_sync_queue_get_many_returns_what_is_there_without_blocking() -> None:
     assert q.get_many(ALL, True, None) == []
 
 
-
 def test_sync_queue_put_to_full_queue_raises_full_even_when_blocking() -> None:
     q: SyncQueue[int] = SyncQueue(1)
     q.put(0)
     with pytest.raises(Full):
         run_bounded(lambda: q.put(1, True, None), BOUND_S, "sync put")
     assert q.get_many(ALL) == [0]
-
 
 
 def test_sync_queue_put_to_closed_queue_raises_read_only() -> None:
@@ -408,7 +384,6 @@ def test_sync_queue_put_to_closed_queue_raises_read_only() -> None:
     assert drained
 
 
-
 def test_sync_queue_set_writable_returns_previous_and_cannot_reopen() -> None:
     q: SyncQueue[int] = SyncQueue()
     assert q.set_writable(True) is True
@@ -416,7 +391,6 @@ def test_sync_queue_set_writable_returns_previous_and_cannot_reopen() -> None:
     assert q.set_writable(False) is False
     with pytest.raises(ValueError):
         q.set_writable(True)
-
 
 
 def test_sync_queue_put_back_restores_items_in_order() -> None:
@@ -427,11 +401,9 @@ def test_sync_queue_put_back_restores_items_in_order() -> None:
     assert q.get_many(ALL) == [0, 1, 2]
 
 
-
 def test_sync_queue_maxsize_is_validated() -> None:
     with pytest.raises(ValueError):
         SyncQueue(-1)
-
 
 
 # --- normalize_count / normalize_timeout ---------------------------------------------------
@@ -442,12 +414,10 @@ def test_normalize_count_maps_counts_below_one_to_all(count: int, expected: int)
     assert normalize_count(count) == expected
 
 
-
 @pytest.mark.parametrize("count", [True, False, 1.0, "3", None])
 def test_normalize_count_rejects_non_int_counts(count: object) -> None:
     with pytest.raises(TypeError):
         normalize_count(count)  # type: ignore[arg-type]  # the wrong type is the point
-
 
 
 @given(st.integers())
@@ -459,7 +429,6 @@ def test_normalize_count_never_negative_and_zero_only_below_one(count: int) -> N
         assert result == count
 
 
-
 @pytest.mark.parametrize(("timeout", "expected"), [(None, None), (0, 0.0), (2, 2.0), (0.5, 0.5)])
 def test_normalize_timeout_returns_float_seconds_or_none(
     timeout: float | None, expected: float | None
@@ -469,12 +438,10 @@ def test_normalize_timeout_returns_float_seconds_or_none(
     assert result is None or type(result) is float
 
 
-
 @pytest.mark.parametrize("timeout", [-0.1, -1, math.nan, -math.inf])
 def test_normalize_timeout_rejects_negative_or_nan(timeout: float) -> None:
     with pytest.raises(ValueError):
         normalize_timeout(timeout)
-
 
 
 @pytest.mark.parametrize("timeout", ["1", True, [1]])
@@ -494,8 +461,9 @@ def test_normalize_timeout_rejects_non_numbers(timeout: object) -> None:
 class Planted:
     """An AsyncQueue in a drawn state, with planted waiters on both conditions."""
 
-    def __init__(self, maxsize: int, items: list[int], closed: bool, readers: int,
-                 writers: int) -> None:
+    def __init__(
+        self, maxsize: int, items: list[int], closed: bool, readers: int, writers: int
+    ) -> None:
         self.queue: AsyncQueue[int] = AsyncQueue(maxsize)
         self.queue._items.extend(items)
         self.queue._writable = not closed
@@ -512,18 +480,24 @@ class Planted:
     def state(self) -> tuple[list[int], int, bool, int, int]:
         """The items, the generation, closed, and the readers and writers woken."""
         q = self.queue
-        return (list(q._items), q._generation, not q._writable,
-                sum(not w.locked() for w in self.readers),
-                sum(not w.locked() for w in self.writers))
+        return (
+            list(q._items),
+            q._generation,
+            not q._writable,
+            sum(not w.locked() for w in self.readers),
+            sum(not w.locked() for w in self.writers),
+        )
 
 
-queue_states = st.fixed_dictionaries({
-    "maxsize": st.sampled_from([0, 0, 1, 3]),
-    "items": st.lists(st.integers(0, 99), max_size=5),
-    "closed": st.booleans(),
-    "readers": st.integers(0, 2),
-    "writers": st.integers(0, 3),
-})
+queue_states = st.fixed_dictionaries(
+    {
+        "maxsize": st.sampled_from([0, 0, 1, 3]),
+        "items": st.lists(st.integers(0, 99), max_size=5),
+        "closed": st.booleans(),
+        "readers": st.integers(0, 2),
+        "writers": st.integers(0, 3),
+    }
+)
 
 
 def planted_pair(state: dict[str, Any]) -> tuple[Planted, Planted]:
@@ -535,8 +509,9 @@ def planted_pair(state: dict[str, Any]) -> tuple[Planted, Planted]:
 @pytest.mark.usefixtures("sync_hook")
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(state=queue_states, block=st.booleans())
-def test_the_read_shortcut_does_what_the_general_read_does(state: dict[str, Any],
-                                                           block: bool) -> None:
+def test_the_read_shortcut_does_what_the_general_read_does(
+    state: dict[str, Any], block: bool
+) -> None:
     fast, general = planted_pair(state)
     if block and not fast.queue._items and not state["closed"]:
         block = False  # a read that would wait: one thread cannot show it
@@ -550,8 +525,9 @@ def test_the_read_shortcut_does_what_the_general_read_does(state: dict[str, Any]
 @pytest.mark.usefixtures("sync_hook")
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(state=queue_states, count=st.sampled_from([1, 1, 2, ALL]))
-def test_the_take_nowait_shortcut_does_what_the_general_take_does(state: dict[str, Any],
-                                                                  count: int) -> None:
+def test_the_take_nowait_shortcut_does_what_the_general_take_does(
+    state: dict[str, Any], count: int
+) -> None:
     fast, general = planted_pair(state)
     got = fast.queue.take_nowait(count)
     with general.queue.mutex.held:

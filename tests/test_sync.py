@@ -29,7 +29,6 @@ from refasync.util import (
 )
 from tests.sync_support import BOUND_S, HookRecorder, join_or_fail, start_thread
 
-
 # --- Lock and DummyLock -----------------------------------------------------------------
 
 
@@ -43,7 +42,6 @@ def test_lock_is_held_between_acquire_and_release() -> None:
     assert not lock.locked()
 
 
-
 @pytest.mark.usefixtures("sync_hook")
 def test_lock_nonblocking_acquire_fails_while_held() -> None:
     lock = Lock("l")
@@ -51,7 +49,6 @@ def test_lock_nonblocking_acquire_fails_while_held() -> None:
         assert lock.acquire(False) is False
     assert lock.acquire(False) is True
     lock.release()
-
 
 
 @pytest.mark.usefixtures("sync_hook")
@@ -63,7 +60,6 @@ def test_lock_timed_acquire_gives_up_while_held() -> None:
         assert time.monotonic() - start >= 0.04
 
 
-
 @pytest.mark.usefixtures("sync_hook")
 def test_lock_context_manager_releases_on_exception() -> None:
     lock = Lock("l")
@@ -73,13 +69,11 @@ def test_lock_context_manager_releases_on_exception() -> None:
     assert not lock.locked()
 
 
-
 @pytest.mark.usefixtures("sync_hook")
 def test_lock_has_the_given_name_in_its_repr() -> None:
     lock = Lock("my.lock")
     assert lock.name == "my.lock"
     assert "my.lock" in repr(lock) and "unlocked" in repr(lock)
-
 
 
 def test_lock_reports_acquire_before_taking_and_release_after_releasing() -> None:
@@ -103,7 +97,6 @@ def test_lock_reports_acquire_before_taking_and_release_after_releasing() -> Non
     assert seen == expected
 
 
-
 def test_dummy_lock_never_blocks_and_does_nothing() -> None:
     lock = DummyLock()
     assert lock.acquire() is True
@@ -115,13 +108,10 @@ def test_dummy_lock_never_blocks_and_does_nothing() -> None:
     assert lock.name == "dummy"
 
 
-
 # --- HSCondition ------------------------------------------------------------------------
 
 
-def start_waiter(
-    cond: HSCondition, timeout: float | None, results: list[bool]
-) -> threading.Thread:
+def start_waiter(cond: HSCondition, timeout: float | None, results: list[bool]) -> threading.Thread:
     """Start a thread that waits once on ``cond``; return once it is registered as a
     waiter (it released the lock inside wait, so our taking the lock proves it)."""
     ready = threading.Event()
@@ -138,7 +128,6 @@ def start_waiter(
     return thread
 
 
-
 @pytest.mark.usefixtures("sync_hook")
 def test_wait_without_timeout_returns_true_when_notified() -> None:
     cond = HSCondition(name="c")
@@ -149,7 +138,6 @@ def test_wait_without_timeout_returns_true_when_notified() -> None:
     assert results == [True]
 
 
-
 @pytest.mark.usefixtures("sync_hook")
 def test_wait_with_timeout_returns_true_when_notified_in_time() -> None:
     cond = HSCondition(name="c")
@@ -158,7 +146,6 @@ def test_wait_with_timeout_returns_true_when_notified_in_time() -> None:
     cond.notify()
     join_or_fail(thread, "notified waiter")
     assert results == [True]
-
 
 
 @pytest.mark.usefixtures("sync_hook")
@@ -172,14 +159,12 @@ def test_wait_with_timeout_returns_false_once_it_expired() -> None:
     assert 0.09 <= elapsed < BOUND_S
 
 
-
 @pytest.mark.usefixtures("sync_hook")
 def test_wait_with_zero_timeout_returns_false_at_once() -> None:
     cond = HSCondition(name="c")
     with cond:
         assert cond.wait(0) is False
         assert not cond.has_waiters()
-
 
 
 @pytest.mark.usefixtures("sync_hook")
@@ -192,7 +177,6 @@ def test_wait_retakes_the_lock_before_returning() -> None:
         assert lock.acquire(False) is False
 
 
-
 @pytest.mark.usefixtures("sync_hook")
 def test_condition_uses_the_lock_it_is_given() -> None:
     lock = Lock("shared")
@@ -203,7 +187,6 @@ def test_condition_uses_the_lock_it_is_given() -> None:
     assert not lock.locked()
     with lock:
         assert cond.acquire(False) is False
-
 
 
 @pytest.mark.usefixtures("sync_hook")
@@ -224,7 +207,6 @@ def test_condition_takes_a_standard_lock() -> None:
     assert not standard.locked()
 
 
-
 @pytest.mark.usefixtures("sync_hook")
 def test_notify_wakes_exactly_n_waiters() -> None:
     cond = HSCondition(name="c")
@@ -241,7 +223,6 @@ def test_notify_wakes_exactly_n_waiters() -> None:
     assert results == [True, True, True]
 
 
-
 @pytest.mark.usefixtures("sync_hook")
 def test_notify_with_no_waiters_is_a_no_op() -> None:
     cond = HSCondition(name="c")
@@ -251,7 +232,6 @@ def test_notify_with_no_waiters_is_a_no_op() -> None:
         cond.notify_locked(5)
         cond.notify_all_locked()
         assert not cond.has_waiters()
-
 
 
 @pytest.mark.usefixtures("sync_hook")
@@ -265,7 +245,6 @@ def test_notify_all_wakes_every_waiter() -> None:
     assert results == [True] * 4
 
 
-
 @pytest.mark.usefixtures("sync_hook")
 def test_notify_locked_wakes_a_waiter_when_called_with_the_lock_held() -> None:
     cond = HSCondition(name="c")
@@ -276,7 +255,6 @@ def test_notify_locked_wakes_a_waiter_when_called_with_the_lock_held() -> None:
         assert not cond.has_waiters()
     join_or_fail(thread, "notified waiter")
     assert results == [True]
-
 
 
 @pytest.mark.usefixtures("sync_hook")
@@ -296,13 +274,12 @@ def test_notify_waits_for_a_lock_held_by_another_thread() -> None:
     join_or_fail(thread, "notifier")
 
 
-
-@pytest.mark.parametrize("lock", [threading.RLock(), threading.Condition(), DummyLock(),
-                                  "lock", 1], ids=repr)
+@pytest.mark.parametrize(
+    "lock", [threading.RLock(), threading.Condition(), DummyLock(), "lock", 1], ids=repr
+)
 def test_condition_refuses_any_other_lock_at_construction(lock: object) -> None:
     with pytest.raises(TypeError, match="lock must be"):
         HSCondition(lock, "c")  # type: ignore[arg-type]
-
 
 
 # --- the hook at conditions: notify, timed waits, spurious wake-ups ----------------------
@@ -318,7 +295,6 @@ def test_notify_takes_the_lock_itself(recorder: HookRecorder) -> None:
     ]
 
 
-
 def test_notify_all_takes_the_lock_itself(recorder: HookRecorder) -> None:
     cond = HSCondition(name="c")
     cond.notify_all()
@@ -327,7 +303,6 @@ def test_notify_all_takes_the_lock_itself(recorder: HookRecorder) -> None:
         (SyncPoint.NOTIFY, "c"),
         (SyncPoint.RELEASE, "c.lock"),
     ]
-
 
 
 def test_timed_wait_reports_one_wait_point_not_a_poll_loop(recorder: HookRecorder) -> None:
@@ -341,7 +316,6 @@ def test_timed_wait_reports_one_wait_point_not_a_poll_loop(recorder: HookRecorde
     assert recorder.count(SyncPoint.ACQUIRE, "idle.lock") <= 3
 
 
-
 def test_timed_queue_read_does_not_busy_poll(recorder: HookRecorder) -> None:
     q: AsyncQueue[int] = AsyncQueue()
     start = time.monotonic()
@@ -351,7 +325,6 @@ def test_timed_queue_read_does_not_busy_poll(recorder: HookRecorder) -> None:
     me = threading.current_thread()
     assert 1 <= recorder.count(SyncPoint.WAIT, "AsyncQueue.not_empty", me) <= 3
     assert recorder.count(SyncPoint.ACQUIRE, "AsyncQueue.mutex", me) <= 5
-
 
 
 def test_hook_returning_true_at_wait_makes_a_spurious_wakeup() -> None:
@@ -377,7 +350,6 @@ def test_hook_returning_true_at_wait_makes_a_spurious_wakeup() -> None:
         assert not cond.has_waiters()  # it never registered as a waiter
 
 
-
 def test_blocking_get_survives_spurious_wakeups() -> None:
     q: AsyncQueue[str] = AsyncQueue()
     hook = HookRecorder(spurious_waits=True)
@@ -394,7 +366,6 @@ def test_blocking_get_survives_spurious_wakeups() -> None:
     finally:
         set_sync_hook(previous)
     assert got == [["item"]]
-
 
 
 def test_blocked_writer_survives_spurious_wakeups() -> None:
@@ -414,7 +385,6 @@ def test_blocked_writer_survives_spurious_wakeups() -> None:
     assert q.get_many(ALL, False) == [1]
 
 
-
 # --- set_sync_hook ----------------------------------------------------------------------
 
 
@@ -432,7 +402,6 @@ def test_set_sync_hook_returns_the_previous_hook() -> None:
         set_sync_hook(original)
 
 
-
 def test_uninstalled_hook_is_no_longer_called() -> None:
     hook = HookRecorder()
     original = set_sync_hook(hook)
@@ -440,7 +409,6 @@ def test_uninstalled_hook_is_no_longer_called() -> None:
     q: AsyncQueue[int] = AsyncQueue()
     q.put(1)
     assert hook.events == []
-
 
 
 def test_hook_sees_every_sync_point_of_a_blocking_channel_exchange(
@@ -458,14 +426,17 @@ def test_hook_sees_every_sync_point_of_a_blocking_channel_exchange(
     join_or_fail(thread, "reader")
     assert got == [[7]]
     lock_and_condition_points = set(SyncPoint) - {
-        SyncPoint.TRY_ACQUIRE, SyncPoint.THREAD_START, SyncPoint.JOIN, SyncPoint.YIELD}
+        SyncPoint.TRY_ACQUIRE,
+        SyncPoint.THREAD_START,
+        SyncPoint.JOIN,
+        SyncPoint.YIELD,
+    }
     assert recorder.points() == lock_and_condition_points
     names = {name for _, name, _ in recorder.events}
     assert {"AsyncQueue.mutex", "AsyncQueue.not_empty"} <= names
     me = threading.current_thread()
     assert recorder.count(SyncPoint.NOTIFY, "AsyncQueue.not_empty", me) >= 1
     assert recorder.count(SyncPoint.WAKE, "AsyncQueue.not_empty", thread) >= 1
-
 
 
 def test_hook_sees_lock_points_at_a_nonblocking_channel_write(recorder: HookRecorder) -> None:
@@ -477,7 +448,6 @@ def test_hook_sees_lock_points_at_a_nonblocking_channel_write(recorder: HookReco
     me = threading.current_thread()
     assert recorder.count(SyncPoint.ACQUIRE, "AsyncQueue.mutex", me) >= 2
     assert recorder.count(SyncPoint.RELEASE, "AsyncQueue.mutex", me) >= 2
-
 
 
 def test_hook_sees_thread_start_join_and_non_blocking_acquisitions(
@@ -498,7 +468,6 @@ def test_hook_sees_thread_start_join_and_non_blocking_acquisitions(
     assert recorder.count(SyncPoint.TRY_ACQUIRE, "try", me) == 1
 
 
-
 # --- the library clock ------------------------------------------------------------------
 
 
@@ -513,7 +482,6 @@ def test_deadlines_come_from_the_library_clock() -> None:
     finally:
         util.set_clock(previous)
     assert util.monotonic() == pytest.approx(time.monotonic(), abs=1.0)
-
 
 
 def test_set_clock_rejects_what_is_not_callable() -> None:

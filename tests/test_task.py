@@ -46,7 +46,9 @@ def iterator_task(
 ) -> tuple[IteratorThreadTask[int, int], ChannelReader[int]]:
     """:return: a task over range(n) writing fun(x) into a fresh channel, and its reader."""
     writer, reader = int_channel()
-    task: IteratorThreadTask[int, int] = IteratorThreadTask(iter(range(n)), "it", fun, writer=writer)
+    task: IteratorThreadTask[int, int] = IteratorThreadTask(
+        iter(range(n)), "it", fun, writer=writer
+    )
     return task, reader
 
 
@@ -132,7 +134,10 @@ def test_min_count_and_max_chunksize_are_settable() -> None:
 
 def test_constructor_stores_its_arguments() -> None:
     writer, _ = int_channel()
-    fun: Callable[[list[int]], Iterable[int]] = lambda items: items
+
+    def fun(items: list[int]) -> Iterable[int]:
+        return items
+
     task: Task[int, int] = Task("name", fun, False, 2, 7, writer)
     assert task.id == "name"
     assert task.fun is fun
@@ -487,14 +492,16 @@ def test_a_task_is_added_once(second_pool: bool, size: int) -> None:
 
 @pytest.mark.parametrize("apply_single", [True, False])
 def test_a_chunk_writes_its_results_in_batches_that_double_up_to_the_maximum(
-        apply_single: bool) -> None:
+    apply_single: bool,
+) -> None:
     from refasync.task import MAX_WRITE_BATCH, WRITE_BATCH
 
     sizes: list[int] = []
 
     class CountingWriter(ChannelWriter[int]):  # overrides write_many: keeps its own (S6)
-        def write_many(self, items: Iterable[int], block: bool = True,
-                       timeout: float | None = None) -> None:
+        def write_many(
+            self, items: Iterable[int], block: bool = True, timeout: float | None = None
+        ) -> None:
             items = list(items)
             sizes.append(len(items))
             super().write_many(items, block, timeout)
@@ -505,8 +512,9 @@ def test_a_chunk_writes_its_results_in_batches_that_double_up_to_the_maximum(
     if apply_single:
         task = IteratorThreadTask(iter(range(3000)), "batches", lambda x: x, writer=writer)
     else:
-        task = IteratorThreadTask(iter(range(3000)), "batches", lambda xs: list(xs), False,
-                                  writer=writer)
+        task = IteratorThreadTask(
+            iter(range(3000)), "batches", lambda xs: list(xs), False, writer=writer
+        )
     task.process(3000)
     assert (WRITE_BATCH, MAX_WRITE_BATCH) == (64, 1024)
     assert sizes == [64, 128, 256, 512, 1024, 1016]

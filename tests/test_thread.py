@@ -9,7 +9,7 @@ recording hook (``sync_hook``, tests/conftest.py) with the same assertions.
 from __future__ import annotations
 
 import threading
-from typing import Iterator
+from collections.abc import Iterator
 
 import pytest
 

@@ -14,9 +14,9 @@ import re
 import subprocess
 import sys
 from collections import defaultdict
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
@@ -68,8 +68,11 @@ def mismatches(path: Path) -> list[str]:
     problems = []
     for line in sorted(set(found) | set(expected)):
         messages, fragments = found.get(line, []), expected.get(line, [])
-        problems += [f"{path.name}:{line}: unexpected error: {m}"
-                     for m in messages if not any(f in m for f in fragments)]
+        problems += [
+            f"{path.name}:{line}: unexpected error: {m}"
+            for m in messages
+            if not any(f in m for f in fragments)
+        ]
         problems += [f"{path.name}:{line}: expected error not reported: {f}"
                      for f in fragments if not any(f in m for m in messages)]  # fmt: skip
     return problems

@@ -23,7 +23,6 @@ def test_mailbox_take_all_returns_posts_oldest_first_then_nothing() -> None:
     assert box.take_all() == []
 
 
-
 def test_mailbox_receives_every_post_from_many_threads() -> None:
     box: Mailbox[tuple[int, int]] = Mailbox()
     n_threads, n_posts = 4, 500
@@ -32,9 +31,7 @@ def test_mailbox_receives_every_post_from_many_threads() -> None:
         for i in range(n_posts):
             box.post((k, i))
 
-    threads = [
-        start_thread(functools.partial(poster, k), f"poster{k}") for k in range(n_threads)
-    ]
+    threads = [start_thread(functools.partial(poster, k), f"poster{k}") for k in range(n_threads)]
     for thread in threads:
         join_or_fail(thread, "poster")
     messages = box.take_all()
@@ -43,10 +40,8 @@ def test_mailbox_receives_every_post_from_many_threads() -> None:
         assert [i for kk, i in messages if kk == k] == list(range(n_posts))
 
 
-
 class _Collectable:
     pass
-
 
 
 def test_mailbox_post_works_from_a_finalizer() -> None:
@@ -58,11 +53,9 @@ def test_mailbox_post_works_from_a_finalizer() -> None:
     assert box.take_all() == ["collected"]
 
 
-
 def test_cpu_count_is_a_positive_int() -> None:
     count = cpu_count()
     assert type(count) is int and count >= 1
-
 
 
 def test_util_exports_the_seed_names() -> None:

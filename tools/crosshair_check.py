@@ -24,16 +24,19 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Sequence
+from typing import IO
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_BUDGET_S = 180.0
 
 # One "<file>:<line>: <severity>: <message>" line of crosshair's --report_all output.
-REPORT_LINE = re.compile(r"^(?P<file>.+?):(?P<line>\d+): (?P<severity>error|info): (?P<message>.*)$")
+REPORT_LINE = re.compile(
+    r"^(?P<file>.+?):(?P<line>\d+): (?P<severity>error|info): (?P<message>.*)$"
+)
 
 
 @dataclass(frozen=True)
@@ -175,12 +178,22 @@ def default_targets() -> list[Target]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("targets", nargs="*", help="TARGET[=SECONDS per condition]")
-    parser.add_argument("--per-condition", type=float, default=4.0,
-                        help="seconds per condition for targets given without =SECONDS")
-    parser.add_argument("--jobs", type=int,
-                        default=int(os.environ.get("CROSSHAIR_JOBS", min(2, os.cpu_count() or 1))))
-    parser.add_argument("--budget", type=float,
-                        default=float(os.environ.get("CROSSHAIR_BUDGET_S", DEFAULT_BUDGET_S)))
+    parser.add_argument(
+        "--per-condition",
+        type=float,
+        default=4.0,
+        help="seconds per condition for targets given without =SECONDS",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=int(os.environ.get("CROSSHAIR_JOBS", min(2, os.cpu_count() or 1))),
+    )
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=float(os.environ.get("CROSSHAIR_BUDGET_S", DEFAULT_BUDGET_S)),
+    )
     args = parser.parse_args(argv)
     scale = float(os.environ.get("CROSSHAIR_SCALE", "1"))
     targets = (

@@ -33,9 +33,16 @@ PACKAGE = "async_orig"
 EXPECTED_FAILURES = ROOT / "conformance" / "expected-failures" / f"original-async-{VERSION}.txt"
 
 FIXES: dict[str, list[tuple[str, str]]] = {
-    "util.py": [("    _time,\n", ""), ("import time\n", "import time\nfrom time import monotonic as _time\n")],
-    "pool.py": [("numchunks = actual_count / task.max_chunksize",
-                 "numchunks = actual_count // task.max_chunksize")],
+    "util.py": [
+        ("    _time,\n", ""),
+        ("import time\n", "import time\nfrom time import monotonic as _time\n"),
+    ],
+    "pool.py": [
+        (
+            "numchunks = actual_count / task.max_chunksize",
+            "numchunks = actual_count // task.max_chunksize",
+        )
+    ],
 }
 
 
@@ -52,8 +59,22 @@ def prepare() -> Path:
         return target
     target.mkdir(parents=True, exist_ok=True)
     download = target / "download"
-    subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--no-deps", "--no-binary", ":all:",
-                    f"async=={VERSION}", "-d", str(download)], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "-q",
+            "--no-deps",
+            "--no-binary",
+            ":all:",
+            f"async=={VERSION}",
+            "-d",
+            str(download),
+        ],
+        check=True,
+    )
     sdist = download / f"async-{VERSION}.tar.gz"
     digest = hashlib.sha256(sdist.read_bytes()).hexdigest()
     if digest != SDIST_SHA256:
@@ -61,9 +82,13 @@ def prepare() -> Path:
     staging = target / "staging"
     shutil.rmtree(staging, ignore_errors=True)
     with tarfile.open(sdist) as archive:
-        members = [m for m in archive.getmembers()
-                   if m.name.startswith(f"async-{VERSION}/async/") and m.isfile()
-                   and "/test/" not in m.name]
+        members = [
+            m
+            for m in archive.getmembers()
+            if m.name.startswith(f"async-{VERSION}/async/")
+            and m.isfile()
+            and "/test/" not in m.name
+        ]
         archive.extractall(staging, members=members)
     source = staging / f"async-{VERSION}" / "async"
     for name, replacements in FIXES.items():
@@ -82,17 +107,31 @@ def prepare() -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--prepare", action="store_true", help="only prepare the copy; print its directory")
+    parser.add_argument(
+        "--prepare", action="store_true", help="only prepare the copy; print its directory"
+    )
     args, runner_args = parser.parse_known_args(argv)
     target = prepare()
     if args.prepare:
         print(target)
         return 0
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(target), str(ROOT),
-                                                                   os.environ.get("PYTHONPATH")])))
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join(
+            filter(None, [str(target), str(ROOT), os.environ.get("PYTHONPATH")])
+        ),
+    )
     adapter = f"{sys.executable} -m conformance.adapters.module --module {PACKAGE}"
-    command = [sys.executable, "-m", "conformance", "--adapter", adapter,
-               "--expected-failures", str(EXPECTED_FAILURES), *runner_args]
+    command = [
+        sys.executable,
+        "-m",
+        "conformance",
+        "--adapter",
+        adapter,
+        "--expected-failures",
+        str(EXPECTED_FAILURES),
+        *runner_args,
+    ]
     return subprocess.run(command, env=env, cwd=ROOT).returncode
 
 

@@ -8,7 +8,8 @@ returns strings, and never raise because a channel is empty or closed.
 from __future__ import annotations
 
 import collections.abc
-from typing import Any, Callable, ClassVar, Generic, Iterable, Iterator, TypeVar
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, ClassVar, Generic, TypeVar
 
 from .util import (
     AsyncQueue,
@@ -27,6 +28,7 @@ def _ends_bind(queue: ItemQueue[Any]) -> bool:
     """:return: True if the channel ends may be the queue's own ``put`` and ``read``
     (``ItemQueue.channel_ends_bind``, in the queue class's own namespace)."""
     return type(queue).__dict__.get("channel_ends_bind", False) is True
+
 
 __all__ = (
     "CallbackChannelReader",

@@ -130,8 +130,10 @@ class Pool:
         return f"<{type(self).__name__} size={self.size()} tasks={self.num_tasks()}>"
 
     def __copy__(self) -> Pool:
-        raise TypeError(f"a {type(self).__name__} cannot be copied: its workers, tasks and "
-                        "handles belong to it alone")
+        raise TypeError(
+            f"a {type(self).__name__} cannot be copied: its workers, tasks and "
+            "handles belong to it alone"
+        )
 
     def __deepcopy__(self, memo: dict[int, object]) -> Pool:
         return self.__copy__()
@@ -198,8 +200,9 @@ class Pool:
         me = threading.current_thread()
         with self._lock:
             # The workers that left (those that exited may still be finishing too).
-            ending = [t for t in self._threads if t is not me
-                      and not self._queue.is_member_locked(t)]
+            ending = [
+                t for t in self._threads if t is not me and not self._queue.is_member_locked(t)
+            ]
             while any(not t.exited_locked() for t in ending):
                 self._queue.chunk_done.wait()
         for thread in ending:
@@ -233,19 +236,25 @@ class Pool:
         else:
             channel = writer.channel
             if isinstance(channel.queue, SyncQueue):
-                raise ValueError(f"task {task.id!r} writes to a serial channel; a pool "
-                                 "needs a thread-safe Channel")
+                raise ValueError(
+                    f"task {task.id!r} writes to a serial channel; a pool "
+                    "needs a thread-safe Channel"
+                )
             if channel.queue.maxsize:
-                raise ValueError(f"task {task.id!r} writes to a bounded channel; a pool "
-                                 "task's output must be unbounded (it would block the "
-                                 "thread that produces for its reader)")
+                raise ValueError(
+                    f"task {task.id!r} writes to a bounded channel; a pool "
+                    "task's output must be unbounded (it would block the "
+                    "thread that produces for its reader)"
+                )
         with self._lock.held:
             self._collect_orphans_locked()
             other = self._channels.get(id(channel))
             if other is not None and self._states.get(other.task) is other:
-                raise ValueError(f"task {task.id!r} writes to the channel of task "
-                                 f"{other.task.id!r} of this pool; give each task its own "
-                                 "writer (the first to finish would close the other's)")
+                raise ValueError(
+                    f"task {task.id!r} writes to the channel of task "
+                    f"{other.task.id!r} of this pool; give each task its own "
+                    "writer (the first to finish would close the other's)"
+                )
             task.claim(self)  # raises ValueError if the task was added before
             state = _TaskState(task, self._new_key_locked(), channel)
             self._states[task] = state
@@ -265,8 +274,11 @@ class Pool:
                 if source.pool() is self:
                     upstream = source.producer()
                     with self._lock.held:
-                        if (upstream is not None and upstream in self._states
-                                and task in self._states):
+                        if (
+                            upstream is not None
+                            and upstream in self._states
+                            and task in self._states
+                        ):
                             self._tasks.add_edge(upstream, task)
         return PoolReader(channel, task, self)
 
@@ -348,7 +360,8 @@ class Pool:
             if state.running and threading.get_ident() in state.running:
                 raise RuntimeError(
                     f"a chunk of task {task.id!r} reads the task's own output: it would "
-                    "wait for itself (a task function must not read its own task)")
+                    "wait for itself (a task function must not read its own task)"
+                )
             error, state.limit_error = state.limit_error, None
             if error is not None:
                 raise error
@@ -463,7 +476,8 @@ class Pool:
                 # closed it: its reads in the child fail at once instead of waiting.
                 queue.mutex.fail_in_forked_child(
                     f"guards the channel of task {state.task.id!r}, which a chunk in "
-                    "another thread was writing to when this process was forked")
+                    "another thread was writing to when this process was forked"
+                )
             state.inflight = state.inflight_items = 0
             state.running = []
             state.waiting = 0  # the parent's waiting readers are not in the child

@@ -29,7 +29,6 @@ Importing this module needs pytest; nothing in the library imports it.
 from __future__ import annotations
 
 import math
-
 import threading
 from collections.abc import Generator
 
@@ -64,14 +63,21 @@ def explore() -> Explorer:
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.getgroup("refasync").addoption(
-        "--max-thread-growth", type=int, default=None, metavar="N",
+        "--max-thread-growth",
+        type=int,
+        default=None,
+        metavar="N",
         help="fail the test after which more than N threads are alive than at the start "
-             "of the session (naming the tests that started them); off by default")
+        "of the session (naming the tests that started them); off by default",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "timeout(seconds): fail a test phase (setup, call or "
-                            "teardown) with every thread's stack after seconds")
+    config.addinivalue_line(
+        "markers",
+        "timeout(seconds): fail a test phase (setup, call or "
+        "teardown) with every thread's stack after seconds",
+    )
     bound = config.getoption("max_thread_growth")
     if bound is not None and bound < 0:
         raise pytest.UsageError(f"--max-thread-growth must be >= 0, got {bound}")
@@ -135,12 +141,16 @@ class ThreadLeakCheck:
         for thread in alive:
             if self.origin[thread] != "the start":
                 by_test.setdefault(self.origin[thread], []).append(thread.name)
-        lines = "\n".join(f"  {len(names)} from {origin}: {', '.join(sorted(names)[:8])}"
-                          + (" ..." if len(names) > 8 else "")
-                          for origin, names in sorted(by_test.items()))
-        raise ThreadLeak(f"{growth} more threads alive after {test} than at the start "
-                         f"(bound {self.bound}); the threads alive, by the test that "
-                         f"started them:\n{lines}")
+        lines = "\n".join(
+            f"  {len(names)} from {origin}: {', '.join(sorted(names)[:8])}"
+            + (" ..." if len(names) > 8 else "")
+            for origin, names in sorted(by_test.items())
+        )
+        raise ThreadLeak(
+            f"{growth} more threads alive after {test} than at the start "
+            f"(bound {self.bound}); the threads alive, by the test that "
+            f"started them:\n{lines}"
+        )
 
     def _forget_ended(self, alive: list[threading.Thread]) -> None:
         living = set(alive)
@@ -172,8 +182,11 @@ def _limit(item: pytest.Item, phase: str) -> float | None:
     if isinstance(value, bool) or not math.isfinite(seconds) or seconds < 0:
         if phase != "setup":
             return DEFAULT_TIMEOUT_S
-        pytest.fail(f"{item.nodeid}: @pytest.mark.timeout takes a number of seconds >= 0 "
-                    f"(0 or None: no limit), got {value!r}", pytrace=False)
+        pytest.fail(
+            f"{item.nodeid}: @pytest.mark.timeout takes a number of seconds >= 0 "
+            f"(0 or None: no limit), got {value!r}",
+            pytrace=False,
+        )
     return seconds or None
 
 

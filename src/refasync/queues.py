@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import queue as _stdlib_queue
 from collections import deque
-from typing import ClassVar, Generic, Iterable, TypeVar
+from collections.abc import Iterable
+from typing import ClassVar, Generic, TypeVar
 
 from refasync.sync import TIMEOUT_MAX, HSCondition, Lock, check_block, monotonic
 
@@ -111,8 +112,9 @@ class ItemQueue(Generic[T]):
     def put(self, item: T, block: bool = True, timeout: float | None = None) -> None:
         raise NotImplementedError
 
-    def put_many(self, items: Iterable[T], block: bool = True,
-                 timeout: float | None = None) -> None:
+    def put_many(
+        self, items: Iterable[T], block: bool = True, timeout: float | None = None
+    ) -> None:
         """Append ``items`` (any iterable, consumed first) in order, atomically; the queue
         must be unbounded, so ``block`` and ``timeout`` change nothing (they are checked
         as ``Writer.write_many`` checks them: a channel writer's ``write_many`` can be
@@ -186,8 +188,7 @@ class AsyncQueue(ItemQueue[T]):
     ``mutex``; ``not_empty`` and ``not_full`` are conditions on it.
     """
 
-    __slots__ = ("_items", "_writable", "_generation", "maxsize", "mutex", "not_empty",
-                 "not_full")
+    __slots__ = ("_items", "_writable", "_generation", "maxsize", "mutex", "not_empty", "not_full")
 
     channel_ends_bind = True
 
@@ -226,8 +227,9 @@ class AsyncQueue(ItemQueue[T]):
             if self.not_empty._waiters:
                 self.not_empty.notify_locked()
 
-    def put_many(self, items: Iterable[T], block: bool = True,
-                 timeout: float | None = None) -> None:
+    def put_many(
+        self, items: Iterable[T], block: bool = True, timeout: float | None = None
+    ) -> None:
         given: object = block  # checked without a call when it is a bool
         if given is not True and given is not False:
             block = check_block(block)
@@ -486,8 +488,9 @@ class SyncQueue(ItemQueue[T]):
         self._items.append(item)
         self._generation += 1
 
-    def put_many(self, items: Iterable[T], block: bool = True,
-                 timeout: float | None = None) -> None:
+    def put_many(
+        self, items: Iterable[T], block: bool = True, timeout: float | None = None
+    ) -> None:
         given: object = block  # checked without a call when it is a bool
         if given is not True and given is not False:
             block = check_block(block)

@@ -43,6 +43,7 @@ __all__ = ("PoolReader",)
 
 T = TypeVar("T")
 
+
 class PoolReader(CallbackChannelReader[T], InputHandle):
     """A reader of a task's output channel, and the handle that keeps the task alive.
 
@@ -184,8 +185,9 @@ class PoolReader(CallbackChannelReader[T], InputHandle):
                     # Cleared first: if _demand raises before it counts this reader
                     # out, the count stays too high (a poke too many), never too low.
                     was_waiting, waiting = waiting, False
-                    chunk = pool._demand(task, count - len(out) if count else ALL, block,
-                                         was_waiting)
+                    chunk = pool._demand(
+                        task, count - len(out) if count else ALL, block, was_waiting
+                    )
                     if chunk is not None:
                         left = pool.run_chunk(chunk)
                         continue

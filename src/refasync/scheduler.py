@@ -40,8 +40,16 @@ from .util import ALL, HSCondition, Lock
 if TYPE_CHECKING:
     from .pool import Pool
 
-__all__ = ("MAX_NESTED_CHUNKS", "ChunkQueue", "InputHandle", "PoolWorker", "as_limit_error",
-           "fill_inputs", "inside_chunk", "poke_readers")
+__all__ = (
+    "MAX_NESTED_CHUNKS",
+    "ChunkQueue",
+    "InputHandle",
+    "PoolWorker",
+    "as_limit_error",
+    "fill_inputs",
+    "inside_chunk",
+    "poke_readers",
+)
 
 # Any: a pool holds tasks of every item type; it only moves them, never their items.
 AnyTask = Task[Any, Any]
@@ -71,9 +79,21 @@ def inside_chunk() -> bool:
 class _TaskState:
     """The pool's bookkeeping for one task. Every field is guarded by the pool lock."""
 
-    __slots__ = ("task", "key", "channel", "handles", "pending", "pending_items", "inflight",
-                 "inflight_items", "deferred_items", "unbounded", "running", "waiting",
-                 "limit_error")
+    __slots__ = (
+        "task",
+        "key",
+        "channel",
+        "handles",
+        "pending",
+        "pending_items",
+        "inflight",
+        "inflight_items",
+        "deferred_items",
+        "unbounded",
+        "running",
+        "waiting",
+        "limit_error",
+    )
 
     def __init__(self, task: AnyTask, key: int, channel: Channel[Any]) -> None:
         self.task = task
@@ -174,8 +194,9 @@ class ChunkQueue:
 
     # -- scheduling (pool lock held) --
 
-    def ensure_production_locked(self, state: _TaskState, need: int,
-                                 limits: tuple[int, int]) -> None:
+    def ensure_production_locked(
+        self, state: _TaskState, need: int, limits: tuple[int, int]
+    ) -> None:
         """Queue chunks of ``state.task`` unless queued, in-flight and deferred ones cover
         ``need``. A bounded demand is planned at once but queued lazily, one chunk per
         worker at a time (``_top_up_locked``), so a huge count costs no more than that.
@@ -212,8 +233,7 @@ class ChunkQueue:
         if max_chunksize == 0:
             counts = [state.deferred_items]  # the limit was lifted meanwhile
         else:
-            counts = plan_chunks(min(state.deferred_items, max_chunksize * room), 0,
-                                 max_chunksize)
+            counts = plan_chunks(min(state.deferred_items, max_chunksize * room), 0, max_chunksize)
         state.deferred_items -= sum(counts)
         self._queue_locked(state, counts)
 
@@ -273,8 +293,9 @@ class ChunkQueue:
         busy = self._busy
         busy[ident] = busy.get(ident, 0) + 1
 
-    def start_serial_locked(self, state: _TaskState, need: int,
-                            limits: tuple[int, int]) -> _Chunk | None:
+    def start_serial_locked(
+        self, state: _TaskState, need: int, limits: tuple[int, int]
+    ) -> _Chunk | None:
         """On a pool without workers, for a bounded ``need`` of a task with nothing
         queued or deferred: :return: the one chunk that ``ensure_production_locked`` then
         ``take_for_locked`` would give, started, without going through the chunk queue;
@@ -311,7 +332,8 @@ class ChunkQueue:
                 raise DemandLimitError(
                     f"a read of task {task.id!r} needs chunks nested more than "
                     f"{MAX_NESTED_CHUNKS} deep in one thread (inputs read through set_read "
-                    "functions); no task failed and no item was lost")
+                    "functions); no task failed and no item was lost"
+                )
             fill_inputs(task, chunk.count)
             task.process(chunk.count)
         finally:
@@ -489,8 +511,10 @@ def as_limit_error(exc: BaseException, task: AnyTask | None) -> DemandLimitError
     machinery: a task function's failure is kept by its chunk and never reaches here)."""
     if isinstance(exc, DemandLimitError):
         return exc
-    error = DemandLimitError(f"a read of task {getattr(task, 'id', None)!r} hit a limit of "
-                             f"the interpreter: {exc!r}; no task failed and no item was lost")
+    error = DemandLimitError(
+        f"a read of task {getattr(task, 'id', None)!r} hit a limit of "
+        f"the interpreter: {exc!r}; no task failed and no item was lost"
+    )
     error.__cause__ = exc
     return error
 

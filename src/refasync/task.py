@@ -237,8 +237,9 @@ class ChannelThreadTask(Task[In, Out], ThreadTaskBase):
     ) -> None:
         if not isinstance(in_reader, Reader):
             raise TypeError(f"in_reader must be a Reader, got {in_reader!r}")
-        self._setup(id, fun, apply_single, min_count, max_chunksize,
-                    cast("Writer[Out] | None", writer))
+        self._setup(
+            id, fun, apply_single, min_count, max_chunksize, cast("Writer[Out] | None", writer)
+        )
         self._in_reader = in_reader
         self._read = in_reader.read
 

@@ -129,8 +129,9 @@ class Task(Node, Generic[In, Out]):
         max_chunksize: int = 0,
         writer: Writer[Out] | Writer[In] | None = None,
     ) -> None:
-        self._setup(id, fun, apply_single, min_count, max_chunksize,
-                    cast("Writer[Out] | None", writer))
+        self._setup(
+            id, fun, apply_single, min_count, max_chunksize, cast("Writer[Out] | None", writer)
+        )
 
     def _setup(
         self,

@@ -7,7 +7,8 @@ import functools
 import queue as _stdlib_queue
 import sys
 import threading
-from typing import Callable, Iterable, Mapping, ParamSpec, Protocol, Sequence, TypeVar, Union
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import ParamSpec, Protocol, TypeVar
 
 from .sync import report
 from .util import AsyncQueue, Lock, SyncPoint
@@ -26,12 +27,12 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 #: What a WorkerThread runs: a callable, or ``(routine[, args[, kwargs]])``.
-WorkItem = Union[
-    Callable[[], object],
-    tuple[Callable[..., object]],
-    tuple[Callable[..., object], Sequence[object]],
-    tuple[Callable[..., object], Sequence[object], Mapping[str, object]],
-]
+WorkItem = (
+    Callable[[], object]
+    | tuple[Callable[..., object]]
+    | tuple[Callable[..., object], Sequence[object]]
+    | tuple[Callable[..., object], Sequence[object], Mapping[str, object]]
+)
 
 
 class WorkQueue(Protocol):
@@ -145,8 +146,9 @@ class WorkerThread(TerminatableThread):
     shutdown_check_time_s = 0.5
 
     def __init__(self, inq: WorkQueue | None = None, name: str | None = None) -> None:
-        if inq is not None and not (callable(getattr(inq, "get", None))
-                                    and callable(getattr(inq, "put", None))):
+        if inq is not None and not (
+            callable(getattr(inq, "get", None)) and callable(getattr(inq, "put", None))
+        ):
             raise TypeError(f"inq must be a queue with get() and put(), or None, got {inq!r}")
         super().__init__(name=name)
         self.inq: WorkQueue = AsyncQueue() if inq is None else inq
@@ -187,8 +189,9 @@ def report_to_excepthook() -> None:
     if exc_type is None:
         return
     try:
-        threading.excepthook(threading.ExceptHookArgs(
-            (exc_type, exc, tb, threading.current_thread())))
+        threading.excepthook(
+            threading.ExceptHookArgs((exc_type, exc, tb, threading.current_thread()))
+        )
     except BaseException:
         pass
     finally:

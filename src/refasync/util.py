@@ -15,32 +15,77 @@ import os
 
 from .queues import (
     ALL as ALL,
+)
+from .queues import (
     AsyncQueue as AsyncQueue,
+)
+from .queues import (
     Empty as Empty,
+)
+from .queues import (
     Full as Full,
+)
+from .queues import (
     ItemQueue as ItemQueue,
+)
+from .queues import (
     ReadOnly as ReadOnly,
+)
+from .queues import (
     SyncQueue as SyncQueue,
+)
+from .queues import (
     _check_maxsize as _check_maxsize,
+)
+from .queues import (
     normalize_count as normalize_count,
+)
+from .queues import (
     normalize_timeout as normalize_timeout,
 )
 from .sync import (
     TIMEOUT_MAX as TIMEOUT_MAX,
+)
+from .sync import (
     Blocked as Blocked,
+)
+from .sync import (
     DummyLock as DummyLock,
+)
+from .sync import (
     ForkedLockError as ForkedLockError,
+)
+from .sync import (
     HSCondition as HSCondition,
+)
+from .sync import (
     Lock as Lock,
+)
+from .sync import (
     Mailbox as Mailbox,
+)
+from .sync import (
     SyncHook as SyncHook,
+)
+from .sync import (
     SyncPoint as SyncPoint,
+)
+from .sync import (
     SyncPrimitive as SyncPrimitive,
-    check_notify_count as _check_notify_count,
+)
+from .sync import (
     check_block as check_block,
+)
+from .sync import (
     get_sync_hook as get_sync_hook,
+)
+from .sync import (
     monotonic as monotonic,
+)
+from .sync import (
     set_clock as set_clock,
+)
+from .sync import (
     set_sync_hook as set_sync_hook,
 )
 

@@ -48,8 +48,7 @@ def _recorder(ctx: Context, planned_ops: int) -> Recorder:
     return HistoryRecorder()
 
 
-def recorded_channel(ctx: Context, maxsize: int, recorder: Recorder,
-                     what: str) -> RecordedChannel:
+def recorded_channel(ctx: Context, maxsize: int, recorder: Recorder, what: str) -> RecordedChannel:
     """:return: a recorded channel whose interrupts are the context's, whose history the
     instance keeps (``--history``, ``--html``) and whose invariants the explorer watches."""
     chan = RecordedChannel(maxsize, recorder, ctx.interruptible)
@@ -93,12 +92,13 @@ def channel_mpmc(ctx: Context) -> None:
     rng = ctx.rng
     writers = rng.randint(1, ctx.limit("writers", 4))
     readers = rng.randint(1, ctx.limit("readers", 4))
-    maxsize = rng.choice([0, 0, 1, 2, 3, 4][:ctx.limit("maxsize", 4) + 2])
+    maxsize = rng.choice([0, 0, 1, 2, 3, 4][: ctx.limit("maxsize", 4) + 2])
     per_writer = rng.randint(1, ctx.limit("items", 12))
     close_mode = rng.choice(["drained", "after_writes", "midstream"])
     total = writers * per_writer
-    chan = recorded_channel(ctx, maxsize, _recorder(ctx, 3 * total),
-                            f"channel(maxsize={maxsize}, {close_mode})")
+    chan = recorded_channel(
+        ctx, maxsize, _recorder(ctx, 3 * total), f"channel(maxsize={maxsize}, {close_mode})"
+    )
     ctx.on_abort(lambda: chan.close("watchdog"))  # recorded: later ReadOnly needs it
     tally = _Tally()
     reads: list[list[Item]] = [[] for _ in range(readers)]
@@ -127,8 +127,10 @@ def channel_mpmc(ctx: Context) -> None:
                     continue
                 break
             if outcome == "ReadOnly":
-                ctx.check(close_mode == "midstream",
-                          f"write raised ReadOnly before close (mode {close_mode})")
+                ctx.check(
+                    close_mode == "midstream",
+                    f"write raised ReadOnly before close (mode {close_mode})",
+                )
                 ctx.tick()
                 break
             ctx.check(not closed_before, "a write after close() returned succeeded")
@@ -175,8 +177,10 @@ def channel_mpmc(ctx: Context) -> None:
             if block and timeout is None and (count == 0 or len(items) < count):
                 return  # closed and drained
             if not items and chan.writer.closed() and chan.writer.size() == 0:
-                ctx.check(chan.read(who, 1, True, None) == [],
-                          "read of a closed, drained channel returned items")
+                ctx.check(
+                    chan.read(who, 1, True, None) == [],
+                    "read of a closed, drained channel returned items",
+                )
                 return
 
     def closer() -> None:
@@ -247,12 +251,15 @@ def channel_close_blocked(ctx: Context) -> None:
     n_writers = rng.randint(1, min(3, ctx.limit("writers", 3)))
     prefill = rng.randint(0, min(4, ctx.limit("items", 4)))
     bound = rng.randint(1, min(3, ctx.limit("maxsize", 3)))
-    empty = recorded_channel(ctx, rng.choice([0, 2]), _recorder(ctx, 2 * n_empty + 1),
-                             "close_blocked/empty")
-    partial = recorded_channel(ctx, 0, _recorder(ctx, prefill + 2 * n_partial + 1),
-                               "close_blocked/partial")
-    full = recorded_channel(ctx, bound, _recorder(ctx, bound + 2 * n_writers + 1),
-                            "close_blocked/full")
+    empty = recorded_channel(
+        ctx, rng.choice([0, 2]), _recorder(ctx, 2 * n_empty + 1), "close_blocked/empty"
+    )
+    partial = recorded_channel(
+        ctx, 0, _recorder(ctx, prefill + 2 * n_partial + 1), "close_blocked/partial"
+    )
+    full = recorded_channel(
+        ctx, bound, _recorder(ctx, bound + 2 * n_writers + 1), "close_blocked/full"
+    )
     for chan in (empty, partial, full):
         ctx.on_abort(functools.partial(chan.close, "watchdog"))  # recorded: ReadOnly needs it
     for seq in range(prefill):
@@ -269,6 +276,7 @@ def channel_close_blocked(ctx: Context) -> None:
             with lock:
                 results[who] = items
             ctx.tick(len(items))
+
         return run
 
     def writer(who: str, timeout: float | None) -> Callable[[], None]:
@@ -277,6 +285,7 @@ def channel_close_blocked(ctx: Context) -> None:
             with lock:
                 outcomes[who] = outcome
             ctx.tick()
+
         return run
 
     for i in range(n_empty):
@@ -286,9 +295,15 @@ def channel_close_blocked(ctx: Context) -> None:
     timeouts = [rng.choice([None, 30.0]) for _ in range(n_writers)]
     for i in range(n_writers):
         ctx.spawn(f"w{i}", writer(f"w{i}", timeouts[i]))
-    _await_waiters(ctx, [(empty.queue().not_empty, n_empty),
-                         (partial.queue().not_empty, n_partial),
-                         (full.queue().not_full, n_writers)], 0.5)
+    _await_waiters(
+        ctx,
+        [
+            (empty.queue().not_empty, n_empty),
+            (partial.queue().not_empty, n_partial),
+            (full.queue().not_full, n_writers),
+        ],
+        0.5,
+    )
     order = [empty, partial, full]
     rng.shuffle(order)
     for chan in order:
@@ -297,20 +312,26 @@ def channel_close_blocked(ctx: Context) -> None:
     ctx.join_all()
 
     for i in range(n_empty):
-        ctx.check(results.get(f"e{i}") == [], f"reader e{i} of a never-written channel "
-                  f"got {results.get(f'e{i}')!r}")
+        ctx.check(
+            results.get(f"e{i}") == [],
+            f"reader e{i} of a never-written channel got {results.get(f'e{i}')!r}",
+        )
     got = [item for i in range(n_partial) for item in results.get(f"p{i}", [])]
     message = oracles.exactly_once([(0, s) for s in range(prefill)], got, "partial reads")
     ctx.check(not message, message)
     for i in range(n_writers):
         # Under the explorer's virtual time a 30 s timeout may expire before the close.
         allowed = ("ReadOnly",) if timeouts[i] is None else ("ReadOnly", "Full")
-        ctx.check(outcomes.get(f"w{i}") in allowed,
-                  f"writer w{i} blocked on a full channel ended with {outcomes.get(f'w{i}')!r}")
+        ctx.check(
+            outcomes.get(f"w{i}") in allowed,
+            f"writer w{i} blocked on a full channel ended with {outcomes.get(f'w{i}')!r}",
+        )
     left = full.read("main", 0, False, None)
     ctx.check(left == [(1, s) for s in range(bound)], f"full channel then held {left!r}")
     for count in (0, 1, 3):
-        ctx.check(full.read("main", count, True, None) == [],
-                  "read of a closed, drained channel returned items")
+        ctx.check(
+            full.read("main", count, True, None) == [],
+            "read of a closed, drained channel returned items",
+        )
     for chan, what in ((empty, "empty"), (partial, "partial"), (full, "full")):
         check_history(ctx, chan, f"close_blocked/{what}")

@@ -46,6 +46,7 @@ Item = tuple[int, int]
 #: What a reader of a faulty task sees: an interrupt, or the task's user code failing.
 _READ_FAILURES: tuple[type[BaseException], ...] = (*INTERRUPTS, UserInterrupt, UserError)
 
+
 def _check_no_waiter_left(ctx: Context, queue: AsyncQueue[Any], what: str) -> None:
     with queue.mutex:
         left = queue.not_empty.has_waiters() or queue.not_full.has_waiters()
@@ -65,8 +66,10 @@ def fault_channel(ctx: Context) -> None:
     most = ctx.limit("items", 30)
     per_writer = rng.randint(min(5, most), most)
     p = rng.choice([0.05, 0.2, 0.5])
-    what = (f"fault_channel maxsize={maxsize} writers={n_writers} readers={n_readers} "
-            f"items={per_writer} p={p}")
+    what = (
+        f"fault_channel maxsize={maxsize} writers={n_writers} readers={n_readers} "
+        f"items={per_writer} p={p}"
+    )
     channel: Channel[Item] = Channel(maxsize)
     writer, reader = ChannelWriter(channel), ChannelReader(channel)
     queue = channel.queue
@@ -168,22 +171,25 @@ def fault_tasks(ctx: Context) -> None:
     items = list(range(n_items))
     source, iter_at = faulty.iterator("t0 input", items)
     fun0, fun0_at = faulty.function("t0", n_items)
-    what = (f"fault_tasks size={size} chain={chain} readers={n_readers} items={n_items} "
-            f"p={p} min_count={min_count} max_chunksize={max_chunksize} "
-            f"input fails after {iter_at}, t0 fun at call {fun0_at}")
+    what = (
+        f"fault_tasks size={size} chain={chain} readers={n_readers} items={n_items} "
+        f"p={p} min_count={min_count} max_chunksize={max_chunksize} "
+        f"input fails after {iter_at}, t0 fun at call {fun0_at}"
+    )
     pool = ctx.new_pool(size)
     ctx.on_abort(lambda: pool.set_size(0))
     with ctx.interrupts() as injector:
         t0: IteratorThreadTask[int, int] = IteratorThreadTask(
-            source, "t0", fun0, min_count=min_count, max_chunksize=max_chunksize)
+            source, "t0", fun0, min_count=min_count, max_chunksize=max_chunksize
+        )
         tasks: list[Task[int, int]] = [t0]
         sink: PoolReader[int] = pool.add_task(t0)
         if chain == 2:
             fun1, fun1_at = faulty.function("t1", n_items)
             what += f", t1 fun at call {fun1_at}"
             t1: ChannelThreadTask[int, int] = ChannelThreadTask(
-                sink, "t1", fun1, min_count=rng.choice([0, 2]),
-                max_chunksize=rng.choice([0, 1, 3]))
+                sink, "t1", fun1, min_count=rng.choice([0, 2]), max_chunksize=rng.choice([0, 1, 3])
+            )
             tasks.append(t1)
             sink = pool.add_task(t1)
         post = _FaultyPostCallback(faulty, "sink post-read callback")
@@ -217,31 +223,40 @@ def fault_tasks(ctx: Context) -> None:
             ctx.check(not message, message)
         for task, error in zip(tasks, errors, strict=True):
             if error is not None:
-                ctx.check(isinstance(error, (UserError, UserInterrupt, *INTERRUPTS)),
-                          f"{what}: {task.id} failed with {error!r}")
+                ctx.check(
+                    isinstance(error, (UserError, UserInterrupt, *INTERRUPTS)),
+                    f"{what}: {task.id} failed with {error!r}",
+                )
         if size == 0 and n_readers == 1:
-            ctx.check(sorted(got) == got == items[:len(got)],
-                      f"{what}: delivered {got}, not a prefix of the input")
+            ctx.check(
+                sorted(got) == got == items[: len(got)],
+                f"{what}: delivered {got}, not a prefix of the input",
+            )
             planned = [at for at in (iter_at, fun0_at) if at is not None]
             first = min(planned) if planned else None
-            if chain == 1 and errors[0] is not None and \
-                    not isinstance(errors[0], INTERRUPTS):
-                ctx.check(first is not None and len(got) == first,
-                          f"{what}: failed with {errors[0]!r} after delivering {got}; "
-                          f"the items before the failure are {items[:first]}")
+            if chain == 1 and errors[0] is not None and not isinstance(errors[0], INTERRUPTS):
+                ctx.check(
+                    first is not None and len(got) == first,
+                    f"{what}: failed with {errors[0]!r} after delivering {got}; "
+                    f"the items before the failure are {items[:first]}",
+                )
             if chain == 1 and errors[0] is None:
-                ctx.check(first is None, f"{what}: no failure recorded, but user code "
-                          f"failed at {first}")
-        ctx.check(pool.size() == len(_workers_of([pool])),
-                  f"{what}: size() {pool.size()} but live workers "
-                  f"{_workers_of([pool])}")
+                ctx.check(
+                    first is None, f"{what}: no failure recorded, but user code failed at {first}"
+                )
+        ctx.check(
+            pool.size() == len(_workers_of([pool])),
+            f"{what}: size() {pool.size()} but live workers {_workers_of([pool])}",
+        )
         # The readers have returned, but a chunk of t0 may still run on a worker (t1
         # failed and closed first): close() waits for the workers' chunks, after which
         # every chunk in flight has delivered, so a failed task must be closed (F6, T4).
         pool.close()
         for task, error in zip(tasks, errors, strict=True):
             if error is not None:
-                ctx.check(task.is_done() and task.is_closed(),
-                          f"{what}: failed {task.id} not done and closed after close()")
+                ctx.check(
+                    task.is_done() and task.is_closed(),
+                    f"{what}: failed {task.id} not done and closed after close()",
+                )
         _check_locks(ctx, injector, what)
         ctx.notes.append(f"interrupts injected: {injector.fired}")

@@ -81,6 +81,7 @@ def _single(probe: Probe) -> Callable[[Payload], Payload]:
             return (item[0], item[1], item[2] + (probe.tid,))
         finally:
             probe.leave()
+
     return fun
 
 
@@ -97,6 +98,7 @@ def _batch(probe: Probe) -> Callable[[list[Payload]], Iterable[Payload]]:
             return out
         finally:
             probe.leave()
+
     return fun
 
 
@@ -115,8 +117,9 @@ class MergeReader(Reader[Payload]):
     def __init__(self, inputs: list[PoolReader[Payload]]) -> None:
         self._inputs = inputs
 
-    def read(self, count: int = 0, block: bool = True,
-             timeout: float | None = None) -> list[Payload]:
+    def read(
+        self, count: int = 0, block: bool = True, timeout: float | None = None
+    ) -> list[Payload]:
         out: list[Payload] = []
         for reader in self._inputs:
             need = count - len(out) if count > 0 else 0
@@ -166,21 +169,29 @@ class Pipeline:
         self.recorder = None
 
 
-def _make_task(source: Reader[Payload] | Iterator[Payload], tid: str, probe: Probe,
-               apply_single: bool, min_count: int | None, max_chunksize: int,
-               writer: RecordingWriter | None) -> AnyTask:
+def _make_task(
+    source: Reader[Payload] | Iterator[Payload],
+    tid: str,
+    probe: Probe,
+    apply_single: bool,
+    min_count: int | None,
+    max_chunksize: int,
+    writer: RecordingWriter | None,
+) -> AnyTask:
     """An IteratorThreadTask over an iterator, else a ChannelThreadTask over a Reader."""
     if isinstance(source, Reader):
         if apply_single:
-            return ChannelThreadTask(source, tid, _single(probe), True, min_count,
-                                     max_chunksize, writer)
-        return ChannelThreadTask(source, tid, _batch(probe), False, min_count,
-                                 max_chunksize, writer)
+            return ChannelThreadTask(
+                source, tid, _single(probe), True, min_count, max_chunksize, writer
+            )
+        return ChannelThreadTask(
+            source, tid, _batch(probe), False, min_count, max_chunksize, writer
+        )
     if apply_single:
-        return IteratorThreadTask(source, tid, _single(probe), True, min_count,
-                                  max_chunksize, writer)
-    return IteratorThreadTask(source, tid, _batch(probe), False, min_count, max_chunksize,
-                              writer)
+        return IteratorThreadTask(
+            source, tid, _single(probe), True, min_count, max_chunksize, writer
+        )
+    return IteratorThreadTask(source, tid, _batch(probe), False, min_count, max_chunksize, writer)
 
 
 def _limits(rng: random.Random) -> tuple[int | None, int]:
@@ -261,10 +272,23 @@ def build_pipeline(
                 unconsumed.remove(i)
         outputs[tid] = (pools[pool_index].add_task(task), pool_index)
         unconsumed.append(tid)
-        describe.append(f"{tid}<-{inputs or 'iter'} pool{pool_index} min={min_count} "
-                        f"max={max_chunksize} single={apply_single}"
-                        + (f" fails@{fail_at}" if fail_at is not None else ""))
+        describe.append(
+            f"{tid}<-{inputs or 'iter'} pool{pool_index} min={min_count} "
+            f"max={max_chunksize} single={apply_single}"
+            + (f" fails@{fail_at}" if fail_at is not None else "")
+        )
     sinks = [(tid, outputs[tid][0]) for tid in unconsumed]
     outputs.clear()
-    return Pipeline(list(pools), sinks, probes, tasks, edges, source_items, ancestors,
-                    has_merge, failing, recorder, describe)
+    return Pipeline(
+        list(pools),
+        sinks,
+        probes,
+        tasks,
+        edges,
+        source_items,
+        ancestors,
+        has_merge,
+        failing,
+        recorder,
+        describe,
+    )

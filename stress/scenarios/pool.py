@@ -31,9 +31,11 @@ __all__ = (
 MAX_POOL_SIZE = 8
 
 
-def _reader_loop(ctx: Context, name: str, reader: PoolReader[Payload],
-                 mine: list[Payload]) -> Callable[[], None]:
+def _reader_loop(
+    ctx: Context, name: str, reader: PoolReader[Payload], mine: list[Payload]
+) -> Callable[[], None]:
     """Read until the channel is closed and drained, with random counts and modes."""
+
     def run() -> None:
         rng = ctx.thread_rng(name)
         while True:
@@ -53,11 +55,13 @@ def _reader_loop(ctx: Context, name: str, reader: PoolReader[Payload],
                 ctx.tick(len(items))
             if count == 0 or len(items) < count:
                 return  # closed and drained
+
     return run
 
 
-def _churn_loop(ctx: Context, pools: list[Pool], stop: threading.Event,
-                pipe: Pipeline, pause_s: float) -> Callable[[], None]:
+def _churn_loop(
+    ctx: Context, pools: list[Pool], stop: threading.Event, pipe: Pipeline, pause_s: float
+) -> Callable[[], None]:
     """Change pool sizes (and sometimes task chunk limits) until ``stop``, or until the
     watchdog gave up on the instance."""
     tasks = list(pipe.tasks.values())
@@ -75,11 +79,13 @@ def _churn_loop(ctx: Context, pools: list[Pool], stop: threading.Event,
                 task.max_chunksize = rng.choice([0, 1, 2, 4])
                 task.min_count = rng.choice([None, 1, 3, 6])
             ctx.wait_event(stop, rng.uniform(0.0, pause_s))
+
     return run
 
 
-def _read_everything(ctx: Context, pipe: Pipeline, churn_pause_s: float | None,
-                     max_readers: int = 4) -> dict[str, list[Payload]]:
+def _read_everything(
+    ctx: Context, pipe: Pipeline, churn_pause_s: float | None, max_readers: int = 4
+) -> dict[str, list[Payload]]:
     """Read every sink to its end with 1..max_readers threads each, churning pool sizes
     meanwhile when ``churn_pause_s`` is given; :return: the items per sink."""
     results: dict[str, list[list[Payload]]] = {}
@@ -90,8 +96,9 @@ def _read_everything(ctx: Context, pipe: Pipeline, churn_pause_s: float | None,
         for j in range(ctx.rng.randint(1, ctx.limit("readers", max_readers))):
             mine: list[Payload] = []
             results[sid].append(mine)
-            readers.append(ctx.spawn(f"read-{sid}-{j}", _reader_loop(ctx, f"read-{sid}-{j}",
-                                                                      reader, mine)))
+            readers.append(
+                ctx.spawn(f"read-{sid}-{j}", _reader_loop(ctx, f"read-{sid}-{j}", reader, mine))
+            )
     stop = threading.Event()
     if churn_pause_s is not None:
         ctx.spawn("churn", _churn_loop(ctx, pipe.pools, stop, pipe, churn_pause_s))
@@ -105,15 +112,21 @@ def _read_everything(ctx: Context, pipe: Pipeline, churn_pause_s: float | None,
 def _check_paths(ctx: Context, pipe: Pipeline, delivered: dict[str, list[Payload]]) -> None:
     for sid, items in delivered.items():
         for source, seq, path in items:
-            ok = bool(path) and path[0] == f"t{source}" and path[-1] == sid and all(
-                (a, b) in pipe.edges for a, b in zip(path, path[1:], strict=False))
+            ok = (
+                bool(path)
+                and path[0] == f"t{source}"
+                and path[-1] == sid
+                and all((a, b) in pipe.edges for a, b in zip(path, path[1:], strict=False))
+            )
             ctx.check(ok, f"item {(source, seq)} reached {sid} along {path}, not a DAG path")
 
 
-def _all_source_items(pipe: Pipeline,
-                      exclude: frozenset[str] | set[str] = frozenset()) -> list[tuple[int, int]]:
-    return [item for tid, items in pipe.source_items.items() if tid not in exclude
-            for item in items]
+def _all_source_items(
+    pipe: Pipeline, exclude: frozenset[str] | set[str] = frozenset()
+) -> list[tuple[int, int]]:
+    return [
+        item for tid, items in pipe.source_items.items() if tid not in exclude for item in items
+    ]
 
 
 def _check_delivery(ctx: Context, pipe: Pipeline, delivered: dict[str, list[Payload]]) -> None:
@@ -137,20 +150,25 @@ def _check_delivery(ctx: Context, pipe: Pipeline, delivered: dict[str, list[Payl
     upstream = pipe.ancestors[bad] | {bad}
     unaffected = {s for s in pipe.source_items if s not in upstream}
     unaffected_got = [item for item in got if f"t{item[0]}" in unaffected]
-    message = oracles.exactly_once(_all_source_items(pipe, upstream), unaffected_got,
-                                   f"sources not upstream of {bad} ({what})")
+    message = oracles.exactly_once(
+        _all_source_items(pipe, upstream), unaffected_got, f"sources not upstream of {bad} ({what})"
+    )
     ctx.check(not message, message)
     task = pipe.tasks[bad]
     error = task.error()
-    ctx.check(error is pipe.probes[bad].raised,
-              f"{bad} raised {pipe.probes[bad].raised!r} but error() is {error!r} ({what})")
+    ctx.check(
+        error is pipe.probes[bad].raised,
+        f"{bad} raised {pipe.probes[bad].raised!r} but error() is {error!r} ({what})",
+    )
     ctx.check(task.is_done() and task.is_closed(), f"failed {bad} not done and closed")
     if pipe.recorder is not None:
         with pipe.recorder.lock:
             written = [(s, q) for s, q, _ in pipe.recorder.written]
         missing = set(written) - set(got)
-        ctx.check(not missing, f"items {bad} wrote before failing never arrived: "
-                  f"{sorted(missing)[:10]} ({what})")
+        ctx.check(
+            not missing,
+            f"items {bad} wrote before failing never arrived: {sorted(missing)[:10]} ({what})",
+        )
 
 
 def _close_all(writers: list[Writer[Payload] | None]) -> None:
@@ -167,11 +185,17 @@ def _new_pools(ctx: Context, stack: contextlib.ExitStack, second: float) -> list
     return pools
 
 
-def _run_pipeline(ctx: Context, pools: list[Pool], fail: bool, churn_pause_s: float | None,
-                  max_tasks: int = 8) -> bool:
+def _run_pipeline(
+    ctx: Context, pools: list[Pool], fail: bool, churn_pause_s: float | None, max_tasks: int = 8
+) -> bool:
     """Build, read and check one pipeline; :return: whether it had a fan-in."""
-    pipe = build_pipeline(ctx.rng, pools, max_tasks=ctx.limit("tasks", max_tasks), fail=fail,
-                          items=(0, ctx.limit("items", 30)))
+    pipe = build_pipeline(
+        ctx.rng,
+        pools,
+        max_tasks=ctx.limit("tasks", max_tasks),
+        fail=fail,
+        items=(0, ctx.limit("items", 30)),
+    )
     writers = [t.writer() for t in pipe.tasks.values()]
     ctx.on_abort(lambda: _close_all(writers))
     delivered = _read_everything(ctx, pipe, churn_pause_s)
@@ -181,8 +205,7 @@ def _run_pipeline(ctx: Context, pools: list[Pool], fail: bool, churn_pause_s: fl
     return has_merge
 
 
-def _finish(ctx: Context, stack: contextlib.ExitStack, pools: list[Pool],
-            has_merge: bool) -> None:
+def _finish(ctx: Context, stack: contextlib.ExitStack, pools: list[Pool], has_merge: bool) -> None:
     """Every handle is gone: orphans must be removed (exactly, after gc.collect()), then
     the pools close. A MergeReader is not a PoolReader, so the pool does not release its
     inputs when the merging task is removed; they die with the task, which a chunk still
@@ -238,9 +261,13 @@ def _wait_closed(writer: ChannelWriter[Payload] | None) -> None:
 def _churn_round(ctx: Context, pool: Pool) -> None:
     """Build a chain, read part of it, then drop it or remove it while it is read."""
     rng = ctx.rng
-    pipe = build_pipeline(rng, [pool], max_tasks=ctx.limit("tasks", 3),
-                          items=(min(5, ctx.limit("items", 5)), ctx.limit("items", 60)),
-                          chain_only=True)
+    pipe = build_pipeline(
+        rng,
+        [pool],
+        max_tasks=ctx.limit("tasks", 3),
+        items=(min(5, ctx.limit("items", 5)), ctx.limit("items", 60)),
+        chain_only=True,
+    )
     writers = [t.writer() for t in pipe.tasks.values()]
     ctx.on_abort(lambda: _close_all(writers))
     channel_writers = [w for w in writers if isinstance(w, ChannelWriter)]
@@ -279,6 +306,7 @@ def _churn_round(ctx: Context, pool: Pool) -> None:
             ctx.tick(len(items))
             if not items:
                 return
+
     thread = ctx.spawn(f"churn-read-{sid}", read)
     while not ctx.wait_event(first, 0.05) and thread.is_alive():
         ctx.check_aborted()
@@ -292,8 +320,10 @@ def _churn_round(ctx: Context, pool: Pool) -> None:
     busy = [tid for tid, n in active.items() if n]
     ctx.check(not busy, f"remove_task returned while chunks of {busy} ran")
     closed = [tid for tid, t in pipe.tasks.items() if t.is_done() and t.is_closed()]
-    ctx.check(len(closed) == len(pipe.tasks),
-              f"after remove_task only {closed} of {list(pipe.tasks)} are done and closed")
+    ctx.check(
+        len(closed) == len(pipe.tasks),
+        f"after remove_task only {closed} of {list(pipe.tasks)} are done and closed",
+    )
     stop.set()
     thread.join()
     ctx.raise_errors()
@@ -347,8 +377,9 @@ class _WorkerOnly:
         return item
 
 
-def _build_chain(ctx: Context, pools: list[Pool], length: int, items: int,
-                 slow: bool) -> tuple[PoolReader[int], list[_WorkerOnly]]:
+def _build_chain(
+    ctx: Context, pools: list[Pool], length: int, items: int, slow: bool
+) -> tuple[PoolReader[int], list[_WorkerOnly]]:
     """A chain of ``length`` tasks over ``items`` ints; task k lives in pools[k % len]."""
     funs: list[_WorkerOnly] = []
     slow_task = ctx.rng.randrange(length) if slow else -1
@@ -360,7 +391,8 @@ def _build_chain(ctx: Context, pools: list[Pool], length: int, items: int,
         pool = pools[k % len(pools)]
         if reader is None:
             source: IteratorThreadTask[int, int] = IteratorThreadTask(
-                iter(range(items)), fun.tid, fun, max_chunksize=chunk)
+                iter(range(items)), fun.tid, fun, max_chunksize=chunk
+            )
             reader = pool.add_task(source)
         else:
             reader = pool.add_task(ChannelThreadTask(reader, fun.tid, fun, max_chunksize=chunk))
@@ -368,10 +400,12 @@ def _build_chain(ctx: Context, pools: list[Pool], length: int, items: int,
     return reader, funs
 
 
-def _timed_reader_loop(ctx: Context, name: str, reader: PoolReader[int],
-                       mine: list[int]) -> Callable[[], None]:
+def _timed_reader_loop(
+    ctx: Context, name: str, reader: PoolReader[int], mine: list[int]
+) -> Callable[[], None]:
     """Read until closed and drained, mostly with timed reads (0..4 ms): each must return
     within (items it got + 1) timeouts plus one quantum (the timeout is per item)."""
+
     def run() -> None:
         rng = ctx.thread_rng(name)
         came_up_empty = False  # then read blocking: no busy loop of empty timed reads
@@ -386,9 +420,12 @@ def _timed_reader_loop(ctx: Context, name: str, reader: PoolReader[int],
                 elapsed = util.monotonic() - start
                 bound = (len(items) + 1) * timeout + TIMED_READ_QUANTUM_S
                 if elapsed > bound and ctx.time_is_fair:
-                    ctx.check(False, f"read({count}, timeout={timeout:.4f}) took {elapsed:.3f} s "
-                                     f"for {len(items)} items: overran its timeout by more than "
-                                     f"{TIMED_READ_QUANTUM_S} s")
+                    ctx.check(
+                        False,
+                        f"read({count}, timeout={timeout:.4f}) took {elapsed:.3f} s "
+                        f"for {len(items)} items: overran its timeout by more than "
+                        f"{TIMED_READ_QUANTUM_S} s",
+                    )
             elif draw < 0.7:
                 items = reader.read(count, False)
             else:
@@ -400,6 +437,7 @@ def _timed_reader_loop(ctx: Context, name: str, reader: PoolReader[int],
             mine.extend(items)
             ctx.tick(len(items))
             came_up_empty = not items
+
     return run
 
 
@@ -424,20 +462,25 @@ def _draw_items(ctx: Context, most: int) -> int:
     return ctx.rng.randint(min(4, most), most)
 
 
-def _check_chain(ctx: Context, got: list[int], items: int, funs: list[_WorkerOnly],
-                 workers_only: bool, what: str) -> None:
+def _check_chain(
+    ctx: Context, got: list[int], items: int, funs: list[_WorkerOnly], workers_only: bool, what: str
+) -> None:
     message = oracles.exactly_once(range(items), got, what)
     ctx.check(not message, message)
     if workers_only:
         for fun in funs:
             with fun._lock:
                 outsiders = list(fun.outsiders)
-            ctx.check(not outsiders, f"task {fun.tid} ran in {sorted(set(outsiders))}, "
-                      f"not only in pool workers ({what})")
+            ctx.check(
+                not outsiders,
+                f"task {fun.tid} ran in {sorted(set(outsiders))}, "
+                f"not only in pool workers ({what})",
+            )
 
 
-def _finish_chain(ctx: Context, stack: contextlib.ExitStack, pools: list[Pool],
-                  length: int) -> None:
+def _finish_chain(
+    ctx: Context, stack: contextlib.ExitStack, pools: list[Pool], length: int
+) -> None:
     """Every handle is gone: the chain's orphans are removed, then the pools close. The
     removal goes back and forth between the pools (each removal releases a handle in the
     other pool), so every pool is asked up to ``length`` times; one ``gc.collect()``

@@ -19,8 +19,19 @@ from .pct import Pct
 from .random import Random
 from .replay import Replay
 
-__all__ = ("EXPLORED", "NAMES", "Delays", "Dfs", "Explored", "NoHook", "Pct", "Random",
-           "Replay", "RunOptions", "Strategy")
+__all__ = (
+    "EXPLORED",
+    "NAMES",
+    "Delays",
+    "Dfs",
+    "Explored",
+    "NoHook",
+    "Pct",
+    "Random",
+    "Replay",
+    "RunOptions",
+    "Strategy",
+)
 
 #: The explorer's strategies, by ``--strategy`` name.
 EXPLORED: dict[str, type[Explored]] = {"random": Random, "pct": Pct, "dfs": Dfs}

@@ -50,8 +50,9 @@ class Strategy(abc.ABC):
         :raise KeyboardInterrupt: after the instance's threads were told to stop"""
 
     @abc.abstractmethod
-    def replay(self, scenario: str, seed: int, schedule: str | None,
-               options: RunOptions) -> Outcome:
+    def replay(
+        self, scenario: str, seed: int, schedule: str | None, options: RunOptions
+    ) -> Outcome:
         """Run the instance once more the way its failure was found: the schedule
         (strategies with :attr:`schedules`), else rerun it up to ``options.runs`` times
         until it fails. :return: the outcome, failed when it reproduced."""

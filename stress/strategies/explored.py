@@ -16,9 +16,8 @@ instance's share of the budget ends.
 
 from __future__ import annotations
 
-import os
-
 import contextlib
+import os
 import random
 import threading
 from collections.abc import Callable, Iterator
@@ -54,9 +53,18 @@ LIMITS: dict[str, int] = {
 
 #: dfs sizes: one thread per role, so that a preemption bound of 2 can be exhausted.
 #: (No linearizability recording: its lock would make every operation dependent.)
-LIMITS_DFS: dict[str, int] = dict(LIMITS, writers=1, readers=1, items=1, pool_size=1,
-                                  tasks=2, rounds=2, churn_rounds=1, polls=2,
-                                  history_ops=0)
+LIMITS_DFS: dict[str, int] = dict(
+    LIMITS,
+    writers=1,
+    readers=1,
+    items=1,
+    pool_size=1,
+    tasks=2,
+    rounds=2,
+    churn_rounds=1,
+    polls=2,
+    history_ops=0,
+)
 
 #: The channel invariants checked at every switch, by name (docs/semantics.md cites them).
 INVARIANTS = (
@@ -123,8 +131,9 @@ FAULT_RUNS_PER_INSTANCE = 5
 class ExploreContext(Context):
     """A scenario's Context under the explorer."""
 
-    def __init__(self, scenario: str, seed: int, session: ex.Session,
-                 limits: dict[str, int]) -> None:
+    def __init__(
+        self, scenario: str, seed: int, session: ex.Session, limits: dict[str, int]
+    ) -> None:
         super().__init__(scenario, seed)
         self.session = session
         self.limits = dict(limits)
@@ -170,10 +179,16 @@ class ExploreContext(Context):
                 return f"bounded channel holds {items} > maxsize {maxsize} items"
             if session.in_flight(queue.mutex):
                 return None
-            if maxsize and session.waiting_on(queue.not_full) and items < maxsize \
-                    and queue._writable:
-                return (f"a writer waits on a channel with {maxsize - items} free slot(s) "
-                        f"and nobody on the way to fill them (a lost wake-up)")
+            if (
+                maxsize
+                and session.waiting_on(queue.not_full)
+                and items < maxsize
+                and queue._writable
+            ):
+                return (
+                    f"a writer waits on a channel with {maxsize - items} free slot(s) "
+                    f"and nobody on the way to fill them (a lost wake-up)"
+                )
             if session.waiting_on(queue.not_empty) and items and queue._writable:
                 return f"a reader waits on a channel holding {items} item(s) (lost wake-up)"
             return None
@@ -181,9 +196,12 @@ class ExploreContext(Context):
         session.invariant(check)
 
 
-def instance_body(name: str, seed: int, limits: dict[str, int] = LIMITS,
-                  seen: Callable[[ExploreContext], None] | None = None,
-                  ) -> Callable[[ex.Session], None]:
+def instance_body(
+    name: str,
+    seed: int,
+    limits: dict[str, int] = LIMITS,
+    seen: Callable[[ExploreContext], None] | None = None,
+) -> Callable[[ex.Session], None]:
     """:return: the explorable body of one scenario instance (``seen`` is given each
     run's context before the scenario starts)."""
     scenario: Scenario = ALL_SCENARIOS[name]
@@ -236,11 +254,19 @@ class Explored(Strategy):
     #: The scenarios' sizes under this strategy.
     limits: dict[str, int] = LIMITS
 
-    def __init__(self, *, shard: tuple[int, int] = (0, 1),
-                 stall_s: float = ex.STALL_S, blocked_s: float = ex.BLOCKED_S,
-                 check_determinism: bool = False, shrink_steps: int = SHRINK_STEPS,
-                 shrink: bool = True, depth: int = 3, preemptions: int = 2,
-                 checkpoint_dir: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        shard: tuple[int, int] = (0, 1),
+        stall_s: float = ex.STALL_S,
+        blocked_s: float = ex.BLOCKED_S,
+        check_determinism: bool = False,
+        shrink_steps: int = SHRINK_STEPS,
+        shrink: bool = True,
+        depth: int = 3,
+        preemptions: int = 2,
+        checkpoint_dir: str | None = None,
+    ) -> None:
         self.depth = depth  # pct
         self.preemptions = preemptions  # dfs
         self.shard = shard
@@ -259,8 +285,9 @@ class Explored(Strategy):
         interrupted read put its items back (F1), so theirs never do."""
         return scenario in FAULT_SCENARIOS
 
-    def body(self, scenario: str, seed: int,
-             seen: Callable[[ExploreContext], None]) -> Callable[[ex.Session], None]:
+    def body(
+        self, scenario: str, seed: int, seen: Callable[[ExploreContext], None]
+    ) -> Callable[[ex.Session], None]:
         """:return: the explorable body of the instance, at this strategy's sizes."""
         return instance_body(scenario, seed, self.limits, seen)
 
@@ -279,25 +306,49 @@ class Explored(Strategy):
         contexts = Contexts()
         hint = options.repro(scenario, seed) if options.repro is not None else ""
         report = ex.explore(
-            self.body(scenario, seed, contexts), strategy=self.name,
-            runs=self.runs_for(scenario, options), seconds=options.seconds,
+            self.body(scenario, seed, contexts),
+            strategy=self.name,
+            runs=self.runs_for(scenario, options),
+            seconds=options.seconds,
             seed=seed if attempt == 0 else derive_seed(seed, attempt) % (1 << 31),
-            faults=self.faults_for(scenario), shard=self.shard,
-            stall_s=self.stall_s, blocked_s=self.blocked_s, stdlib=False,
-            check_determinism=self.check_determinism, replay_hint=hint,
-            shrink_steps=self.shrink_steps, shrink_s=None if self.shrink else 0.0,
-            depth=self.depth, preemptions=self.preemptions, raise_on_failure=False,
-            checkpoint=self.checkpoint_for(scenario, seed))
+            faults=self.faults_for(scenario),
+            shard=self.shard,
+            stall_s=self.stall_s,
+            blocked_s=self.blocked_s,
+            stdlib=False,
+            check_determinism=self.check_determinism,
+            replay_hint=hint,
+            shrink_steps=self.shrink_steps,
+            shrink_s=None if self.shrink else 0.0,
+            depth=self.depth,
+            preemptions=self.preemptions,
+            raise_on_failure=False,
+            checkpoint=self.checkpoint_for(scenario, seed),
+        )
         items, ops = contexts.totals()
-        outcome = Outcome(scenario, seed, not report.failed,
-                          f"{scenario} seed={seed}: {report.message}" if report.failed else "",
-                          items, ops, report.seconds, hung=False, runs=report.runs,
-                          schedule=report.schedule, exhausted=report.exhausted,
-                          kind=report.kind)
+        outcome = Outcome(
+            scenario,
+            seed,
+            not report.failed,
+            f"{scenario} seed={seed}: {report.message}" if report.failed else "",
+            items,
+            ops,
+            report.seconds,
+            hung=False,
+            runs=report.runs,
+            schedule=report.schedule,
+            exhausted=report.exhausted,
+            kind=report.kind,
+        )
         if report.failed and (options.html or options.history_dir is not None):
             contexts = Contexts()  # the failing run itself, for its histories
-            ex.replay(self.body(scenario, seed, contexts), report.schedule,
-                      strategy=self.name, faults=self.faults_for(scenario), stdlib=False)
+            ex.replay(
+                self.body(scenario, seed, contexts),
+                report.schedule,
+                strategy=self.name,
+                faults=self.faults_for(scenario),
+                stdlib=False,
+            )
         return with_histories(outcome, contexts.last, options.history_dir, options.html)
 
     def checkpoint_for(self, scenario: str, seed: int) -> str | None:
@@ -307,17 +358,22 @@ class Explored(Strategy):
         os.makedirs(self.checkpoint_dir, exist_ok=True)
         return os.path.join(self.checkpoint_dir, f"{scenario}-{seed}.json")
 
-    def replay(self, scenario: str, seed: int, schedule: str | None,
-               options: RunOptions) -> Outcome:
+    def replay(
+        self, scenario: str, seed: int, schedule: str | None, options: RunOptions
+    ) -> Outcome:
         from .replay import Replay
 
         if not schedule:
-            raise ValueError(f"--strategy {self.name}: --replay needs the SCHEDULE of the "
-                             f"failure (its replay line prints it)")
+            raise ValueError(
+                f"--strategy {self.name}: --replay needs the SCHEDULE of the "
+                f"failure (its replay line prints it)"
+            )
         return Replay(self, schedule).run(scenario, seed, 0, options)
 
     def describe(self) -> str:
         shard = "" if self.shard == (0, 1) else f"; shard {self.shard[0]}/{self.shard[1]}"
-        return (f"strategy {self.name}" + "".join(f"; {k} {v}" for k, v in
-                                                  self.settings().items()) + shard)
-
+        return (
+            f"strategy {self.name}"
+            + "".join(f"; {k} {v}" for k, v in self.settings().items())
+            + shard
+        )

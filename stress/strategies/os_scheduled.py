@@ -37,23 +37,37 @@ class OsScheduled(Strategy):
         started = time.monotonic()
         items = ops = done = 0
         while True:
-            outcome = run_instance(scenario, ALL_SCENARIOS[scenario], seed, self,
-                                   options.stall_s, options.history_dir, options.html)
+            outcome = run_instance(
+                scenario,
+                ALL_SCENARIOS[scenario],
+                seed,
+                self,
+                options.stall_s,
+                options.history_dir,
+                options.html,
+            )
             done += 1
             items += outcome.items
             ops += outcome.ops
             elapsed = time.monotonic() - started
-            if (not outcome.ok or done >= runs
-                    or (options.seconds is not None and elapsed >= options.seconds)):
-                return dataclasses.replace(outcome, items=items, ops=ops, seconds=elapsed,
-                                           runs=done)
+            if (
+                not outcome.ok
+                or done >= runs
+                or (options.seconds is not None and elapsed >= options.seconds)
+            ):
+                return dataclasses.replace(
+                    outcome, items=items, ops=ops, seconds=elapsed, runs=done
+                )
 
     def run(self, scenario: str, seed: int, attempt: int, options: RunOptions) -> Outcome:
         return self._runs(scenario, seed, options.runs or 1, options)
 
-    def replay(self, scenario: str, seed: int, schedule: str | None,
-               options: RunOptions) -> Outcome:
+    def replay(
+        self, scenario: str, seed: int, schedule: str | None, options: RunOptions
+    ) -> Outcome:
         if schedule:
-            raise ValueError(f"--strategy {self.name} has no schedules: --replay takes no "
-                             f"SCHEDULE (it reruns the instance until it fails)")
+            raise ValueError(
+                f"--strategy {self.name} has no schedules: --replay takes no "
+                f"SCHEDULE (it reruns the instance until it fails)"
+            )
         return self._runs(scenario, seed, options.runs or REPLAY_RUNS, options)

@@ -33,8 +33,13 @@ class Replay(Strategy):
         message, kind, ok = "", "", True
         started = time.monotonic()
         try:
-            ex.reproduce(body, self.schedule, strategy=self.of.name,
-                         faults=self.of.faults_for(scenario), stdlib=False)
+            ex.reproduce(
+                body,
+                self.schedule,
+                strategy=self.of.name,
+                faults=self.of.faults_for(scenario),
+                stdlib=False,
+            )
         except ex.ExploreFailure as failure:
             kind = failure.report.kind
             if kind == "nondeterminism":  # the run left the schedule: it no longer applies
@@ -45,12 +50,21 @@ class Replay(Strategy):
         except ex.ReplayDidNotFail as exc:
             message = str(exc)
         items, ops = contexts.totals()
-        outcome = Outcome(scenario, seed, ok, message, items, ops,
-                          time.monotonic() - started, hung=False,
-                          schedule=self.schedule, kind=kind)
+        outcome = Outcome(
+            scenario,
+            seed,
+            ok,
+            message,
+            items,
+            ops,
+            time.monotonic() - started,
+            hung=False,
+            schedule=self.schedule,
+            kind=kind,
+        )
         return with_histories(outcome, contexts.last, options.history_dir, options.html)
 
-    def replay(self, scenario: str, seed: int, schedule: str | None,
-               options: RunOptions) -> Outcome:
+    def replay(
+        self, scenario: str, seed: int, schedule: str | None, options: RunOptions
+    ) -> Outcome:
         return Replay(self.of, schedule or self.schedule).run(scenario, seed, 0, options)
-

@@ -5,11 +5,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from . import checkpoint as files
-
 from .checks import (
     check_body,
     check_flag,
@@ -67,11 +66,15 @@ class Report:
 
     def summary(self) -> str:
         """:return: the run summary: runs, coverage and what dfs pruned, in one line."""
-        line = (f"{self.runs} runs, {self.distinct_schedules} distinct schedules, "
-                f"{self.interleavings} distinct interleavings of lock acquisitions")
+        line = (
+            f"{self.runs} runs, {self.distinct_schedules} distinct schedules, "
+            f"{self.interleavings} distinct interleavings of lock acquisitions"
+        )
         if self.strategy == "dfs":
-            line += (f", {self.pruned} branches pruned, {self.beyond_bound} beyond the "
-                     f"preemption bound" + (", exhausted" if self.exhausted else ""))
+            line += (
+                f", {self.pruned} branches pruned, {self.beyond_bound} beyond the "
+                f"preemption bound" + (", exhausted" if self.exhausted else "")
+            )
         if self.executed != self.runs - self.resumed:
             line += f" ({self.executed} executed, some shared with the other shards)"
         if self.resumed:
@@ -156,17 +159,22 @@ def explore(
         raise TypeError(f"{f}: replay_hint must be a string, got {replay_hint!r}")
     check_int(f, "shrink_steps", shrink_steps, 0)
     check_seconds(f, "shrink_s", shrink_s, allow_zero=True, allow_none=True)
-    settings = _settings(f, strategy, faults, spurious, max_steps, early_timeouts, stall_s,
-                         blocked_s, stdlib)
+    settings = _settings(
+        f, strategy, faults, spurious, max_steps, early_timeouts, stall_s, blocked_s, stdlib
+    )
     path = _checkpoint_path(f, checkpoint, strategy)
-    chooser = make_strategy(strategy, seed=seed, depth=depth, preemptions=preemptions,
-                            shard=shard)
+    chooser = make_strategy(strategy, seed=seed, depth=depth, preemptions=preemptions, shard=shard)
     report = Report(strategy)
     coverage = Coverage()
     parameters: dict[str, object] = {
-        "preemptions": preemptions, "shard": list(shard), "faults": faults,
-        "spurious": spurious, "max_steps": max_steps, "early_timeouts": early_timeouts,
-        "stdlib": stdlib}
+        "preemptions": preemptions,
+        "shard": list(shard),
+        "faults": faults,
+        "spurious": spurious,
+        "max_steps": max_steps,
+        "early_timeouts": early_timeouts,
+        "stdlib": stdlib,
+    }
     saver = _Saver(path, parameters, chooser, coverage, report)
     started = time.monotonic()
     failing: RunResult | None = None
@@ -176,8 +184,9 @@ def explore(
                 report.exhausted = True  # the strategy has no run left
                 saver.take()
                 break
-            if report.runs >= runs or (seconds is not None
-                                       and time.monotonic() - started > seconds):
+            if report.runs >= runs or (
+                seconds is not None and time.monotonic() - started > seconds
+            ):
                 break
             result = run_once(body, chooser, settings)
             report.executed += 1
@@ -213,9 +222,13 @@ def explore(
         report.failed = True
         report.kind = shrunk.kind
         report.schedule = format_schedule(shrunk.choices)
-        report.replay_line = f"{replay_hint} --replay '{report.schedule}'" if replay_hint \
-            else _reproduce_call(report.schedule, strategy, faults, spurious, max_steps,
-                                 early_timeouts, stdlib)
+        report.replay_line = (
+            f"{replay_hint} --replay '{report.schedule}'"
+            if replay_hint
+            else _reproduce_call(
+                report.schedule, strategy, faults, spurious, max_steps, early_timeouts, stdlib
+            )
+        )
         report.trace = shrunk.events
         report.nondeterministic = problem is not None or shrunk.kind == "nondeterminism"
         report.message = _failure_text(shrunk, report, problem)
@@ -242,8 +255,14 @@ class _Saver:
     """The checkpoint of one dfs search: resumed from when it starts, the state after
     each run taken, written at most every CHECKPOINT_EVERY_S and at the end."""
 
-    def __init__(self, path: str | None, parameters: dict[str, object], chooser: Strategy,
-                 coverage: Coverage, report: Report) -> None:
+    def __init__(
+        self,
+        path: str | None,
+        parameters: dict[str, object],
+        chooser: Strategy,
+        coverage: Coverage,
+        report: Report,
+    ) -> None:
         self.path, self.parameters = path, parameters
         self.chooser, self.coverage, self.report = chooser, coverage, report
         self.latest: dict[str, object] | None = None
@@ -255,11 +274,17 @@ class _Saver:
             return
         saved = fields.obj("parameters")
         for name, value in parameters.items():
-            found = saved.integers(name) if isinstance(value, list) else \
-                saved.flag(name) if isinstance(value, bool) else saved.integer(name)
+            found = (
+                saved.integers(name)
+                if isinstance(value, list)
+                else saved.flag(name)
+                if isinstance(value, bool)
+                else saved.integer(name)
+            )
             if found != value:
-                raise CheckpointError(f"checkpoint {path}: written by a search with "
-                                      f"{name}={found}, not {value}")
+                raise CheckpointError(
+                    f"checkpoint {path}: written by a search with {name}={found}, not {value}"
+                )
         chooser.restore(fields.obj("search"))
         coverage.restore(fields.obj("coverage"))
         report.runs = report.resumed = fields.integer("runs")
@@ -268,8 +293,12 @@ class _Saver:
         """Keep the state after a run (the strategy is between two runs)."""
         if self.path is None or not isinstance(self.chooser, DFSStrategy):
             return
-        self.latest = {"parameters": self.parameters, "runs": self.report.runs,
-                       "coverage": self.coverage.state(), "search": self.chooser.state()}
+        self.latest = {
+            "parameters": self.parameters,
+            "runs": self.report.runs,
+            "coverage": self.coverage.state(),
+            "search": self.chooser.state(),
+        }
         if time.monotonic() - self.written >= CHECKPOINT_EVERY_S:
             self.write()
 
@@ -279,9 +308,17 @@ class _Saver:
             self.written = time.monotonic()
 
 
-def _settings(function: str, strategy: str, faults: bool, spurious: bool, max_steps: int,
-              early_timeouts: int, stall_s: float = STALL_S, blocked_s: float = BLOCKED_S,
-              stdlib: bool = True) -> Settings:
+def _settings(
+    function: str,
+    strategy: str,
+    faults: bool,
+    spurious: bool,
+    max_steps: int,
+    early_timeouts: int,
+    stall_s: float = STALL_S,
+    blocked_s: float = BLOCKED_S,
+    stdlib: bool = True,
+) -> Settings:
     """:return: the checked settings of one exploration or replay."""
     check_strategy(function, strategy)
     check_flag(function, "faults", faults)
@@ -291,32 +328,49 @@ def _settings(function: str, strategy: str, faults: bool, spurious: bool, max_st
     check_seconds(function, "stall_s", stall_s)
     check_seconds(function, "blocked_s", blocked_s)
     check_flag(function, "stdlib", stdlib)
-    return Settings.of(strategy, faults=faults, spurious=spurious, max_steps=max_steps,
-                       early_timeouts=early_timeouts, stall_s=stall_s, blocked_s=blocked_s,
-                       stdlib=stdlib)
+    return Settings.of(
+        strategy,
+        faults=faults,
+        spurious=spurious,
+        max_steps=max_steps,
+        early_timeouts=early_timeouts,
+        stall_s=stall_s,
+        blocked_s=blocked_s,
+        stdlib=stdlib,
+    )
 
 
-def _reproduce_call(schedule: str, strategy: str, faults: bool, spurious: bool,
-                    max_steps: int, early_timeouts: int, stdlib: bool) -> str:
+def _reproduce_call(
+    schedule: str,
+    strategy: str,
+    faults: bool,
+    spurious: bool,
+    max_steps: int,
+    early_timeouts: int,
+    stdlib: bool,
+) -> str:
     """:return: the Python call that replays ``schedule`` with these settings exactly
     (the strategy, and every setting that is not the default)."""
     options = [f"strategy={strategy!r}"]
-    for name, value, default in (("faults", faults, False), ("spurious", spurious, True),
-                                 ("max_steps", max_steps, MAX_STEPS),
-                                 ("early_timeouts", early_timeouts, EARLY_TIMEOUTS),
-                                 ("stdlib", stdlib, True)):
+    for name, value, default in (
+        ("faults", faults, False),
+        ("spurious", spurious, True),
+        ("max_steps", max_steps, MAX_STEPS),
+        ("early_timeouts", early_timeouts, EARLY_TIMEOUTS),
+        ("stdlib", stdlib, True),
+    ):
         if value != default:
             options.append(f"{name}={value!r}")
     return f"refasync.explore.reproduce(body, {schedule!r}, {', '.join(options)})"
 
 
 def _failure_text(result: RunResult, report: Report, problem: str | None) -> str:
-    lines = [f"explore ({report.strategy}) failed after {report.runs} run(s): "
-             f"{result.failure}",
-             f"schedule ({result.preemptions} preemption(s), {result.steps} steps): "
-             f"{report.schedule}",
-             f"shrinking: {report.shrinking}",
-             f"replay: {report.replay_line}"]
+    lines = [
+        f"explore ({report.strategy}) failed after {report.runs} run(s): {result.failure}",
+        f"schedule ({result.preemptions} preemption(s), {result.steps} steps): {report.schedule}",
+        f"shrinking: {report.shrinking}",
+        f"replay: {report.replay_line}",
+    ]
     if problem is not None:
         lines.append(f"NOT DETERMINISTIC (uncontrolled nondeterminism?): {problem}")
     lines.append("trace (step, virtual time, thread, point, primitive, [choice]):")
@@ -324,21 +378,38 @@ def _failure_text(result: RunResult, report: Report, problem: str | None) -> str
     return "\n".join(lines)
 
 
-def replay(body: Body, schedule: str, *, strategy: str = "pct", faults: bool = False,
-           spurious: bool = True, max_steps: int = MAX_STEPS,
-           early_timeouts: int = EARLY_TIMEOUTS, stdlib: bool = True) -> RunResult:
+def replay(
+    body: Body,
+    schedule: str,
+    *,
+    strategy: str = "pct",
+    faults: bool = False,
+    spurious: bool = True,
+    max_steps: int = MAX_STEPS,
+    early_timeouts: int = EARLY_TIMEOUTS,
+    stdlib: bool = True,
+) -> RunResult:
     """Run ``body`` once following ``schedule`` exactly, with the settings ``explore``
     used for ``strategy`` (a divergence is the run's failure, kind "nondeterminism").
     Never raises for the run's failure: see :func:`reproduce`."""
     check_body("replay()", body)
-    settings = _settings("replay()", strategy, faults, spurious, max_steps, early_timeouts,
-                         stdlib=stdlib)
+    settings = _settings(
+        "replay()", strategy, faults, spurious, max_steps, early_timeouts, stdlib=stdlib
+    )
     return run_once(body, ReplayStrategy(parse_schedule(schedule), strict=True), settings)
 
 
-def reproduce(body: Body, schedule: str, *, strategy: str = "pct", faults: bool = False,
-              spurious: bool = True, max_steps: int = MAX_STEPS,
-              early_timeouts: int = EARLY_TIMEOUTS, stdlib: bool = True) -> None:
+def reproduce(
+    body: Body,
+    schedule: str,
+    *,
+    strategy: str = "pct",
+    faults: bool = False,
+    spurious: bool = True,
+    max_steps: int = MAX_STEPS,
+    early_timeouts: int = EARLY_TIMEOUTS,
+    stdlib: bool = True,
+) -> None:
     """Replay a failing schedule (the line :func:`explore` prints for a failure calls
     this). It never returns normally, so a pasted replay line never passes silently.
 
@@ -347,16 +418,33 @@ def reproduce(body: Body, schedule: str, *, strategy: str = "pct", faults: bool 
     :raise ReplayDidNotFail: the replay did not fail (the bug was fixed, or the body or
         the settings differ from the exploration's)
     """
-    result = replay(body, schedule, strategy=strategy, faults=faults, spurious=spurious,
-                    max_steps=max_steps, early_timeouts=early_timeouts, stdlib=stdlib)
-    call = _reproduce_call(schedule, strategy, faults, spurious, max_steps, early_timeouts,
-                           stdlib)
+    result = replay(
+        body,
+        schedule,
+        strategy=strategy,
+        faults=faults,
+        spurious=spurious,
+        max_steps=max_steps,
+        early_timeouts=early_timeouts,
+        stdlib=stdlib,
+    )
+    call = _reproduce_call(schedule, strategy, faults, spurious, max_steps, early_timeouts, stdlib)
     if result.failure is None:
-        raise ReplayDidNotFail(f"{call} did not fail: the bug was fixed, or the body or the "
-                               f"settings differ from the exploration's")
-    report = Report(strategy, runs=1, failed=True, schedule=format_schedule(result.choices),
-                    replay_line=call, trace=result.events, schedules=1, kind=result.kind,
-                    shrinking="not shrunk (a replay)")
+        raise ReplayDidNotFail(
+            f"{call} did not fail: the bug was fixed, or the body or the "
+            f"settings differ from the exploration's"
+        )
+    report = Report(
+        strategy,
+        runs=1,
+        failed=True,
+        schedule=format_schedule(result.choices),
+        replay_line=call,
+        trace=result.events,
+        schedules=1,
+        kind=result.kind,
+        shrinking="not shrunk (a replay)",
+    )
     report.nondeterministic = result.kind == "nondeterminism"
     report.message = _failure_text(result, report, None)
     raise ExploreFailure(report.message, report)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from typing import Mapping
+from collections.abc import Mapping
 
 from .errors import CheckpointError
 from .schedule import Choice, parse_schedule
@@ -36,12 +36,12 @@ def save(path: str, data: Mapping[str, object]) -> None:
     temporary = f"{path}.tmp"
     try:
         with open(temporary, "w", encoding="utf-8") as out:
-            json.dump({"format": FORMAT, "version": VERSION, **data}, out,
-                      separators=(",", ":"))
+            json.dump({"format": FORMAT, "version": VERSION, **data}, out, separators=(",", ":"))
         os.replace(temporary, path)
     except OSError as exc:
-        raise CheckpointError(f"checkpoint {path}: cannot write it ({exc.strerror or exc})") \
-            from None
+        raise CheckpointError(
+            f"checkpoint {path}: cannot write it ({exc.strerror or exc})"
+        ) from None
 
 
 def load(path: str) -> Fields | None:
@@ -51,8 +51,9 @@ def load(path: str) -> Fields | None:
     """
     try:
         if os.path.getsize(path) > MAX_BYTES:
-            raise CheckpointError(f"checkpoint {path}: larger than {MAX_BYTES} bytes, "
-                                  f"not a checkpoint")
+            raise CheckpointError(
+                f"checkpoint {path}: larger than {MAX_BYTES} bytes, not a checkpoint"
+            )
         with open(path, encoding="utf-8") as f:
             data = json.load(f)
     except FileNotFoundError:
@@ -64,11 +65,11 @@ def load(path: str) -> Fields | None:
         raise CheckpointError(f"checkpoint {path}: cannot read it ({reason})") from None
     fields = Fields(path, data, "")
     if fields.text("format") != FORMAT:
-        raise CheckpointError(f"checkpoint {path}: not a dfs checkpoint (format is not "
-                              f"{FORMAT!r})")
+        raise CheckpointError(f"checkpoint {path}: not a dfs checkpoint (format is not {FORMAT!r})")
     if fields.integer("version") != VERSION:
-        raise CheckpointError(f"checkpoint {path}: version {fields.integer('version')} "
-                              f"is not {VERSION}")
+        raise CheckpointError(
+            f"checkpoint {path}: version {fields.integer('version')} is not {VERSION}"
+        )
     return fields
 
 

@@ -33,14 +33,15 @@ class Coverage:
     def add(self, result: RunResult) -> None:
         self.schedules.add(_digest(format_schedule(result.choices)))
         # Threads by their index in the run: names may carry process-wide serials.
-        pairs = [f"{e.thread.split(':', 1)[0]}/{_ID_RE.sub('#', e.primitive)}"
-                 for e in result.events
-                 if e.point in _ACQUISITIONS and e.choice]
+        pairs = [
+            f"{e.thread.split(':', 1)[0]}/{_ID_RE.sub('#', e.primitive)}"
+            for e in result.events
+            if e.point in _ACQUISITIONS and e.choice
+        ]
         self.interleavings.add(_digest(",".join(pairs)))
 
     def state(self) -> dict[str, object]:
-        return {"schedules": sorted(self.schedules),
-                "interleavings": sorted(self.interleavings)}
+        return {"schedules": sorted(self.schedules), "interleavings": sorted(self.interleavings)}
 
     def restore(self, fields: Fields) -> None:
         self.schedules = set(fields.integers("schedules"))

@@ -7,7 +7,14 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from .api import Report
 
-__all__ = ("Abandoned", "CheckpointError", "Divergence", "ExploreFailure", "InjectedFault", "ReplayDidNotFail")
+__all__ = (
+    "Abandoned",
+    "CheckpointError",
+    "Divergence",
+    "ExploreFailure",
+    "InjectedFault",
+    "ReplayDidNotFail",
+)
 
 
 class InjectedFault(BaseException):

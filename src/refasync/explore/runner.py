@@ -3,7 +3,7 @@ versions in place for the run's threads, the director, and the clean-up."""
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from .. import util
 from .runtime import Run, RunResult, Session
@@ -14,8 +14,9 @@ from .strategies.base import Strategy
 __all__ = ("run_once",)
 
 
-def run_once(body: Callable[[Session], object], strategy: Strategy,
-             settings: Settings = Settings()) -> RunResult:
+def run_once(
+    body: Callable[[Session], object], strategy: Strategy, settings: Settings = Settings()
+) -> RunResult:
     """Run ``body`` once under ``strategy`` (its current run: the caller called
     ``new_run``); never raises for a failure of the run.
 

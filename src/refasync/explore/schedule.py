@@ -7,8 +7,8 @@ library points, not bytecodes.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 __all__ = ("KINDS", "Choice", "Event", "format_schedule", "is_preemption", "parse_schedule")
 
@@ -87,5 +87,7 @@ class Event:
     choice: str  # the choice that let the thread continue ("" for recorded-only points)
 
     def line(self) -> str:
-        return (f"{self.step:5d}  t={self.time:<8.4g} {self.thread:<24} {self.point:<13} "
-                f"{self.primitive}" + (f"  [{self.choice}]" if self.choice else ""))
+        return (
+            f"{self.step:5d}  t={self.time:<8.4g} {self.thread:<24} {self.point:<13} "
+            f"{self.primitive}" + (f"  [{self.choice}]" if self.choice else "")
+        )

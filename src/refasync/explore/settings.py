@@ -42,11 +42,27 @@ class Settings:
     stdlib: bool = True  # the standard library's primitives and clock are controlled
 
     @classmethod
-    def of(cls, strategy: str, *, faults: bool = False, spurious: bool = True,
-           max_steps: int = MAX_STEPS, early_timeouts: int = EARLY_TIMEOUTS,
-           stall_s: float = STALL_S, blocked_s: float = BLOCKED_S,
-           stdlib: bool = True) -> Settings:
+    def of(
+        cls,
+        strategy: str,
+        *,
+        faults: bool = False,
+        spurious: bool = True,
+        max_steps: int = MAX_STEPS,
+        early_timeouts: int = EARLY_TIMEOUTS,
+        stall_s: float = STALL_S,
+        blocked_s: float = BLOCKED_S,
+        stdlib: bool = True,
+    ) -> Settings:
         """:return: the settings ``explore`` runs ``strategy`` with: dfs does not switch
         at RELEASE, and makes spurious wake-ups choices only with faults."""
-        return cls(1 if faults else 0, spurious and (faults or strategy != "dfs"),
-                   max_steps, strategy != "dfs", early_timeouts, stall_s, blocked_s, stdlib)
+        return cls(
+            1 if faults else 0,
+            spurious and (faults or strategy != "dfs"),
+            max_steps,
+            strategy != "dfs",
+            early_timeouts,
+            stall_s,
+            blocked_s,
+            stdlib,
+        )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from .runner import run_once
 from .runtime import RunResult, Session
@@ -40,10 +40,14 @@ class Shrunk:
         if self.steps == 0 and not self.complete:
             return "not shrunk"
         if self.complete:
-            return (f"minimal within bound {self.result.preemptions} (no schedule with "
-                    f"fewer preemptions fails so; {self.steps} steps searched)")
-        return (f"search cut short after {self.steps} steps (a schedule with fewer "
-                f"preemptions may fail)")
+            return (
+                f"minimal within bound {self.result.preemptions} (no schedule with "
+                f"fewer preemptions fails so; {self.steps} steps searched)"
+            )
+        return (
+            f"search cut short after {self.steps} steps (a schedule with fewer "
+            f"preemptions may fail)"
+        )
 
 
 class _Budget:
@@ -55,8 +59,7 @@ class _Budget:
         self._deadline = None if seconds is None else _wall_clock() + seconds
 
     def left(self) -> bool:
-        return self.steps_left > 0 and (self._deadline is None
-                                        or _wall_clock() < self._deadline)
+        return self.steps_left > 0 and (self._deadline is None or _wall_clock() < self._deadline)
 
     def run(self, body: Body, strategy: Strategy, settings: Settings) -> RunResult:
         result = run_once(body, strategy, settings)
@@ -65,8 +68,9 @@ class _Budget:
         return result
 
 
-def shrink(body: Body, result: RunResult, settings: Settings, steps: int,
-           seconds: float | None = None) -> Shrunk:
+def shrink(
+    body: Body, result: RunResult, settings: Settings, steps: int, seconds: float | None = None
+) -> Shrunk:
     """Shrink a failing run to the fewest preemptions, then the fewest steps, spending at
     most ``steps`` explorer steps (and ``seconds``, if given): greedy steps first
     (candidates cut the schedule at a preemption and go on non-preemptively, let the
@@ -94,16 +98,17 @@ def _key(r: RunResult) -> tuple[int, int]:
     return (r.preemptions, r.steps)
 
 
-def _shrink_greedily(body: Body, result: RunResult, settings: Settings,
-                     budget: _Budget) -> RunResult:
+def _shrink_greedily(
+    body: Body, result: RunResult, settings: Settings, budget: _Budget
+) -> RunResult:
     best = result
     improved = True
     while improved and budget.left():
         improved = False
         for i in best.preempt_steps:
             choices = best.choices
-            go_on = [choices[:i] + [Choice(choices[i - 1].tid)] + choices[i + 1:]] if i else []
-            for candidate in [choices[:i], *go_on, choices[:i] + choices[i + 1:]]:
+            go_on = [choices[:i] + [Choice(choices[i - 1].tid)] + choices[i + 1 :]] if i else []
+            for candidate in [choices[:i], *go_on, choices[:i] + choices[i + 1 :]]:
                 if not budget.left():
                     return best
                 r = budget.run(body, ReplayStrategy(candidate, strict=False), settings)
@@ -116,8 +121,9 @@ def _shrink_greedily(body: Body, result: RunResult, settings: Settings,
     return best
 
 
-def _first_failure_within(body: Body, kind: str, settings: Settings, bound: int,
-                          budget: _Budget) -> tuple[RunResult | None, bool]:
+def _first_failure_within(
+    body: Body, kind: str, settings: Settings, bound: int, budget: _Budget
+) -> tuple[RunResult | None, bool]:
     """:return: the first run failing as ``kind`` that dfs with preemption bound
     ``bound`` finds (None: none), and whether the search was complete (it found one, or
     exhausted the bound within the budget)."""
@@ -142,11 +148,15 @@ def replay_differs(body: Body, result: RunResult, settings: Settings) -> str | N
     # serials (pool workers) or addresses that differ between two runs of one schedule.
     a, b = _comparable(result.events), _comparable(again.events)
     if a != b:
-        first = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+        first = next(
+            (i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b))
+        )
         step = (result.events if first < len(a) else again.events)[first].step
-        return (f"step {step}: the replay's trace differs from event {first} on: "
-                f"{a[first] if first < len(a) else 'end'} vs "
-                f"{b[first] if first < len(b) else 'end'}")
+        return (
+            f"step {step}: the replay's trace differs from event {first} on: "
+            f"{a[first] if first < len(a) else 'end'} vs "
+            f"{b[first] if first < len(b) else 'end'}"
+        )
     if again.failure is None and result.failure is not None:
         return "the replay did not fail"
     if again.failure is not None and result.failure is None:

@@ -3,9 +3,8 @@ reports when a waiter is about to block, and the argument checks of waiting call
 
 from __future__ import annotations
 
-from collections import deque
-
 import _thread
+from collections import deque
 
 from refasync.sync import hooks
 from refasync.sync.hooks import SyncPoint
@@ -54,15 +53,18 @@ class HSCondition:
 
     __slots__ = ("_lock", "_waiters", "name")
 
-    def __init__(self, lock: Lock | _thread.LockType | None = None,
-                 name: str = "condition") -> None:
+    def __init__(
+        self, lock: Lock | _thread.LockType | None = None, name: str = "condition"
+    ) -> None:
         if lock is None:
             lock = Lock(name + ".lock")
         elif isinstance(lock, _thread.LockType):
             lock = Lock(name + ".lock", raw=lock)
         elif not isinstance(lock, Lock):
-            raise TypeError("lock must be a refasync.util.Lock, a threading.Lock() or None, "
-                            f"got {type(lock).__name__}: {lock!r}")
+            raise TypeError(
+                "lock must be a refasync.util.Lock, a threading.Lock() or None, "
+                f"got {type(lock).__name__}: {lock!r}"
+            )
         self._lock = lock
         self.name = name
         # One locked waiter lock per thread in wait(); guarded by self._lock.
@@ -126,8 +128,11 @@ class HSCondition:
             if hook is not None:
                 hook(SyncPoint.RELEASE, self._lock)
             hook = hooks.installed
-            if (hook is not None and (timeout is None or timeout > 0)
-                    and hook(SyncPoint.BLOCK, Blocked(self, waiter, timeout))):
+            if (
+                hook is not None
+                and (timeout is None or timeout > 0)
+                and hook(SyncPoint.BLOCK, Blocked(self, waiter, timeout))
+            ):
                 # The hook decided the outcome (notified, timed out or spurious).
                 notified = waiter.acquire(False)
             elif timeout is None:
@@ -151,8 +156,9 @@ class HSCondition:
                 raise
         return notified
 
-    def _reacquire_after_wait(self, waiter: _thread.LockType, interrupted: bool,
-                              acquired: bool = False) -> bool:
+    def _reacquire_after_wait(
+        self, waiter: _thread.LockType, interrupted: bool, acquired: bool = False
+    ) -> bool:
         """Re-take the lock (always, even if the hook raises) and withdraw ``waiter``.
 
         ``acquired``: the wait took ``waiter``. Every release of a waiter lock follows its
@@ -242,5 +248,7 @@ def check_block(block: object) -> bool:
         return block
     if type(block) is int and (block == 0 or block == 1):
         return block == 1
-    raise TypeError(f"block must be a bool (or 0 or 1), got {type(block).__name__}: "
-                    f"{block!r} (pass a timeout as timeout=...)")
+    raise TypeError(
+        f"block must be a bool (or 0 or 1), got {type(block).__name__}: "
+        f"{block!r} (pass a timeout as timeout=...)"
+    )

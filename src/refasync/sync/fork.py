@@ -69,5 +69,8 @@ def _after_fork_in_child() -> None:
 def install_fork_handlers() -> None:
     """Register the handlers with ``os.register_at_fork`` (where the platform forks)."""
     if hasattr(os, "register_at_fork"):
-        os.register_at_fork(before=_before_fork, after_in_parent=_release_after_fork,
-                            after_in_child=_after_fork_in_child)
+        os.register_at_fork(
+            before=_before_fork,
+            after_in_parent=_release_after_fork,
+            after_in_child=_after_fork_in_child,
+        )

@@ -7,12 +7,21 @@ Whether a lock block reports its points is decided here, for every live lock at 
 from __future__ import annotations
 
 import enum
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
 from refasync.sync import registry
 
-__all__ = ("SyncHook", "SyncPoint", "SyncPrimitive", "get_sync_hook", "installed", "report",
-           "report_deferred", "set_sync_hook")
+__all__ = (
+    "SyncHook",
+    "SyncPoint",
+    "SyncPrimitive",
+    "get_sync_hook",
+    "installed",
+    "report",
+    "report_deferred",
+    "set_sync_hook",
+)
 
 
 class SyncPoint(enum.Enum):

@@ -3,13 +3,12 @@
 
 from __future__ import annotations
 
+import _thread
 import os
 from collections import deque
 from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Protocol
-
-import _thread
 
 from refasync.sync import hooks, registry
 from refasync.sync.hooks import SyncPoint
@@ -36,8 +35,12 @@ class RawLock(Protocol):
 
     def __enter__(self) -> bool: ...
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None: ...
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
 
 
 class Lock:
@@ -166,8 +169,12 @@ class Completing:
         lock.raw.acquire()
         self._pending = interrupt
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         lock = self._owner
         interrupt, self._pending = self._pending, None
         lock.raw.release()
@@ -194,7 +201,8 @@ class HeldAtFork:
             f"lock {self._name!r} {self._why} (pid {os.getpid()} is the child): the state "
             "it guards may be half-changed, so this operation fails instead of waiting "
             "for a thread that does not exist here. Fork outside refasync operations, or "
-            "make new channels, tasks and pools in the child")
+            "make new channels, tasks and pools in the child"
+        )
 
     def release(self) -> None:
         pass
@@ -205,8 +213,12 @@ class HeldAtFork:
     def __enter__(self) -> bool:
         return self.acquire()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         pass
 
 

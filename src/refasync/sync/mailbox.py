@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import queue as _stdlib_queue
-from typing import Callable, Generic, TypeVar
+from collections.abc import Callable
+from typing import Generic, TypeVar
 
 __all__ = ("Mailbox",)
 

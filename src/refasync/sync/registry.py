@@ -7,10 +7,9 @@ less without one).
 
 from __future__ import annotations
 
+import _thread
 import weakref
 from typing import TYPE_CHECKING
-
-import _thread
 
 if TYPE_CHECKING:
     from refasync.sync.locks import Lock

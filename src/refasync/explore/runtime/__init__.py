@@ -8,5 +8,16 @@ from .run import Run, RunResult
 from .session import Session
 from .threads import ThreadRecord, current_record
 
-__all__ = ("EVERYTHING", "Model", "StdlibCondition", "StdlibLock", "Run", "RunResult", "Session",
-           "ThreadRecord", "current_record", "step_object", "touched_object")
+__all__ = (
+    "EVERYTHING",
+    "Model",
+    "StdlibCondition",
+    "StdlibLock",
+    "Run",
+    "RunResult",
+    "Session",
+    "ThreadRecord",
+    "current_record",
+    "step_object",
+    "touched_object",
+)

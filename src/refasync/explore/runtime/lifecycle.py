@@ -16,7 +16,7 @@ import os
 import sys
 import threading
 import traceback
-from typing import Callable
+from collections.abc import Callable
 
 from ...thread import TerminatableThread
 from ...util import Blocked, SyncPoint, SyncPrimitive
@@ -103,8 +103,7 @@ class Lifecycle(Model):
         return self._records.get(id(thread))
 
     def _register(self, thread: threading.Thread, user: bool) -> ThreadRecord:
-        record = ThreadRecord(self, len(self.threads), thread, user,
-                              DirectorCondition(self._guard))
+        record = ThreadRecord(self, len(self.threads), thread, user, DirectorCondition(self._guard))
         self.threads.append(record)
         self._records[id(thread)] = record
         self._touching.update((THREADS, id(thread)))
@@ -160,8 +159,9 @@ class Lifecycle(Model):
 
     # -- threads waiting --
 
-    def join_thread(self, me: ThreadRecord, thread: threading.Thread,
-                    timeout: float | None) -> bool | None:
+    def join_thread(
+        self, me: ThreadRecord, thread: threading.Thread, timeout: float | None
+    ) -> bool | None:
         """Park ``me`` until ``thread`` ended, or until ``timeout`` virtual seconds
         passed. :return: True (it ended), False (timed out), or None (the run was given
         up: the caller joins for real)."""
@@ -195,10 +195,14 @@ class Lifecycle(Model):
         for t in self.threads:
             if t.state == "done" or t.thread.ident not in frames:
                 continue
-            stack = [f for f in traceback.extract_stack(frames[t.thread.ident])
-                     if not _machinery(f.filename)]
-            parts.append(f"--- thread {t.label} ---\n"
-                         + "".join(traceback.format_list(stack[-12:])))
+            stack = [
+                f
+                for f in traceback.extract_stack(frames[t.thread.ident])
+                if not _machinery(f.filename)
+            ]
+            parts.append(
+                f"--- thread {t.label} ---\n" + "".join(traceback.format_list(stack[-12:]))
+            )
         return "".join(parts)
 
     def abandon(self) -> None:
@@ -228,4 +232,3 @@ class Lifecycle(Model):
         with self.cv:
             self.cv.wait_for(lambda: all(t.state == "done" for t in self.threads), seconds)
             return [t for t in self.threads if t.state != "done"]
-

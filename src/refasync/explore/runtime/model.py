@@ -11,14 +11,22 @@ spuriously or interrupts it; a thread joining another may run once that thread e
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from ...util import Blocked, HSCondition, Lock, SyncPoint, SyncPrimitive
 from ..schedule import Choice, is_preemption
 from ..settings import Settings
 from .threads import Joining, ThreadRecord, TimedAcquire, lock_of
 
-__all__ = ("EVERYTHING", "THREADS", "Model", "StdlibCondition", "StdlibLock", "step_object", "touched_object")
+__all__ = (
+    "EVERYTHING",
+    "THREADS",
+    "Model",
+    "StdlibCondition",
+    "StdlibLock",
+    "step_object",
+    "touched_object",
+)
 
 
 class StdlibLock(Lock):
@@ -81,8 +89,12 @@ class Model:
                     # The standard library's waits never wake spuriously.
                     if self.spurious and not isinstance(primitive.condition, StdlibCondition):
                         out.append(Choice(t.tid, "spurious"))
-                if faults and t.interruptible and not primitive.notified() \
-                        and not isinstance(primitive.condition, StdlibCondition):
+                if (
+                    faults
+                    and t.interruptible
+                    and not primitive.notified()
+                    and not isinstance(primitive.condition, StdlibCondition)
+                ):
                     out.append(Choice(t.tid, "fault"))
             elif point is SyncPoint.JOIN:
                 if self._ended(primitive):
@@ -104,11 +116,11 @@ class Model:
         deadlines = [self.threads[c.tid].deadline for c in out if c.kind == "timeout"]
         if deadlines:
             first = min(d for d in deadlines if d is not None)
-            out = [c for c in out if c.kind != "timeout"
-                   or self.threads[c.tid].deadline == first]
+            out = [c for c in out if c.kind != "timeout" or self.threads[c.tid].deadline == first]
         # A poller that yielded runs only when no other thread can.
-        polling = {t.tid for t in self.threads
-                   if t.state == "parked" and t.point is SyncPoint.YIELD}
+        polling = {
+            t.tid for t in self.threads if t.state == "parked" and t.point is SyncPoint.YIELD
+        }
         if polling and any(c.kind == "run" and c.tid not in polling for c in out):
             out = [c for c in out if c.tid not in polling]
         return out
@@ -150,9 +162,14 @@ class Model:
 
     def waiting_on(self, condition: HSCondition) -> int:
         """:return: how many parked threads wait on ``condition``, not notified."""
-        return sum(1 for t in self.threads if t.state == "parked"
-                   and isinstance(t.primitive, Blocked) and t.primitive.condition is condition
-                   and not t.primitive.notified())
+        return sum(
+            1
+            for t in self.threads
+            if t.state == "parked"
+            and isinstance(t.primitive, Blocked)
+            and t.primitive.condition is condition
+            and not t.primitive.notified()
+        )
 
     def in_flight(self, lock: Lock) -> int:
         """:return: how many parked threads are on their way into ``lock``."""
@@ -161,11 +178,16 @@ class Model:
             if t.state != "parked":
                 continue
             primitive = t.primitive
-            if t.point in (SyncPoint.ACQUIRE, SyncPoint.TRY_ACQUIRE, SyncPoint.RELEASE) \
-                    and lock_of(primitive) is lock:  # RELEASE: maybe a notified waiter not yet blocked
+            if (
+                t.point in (SyncPoint.ACQUIRE, SyncPoint.TRY_ACQUIRE, SyncPoint.RELEASE)
+                and lock_of(primitive) is lock
+            ):  # RELEASE: maybe a notified waiter not yet blocked
                 count += 1
-            elif (isinstance(primitive, Blocked) and primitive.condition.lock is lock
-                  and primitive.notified()):
+            elif (
+                isinstance(primitive, Blocked)
+                and primitive.condition.lock is lock
+                and primitive.notified()
+            ):
                 count += 1
         return count
 
@@ -184,21 +206,26 @@ class Model:
             if t.point is SyncPoint.ACQUIRE:
                 holder = self.owners.get(id(lock_of(primitive)))
                 held = f" held by {names[holder]}" if holder is not None else " (free)"
-                timeout = f", timeout {primitive.timeout}" \
-                    if isinstance(primitive, TimedAcquire) else ""
+                timeout = (
+                    f", timeout {primitive.timeout}" if isinstance(primitive, TimedAcquire) else ""
+                )
                 lines.append(f"  {names[t.tid]} waits for lock {what}{held}{timeout}")
             elif t.point is SyncPoint.BLOCK and isinstance(primitive, Blocked):
                 timeout = "" if primitive.timeout is None else f", timeout {primitive.timeout}"
                 state = "notified" if primitive.notified() else "not notified"
                 condition = primitive.condition
-                what = condition.describe() if isinstance(condition, StdlibCondition) \
+                what = (
+                    condition.describe()
+                    if isinstance(condition, StdlibCondition)
                     else f"condition {what}"
+                )
                 lines.append(f"  {names[t.tid]} waits on {what} ({state}{timeout})")
             elif t.point is SyncPoint.JOIN:
                 lines.append(f"  {names[t.tid]} joins {what}")
             else:
-                lines.append(f"  {names[t.tid]} {t.state} at {t.point.value if t.point else '?'}"
-                             f" {what}")
+                lines.append(
+                    f"  {names[t.tid]} {t.state} at {t.point.value if t.point else '?'} {what}"
+                )
         return "\n".join(lines)
 
 

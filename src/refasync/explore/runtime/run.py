@@ -13,10 +13,10 @@ deadline), so an explored run never sleeps.
 
 from __future__ import annotations
 
-import threading
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from ...util import Lock, SyncPoint, SyncPrimitive
 from ..errors import Abandoned, Divergence, InjectedFault
@@ -41,8 +41,16 @@ _POLL_S = 0.002
 # from one acquisition to the next, which halves the tree; a bug that needs a switch
 # between a release and the next acquisition (e.g. a waiter registering after it let go
 # of the lock) is then left to random and pct.
-_SWITCH_POINTS = frozenset({SyncPoint.ACQUIRE, SyncPoint.TRY_ACQUIRE, SyncPoint.YIELD,
-                            SyncPoint.BLOCK, SyncPoint.THREAD_START, SyncPoint.JOIN})
+_SWITCH_POINTS = frozenset(
+    {
+        SyncPoint.ACQUIRE,
+        SyncPoint.TRY_ACQUIRE,
+        SyncPoint.YIELD,
+        SyncPoint.BLOCK,
+        SyncPoint.THREAD_START,
+        SyncPoint.JOIN,
+    }
+)
 
 # Points at which the running thread touches an object other threads may be waiting for
 # (it lets a lock go, notifies, or leaves or re-enters a condition's lock): the step's
@@ -120,7 +128,8 @@ class Run(Lifecycle):
             if point in _TOUCHING:
                 self._touching.add(touched_object(primitive))
             if point not in _SWITCH_POINTS and not (
-                    point is SyncPoint.RELEASE and self.switch_on_release):
+                point is SyncPoint.RELEASE and self.switch_on_release
+            ):
                 self._trace(me, point, primitive, "")
                 return None
             me.park_at(point, primitive, self.now)
@@ -138,10 +147,12 @@ class Run(Lifecycle):
         """:return: whether the run was abandoned (cv held)."""
         return self.abandoned
 
-    def _trace(self, me: ThreadRecord, point: SyncPoint, primitive: SyncPrimitive,
-               choice: str) -> None:
-        self.events.append(Event(self.steps, me.label, point.value, primitive.name,
-                                 self.now, choice))
+    def _trace(
+        self, me: ThreadRecord, point: SyncPoint, primitive: SyncPrimitive, choice: str
+    ) -> None:
+        self.events.append(
+            Event(self.steps, me.label, point.value, primitive.name, self.now, choice)
+        )
 
     # -- the director --
 
@@ -166,8 +177,11 @@ class Run(Lifecycle):
         t = self.threads[choice.tid]
         self._trace(t, t.point or SyncPoint.ACQUIRE, t.primitive or t.thread, str(choice))
         lock = lock_of(t.primitive)
-        if choice.kind == "run" and t.point in (SyncPoint.ACQUIRE, SyncPoint.TRY_ACQUIRE) \
-                and id(lock) not in self.owners:
+        if (
+            choice.kind == "run"
+            and t.point in (SyncPoint.ACQUIRE, SyncPoint.TRY_ACQUIRE)
+            and id(lock) not in self.owners
+        ):
             assert isinstance(lock, Lock)
             self.owners[id(lock)] = t.tid
             self.locks[id(lock)] = lock
@@ -227,13 +241,19 @@ class Run(Lifecycle):
             options = self.options()
             if not options:
                 self.failure_kind = "deadlock"
-                self.failure = "deadlock: no thread can run and no timeout can fire\n" \
-                    + self.wait_for_graph() + "\n" + self.stacks()
+                self.failure = (
+                    "deadlock: no thread can run and no timeout can fire\n"
+                    + self.wait_for_graph()
+                    + "\n"
+                    + self.stacks()
+                )
                 return
             if self.steps >= self.max_steps:
                 self.failure_kind = "livelock"
-                self.failure = (f"livelock: still running after {self.max_steps} steps "
-                                f"(step bound)\n" + self.wait_for_graph())
+                self.failure = (
+                    f"livelock: still running after {self.max_steps} steps "
+                    f"(step bound)\n" + self.wait_for_graph()
+                )
                 return
             try:
                 choice = self.strategy.choose(self, options)
@@ -249,6 +269,15 @@ class Run(Lifecycle):
             self.steps += 1
 
     def result(self) -> RunResult:
-        return RunResult(self.choices, self.events, self.failure, self.failure_kind,
-                         self.steps, self.preemptions, len(self.threads),
-                         self.preempt_steps, self.touched, self.counted)
+        return RunResult(
+            self.choices,
+            self.events,
+            self.failure,
+            self.failure_kind,
+            self.steps,
+            self.preemptions,
+            len(self.threads),
+            self.preempt_steps,
+            self.touched,
+            self.counted,
+        )

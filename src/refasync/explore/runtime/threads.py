@@ -17,16 +17,30 @@ from ...util import Blocked, Lock, SyncPoint, SyncPrimitive
 if TYPE_CHECKING:
     from .lifecycle import Lifecycle
 
-__all__ = ("POLL", "Joining", "Named", "ThreadRecord", "TimedAcquire", "current_record",
-           "lock_of", "set_current_record")
+__all__ = (
+    "POLL",
+    "Joining",
+    "Named",
+    "ThreadRecord",
+    "TimedAcquire",
+    "current_record",
+    "lock_of",
+    "set_current_record",
+)
 
 
 class ThreadRecord:
     """The director's record of one controlled thread. Guarded by the run's ``cv``,
     except ``run`` and ``user``, which never change."""
 
-    def __init__(self, run: Lifecycle, tid: int, thread: threading.Thread, user: bool,
-                 wakeup: threading.Condition) -> None:
+    def __init__(
+        self,
+        run: Lifecycle,
+        tid: int,
+        thread: threading.Thread,
+        user: bool,
+        wakeup: threading.Condition,
+    ) -> None:
         self.run = run
         self.wakeup = wakeup  # the thread parks on it; the director notifies it
         self.tid = tid
@@ -50,8 +64,9 @@ class ThreadRecord:
     def park_at(self, point: SyncPoint, primitive: SyncPrimitive, now: float) -> None:
         """Record that the thread parks at ``point`` (cv held)."""
         self.point, self.primitive = point, primitive
-        timeout = primitive.timeout \
-            if isinstance(primitive, (Blocked, Joining, TimedAcquire)) else None
+        timeout = (
+            primitive.timeout if isinstance(primitive, (Blocked, Joining, TimedAcquire)) else None
+        )
         self.deadline = None if timeout is None else now + timeout
         self.state = "parked"
         self.go = False

@@ -17,8 +17,8 @@ import re
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from types import FrameType
-from typing import Sequence
 
 from .threads import ThreadRecord
 
@@ -46,7 +46,7 @@ def _os_state(thread: threading.Thread) -> tuple[str, int] | None:
             text = f.read()
     except (OSError, ValueError):
         return None
-    fields = text[text.rfind(")") + 2:].split()
+    fields = text[text.rfind(")") + 2 :].split()
     if len(fields) < 13 or not (fields[11].isdigit() and fields[12].isdigit()):
         return None
     return fields[0], int(fields[11]) + int(fields[12])  # state, utime + stime
@@ -72,9 +72,11 @@ class Watch:
         now = _wall_clock()
         if now - self.started > self.stall_s:
             where = "; ".join(f"{t.label} at {describe_blocking(t.thread)[1]}" for t in busy)
-            return (f"uncontrolled blocking: {where}: ran {self.stall_s} s without reaching "
-                    f"a scheduling point (a long computation, or a wait outside the "
-                    f"explorer's control)")
+            return (
+                f"uncontrolled blocking: {where}: ran {self.stall_s} s without reaching "
+                f"a scheduling point (a long computation, or a wait outside the "
+                f"explorer's control)"
+            )
         if now < self._next_sample:
             return None
         self._next_sample = now + SAMPLE_S
@@ -92,10 +94,12 @@ class Watch:
                 self._asleep[t.tid] = (used, now)
             elif now - previous[1] >= self.blocked_s:
                 what, site = describe_blocking(t.thread)
-                return (f"uncontrolled blocking: {t.label} is blocked at {site} on {what}, "
-                        f"which the explorer does not control (an object created outside "
-                        f"the explored body, or through a name bound before it, such as "
-                        f"`from threading import Lock`)")
+                return (
+                    f"uncontrolled blocking: {t.label} is blocked at {site} on {what}, "
+                    f"which the explorer does not control (an object created outside "
+                    f"the explored body, or through a name bound before it, such as "
+                    f"`from threading import Lock`)"
+                )
         return None
 
 
@@ -139,7 +143,8 @@ def _resolve(frame: FrameType, dotted: str) -> object | None:
 
 def _blocks(value: object) -> bool:
     return isinstance(value, threading.Thread) or any(
-        callable(getattr(value, method, None)) for method in ("acquire", "wait", "get"))
+        callable(getattr(value, method, None)) for method in ("acquire", "wait", "get")
+    )
 
 
 def _kind(value: object) -> str:

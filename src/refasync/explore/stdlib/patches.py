@@ -30,8 +30,8 @@ import queue
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from types import FrameType
-from typing import Callable, Iterator
 
 from ...thread import TerminatableThread
 from ..errors import Abandoned
@@ -52,10 +52,12 @@ _real_join = threading.Thread.join
 _real_is_alive = threading.Thread.is_alive
 _RealCondition = threading.Condition
 _real_wait = _RealCondition.wait
-_REAL_FACTORIES = ((threading, "Lock", threading.Lock, ControlledLock),
-                   (threading, "RLock", threading.RLock, ControlledRLock),
-                   (threading, "Condition", _RealCondition, ControlledCondition),
-                   (queue, "SimpleQueue", queue.SimpleQueue, ControlledSimpleQueue))
+_REAL_FACTORIES = (
+    (threading, "Lock", threading.Lock, ControlledLock),
+    (threading, "RLock", threading.RLock, ControlledRLock),
+    (threading, "Condition", _RealCondition, ControlledCondition),
+    (queue, "SimpleQueue", queue.SimpleQueue, ControlledSimpleQueue),
+)
 
 # Frames of the standard library's threading and queue modules: the object a controlled
 # thread creates or waits on is described by the outermost of them.
@@ -109,18 +111,28 @@ class _Factory(type):
     def __instancecheck__(cls, instance: object) -> bool:
         real = cls.real
         return isinstance(instance, cls.controlled) or (
-            isinstance(real, type) and isinstance(instance, real))
+            isinstance(real, type) and isinstance(instance, real)
+        )
 
 
 def _factory(kind: str, real: Callable[..., object], controlled: type) -> type:
-    return _Factory(kind.rpartition(".")[2], (), {
-        "kind": kind, "real": real, "controlled": controlled,
-        "__module__": kind.rpartition(".")[0], "__doc__": getattr(real, "__doc__", None)})
+    return _Factory(
+        kind.rpartition(".")[2],
+        (),
+        {
+            "kind": kind,
+            "real": real,
+            "controlled": controlled,
+            "__module__": kind.rpartition(".")[0],
+            "__doc__": getattr(real, "__doc__", None),
+        },
+    )
 
 
 _FACTORIES: list[tuple[object, str, object]] = [
     (module, name, _factory(f"{module.__name__}.{name}", real, controlled))
-    for module, name, real, controlled in _REAL_FACTORIES]
+    for module, name, real, controlled in _REAL_FACTORIES
+]
 
 
 # -- virtual time ----------------------------------------------------------------------
@@ -141,6 +153,7 @@ def _virtual(real: Callable[[], float], offset: float) -> Callable[[], float]:
     def clock() -> float:
         now = _virtual_now()
         return real() if now is None else offset + now
+
     clock.__name__ = real.__name__
     clock.__doc__ = real.__doc__
     return clock
@@ -150,6 +163,7 @@ def _virtual_ns(real: Callable[[], int], offset: float) -> Callable[[], int]:
     def clock() -> int:
         now = _virtual_now()
         return real() if now is None else round((offset + now) * 1e9)
+
     clock.__name__ = real.__name__
     clock.__doc__ = real.__doc__
     return clock
@@ -218,14 +232,21 @@ def _starting_a_thread(frame: FrameType | None) -> bool:
 
 def _uncontrolled_wait(condition: threading.Condition, timeout: float | None = None) -> bool:
     record = current_record()
-    if record is None or (timeout is not None and timeout <= 0) \
-            or _starting_a_thread(sys._getframe(1)):
+    if (
+        record is None
+        or (timeout is not None and timeout <= 0)
+        or _starting_a_thread(sys._getframe(1))
+    ):
         return _real_wait(condition, timeout)
     what, site = describe_frame(sys._getframe(1))
-    record.run.fail("uncontrolled", (
-        f"uncontrolled blocking: {record.label} would block at {site} on {what}, which "
-        f"the explorer does not control (created outside the explored body, or through "
-        f"a name bound before it, such as `from threading import Condition`)"))
+    record.run.fail(
+        "uncontrolled",
+        (
+            f"uncontrolled blocking: {record.label} would block at {site} on {what}, which "
+            f"the explorer does not control (created outside the explored body, or through "
+            f"a name bound before it, such as `from threading import Condition`)"
+        ),
+    )
     raise Abandoned()
 
 
@@ -254,8 +275,11 @@ def _replacements(stdlib: bool) -> list[tuple[object, str, object]]:
         (time, "time_ns", _virtual_ns(time.time_ns, VIRTUAL_EPOCH)),
         (time, "perf_counter_ns", _virtual_ns(time.perf_counter_ns, 0.0)),
     ]
-    out += [(module, name, monotonic) for module, name in ((threading, "_time"), (queue, "time"))
-            if getattr(module, name, None) is _real_monotonic]
+    out += [
+        (module, name, monotonic)
+        for module, name in ((threading, "_time"), (queue, "time"))
+        if getattr(module, name, None) is _real_monotonic
+    ]
     return out
 
 
@@ -267,8 +291,10 @@ def installed(stdlib: bool) -> Iterator[None]:
     :raise RuntimeError: if another run's are in place (one exploration at a time)
     """
     if not _exclusive.acquire(False):
-        raise RuntimeError("refasync.explore runs one exploration at a time per process "
-                           "(explore() was called while another run was on)")
+        raise RuntimeError(
+            "refasync.explore runs one exploration at a time per process "
+            "(explore() was called while another run was on)"
+        )
     saved: list[tuple[object, str, object]] = []
     try:
         for owner, name, replacement in _replacements(stdlib):

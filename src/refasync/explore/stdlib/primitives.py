@@ -15,12 +15,12 @@ library's.
 
 from __future__ import annotations
 
+import _thread
 import queue
 import threading
 from collections import deque
-from typing import Callable, Generic, TypeVar
-
-import _thread
+from collections.abc import Callable
+from typing import Generic, TypeVar
 
 from ... import util
 from ...util import Blocked, Lock, SyncPoint

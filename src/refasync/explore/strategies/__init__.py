@@ -15,16 +15,30 @@ from .pct import PCTStrategy, pct_bound
 from .random import RandomStrategy
 from .replay import ReplayStrategy
 
-__all__ = ("NAMES", "P_FAULT", "P_SPURIOUS", "P_TIMEOUT", "SHARD_DEPTH", "DFSStrategy",
-           "PCTStrategy", "RandomStrategy", "ReplayStrategy", "Strategy", "StrategyBase",
-           "make_strategy", "pct_bound", "side_choice")
+__all__ = (
+    "NAMES",
+    "P_FAULT",
+    "P_SPURIOUS",
+    "P_TIMEOUT",
+    "SHARD_DEPTH",
+    "DFSStrategy",
+    "PCTStrategy",
+    "RandomStrategy",
+    "ReplayStrategy",
+    "Strategy",
+    "StrategyBase",
+    "make_strategy",
+    "pct_bound",
+    "side_choice",
+)
 
 #: The search strategies :func:`refasync.explore.explore` accepts by name.
 NAMES = ("random", "pct", "dfs")
 
 
-def make_strategy(name: str, *, seed: int, depth: int, preemptions: int,
-                  shard: tuple[int, int]) -> Strategy:
+def make_strategy(
+    name: str, *, seed: int, depth: int, preemptions: int, shard: tuple[int, int]
+) -> Strategy:
     """:return: the strategy ``name`` (one of NAMES) for one exploration."""
     if name == "random":
         return RandomStrategy(seed, shard)

@@ -61,8 +61,9 @@ class DFSStrategy(StrategyBase):
     branches are pending (or SHARD_DEPTH * n schedules ran), deal them out round-robin,
     and explore their own."""
 
-    def __init__(self, preemptions: int, shard: tuple[int, int] = (0, 1),
-                 reduction: str = "dpor") -> None:
+    def __init__(
+        self, preemptions: int, shard: tuple[int, int] = (0, 1), reduction: str = "dpor"
+    ) -> None:
         if reduction not in REDUCTIONS:
             raise ValueError(f"reduction must be one of {REDUCTIONS}, got {reduction!r}")
         self.bound = preemptions
@@ -89,7 +90,7 @@ class DFSStrategy(StrategyBase):
         if self.finished:
             return False
         if self.started:
-            del self.stack[self.steps:]
+            del self.stack[self.steps :]
             if self.shared:
                 self._deal()
             if not self._next_prefix():
@@ -106,9 +107,11 @@ class DFSStrategy(StrategyBase):
         if i < len(self.prefix):
             node = self.stack[i]
             if options != node.options:
-                raise Divergence(f"step {i}: the options are {format_schedule(options)}, "
-                                 f"but were {format_schedule(node.options)} when this "
-                                 f"path was first run")
+                raise Divergence(
+                    f"step {i}: the options are {format_schedule(options)}, "
+                    f"but were {format_schedule(node.options)} when this "
+                    f"path was first run"
+                )
             choice = self.prefix[i]
             self.asleep = self._asleep(node, choice) if self.reduction != "none" else []
         elif self.redundant:
@@ -116,8 +119,11 @@ class DFSStrategy(StrategyBase):
         else:
             # The choices not covered already, within the bound (a thread that could run
             # may be asleep: then a timeout, a spurious wake-up or a fault preempts it).
-            awake = [c for c in options if c not in sleep
-                     and self.preempted + run.is_preemption(c, options) <= self.bound]
+            awake = [
+                c
+                for c in options
+                if c not in sleep and self.preempted + run.is_preemption(c, options) <= self.bound
+            ]
             if not awake:
                 self.redundant = True
                 return run.default(options)
@@ -126,8 +132,9 @@ class DFSStrategy(StrategyBase):
                 todo = [c for c in options if c.kind in _OUTCOMES and c != choice]
             else:
                 todo = [c for c in options if c != choice]
-            self.stack.append(Node(options, choice, [choice], todo, sleep,
-                                   self.preempted, run.last))
+            self.stack.append(
+                Node(options, choice, [choice], todo, sleep, self.preempted, run.last)
+            )
             self.asleep = sleep
         if run.is_preemption(choice, options):
             self.preempted += 1
@@ -143,8 +150,11 @@ class DFSStrategy(StrategyBase):
         step (the switch to ``choice``'s thread), and nothing more later: ``d`` covered
         it if that is no more than ``choice`` costs here."""
         cost = is_preemption(node.last, choice, node.options)
-        return node.sleep + [d for d in node.done[:-1] if (d not in node.parked)
-                             + is_preemption(node.last, d, node.options) <= cost]
+        return node.sleep + [
+            d
+            for d in node.done[:-1]
+            if (d not in node.parked) + is_preemption(node.last, d, node.options) <= cost
+        ]
 
     def _sleep_after(self, run: Run, i: int, options: list[Choice]) -> list[Choice]:
         """:return: the sleep set at step ``i``: the choices asleep during step ``i - 1``
@@ -154,14 +164,19 @@ class DFSStrategy(StrategyBase):
             return []
         ran = run.choices[i - 1].tid
         touched = run.touched[i - 1]
-        return [c for c in self.asleep if c in options and c.tid != ran
-                and not dependent(run.may_touch(c), touched)]
+        return [
+            c
+            for c in self.asleep
+            if c in options and c.tid != ran and not dependent(run.may_touch(c), touched)
+        ]
 
     def end_run(self, run: Run) -> bool:
         self.steps = run.steps
         if run.failure is None and run.steps < len(self.prefix):
-            raise Divergence(f"step {run.steps}: the run ended, but its path went on to "
-                             f"step {len(self.prefix)} when it was first run")
+            raise Divergence(
+                f"step {run.steps}: the run ended, but its path went on to "
+                f"step {len(self.prefix)} when it was first run"
+            )
         self._note_parked(run)
         if self.reduction == "dpor":
             self._add_races(run)
@@ -170,12 +185,15 @@ class DFSStrategy(StrategyBase):
     def _note_parked(self, run: Run) -> None:
         """Note, at each node of the run, whether the thread its choice ran could not
         run right after (it blocked, or ended as the run's last step)."""
-        for i, node in enumerate(self.stack[:run.steps]):
+        for i, node in enumerate(self.stack[: run.steps]):
             if node.chosen in node.parked:
                 continue
-            if i + 1 == run.steps and run.failure is None \
-                    or i + 1 < len(self.stack) \
-                    and Choice(node.chosen.tid) not in self.stack[i + 1].options:
+            if (
+                i + 1 == run.steps
+                and run.failure is None
+                or i + 1 < len(self.stack)
+                and Choice(node.chosen.tid) not in self.stack[i + 1].options
+            ):
                 node.parked.append(node.chosen)
 
     # -- dpor --
@@ -188,8 +206,10 @@ class DFSStrategy(StrategyBase):
         start = max(0, len(self.prefix) - 1)
         for race in [*order.races(start), *self._acquisitions(order, run, start)]:
             second = self.stack[race.second].chosen
-            if second not in self.stack[race.first].options or second.tid in order.tids[
-                    race.first + 1:race.second]:
+            if (
+                second not in self.stack[race.first].options
+                or second.tid in order.tids[race.first + 1 : race.second]
+            ):
                 race = self._taking(order, race, run)  # the second step was not pending
             at, wanted = self._reversal(order, race)
             if wanted is None:
@@ -229,12 +249,20 @@ class DFSStrategy(StrategyBase):
         second step takes (a release), the race with the step that took it: a lock's
         critical sections are reversed where one of them began."""
         shared = run.touched[race.first] & run.touched[race.second]
-        if EVERYTHING in run.touched[race.first] | run.touched[race.second] \
-                or run.starts[race.first] in shared:
+        if (
+            EVERYTHING in run.touched[race.first] | run.touched[race.second]
+            or run.starts[race.first] in shared
+        ):
             return race
         t = order.tids[race.first]
-        took = next((a for a in range(race.first - 1, -1, -1)
-                     if order.tids[a] == t and run.starts[a] in shared), None)
+        took = next(
+            (
+                a
+                for a in range(race.first - 1, -1, -1)
+                if order.tids[a] == t and run.starts[a] in shared
+            ),
+            None,
+        )
         if took is None:
             return race
         return Race(took, race.second, order.initials(took, race.second))
@@ -250,8 +278,7 @@ class DFSStrategy(StrategyBase):
         if covered or wanted is not None:
             return race.first, wanted
         second = self.stack[race.second].chosen
-        before = max((k for k in range(race.second) if order.tids[k] == second.tid),
-                     default=-1)
+        before = max((k for k in range(race.second) if order.tids[k] == second.tid), default=-1)
         for k in range(race.first - 1, before, -1):
             covered, wanted = self._wanted(self.stack[k], [second])
             if covered or wanted is not None:
@@ -267,8 +294,11 @@ class DFSStrategy(StrategyBase):
         covered = set(node.done + node.todo + node.sleep + node.foreign + node.beyond)
         candidates: list[Choice] = []
         for c in initials:
-            these = [c] if c in node.options else [o for o in node.options
-                                                   if o.tid == c.tid and o.kind == "timeout"]
+            these = (
+                [c]
+                if c in node.options
+                else [o for o in node.options if o.tid == c.tid and o.kind == "timeout"]
+            )
             if covered.intersection(these):
                 return True, None
             candidates.extend(these)
@@ -301,8 +331,7 @@ class DFSStrategy(StrategyBase):
                 option = node.todo.pop(0)
                 if option in node.done or option in node.sleep or option in node.beyond:
                     continue
-                if node.preemptions + is_preemption(node.last, option, node.options) \
-                        > self.bound:
+                if node.preemptions + is_preemption(node.last, option, node.options) > self.bound:
                     node.beyond.append(option)
                     self.bounded += 1
                     continue
@@ -310,8 +339,9 @@ class DFSStrategy(StrategyBase):
                 node.chosen = option
                 self.prefix = [x.chosen for x in self.stack]
                 return True
-            self.pruned += len(set(node.options) - set(node.done) - set(node.foreign)
-                               - set(node.beyond))
+            self.pruned += len(
+                set(node.options) - set(node.done) - set(node.foreign) - set(node.beyond)
+            )
             self.stack.pop()
         return False
 
@@ -322,10 +352,16 @@ class DFSStrategy(StrategyBase):
 
     def state(self) -> dict[str, object]:
         """:return: the search after its last run, as JSON data (see :meth:`restore`)."""
-        return {"started": self.started, "finished": self.finished, "shared": self.shared,
-                "shared_runs": self.shared_runs,
-                "steps": self.steps, "pruned": self.pruned, "bounded": self.bounded,
-                "stack": [_node_state(node) for node in self.stack]}
+        return {
+            "started": self.started,
+            "finished": self.finished,
+            "shared": self.shared,
+            "shared_runs": self.shared_runs,
+            "steps": self.steps,
+            "pruned": self.pruned,
+            "bounded": self.bounded,
+            "stack": [_node_state(node) for node in self.stack],
+        }
 
     def restore(self, fields: Fields) -> None:
         """Resume the search :meth:`state` described (after that run's ``end_run``).
@@ -345,22 +381,36 @@ class DFSStrategy(StrategyBase):
 
 
 def _node_state(node: Node) -> dict[str, object]:
-    return {"options": format_schedule(node.options), "chosen": str(node.chosen),
-            "done": format_schedule(node.done), "todo": format_schedule(node.todo),
-            "sleep": format_schedule(node.sleep), "foreign": format_schedule(node.foreign),
-            "beyond": format_schedule(node.beyond), "parked": format_schedule(node.parked),
-            "preemptions": node.preemptions,
-            "last": node.last}
+    return {
+        "options": format_schedule(node.options),
+        "chosen": str(node.chosen),
+        "done": format_schedule(node.done),
+        "todo": format_schedule(node.todo),
+        "sleep": format_schedule(node.sleep),
+        "foreign": format_schedule(node.foreign),
+        "beyond": format_schedule(node.beyond),
+        "parked": format_schedule(node.parked),
+        "preemptions": node.preemptions,
+        "last": node.last,
+    }
 
 
 def _node_of(fields: Fields) -> Node:
     options = choices(fields, "options")
     if not options or len(set(options)) != len(options):
         raise fields.bad("options", "must be distinct choices, at least one")
-    node = Node(options, choice(fields, "chosen"), choices(fields, "done"),
-                choices(fields, "todo"), choices(fields, "sleep"),
-                fields.integer("preemptions"), None, choices(fields, "foreign"),
-                choices(fields, "beyond"), choices(fields, "parked"))
+    node = Node(
+        options,
+        choice(fields, "chosen"),
+        choices(fields, "done"),
+        choices(fields, "todo"),
+        choices(fields, "sleep"),
+        fields.integer("preemptions"),
+        None,
+        choices(fields, "foreign"),
+        choices(fields, "beyond"),
+        choices(fields, "parked"),
+    )
     last = fields.integer("last", optional=True)
     node.last = None if last < 0 else last
     for name in ("done", "todo", "sleep", "foreign", "beyond", "parked"):

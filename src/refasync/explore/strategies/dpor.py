@@ -12,8 +12,8 @@ happen after it, followed by the second step.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Iterator, Sequence
 
 from ..runtime.model import EVERYTHING
 
@@ -49,7 +49,7 @@ class HappensBefore:
         last_any = [-1] * threads  # per thread: its latest step
         last_everything = [-1] * threads  # per thread: its latest step touching EVERYTHING
         last_on: list[dict[int, int]] = [{} for _ in range(threads)]  # per thread, object
-        for j, (t, objects) in enumerate(zip(self.tids, touched)):
+        for j, (t, objects) in enumerate(zip(self.tids, touched, strict=False)):
             everything = EVERYTHING in objects
             preds: dict[int, int] = {}
             for u in range(threads):
@@ -61,7 +61,7 @@ class HappensBefore:
                     preds[u] = d
             clock = [-1] * threads
             for d in preds.values():
-                clock = [max(x, y) for x, y in zip(clock, self.clocks[d])]
+                clock = [max(x, y) for x, y in zip(clock, self.clocks[d], strict=False)]
             clock[t] = j
             self.clocks.append(clock)
             self.preds.append(preds)
@@ -77,8 +77,9 @@ class HappensBefore:
         for j in range(start, len(self.tids)):
             preds = self.preds[j]
             for u, i in preds.items():
-                if u == self.tids[j] or any(self.clocks[d][u] >= i
-                                            for w, d in preds.items() if w != u):
+                if u == self.tids[j] or any(
+                    self.clocks[d][u] >= i for w, d in preds.items() if w != u
+                ):
                     continue  # the same thread, or i happens before another predecessor
                 yield Race(i, j, self.initials(i, j))
 

@@ -31,8 +31,13 @@ class PCTStrategy(SeededRuns):
     a bug of depth d in a run of n threads and k steps, one run finds it with probability
     at least 1/(n*k^(d-1)). k is learnt: the longest run so far (at least 50)."""
 
-    def __init__(self, seed: int, depth: int, steps_hint: int = FIRST_STEPS_HINT,
-                 shard: tuple[int, int] = (0, 1)) -> None:
+    def __init__(
+        self,
+        seed: int,
+        depth: int,
+        steps_hint: int = FIRST_STEPS_HINT,
+        shard: tuple[int, int] = (0, 1),
+    ) -> None:
         super().__init__(seed, shard)
         self.depth = depth
         self.k = max(1, steps_hint)
@@ -40,8 +45,9 @@ class PCTStrategy(SeededRuns):
         self.start(seed)
 
     def start(self, run_seed: int) -> None:
-        self.change_points = sorted(self.rng.sample(range(1, self.k + 1),
-                                                    min(self.k, max(0, self.depth - 1))))
+        self.change_points = sorted(
+            self.rng.sample(range(1, self.k + 1), min(self.k, max(0, self.depth - 1)))
+        )
         self.priority: dict[int, float] = {}
         self.drops = 0
 

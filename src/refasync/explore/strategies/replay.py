@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from ..errors import Divergence
 from ..schedule import Choice, format_schedule
@@ -29,12 +30,15 @@ class ReplayStrategy(StrategyBase):
             if wanted in options:
                 return wanted
             if self.strict:
-                raise Divergence(f"step {run.steps}: recorded choice {wanted} is not "
-                                 f"available (options {format_schedule(options)})")
+                raise Divergence(
+                    f"step {run.steps}: recorded choice {wanted} is not "
+                    f"available (options {format_schedule(options)})"
+                )
         return run.default(options)
 
     def end_run(self, run: Run) -> bool:
         if self.strict and run.failure is None and run.steps < len(self.choices):
-            raise Divergence(f"step {run.steps}: the run ended, but the schedule has "
-                             f"{len(self.choices)} choices")
+            raise Divergence(
+                f"step {run.steps}: the run ended, but the schedule has {len(self.choices)} choices"
+            )
         return True
