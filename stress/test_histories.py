@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conformance.test_check import run
+from conformance.check_support import run
 from conformance.test_html import HOSTILE, assert_safe_and_complete
 from models.linearizability import Op
 from stress.broken import broken
