@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-tag", action="append", default=[], choices=sorted(TAGS), metavar="TAG",
                         help=f"report cases requiring TAG as n/a without running them ({', '.join(sorted(TAGS))})")
     parser.add_argument("--jobs", type=int, default=min(8, 2 * (os.cpu_count() or 1)),
-                        help="cases run at once (the 'exclusive' timing cases run after the others)")
+                        help="cases run at once (each 'exclusive' timing case runs beside them in a slot of its own)")
     parser.add_argument("--quiescence", type=_positive, default=Timing.quiescence_s, metavar="SECONDS",
                         help="how long an operation may take before it counts as blocked")
     parser.add_argument("--hang-margin", type=_positive, default=Timing.hang_margin_s, metavar="SECONDS",

@@ -176,9 +176,10 @@ def run_case(adapter: Adapter, case: Case, timing: Timing, retries: int = 0) -> 
 
 def run_all(adapter: Adapter, cases: list[Case], jobs: int, timing: Timing, retries: int = 0,
             on_result: Any = None, skip_tags: frozenset[str] = frozenset()) -> list[Result]:
-    """Run the cases, ``jobs`` at a time, then the ``exclusive`` (timing) cases among
-    themselves: they mostly sleep, so they share the machine with each other but not with
-    the others. A case requiring a tag of ``skip_tags`` is not run (not applicable)."""
+    """Run the cases, ``jobs`` at a time; each ``exclusive`` (timing) case runs from the
+    start in a slot of its own, beside them: such a case mostly sleeps, and waiting for a
+    job slot would add its seconds to the run. A case requiring a tag of ``skip_tags`` is
+    not run (not applicable)."""
     results: dict[str, Result] = {}
     lock = threading.Lock()
 
@@ -190,9 +191,13 @@ def run_all(adapter: Adapter, cases: list[Case], jobs: int, timing: Timing, retr
         if on_result is not None:
             on_result(result)
 
-    for batch in ([c for c in cases if not c.get("exclusive")], [c for c in cases if c.get("exclusive")]):
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as executor:
-            list(executor.map(one, batch))
+    timed = [c for c in cases if c.get("exclusive")]
+    with ThreadPoolExecutor(max_workers=max(1, len(timed))) as alone, \
+            ThreadPoolExecutor(max_workers=max(1, jobs)) as shared:
+        pending = [alone.submit(one, case) for case in timed]
+        pending += [shared.submit(one, case) for case in cases if not case.get("exclusive")]
+        for future in pending:
+            future.result()
     return [results[c["id"]] for c in cases]
 
 
