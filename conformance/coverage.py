@@ -76,7 +76,6 @@ def _teeth_cell(rule: str, teeth: Teeth) -> str:
         assert isinstance(found, list)
         cells.append(f"`{name}`: " + (f"{len(found)} ({', '.join(f'`{c}`' for c in found[:3])}"
                                        f"{', ...' if len(found) > 3 else ''})" if found else "MISSED"))
-        
     return "; ".join(cells)
 
 

@@ -17,9 +17,9 @@ from conformance.drive import Timing, bad_report
 from conformance.runner import (
     DEFAULT_ADAPTER,
     Adapter,
+    grade,
     load_cases,
     load_expected_failures,
-    grade,
     mismatch,
     run_all,
 )
@@ -132,7 +132,7 @@ def test_the_runner_catches_a_broken_implementation(name: str, tmp_path: Path) -
     proc = subprocess.run([sys.executable, "-m", "conformance", "--adapter", adapter, "-k", f"^{case_id}$"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert f"FAIL" in proc.stdout and case_id in proc.stdout, proc.stdout
+    assert "FAIL" in proc.stdout and case_id in proc.stdout, proc.stdout
 
 
 def test_an_unexpected_pass_is_reported(tmp_path: Path) -> None:

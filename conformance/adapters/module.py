@@ -21,7 +21,8 @@ import queue
 import sys
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from conformance import mutations
 from conformance.adapters.operations import JSON, Adapter, Step

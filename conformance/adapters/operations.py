@@ -10,7 +10,8 @@ import importlib
 import queue
 import threading
 import time
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 JSON = Any
 Step = dict[str, Any]
