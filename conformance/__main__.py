@@ -56,27 +56,67 @@ def _positive(text: str) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m conformance", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m conformance", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--adapter", help="the adapter command line (default: refasync's own)")
-    parser.add_argument("--stepwise", action="store_true",
-                        help="the adapter speaks the stepwise protocol (the runner times every step)")
-    parser.add_argument("--expected-failures", type=Path, metavar="FILE",
-                        help="lines 'case-id: reason' of cases this implementation is known to fail")
-    parser.add_argument("--vectors", type=Path, default=VECTORS, help="directory of *.json vector files")
-    parser.add_argument("-k", dest="pattern", help="run only cases whose id, rule or topic matches this regex")
-    parser.add_argument("--skip-tag", action="append", default=[], choices=sorted(TAGS), metavar="TAG",
-                        help=f"report cases requiring TAG as n/a without running them ({', '.join(sorted(TAGS))})")
-    parser.add_argument("--jobs", type=int, default=min(8, 2 * (os.cpu_count() or 1)),
-                        help="cases run at once (the 'exclusive' timing cases run after the others)")
-    parser.add_argument("--quiescence", type=_positive, default=Timing.quiescence_s, metavar="SECONDS",
-                        help="how long an operation may take before it counts as blocked")
-    parser.add_argument("--hang-margin", type=_positive, default=Timing.hang_margin_s, metavar="SECONDS",
-                        help="batch adapters: how long past its case's budget an adapter runs before it "
-                             "is killed")
-    parser.add_argument("--retries", type=int, default=0, choices=range(0, 4), metavar="N",
-                        help="run a failing case up to N more times, doubling the quiescence each time")
+    parser.add_argument(
+        "--stepwise",
+        action="store_true",
+        help="the adapter speaks the stepwise protocol (the runner times every step)",
+    )
+    parser.add_argument(
+        "--expected-failures",
+        type=Path,
+        metavar="FILE",
+        help="lines 'case-id: reason' of cases this implementation is known to fail",
+    )
+    parser.add_argument(
+        "--vectors", type=Path, default=VECTORS, help="directory of *.json vector files"
+    )
+    parser.add_argument(
+        "-k", dest="pattern", help="run only cases whose id, rule or topic matches this regex"
+    )
+    parser.add_argument(
+        "--skip-tag",
+        action="append",
+        default=[],
+        choices=sorted(TAGS),
+        metavar="TAG",
+        help=f"report cases requiring TAG as n/a without running them ({', '.join(sorted(TAGS))})",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=min(8, 2 * (os.cpu_count() or 1)),
+        help="cases run at once (each 'exclusive' timing case runs beside them in a slot of its own)",
+    )
+    parser.add_argument(
+        "--quiescence",
+        type=_positive,
+        default=Timing.quiescence_s,
+        metavar="SECONDS",
+        help="how long an operation may take before it counts as blocked",
+    )
+    parser.add_argument(
+        "--hang-margin",
+        type=_positive,
+        default=Timing.hang_margin_s,
+        metavar="SECONDS",
+        help="batch adapters: how long past its case's budget an adapter runs before it is killed",
+    )
+    parser.add_argument(
+        "--retries",
+        type=int,
+        default=0,
+        choices=range(0, 4),
+        metavar="N",
+        help="run a failing case up to N more times, doubling the quiescence each time",
+    )
     parser.add_argument("--json", type=Path, metavar="REPORT", help="write every outcome here")
-    parser.add_argument("-v", "--verbose", action="store_true", help="print all of the adapter's stderr on failures")
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="print all of the adapter's stderr on failures"
+    )
     args = parser.parse_args(argv)
 
     try:
@@ -87,8 +127,14 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError, re.error) as exc:
         print(f"python -m conformance: {' '.join(str(exc).split())}")
         return 2
-    cases = [c for c in all_cases if pattern is None or pattern.search(c["id"]) or pattern.search(c["rule"])
-             or pattern.search(c["topic"])]
+    cases = [
+        c
+        for c in all_cases
+        if pattern is None
+        or pattern.search(c["id"])
+        or pattern.search(c["rule"])
+        or pattern.search(c["topic"])
+    ]
     unknown = sorted(set(expected) - {c["id"] for c in all_cases})
     if unknown:
         print(f"expected-failures file names cases that do not exist: {', '.join(unknown)}")
@@ -123,19 +169,40 @@ def main(argv: list[str] | None = None) -> int:
             if verdict == "FAIL" and result.stderr.strip():
                 lines = result.stderr.rstrip().splitlines()
                 shown = lines if args.verbose else lines[-STDERR_LINES:]
-                cut = "" if len(shown) == len(lines) else f" (last {len(shown)} of {len(lines)} lines; -v: all)"
+                cut = (
+                    ""
+                    if len(shown) == len(lines)
+                    else f" (last {len(shown)} of {len(lines)} lines; -v: all)"
+                )
                 print(f"        adapter stderr{cut}:")
                 print("\n".join("          " + line for line in shown))
 
-    results = run_all(adapter, cases, args.jobs, timing, args.retries, report, frozenset(args.skip_tag))
+    results = run_all(
+        adapter, cases, args.jobs, timing, args.retries, report, frozenset(args.skip_tag)
+    )
     counts = {v: sum(1 for _, verdict in rows if verdict == v) for v in VERDICTS}
     print("\n".join(family_table(rows)))
-    print(f"{len(results)} cases: {counts['PASS']} passed, {counts['FAIL']} failed, "
-          f"{counts['XFAIL']} expected failures, {counts['XPASS']} unexpected passes, {counts['n/a']} n/a")
+    print(
+        f"{len(results)} cases: {counts['PASS']} passed, {counts['FAIL']} failed, "
+        f"{counts['XFAIL']} expected failures, {counts['XPASS']} unexpected passes, {counts['n/a']} n/a"
+    )
     if args.json:
-        args.json.write_text(json.dumps(
-            [{"id": r.case["id"], "rule": r.case["rule"], "passed": r.passed, "skipped": r.skipped,
-              "problems": r.problems, "report": r.report} for r in results], indent=1))
+        args.json.write_text(
+            json.dumps(
+                [
+                    {
+                        "id": r.case["id"],
+                        "rule": r.case["rule"],
+                        "passed": r.passed,
+                        "skipped": r.skipped,
+                        "problems": r.problems,
+                        "report": r.report,
+                    }
+                    for r in results
+                ],
+                indent=1,
+            )
+        )
     return 1 if counts["FAIL"] or counts["XPASS"] else 0
 
 

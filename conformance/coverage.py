@@ -49,8 +49,14 @@ def project_rules(text: str) -> set[str]:
     for item in match.group(1).split(","):
         parsed = RULE_RANGE.match(item.strip())
         if parsed is None:
-            raise ValueError(f"docs/semantics.md: {item.strip()!r} in the Python project rules line is not a rule or range")
-        family, first, last = parsed.group(1), int(parsed.group(2)), int(parsed.group(3) or parsed.group(2))
+            raise ValueError(
+                f"docs/semantics.md: {item.strip()!r} in the Python project rules line is not a rule or range"
+            )
+        family, first, last = (
+            parsed.group(1),
+            int(parsed.group(2)),
+            int(parsed.group(3) or parsed.group(2)),
+        )
         found.update(f"{family}{n}" for n in range(first, last + 1))
     return found
 
@@ -74,9 +80,15 @@ def _teeth_cell(rule: str, teeth: Teeth) -> str:
             continue
         found = row.get("detected_by") or []
         assert isinstance(found, list)
-        cells.append(f"`{name}`: " + (f"{len(found)} ({', '.join(f'`{c}`' for c in found[:3])}"
-                                       f"{', ...' if len(found) > 3 else ''})" if found else "MISSED"))
-        
+        cells.append(
+            f"`{name}`: "
+            + (
+                f"{len(found)} ({', '.join(f'`{c}`' for c in found[:3])}"
+                f"{', ...' if len(found) > 3 else ''})"
+                if found
+                else "MISSED"
+            )
+        )
     return "; ".join(cells)
 
 
@@ -84,9 +96,14 @@ def detected(rule: str, teeth: Teeth) -> bool:
     return any(row.get("rule") == rule and row.get("detected_by") for row in teeth.values())
 
 
-def render(rule_list: list[tuple[str, str, str]], cases: list[Case], reasons: dict[str, str],
-           project: set[str] | None = None, teeth: Teeth | None = None,
-           variant_teeth: Teeth | None = None) -> str:
+def render(
+    rule_list: list[tuple[str, str, str]],
+    cases: list[Case],
+    reasons: dict[str, str],
+    project: set[str] | None = None,
+    teeth: Teeth | None = None,
+    variant_teeth: Teeth | None = None,
+) -> str:
     project = project or set()
     teeth = teeth or {}
     by_rule: dict[str, list[Case]] = {}
@@ -128,8 +145,13 @@ def render(rule_list: list[tuple[str, str, str]], cases: list[Case], reasons: di
     for sec, rule, _sentence in rule_list:
         if sec != section:
             section = sec
-            lines += ["", f"## {sec}", "", "| rule | class | cases (topic file) | breakage detected (mutation: vectors failing) |",
-                      "|---|---|---|---|"]
+            lines += [
+                "",
+                f"## {sec}",
+                "",
+                "| rule | class | cases (topic file) | breakage detected (mutation: vectors failing) |",
+                "|---|---|---|---|",
+            ]
         if rule in by_rule:
             cell = ", ".join(f"`{c['id']}` ({c['topic']})" for c in by_rule[rule])
         elif rule in reasons:
@@ -145,36 +167,68 @@ def _variant_lines(found: Teeth) -> list[str]:
     if not found:
         return []
     caught = [name for name, row in found.items() if row.get("detected_by")]
-    lines = ["", "## Broken variants of the stress harness", "",
-             f"The vectors detect {len(caught)} of the {len(found)} broken variants of `stress/broken.py` "
-             f"(measured by `{VARIANT_COMMAND}`; the stress harness and the explorer catch every one). "
-             "A variant the vectors miss needs an interleaving or an interrupt a case cannot choose.", "",
-             "| variant | its defect | vectors failing |", "|---|---|---|"]
+    lines = [
+        "",
+        "## Broken variants of the stress harness",
+        "",
+        f"The vectors detect {len(caught)} of the {len(found)} broken variants of `stress/broken.py` "
+        f"(measured by `{VARIANT_COMMAND}`; the stress harness and the explorer catch every one). "
+        "A variant the vectors miss needs an interleaving or an interrupt a case cannot choose.",
+        "",
+        "| variant | its defect | vectors failing |",
+        "|---|---|---|",
+    ]
     for name, row in sorted(found.items()):
         hits = row.get("detected_by") or []
         assert isinstance(hits, list)
         shown = ", ".join(f"`{c}`" for c in hits[:3]) + (", ..." if len(hits) > 3 else "")
-        lines.append(f"| `{name}` | {row.get('what')} | {len(hits)}: {shown} |" if hits
-                     else f"| `{name}` | {row.get('what')} | none |")
+        lines.append(
+            f"| `{name}` | {row.get('what')} | {len(hits)}: {shown} |"
+            if hits
+            else f"| `{name}` | {row.get('what')} | none |"
+        )
     return lines
 
 
-def problems(rule_list: list[tuple[str, str, str]], cases: list[Case], reasons: dict[str, str],
-             project: set[str] | None = None, teeth: Teeth | None = None) -> list[str]:
+def problems(
+    rule_list: list[tuple[str, str, str]],
+    cases: list[Case],
+    reasons: dict[str, str],
+    project: set[str] | None = None,
+    teeth: Teeth | None = None,
+) -> list[str]:
     known = {rule for _, rule, _ in rule_list}
     with_cases = {case["rule"] for case in cases}
-    found = [f"case {c['id']} names rule {c['rule']}, which docs/semantics.md does not have"
-             for c in cases if c["rule"] not in known]
-    found += [f"uncovered.json gives a reason for {rule}, which has cases" for rule in reasons if rule in with_cases]
-    found += [f"uncovered.json gives a reason for {rule}, which docs/semantics.md does not have"
-              for rule in reasons if rule not in known]
-    found += [f"the Python project rules line names {rule}, which docs/semantics.md does not have"
-              for rule in sorted(project or set()) if rule not in known]
-    found += [f"mutation {m.name} breaks rule {m.rule}, which docs/semantics.md does not have"
-              for m in MUTATIONS if m.rule not in known]
+    found = [
+        f"case {c['id']} names rule {c['rule']}, which docs/semantics.md does not have"
+        for c in cases
+        if c["rule"] not in known
+    ]
+    found += [
+        f"uncovered.json gives a reason for {rule}, which has cases"
+        for rule in reasons
+        if rule in with_cases
+    ]
+    found += [
+        f"uncovered.json gives a reason for {rule}, which docs/semantics.md does not have"
+        for rule in reasons
+        if rule not in known
+    ]
+    found += [
+        f"the Python project rules line names {rule}, which docs/semantics.md does not have"
+        for rule in sorted(project or set())
+        if rule not in known
+    ]
+    found += [
+        f"mutation {m.name} breaks rule {m.rule}, which docs/semantics.md does not have"
+        for m in MUTATIONS
+        if m.rule not in known
+    ]
     if teeth is not None and set(teeth) != {m.name for m in MUTATIONS}:
-        found.append(f"conformance/teeth.json does not measure exactly the mutations of "
-                     f"conformance/mutations.py: run {TEETH_COMMAND}")
+        found.append(
+            f"conformance/teeth.json does not measure exactly the mutations of "
+            f"conformance/mutations.py: run {TEETH_COMMAND}"
+        )
     return found
 
 
@@ -187,14 +241,24 @@ def build(vectors: Path = VECTORS) -> tuple[str, list[str]]:
     teeth: Teeth = json.loads(TEETH.read_text()) if TEETH.exists() else {}
     found: Teeth = json.loads(VARIANT_RESULTS.read_text()) if VARIANT_RESULTS.exists() else {}
     stale = set(found) != {v.name for v in variants()}
-    return (render(rule_list, cases, reasons, project, teeth, found),
-            problems(rule_list, cases, reasons, project, teeth)
-            + ([f"conformance/teeth-variants.json does not measure exactly the variants of "
-                f"stress/broken.py: run {VARIANT_COMMAND}"] if stale else []))
+    return (
+        render(rule_list, cases, reasons, project, teeth, found),
+        problems(rule_list, cases, reasons, project, teeth)
+        + (
+            [
+                f"conformance/teeth-variants.json does not measure exactly the variants of "
+                f"stress/broken.py: run {VARIANT_COMMAND}"
+            ]
+            if stale
+            else []
+        ),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m conformance.coverage", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m conformance.coverage", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--check", action="store_true", help="exit 1 if COVERAGE.md is out of date")
     args = parser.parse_args(argv)
     table, found = build()

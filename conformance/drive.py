@@ -25,8 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-PACKAGE_ROOT = Path(__file__).resolve().parent.parent  # so that `-m conformance.adapters...` imports
-CONTROL_LIMIT_S = 15.0  # beyond its own sleep, how long a control operation may take (wait_log: 10 s)
+PACKAGE_ROOT = (
+    Path(__file__).resolve().parent.parent
+)  # so that `-m conformance.adapters...` imports
+CONTROL_LIMIT_S = (
+    15.0  # beyond its own sleep, how long a control operation may take (wait_log: 10 s)
+)
 SETUP_LIMIT_S = 30.0  # how long the adapter may take to start and run a case's setup
 STEP_FIELDS_NOT_SENT = {"expect"}
 
@@ -70,9 +74,13 @@ def adapter_step(step: dict[str, Any]) -> dict[str, Any]:
 
 def batch_input(case: Case, timing: Timing) -> Case:
     """What a batch adapter gets: the case without the expectations (it needs none)."""
-    return {"id": case["id"], "setup": case.get("setup", []),
-            "script": [adapter_step(step) for step in case["script"]],
-            "quiescence_s": timing.quiescence_s, "final_s": timing.final_s}
+    return {
+        "id": case["id"],
+        "setup": case.get("setup", []),
+        "script": [adapter_step(step) for step in case["script"]],
+        "quiescence_s": timing.quiescence_s,
+        "final_s": timing.final_s,
+    }
 
 
 def _env() -> dict[str, str]:
@@ -85,12 +93,14 @@ def bad_report(case: Case, report: Any) -> str | None:
     if not isinstance(report, dict):
         return f"the report is a JSON {type(report).__name__}, not an object"
     if report.get("id") != case["id"]:
-        return f"the report is for case {json.dumps(report.get('id'))}, not {json.dumps(case['id'])}"
+        return (
+            f"the report is for case {json.dumps(report.get('id'))}, not {json.dumps(case['id'])}"
+        )
     if "setup_error" in report:
         return None if isinstance(report["setup_error"], str) else "its setup_error is not a string"
     results = report.get("results")
     if not isinstance(results, dict):
-        return "the report has no \"results\" object"
+        return 'the report has no "results" object'
     for step_id, outcome in results.items():
         if why := bad_outcome(outcome):
             return f"the outcome of {step_id} {why}"
@@ -102,7 +112,7 @@ def bad_outcome(outcome: Any) -> str | None:
         return "is not an object"
     kinds = [key for key in ("value", "error", "pending") if key in outcome]
     if len(kinds) != 1:
-        return "needs exactly one of \"value\", \"error\" or \"pending\""
+        return 'needs exactly one of "value", "error" or "pending"'
     if "error" in outcome and not isinstance(outcome["error"], str):
         return "has an error kind that is not a string"
     return None
@@ -121,16 +131,25 @@ def run_batch(command: list[str], case: Case, timing: Timing) -> tuple[Report, s
     payload = json.dumps(batch_input(case, timing))
     limit = timing.budget(case) + timing.hang_margin_s
     try:
-        proc = subprocess.run(command, input=payload, capture_output=True, text=True,
-                              timeout=limit, env=_env())
+        proc = subprocess.run(
+            command, input=payload, capture_output=True, text=True, timeout=limit, env=_env()
+        )
     except subprocess.TimeoutExpired as exc:
-        stderr = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else (exc.stderr or "")
-        return _refused(case, f"the adapter did not answer within {limit:.0f} s and was killed"), stderr
+        stderr = (
+            exc.stderr.decode(errors="replace")
+            if isinstance(exc.stderr, bytes)
+            else (exc.stderr or "")
+        )
+        return _refused(
+            case, f"the adapter did not answer within {limit:.0f} s and was killed"
+        ), stderr
     except OSError as exc:
         return _refused(case, f"the adapter could not be started: {exc}"), ""
     lines = proc.stdout.strip().splitlines()
     if not lines:
-        return _refused(case, f"the adapter exited {proc.returncode} without printing a report"), proc.stderr
+        return _refused(
+            case, f"the adapter exited {proc.returncode} without printing a report"
+        ), proc.stderr
     try:
         report = json.loads(lines[-1])
     except json.JSONDecodeError:
@@ -147,8 +166,10 @@ class _Lines:
         self.inbox: queue.SimpleQueue[tuple[float, str | None]] = queue.SimpleQueue()
         self.stderr: list[str] = []
         assert proc.stdout is not None and proc.stderr is not None
-        self.threads = [threading.Thread(target=self._pump, args=(proc.stdout,), daemon=True),
-                        threading.Thread(target=self._drain, args=(proc.stderr,), daemon=True)]
+        self.threads = [
+            threading.Thread(target=self._pump, args=(proc.stdout,), daemon=True),
+            threading.Thread(target=self._drain, args=(proc.stderr,), daemon=True),
+        ]
         for thread in self.threads:
             thread.start()
 
@@ -233,12 +254,17 @@ class _Stepwise:
         if answer is None and self.ended:
             return _refused(self.case, "the adapter gave no answer to the setup and exited")
         if answer is None:  # the implementation hangs in the setup: a failure of the case
-            return {"id": self.case["id"], "results": {},
-                    "setup_error": f"the setup did not finish within {SETUP_LIMIT_S:.0f} s"}
+            return {
+                "id": self.case["id"],
+                "results": {},
+                "setup_error": f"the setup did not finish within {SETUP_LIMIT_S:.0f} s",
+            }
         if "setup_error" in answer:
             return {"id": self.case["id"], "setup_error": str(answer["setup_error"]), "results": {}}
         if answer.get("setup") != "ok":
-            return _refused(self.case, f"the adapter answered the setup with {_tail(json.dumps(answer))!r}")
+            return _refused(
+                self.case, f"the adapter answered the setup with {_tail(json.dumps(answer))!r}"
+            )
         return self._script()
 
     def _script(self) -> Report:
@@ -278,8 +304,14 @@ class _Stepwise:
 
 def run_stepwise(command: list[str], case: Case, timing: Timing) -> tuple[Report, str]:
     try:
-        proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True, env=_env())
+        proc = subprocess.Popen(
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_env(),
+        )
     except OSError as exc:
         return _refused(case, f"the adapter could not be started: {exc}"), ""
     driver = _Stepwise(proc, case, timing)

@@ -19,9 +19,21 @@ from conformance import drive
 from conformance.drive import Case, Timing
 
 VECTORS = Path(__file__).parent / "vectors"
-CASE_FIELDS = {"id", "rule", "description", "setup", "script", "outcomes", "collected", "exclusive",
-               "requires"}
-TAGS = {"dynamic-typing", "object-identity"}  # what a case may require (PROTOCOL.md, "Applicability")
+CASE_FIELDS = {
+    "id",
+    "rule",
+    "description",
+    "setup",
+    "script",
+    "outcomes",
+    "collected",
+    "exclusive",
+    "requires",
+}
+TAGS = {
+    "dynamic-typing",
+    "object-identity",
+}  # what a case may require (PROTOCOL.md, "Applicability")
 STEP_CONTROL = {"id", "thread", "op", "expect"}
 
 
@@ -40,7 +52,9 @@ def load_cases(directory: Path = VECTORS) -> list[Case]:
             data = json.loads(path.read_text())
             cases.extend(_file_cases(path, data, seen))
         except (KeyError, TypeError, AttributeError, json.JSONDecodeError) as exc:
-            raise ValueError(f"{path.name}: not a vector file ({type(exc).__name__}: {exc})") from None
+            raise ValueError(
+                f"{path.name}: not a vector file ({type(exc).__name__}: {exc})"
+            ) from None
     return cases
 
 
@@ -51,8 +65,10 @@ def _file_cases(path: Path, data: Any, seen: set[str]) -> list[Case]:
         if unknown:
             raise ValueError(f"{path.name}: case {case.get('id')!r} has unknown fields {unknown}")
         if set(case.get("requires", [])) - TAGS:
-            raise ValueError(f"{path.name}: case {case['id']!r} requires unknown tags "
-                             f"{set(case['requires']) - TAGS} (known: {sorted(TAGS)})")
+            raise ValueError(
+                f"{path.name}: case {case['id']!r} requires unknown tags "
+                f"{set(case['requires']) - TAGS} (known: {sorted(TAGS)})"
+            )
         if case["id"] in seen:
             raise ValueError(f"{path.name}: duplicate case id {case['id']!r}")
         seen.add(case["id"])
@@ -74,8 +90,11 @@ def mismatch(expect: dict[str, Any], got: dict[str, Any] | None) -> str | None:
     if expect.get("pending"):
         return f"returned ({_show(got)}) but should still be pending"
     if bool(got.get("blocked")) != bool(expect.get("blocked", False)):
-        return ("blocked when issued" if got.get("blocked") else "returned at once") + \
-            f" ({_show(got)}), expected " + ("to block" if expect.get("blocked") else "to return at once")
+        return (
+            ("blocked when issued" if got.get("blocked") else "returned at once")
+            + f" ({_show(got)}), expected "
+            + ("to block" if expect.get("blocked") else "to return at once")
+        )
     if "error" in expect:
         if got.get("error") != expect["error"]:
             return f"expected error {expect['error']}, got {_show(got)}"
@@ -84,7 +103,9 @@ def mismatch(expect: dict[str, Any], got: dict[str, Any] | None) -> str | None:
         return f"raised {got['error']}"
     if "value" in expect and got.get("value") != expect["value"]:
         return f"expected {json.dumps(expect['value'])}, got {json.dumps(got.get('value'))}"
-    if "value_unordered" in expect and not same_multiset(expect["value_unordered"], got.get("value")):
+    if "value_unordered" in expect and not same_multiset(
+        expect["value_unordered"], got.get("value")
+    ):
         return f"expected {json.dumps(expect['value_unordered'])} in any order, got {json.dumps(got.get('value'))}"
     if "length" in expect and len(got.get("value") or []) != expect["length"]:
         return f"expected {expect['length']} items, got {json.dumps(got.get('value'))}"
@@ -123,19 +144,26 @@ def grade(case: Case, report: dict[str, Any]) -> list[str]:
             value = (results.get(sid) or {}).get("value")
             items.extend(value if isinstance(value, list) else [])
         if not same_multiset(collected["value_unordered"], items):
-            problems.append(f"the items of {', '.join(collected['steps'])} together are {json.dumps(items)}, "
-                            f"expected {json.dumps(collected['value_unordered'])} in any order")
+            problems.append(
+                f"the items of {', '.join(collected['steps'])} together are {json.dumps(items)}, "
+                f"expected {json.dumps(collected['value_unordered'])} in any order"
+            )
     if alternatives:
         reasons = []
         for outcome in alternatives:
-            failed = [f"{sid}: {why}" for sid, expect in outcome.items()
-                      if (why := mismatch(expect, results.get(sid))) is not None]
+            failed = [
+                f"{sid}: {why}"
+                for sid, expect in outcome.items()
+                if (why := mismatch(expect, results.get(sid))) is not None
+            ]
             if not failed:
                 break
             reasons.append("; ".join(failed))
         else:
             observed = {sid: results.get(sid) for sid in sorted(in_outcomes)}
-            problems.append(f"outcome {json.dumps(observed)} is none of the allowed ones ({' | '.join(reasons)})")
+            problems.append(
+                f"outcome {json.dumps(observed)} is none of the allowed ones ({' | '.join(reasons)})"
+            )
     return problems
 
 
@@ -165,7 +193,7 @@ def run_case(adapter: Adapter, case: Case, timing: Timing, retries: int = 0) -> 
     quiescence window, and counts only if it fails every time."""
     first: list[str] = []
     for attempt in range(1 + max(0, retries)):
-        wait = replace(timing, quiescence_s=timing.quiescence_s * 2 ** attempt)
+        wait = replace(timing, quiescence_s=timing.quiescence_s * 2**attempt)
         report, stderr = adapter.run(case, wait)
         result = Result(case, grade(case, report), stderr, attempt + 1, report, first)
         if result.passed:
@@ -174,25 +202,41 @@ def run_case(adapter: Adapter, case: Case, timing: Timing, retries: int = 0) -> 
     return result
 
 
-def run_all(adapter: Adapter, cases: list[Case], jobs: int, timing: Timing, retries: int = 0,
-            on_result: Any = None, skip_tags: frozenset[str] = frozenset()) -> list[Result]:
-    """Run the cases, ``jobs`` at a time, then the ``exclusive`` (timing) cases among
-    themselves: they mostly sleep, so they share the machine with each other but not with
-    the others. A case requiring a tag of ``skip_tags`` is not run (not applicable)."""
+def run_all(
+    adapter: Adapter,
+    cases: list[Case],
+    jobs: int,
+    timing: Timing,
+    retries: int = 0,
+    on_result: Any = None,
+    skip_tags: frozenset[str] = frozenset(),
+) -> list[Result]:
+    """Run the cases, ``jobs`` at a time; each ``exclusive`` (timing) case runs from the
+    start in a slot of its own, beside them: such a case mostly sleeps, and waiting for a
+    job slot would add its seconds to the run. A case requiring a tag of ``skip_tags`` is
+    not run (not applicable)."""
     results: dict[str, Result] = {}
     lock = threading.Lock()
 
     def one(case: Case) -> None:
         skip = sorted(set(case.get("requires", [])) & skip_tags)
-        result = Result(case, [], skipped=skip[0]) if skip else run_case(adapter, case, timing, retries)
+        result = (
+            Result(case, [], skipped=skip[0]) if skip else run_case(adapter, case, timing, retries)
+        )
         with lock:
             results[case["id"]] = result
         if on_result is not None:
             on_result(result)
 
-    for batch in ([c for c in cases if not c.get("exclusive")], [c for c in cases if c.get("exclusive")]):
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as executor:
-            list(executor.map(one, batch))
+    timed = [c for c in cases if c.get("exclusive")]
+    with (
+        ThreadPoolExecutor(max_workers=max(1, len(timed))) as alone,
+        ThreadPoolExecutor(max_workers=max(1, jobs)) as shared,
+    ):
+        pending = [alone.submit(one, case) for case in timed]
+        pending += [shared.submit(one, case) for case in cases if not case.get("exclusive")]
+        for future in pending:
+            future.result()
     return [results[c["id"]] for c in cases]
 
 
@@ -229,5 +273,6 @@ def parse_adapter(text: str | None, stepwise: bool) -> Adapter:
     return Adapter(tuple(shlex.split(text)), stepwise)
 
 
-DEFAULT_ADAPTER = Adapter((sys.executable, "-m", "conformance.adapters.module", "--module", "refasync"),
-                          stepwise=True)
+DEFAULT_ADAPTER = Adapter(
+    (sys.executable, "-m", "conformance.adapters.module", "--module", "refasync"), stepwise=True
+)

@@ -21,7 +21,8 @@ import queue
 import sys
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from conformance import mutations
 from conformance.adapters.operations import JSON, Adapter, Step
@@ -38,8 +39,9 @@ class Outcome:
 class LogicalThread:
     """A thread that runs the operations issued to it, one at a time."""
 
-    def __init__(self, adapter: Adapter, name: str,
-                 say: Callable[[dict[str, Any]], None] | None = None) -> None:
+    def __init__(
+        self, adapter: Adapter, name: str, say: Callable[[dict[str, Any]], None] | None = None
+    ) -> None:
         self.adapter = adapter
         self.say = say  # stepwise: how to report each returned operation
         self.inbox: queue.SimpleQueue[tuple[Step, Outcome]] = queue.SimpleQueue()
@@ -156,13 +158,23 @@ def run_stepwise(adapter: Adapter, header: dict[str, Any]) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--module", required=True, help="the package implementing the API")
-    parser.add_argument("--mutation", metavar="NAME",
-                        help="break one rule of the package first (conformance/mutations.py)")
-    parser.add_argument("--broken", metavar="NAME",
-                        help="install a broken variant of refasync from stress/broken.py first")
-    parser.add_argument("--window", choices=("full", "issued"), default="full",
-                        help="batch mode: after a step, wait for every running operation (full) or, "
-                             "as the other reading of the protocol, for that step alone (issued)")
+    parser.add_argument(
+        "--mutation",
+        metavar="NAME",
+        help="break one rule of the package first (conformance/mutations.py)",
+    )
+    parser.add_argument(
+        "--broken",
+        metavar="NAME",
+        help="install a broken variant of refasync from stress/broken.py first",
+    )
+    parser.add_argument(
+        "--window",
+        choices=("full", "issued"),
+        default="full",
+        help="batch mode: after a step, wait for every running operation (full) or, "
+        "as the other reading of the protocol, for that step alone (issued)",
+    )
     args = parser.parse_args(argv)
     if args.mutation:
         try:
@@ -174,7 +186,10 @@ def main(argv: list[str] | None = None) -> None:
         from stress.broken import BROKEN, broken  # test-only variants of refasync itself
 
         if args.broken not in BROKEN:
-            print(f"--broken: no variant named {args.broken!r} (see stress/broken.py)", file=sys.stderr)
+            print(
+                f"--broken: no variant named {args.broken!r} (see stress/broken.py)",
+                file=sys.stderr,
+            )
             os._exit(2)
         installed = broken(args.broken)  # kept: collecting it would uninstall the variant
         installed.__enter__()

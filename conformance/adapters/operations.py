@@ -10,7 +10,8 @@ import importlib
 import queue
 import threading
 import time
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 JSON = Any
 Step = dict[str, Any]
@@ -176,8 +177,11 @@ class Adapter:
 
     @staticmethod
     def _read_args(step: Step) -> dict[str, Any]:
-        return {key: timeout_value(step[key]) if key == "timeout" else step[key]
-                for key in ("count", "block", "timeout") if given(step, key)}
+        return {
+            key: timeout_value(step[key]) if key == "timeout" else step[key]
+            for key in ("count", "block", "timeout")
+            if given(step, key)
+        }
 
     def op_mkchannel(self, step: Step) -> JSON:
         ch = self.channel
@@ -198,8 +202,11 @@ class Adapter:
         return None
 
     def op_write(self, step: Step) -> JSON:
-        args = {key: timeout_value(step[key]) if key == "timeout" else step[key]
-                for key in ("block", "timeout") if given(step, key)}
+        args = {
+            key: timeout_value(step[key]) if key == "timeout" else step[key]
+            for key in ("block", "timeout")
+            if given(step, key)
+        }
         return self.obj(step["target"]).write(step["item"], **args)
 
     def op_write_many(self, step: Step) -> JSON:
@@ -299,8 +306,11 @@ class Adapter:
     def op_task(self, step: Step) -> JSON:
         kind = step.get("kind") or "IteratorThreadTask"
         fun: Any = self.fn(step["fn"]) if isinstance(step.get("fn"), dict) else step.get("fn")
-        options: dict[str, Any] = {key: step[key] for key in ("apply_single", "min_count", "max_chunksize")
-                                   if given(step, key)}
+        options: dict[str, Any] = {
+            key: step[key]
+            for key in ("apply_single", "min_count", "max_chunksize")
+            if given(step, key)
+        }
         if given(step, "writer"):
             options["writer"] = self.obj(step["writer"])
         task_id = step["as"] if step.get("id") is None else step["id"]
@@ -325,7 +335,9 @@ class Adapter:
         return self.obj(step["target"]).set_writer(self.obj(step["writer"]))
 
     def op_process(self, step: Step) -> JSON:
-        return self.obj(step["target"]).process(**({"count": step["count"]} if given(step, "count") else {}))
+        return self.obj(step["target"]).process(
+            **({"count": step["count"]} if given(step, "count") else {})
+        )
 
     def op_is_done(self, step: Step) -> JSON:
         return self.obj(step["target"]).is_done()
