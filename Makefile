@@ -35,7 +35,7 @@ wheel-check: $(STAMP)
 # Unit tests, the state-machine models and the stress harness's short budget
 # (pytest with no arguments: its testpaths; the long per-scenario batches are for
 # `pytest stress -m batch --count N -p repeat`).
-test: typecheck crosshair wheel-check
+test: lint typecheck crosshair wheel-check
 	$(BIN)/python -m pytest -q
 
 # 60 seconds of randomized interleavings (the delay injector), then 60 seconds of every

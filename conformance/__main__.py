@@ -89,7 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         "--jobs",
         type=int,
         default=min(8, 2 * (os.cpu_count() or 1)),
-        help="cases run at once (each 'exclusive' timing case runs beside them in a slot of its own)",
+        help="cases run at once (each 'exclusive' timing case runs beside them in a slot of "
+        "its own)",
     )
     parser.add_argument(
         "--quiescence",
@@ -184,7 +185,8 @@ def main(argv: list[str] | None = None) -> int:
     print("\n".join(family_table(rows)))
     print(
         f"{len(results)} cases: {counts['PASS']} passed, {counts['FAIL']} failed, "
-        f"{counts['XFAIL']} expected failures, {counts['XPASS']} unexpected passes, {counts['n/a']} n/a"
+        f"{counts['XFAIL']} expected failures, {counts['XPASS']} unexpected passes, "
+        f"{counts['n/a']} n/a"
     )
     if args.json:
         args.json.write_text(

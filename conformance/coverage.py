@@ -50,7 +50,8 @@ def project_rules(text: str) -> set[str]:
         parsed = RULE_RANGE.match(item.strip())
         if parsed is None:
             raise ValueError(
-                f"docs/semantics.md: {item.strip()!r} in the Python project rules line is not a rule or range"
+                f"docs/semantics.md: {item.strip()!r} in the Python project rules line is not a "
+                "rule or range"
             )
         family, first, last = (
             parsed.group(1),
@@ -149,7 +150,8 @@ def render(
                 "",
                 f"## {sec}",
                 "",
-                "| rule | class | cases (topic file) | breakage detected (mutation: vectors failing) |",
+                "| rule | class | cases (topic file) "
+                "| breakage detected (mutation: vectors failing) |",
                 "|---|---|---|---|",
             ]
         if rule in by_rule:
@@ -171,7 +173,8 @@ def _variant_lines(found: Teeth) -> list[str]:
         "",
         "## Broken variants of the stress harness",
         "",
-        f"The vectors detect {len(caught)} of the {len(found)} broken variants of `stress/broken.py` "
+        f"The vectors detect {len(caught)} of the {len(found)} broken variants of "
+        "`stress/broken.py` "
         f"(measured by `{VARIANT_COMMAND}`; the stress harness and the explorer catch every one). "
         "A variant the vectors miss needs an interleaving or an interrupt a case cannot choose.",
         "",

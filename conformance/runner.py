@@ -106,7 +106,10 @@ def mismatch(expect: dict[str, Any], got: dict[str, Any] | None) -> str | None:
     if "value_unordered" in expect and not same_multiset(
         expect["value_unordered"], got.get("value")
     ):
-        return f"expected {json.dumps(expect['value_unordered'])} in any order, got {json.dumps(got.get('value'))}"
+        return (
+            f"expected {json.dumps(expect['value_unordered'])} in any order, "
+            f"got {json.dumps(got.get('value'))}"
+        )
     if "length" in expect and len(got.get("value") or []) != expect["length"]:
         return f"expected {expect['length']} items, got {json.dumps(got.get('value'))}"
     return None
@@ -162,7 +165,8 @@ def grade(case: Case, report: dict[str, Any]) -> list[str]:
         else:
             observed = {sid: results.get(sid) for sid in sorted(in_outcomes)}
             problems.append(
-                f"outcome {json.dumps(observed)} is none of the allowed ones ({' | '.join(reasons)})"
+                f"outcome {json.dumps(observed)} is none of the allowed ones "
+                f"({' | '.join(reasons)})"
             )
     return problems
 

@@ -8,7 +8,8 @@ case fails, twice in a row (so that a loaded machine does not make a detection).
 ``--only NAME --write`` re-measures one mutation), from which
 ``python -m conformance.coverage`` publishes, per rule, whether its breakage is detected.
 ``--variants`` does the same for the broken variants of the stress harness
-(``stress/broken.py``), recorded in ``conformance/teeth-variants.json``.
+(the harness defects of ``models/defects.py``, ``stress.broken.BROKEN``), recorded in
+``conformance/teeth-variants.json``.
 Exits 1 if a mutation is not detected, 2 on bad arguments.
 """
 
@@ -48,11 +49,15 @@ def mutated_adapter(
 
 
 def variants() -> list[Mutation]:
-    """The broken variants of stress/broken.py, as mutations without a rule (the adapter
-    installs them with ``--broken``)."""
-    from stress.broken import BROKEN
+    """The stress harness's broken variants (the harness defects of models/defects.py), as
+    mutations without a rule (the adapter installs them with ``--broken``)."""
+    from models.defects import DEFECTS
 
-    return [Mutation(name, "", variant.description, ()) for name, variant in sorted(BROKEN.items())]
+    return [
+        Mutation(name, "", defect.description, ())
+        for name, defect in sorted(DEFECTS.items())
+        if defect.harness
+    ]
 
 
 def detecting(results: list[Result]) -> list[str]:
@@ -124,7 +129,8 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [name for name in args.only if name not in named]
     if unknown:
         print(
-            f"python -m conformance.teeth: no {'variant' if args.variants else 'mutation'} named {unknown[0]!r}"
+            f"python -m conformance.teeth: no {'variant' if args.variants else 'mutation'} "
+            f"named {unknown[0]!r}"
         )
         return 2
     chosen = [named[name] for name in args.only] if args.only else pool
@@ -142,7 +148,8 @@ def main(argv: list[str] | None = None) -> int:
         found, errors = measure(mutation, cases, args.jobs, args.window, args.everything, option)
         if errors:
             print(
-                f"ERROR    {mutation.rule:4} {mutation.name}: the mutated adapter failed: {errors[0]}"
+                f"ERROR    {mutation.rule:4} {mutation.name}: the mutated adapter failed: "
+                f"{errors[0]}"
             )
             return 2
         missed += not found
@@ -156,7 +163,8 @@ def main(argv: list[str] | None = None) -> int:
             del record[mutation.name]["rule"]
     kind = "variants" if args.variants else "mutations"
     print(
-        f"{len(chosen) - missed} of {len(chosen)} {kind} detected in {time.monotonic() - started:.0f} s"
+        f"{len(chosen) - missed} of {len(chosen)} {kind} detected in "
+        f"{time.monotonic() - started:.0f} s"
     )
     if args.write:
         # Merged into what was measured before; mutations that no longer exist are dropped.

@@ -7,7 +7,7 @@ of ``conformance/PROTOCOL.md``: stepwise (the first line on stdin says so; the r
 times the steps) and batch (the whole case on stdin, one report on stdout; ``--window``
 chooses how long it waits after a step). ``--mutation NAME`` breaks one rule of refasync
 first (``conformance/mutations.py``), ``--broken NAME`` installs one of the stress
-harness's broken variants (``stress/broken.py``).
+harness's broken variants (the registry ``models/defects.py``).
 It uses nothing but the seed's API, so it grades refasync (``--module refasync``, the
 runner's default) and the original library copied under another name alike.
 """
@@ -166,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--broken",
         metavar="NAME",
-        help="install a broken variant of refasync from stress/broken.py first",
+        help="install a broken variant of refasync (models/defects.py, harness defects) first",
     )
     parser.add_argument(
         "--window",
@@ -183,15 +183,15 @@ def main(argv: list[str] | None = None) -> None:
             print(f"--mutation: {exc}", file=sys.stderr)
             os._exit(2)
     if args.broken:
-        from stress.broken import BROKEN, broken  # test-only variants of refasync itself
+        from models.defects import DEFECTS, applied  # test-only variants of refasync itself
 
-        if args.broken not in BROKEN:
+        if args.broken not in DEFECTS or not DEFECTS[args.broken].harness:
             print(
-                f"--broken: no variant named {args.broken!r} (see stress/broken.py)",
+                f"--broken: no variant named {args.broken!r} (see models/defects.py, harness=True)",
                 file=sys.stderr,
             )
             os._exit(2)
-        installed = broken(args.broken)  # kept: collecting it would uninstall the variant
+        installed = applied(args.broken)  # kept: collecting it would uninstall the variant
         installed.__enter__()
     first = sys.stdin.readline()
     header: Any = json.loads(first) if first.strip() else None

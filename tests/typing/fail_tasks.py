@@ -2,16 +2,7 @@
 
 from __future__ import annotations
 
-from refasync import (
-    ChannelThreadTask,
-    Graph,
-    IteratorThreadTask,
-    Node,
-    Reader,
-    Task,
-    ThreadPool,
-    Writer,
-)
+from refasync import ChannelThreadTask, Graph, IteratorThreadTask, Node, Reader, Task, ThreadPool, Writer
 
 
 def to_text(number: int) -> str:
@@ -31,12 +22,8 @@ def misuse_tasks(ints: Writer[int]) -> None:
     task.max_chunksize = None  # E: Incompatible types in assignment (expression has type "None", variable has type "int")
     with ThreadPool(1) as pool:
         texts = pool.add_task(IteratorThreadTask(iter([1, 2]), "numbers", to_text))
-        ChannelThreadTask(
-            texts, "wants-ints", to_text
-        )  # E: Argument 3 to "ChannelThreadTask" has incompatible type "Callable[[int], str]"; expected "Callable[[str], str]"
-        numbers: Reader[int] = (
-            texts  # E: expression has type "PoolReader[str]", variable has type "Reader[int]"
-        )
+        ChannelThreadTask(texts, "wants-ints", to_text)  # E: Argument 3 to "ChannelThreadTask" has incompatible type "Callable[[int], str]"; expected "Callable[[str], str]"
+        numbers: Reader[int] = texts  # E: expression has type "PoolReader[str]", variable has type "Reader[int]"
         pool.add_task(to_text)  # E: Argument 1 to "add_task" of "Pool" has incompatible type
         pool.set_size(1.5)  # E: Argument 1 to "set_size" of "Pool" has incompatible type "float"
     ThreadPool("2")  # E: Argument 1 to "ThreadPool" has incompatible type "str"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Callable
 
 from typing_extensions import assert_type
 
@@ -14,8 +14,8 @@ from refasync import (
     ChannelWriter,
     Full,
     IteratorReader,
-    Reader,
     ReadOnly,
+    Reader,
     SerialChannel,
     Writer,
     mkchannel,

@@ -62,9 +62,8 @@ def check_explicit_passthrough() -> None:
     pool = ThreadPool(0)
     assert_type(pool.add_task(task).read(), list[str])
     # fun=None is the identity for every task kind (F9).
-    relay: ChannelThreadTask[str, str] = ChannelThreadTask(
-        pool.add_task(IteratorThreadTask(iter("cd"), "more")), "relay", None
-    )
+    relay: ChannelThreadTask[str, str] = ChannelThreadTask(pool.add_task(
+        IteratorThreadTask(iter("cd"), "more")), "relay", None)
     assert_type(pool.add_task(relay).read(), list[str])
 
 
