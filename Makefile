@@ -55,9 +55,12 @@ demo: $(STAMP)
 
 # -- other interpreters (tools/ft_python.sh, README "Interpreters") ----------------------
 # The suite of `make test` without the mypy and CrossHair steps (mypy still runs inside
-# tests/test_typing.py) and without the explorer's heavy campaigns (marker `campaign`:
-# pct 1000 runs per broken variant, dfs exhaustion): schedules are choices at library
-# points, so they find the same on every interpreter, and CI runs the suite 4 more times.
+# tests/test_typing.py), without the conformance vectors, and without the heavy campaigns
+# and the checks of the tools' own teeth (marker `campaign`: pct 1000 runs per broken
+# variant, dfs exhaustion and the reduction's soundness sweep, the delay harness's and the
+# unit tests' detection of each defect, the plugin's child pytest runs): schedules are
+# choices at library points and a defect is caught the same way on every interpreter,
+# and CI runs the suite 4 more times.
 SUITE := tests models stress -m "not campaign and not batch"
 TEST_TOOLS := pytest pytest-repeat hypothesis
 

@@ -99,6 +99,7 @@ def run_pytest(node_ids: tuple[str, ...], *options: str) -> subprocess.Completed
     )
 
 
+@pytest.mark.campaign
 @pytest.mark.timeout(200)
 @pytest.mark.parametrize("name", sorted(HOOK_FREE))
 def test_the_unit_tests_catch_each_hook_free_defect(name: str) -> None:

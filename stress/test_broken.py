@@ -16,6 +16,7 @@ from stress.scenarios import FAULT_SCENARIOS, SCENARIOS
 DETECT_BUDGET_S = 60.0
 
 
+@pytest.mark.campaign
 @pytest.mark.timeout(DETECT_BUDGET_S + 30)
 @pytest.mark.parametrize("name", sorted(n for n, v in BROKEN.items() if v.delays))
 def test_broken_variant_is_caught(name: str) -> None:

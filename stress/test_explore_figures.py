@@ -49,6 +49,7 @@ def test_the_documented_rows_keep_the_promises() -> None:
         assert _number(executed) <= 1.5 * _number(whole), (executed, whole)
 
 
+@pytest.mark.campaign
 @pytest.mark.timeout(300)
 def test_the_cheap_rows_are_recomputed() -> None:
     out = io.StringIO()

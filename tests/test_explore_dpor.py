@@ -34,6 +34,7 @@ def _program(seed: int) -> Program:
     return random_program(random.Random(seed))
 
 
+@pytest.mark.campaign
 @pytest.mark.timeout(120)
 def test_dpor_finds_every_final_state_and_failure_of_the_unreduced_search() -> None:
     """Soundness: on small random lock programs (check-then-act races, ABBA deadlocks,
@@ -119,6 +120,7 @@ def test_races_and_their_initials() -> None:
 # -- shards --
 
 
+@pytest.mark.campaign
 @pytest.mark.timeout(120)
 @pytest.mark.parametrize("seed", [1, 9])
 def test_shards_partition_the_search(seed: int) -> None:

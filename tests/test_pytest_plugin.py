@@ -191,6 +191,7 @@ def test_after():
 '''
 
 
+@pytest.mark.campaign
 @pytest.mark.timeout(120)
 def test_a_hang_and_its_stuck_cleanup_fail_one_test_each_and_the_run_goes_on(
     tmp_path: Path,
@@ -270,6 +271,7 @@ def test_leaks_one_more():
 """
 
 
+@pytest.mark.campaign
 @pytest.mark.timeout(120)
 def test_the_thread_leak_check_names_the_test_that_left_threads_behind(tmp_path: Path) -> None:
     (tmp_path / "test_leaks.py").write_text(LEAKS)
@@ -379,6 +381,7 @@ def run_marker_forms(tmp_path: Path, *options: str) -> tuple[str, float]:
     return out, time.monotonic() - started
 
 
+@pytest.mark.campaign
 @pytest.mark.timeout(120)
 def test_every_form_of_pytest_timeouts_marker_is_taken(tmp_path: Path) -> None:
     out, seconds = run_marker_forms(tmp_path)
@@ -409,6 +412,7 @@ def test_after():
 """
 
 
+@pytest.mark.campaign
 @pytest.mark.timeout(120)
 def test_pytest_timeout_and_the_hang_guard_both_apply(tmp_path: Path) -> None:
     pytest.importorskip("pytest_timeout", reason="pytest-timeout is not installed")
