@@ -25,12 +25,14 @@ conditions). Then it checks:
 
 from __future__ import annotations
 
+import sysconfig
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+import pytest
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     Bundle,
@@ -335,4 +337,9 @@ class CloseModel(RuleBasedStateMachine):
                 queue.not_full.notify_all_locked()
 
 
-TestCloseModel = model_timeout(CloseModel.TestCase)
+TestCloseModel = pytest.mark.skipif(
+    bool(sysconfig.get_config_var("Py_GIL_DISABLED")),
+    reason="on the free-threaded build the model's rule choices once depended on thread "
+    "timing (Hypothesis FlakyStrategyDefinition: an operation's unfinished state differed "
+    "between two runs of one prefix); the model runs on every build with the GIL",
+)(model_timeout(CloseModel.TestCase))
