@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import queue
 import re
+import sysconfig
 import threading
 import time
 from collections.abc import Callable
@@ -217,7 +218,9 @@ def test_correct_standard_library_code_passes_in_under_2_s(explore: Explorer, bo
     assert not report.failed and report.runs == 100
     # The CPU time of the whole process, which other jobs on the machine do not inflate
     # (its wall time under a load of 15 on 2 cores was 0.6-1.5 s).
-    assert cpu < 2.0, (cpu, report.seconds)
+    # The free-threaded interpreter runs this code about 1.5 times slower (2.25 s seen once).
+    limit = 3.0 if sysconfig.get_config_var("Py_GIL_DISABLED") else 2.0
+    assert cpu < limit, (cpu, report.seconds)
     assert explore(body, strategy="dfs", runs=300, preemptions=1).exhausted
 
 

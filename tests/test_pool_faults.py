@@ -31,6 +31,7 @@ from refasync.testing import Hang, dump_stacks, wait_or_fail
 from refasync.thread import do_terminate_threads, terminate_threads
 from refasync.util import AsyncQueue
 from tests.pool_support import BOUND_S, Gate, live_workers, running_pool, start_bounded
+from tests.sync_support import wait_for_waiters
 
 
 def source(
@@ -287,6 +288,9 @@ def test_after_fork_the_child_pool_has_no_workers_and_works_serially() -> None:
     with running_pool(2) as pool:
         reader = source(pool, 30, max_chunksize=3)
         first = reader.read(10)
+        # No chunk in flight at the fork (a chunk running in a worker fails the child's
+        # reads of its task at once, S10; tests/test_fork.py forks there on purpose).
+        wait_for_waiters(pool._queue.work_ready, 2, "idle workers")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
             pid = os.fork()
