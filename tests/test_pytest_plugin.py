@@ -19,6 +19,37 @@ from refasync.channel import Channel, ChannelReader, ChannelWriter
 from refasync.explore import ExploreFailure, Session
 from refasync.pytest_plugin import Explorer
 
+#: The child pytest loads only the plugins its command line names.
+ONLY_NAMED_PLUGINS = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+
+
+def run_child_pytest(
+    tmp_path: Path, test_file: str, *options: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """:return: pytest's run of ``tmp_path / test_file`` in a child process (its own
+    rootdir, no cache, no random order, ``options`` first; ``env`` added to ours)."""
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:randomly",
+            *options,
+            "--rootdir",
+            str(tmp_path),
+            str(tmp_path / test_file),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=100,
+        cwd=tmp_path,
+        env={**os.environ, **(env or {})},
+    )
+
 
 def test_the_explore_fixture_passes_correct_code_and_fails_a_race(explore: Explorer) -> None:
     def body(s: Session) -> None:
@@ -111,25 +142,7 @@ def test_after():
 def test_a_deadlocked_fixture_teardown_fails_the_run_instead_of_hanging(tmp_path: Path) -> None:
     (tmp_path / "test_stuck.py").write_text(textwrap.dedent(DEADLOCKED_TEARDOWN))
     started = time.monotonic()
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "no:timeout",
-            "--rootdir",
-            str(tmp_path),
-            str(tmp_path / "test_stuck.py"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=100,
-        cwd=tmp_path,
-    )
+    result = run_child_pytest(tmp_path, "test_stuck.py", "-p", "no:timeout")
     out = result.stdout + result.stderr
     assert result.returncode == 1, out
     assert time.monotonic() - started < 90
@@ -199,27 +212,8 @@ def test_a_hang_and_its_stuck_cleanup_fail_one_test_each_and_the_run_goes_on(
     (tmp_path / "test_lost_poke.py").write_text(LOST_POKE)
     root = Path(__file__).resolve().parent.parent
     started = time.monotonic()
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "no:timeout",
-            "-p",
-            "no:randomly",
-            "--rootdir",
-            str(tmp_path),
-            str(tmp_path / "test_lost_poke.py"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=100,
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(root)},
+    result = run_child_pytest(
+        tmp_path, "test_lost_poke.py", "-p", "no:timeout", env={"PYTHONPATH": str(root)}
     )
     out = result.stdout + result.stderr
     elapsed = time.monotonic() - started
@@ -277,28 +271,7 @@ def test_the_thread_leak_check_names_the_test_that_left_threads_behind(tmp_path:
     (tmp_path / "test_leaks.py").write_text(LEAKS)
 
     def run(*options: str) -> str:
-        result = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pytest",
-                "-q",
-                "-p",
-                "no:cacheprovider",
-                "-p",
-                "no:timeout",
-                "-p",
-                "no:randomly",
-                "--rootdir",
-                str(tmp_path),
-                *options,
-                str(tmp_path / "test_leaks.py"),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=100,
-            cwd=tmp_path,
-        )
+        result = run_child_pytest(tmp_path, "test_leaks.py", "-p", "no:timeout", *options)
         return result.stdout + result.stderr
 
     out = run("--max-thread-growth", "2")
@@ -355,26 +328,8 @@ def test_not_a_number():
 def run_marker_forms(tmp_path: Path, *options: str) -> tuple[str, float]:
     (tmp_path / "test_forms.py").write_text(textwrap.dedent(MARKER_FORMS))
     started = time.monotonic()
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "refasync.pytest_plugin",
-            *options,
-            "--rootdir",
-            str(tmp_path),
-            str(tmp_path / "test_forms.py"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=100,
-        cwd=tmp_path,
-        env={**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},
+    result = run_child_pytest(
+        tmp_path, "test_forms.py", "-p", "refasync.pytest_plugin", *options, env=ONLY_NAMED_PLUGINS
     )  # only the -p plugins
     out = result.stdout + result.stderr
     assert result.returncode == 1, out
@@ -418,29 +373,16 @@ def test_pytest_timeout_and_the_hang_guard_both_apply(tmp_path: Path) -> None:
     pytest.importorskip("pytest_timeout", reason="pytest-timeout is not installed")
     (tmp_path / "test_both.py").write_text(textwrap.dedent(BOTH_LIMITS))
     started = time.monotonic()
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            "-p",
-            "refasync.pytest_plugin",
-            "-p",
-            "pytest_timeout",
-            "--timeout",
-            "3",
-            "--rootdir",
-            str(tmp_path),
-            str(tmp_path / "test_both.py"),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=100,
-        cwd=tmp_path,
-        env={**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},
+    result = run_child_pytest(
+        tmp_path,
+        "test_both.py",
+        "-p",
+        "refasync.pytest_plugin",
+        "-p",
+        "pytest_timeout",
+        "--timeout",
+        "3",
+        env=ONLY_NAMED_PLUGINS,
     )
     out = result.stdout + result.stderr
     assert result.returncode == 1, out
