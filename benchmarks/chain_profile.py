@@ -18,7 +18,7 @@ from refasync.sync import SyncPoint, SyncPrimitive, set_sync_hook
 
 from .pool_bench import _build_chain
 
-__all__ = ("main",)
+__all__ = ("count_sync_points", "main")
 
 
 def _drain_one_at_a_time(reader: PoolReader[int]) -> int:
@@ -28,6 +28,26 @@ def _drain_one_at_a_time(reader: PoolReader[int]) -> int:
         if not items:
             return total
         total += len(items)
+
+
+def count_sync_points(size: int, stages: int, n: int) -> Counter[tuple[str, str]]:
+    """:return: the synchronization points (point, the primitive's owner: ``AsyncQueue``,
+    ``Task``, ...) that a ``read(1)`` loop of ``n`` items through a chain of a feeder and
+    ``stages`` identity tasks, on a pool of ``size``, reports to a counting hook."""
+    points: Counter[tuple[str, str]] = Counter()
+
+    def count_point(point: SyncPoint, primitive: SyncPrimitive) -> bool:
+        points[(point.name, primitive.name.split(".")[0])] += 1
+        return False
+
+    with ThreadPool(size) as pool:
+        reader = _build_chain(pool, n, stages)
+        previous = set_sync_hook(count_point)
+        try:
+            assert _drain_one_at_a_time(reader) == n
+        finally:
+            set_sync_hook(previous)
+    return points
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -59,19 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = function if file == "~" else f"{file.rsplit('/', 1)[-1]}:{line}({function})"
         print(f"  {count / n / tasks:7.2f} per task per item  {where}")
 
-    points: Counter[tuple[str, str]] = Counter()
-
-    def count_point(point: SyncPoint, primitive: SyncPrimitive) -> bool:
-        points[(point.name, primitive.name.split(".")[0])] += 1
-        return False
-
-    with ThreadPool(args.size) as pool:
-        reader = _build_chain(pool, n, args.stages)
-        previous = set_sync_hook(count_point)
-        try:
-            assert _drain_one_at_a_time(reader) == n
-        finally:
-            set_sync_hook(previous)
+    points = count_sync_points(args.size, args.stages, n)
     acquisitions = sum(c for (point, _), c in points.items() if point == "ACQUIRE")
     print(
         f"hook points per item {sum(points.values()) / n:.0f}; lock acquisitions per item "

@@ -392,9 +392,9 @@ class Pool:
             self.stop_waiting(task)  # it does not wait: its chunk's read will
         return chunk
 
-    def run_chunk(self, chunk: _Chunk) -> bool:
+    def run_chunk(self, chunk: _Chunk, inputs_filled: bool = False) -> bool:
         """Run a chunk this pool gave the calling thread (``ChunkQueue.run``)."""
-        return self._queue.run(chunk)
+        return self._queue.run(chunk, inputs_filled)
 
     def stop_waiting(self, task: AnyTask) -> None:
         """The calling reader no longer waits for ``task``'s channel (see ``_demand``)."""

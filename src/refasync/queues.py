@@ -162,6 +162,11 @@ class ItemQueue(Generic[T]):
     def qsize(self) -> int:
         raise NotImplementedError
 
+    def shortfall(self, need: int) -> int | None:
+        """:return: how many of ``need`` items (``ALL``: every item) the queue lacks
+        (``ALL`` for ``ALL``), or None if it holds them or is closed (no more can come)."""
+        raise NotImplementedError
+
     def empty(self) -> bool:
         raise NotImplementedError
 
@@ -322,6 +327,15 @@ class AsyncQueue(ItemQueue[T]):
     def qsize(self) -> int:
         with self.mutex.held:
             return len(self._items)
+
+    def shortfall(self, need: int) -> int | None:
+        with self.mutex.held:
+            writable, size = self._writable, len(self._items)
+        if not writable:
+            return None
+        if need == ALL:
+            return ALL
+        return need - size if need > size else None
 
     def empty(self) -> bool:
         with self.mutex.held:
@@ -565,6 +579,14 @@ class SyncQueue(ItemQueue[T]):
 
     def writable(self) -> bool:
         return self._writable
+
+    def shortfall(self, need: int) -> int | None:
+        if not self._writable:
+            return None
+        if need == ALL:
+            return ALL
+        size = len(self._items)
+        return need - size if need > size else None
 
     def set_writable(self, state: bool) -> bool:
         previous = self._writable

@@ -101,28 +101,37 @@ class PoolReader(CallbackChannelReader[T], InputHandle):
         """:return: the task producing our items, or None once it was collected"""
         return self._task_ref()
 
-    def missing(self, need: int) -> int | None:
-        """:return: how many of ``need`` items (``ALL``: every item) the channel lacks
-        (``ALL`` for ``ALL``), or None if it holds them or is closed (no more can come)."""
-        queue = self.channel.queue
-        if not queue.writable():
+    def upstream_demand(self, need: int) -> tuple[Task[Any, T], int, int] | None:
+        """``InputHandle.upstream_demand``: what ``fill_inputs`` needs to produce
+        ``need`` items of this channel ahead of a chunk that reads them."""
+        short = self.channel.queue.shortfall(need)
+        if short is None:
             return None
-        if need == ALL:
-            return ALL
-        short = need - queue.qsize()
-        return short if short > 0 else None
-
-    def produce(self, need: int) -> None:
-        """Run, in the calling thread, the queued chunks of the task that make the channel
-        hold ``need`` items (``ALL``: every item), without taking them; return as soon as
-        it holds them, or the rest is in flight elsewhere, or the task is done."""
         task = self._task_ref()
-        while task is not None:
-            short = self.missing(need)
-            chunk = None if short is None else self._pool.chunk_to_help(task, short)
+        limits = None if task is None else task.limits_unless_done()
+        if task is None or limits is None:
+            return None
+        return task, short, ALL if need == ALL else max(need, limits[0])
+
+    def produce(self, need: int, short: int) -> None:
+        """Run, in the calling thread, chunks of the task that make the channel hold
+        ``need`` items (``ALL``: every item), without taking them, ``short`` of them
+        missing when the caller (``fill_inputs``, which produced their input first)
+        looked; return as soon as it holds them, or the rest is in flight elsewhere, or
+        the task is done."""
+        task = self._task_ref()
+        if task is None:
+            return
+        queue = self.channel.queue
+        lacking: int | None = short
+        inputs_filled = True  # for the first chunk only: it may use up what was filled
+        while lacking is not None:
+            chunk = self._pool.chunk_to_help(task, lacking)
             if chunk is None:
                 return
-            self._pool.run_chunk(chunk)
+            self._pool.run_chunk(chunk, inputs_filled)
+            inputs_filled = False
+            lacking = queue.shortfall(need)
 
     def __copy__(self) -> PoolReader[T]:
         """``copy.copy``: a new handle of the task, as ``duplicate()``."""
@@ -163,9 +172,9 @@ class PoolReader(CallbackChannelReader[T], InputHandle):
         pool = self._pool
         out: list[T] = []
         deadline: float | None = None
-        # False once a chunk this read ran left none of the task's chunks queued or
-        # deferred (then there is nothing for run_planned_if_serial).
-        left = True
+        # True once this read demanded production, until a chunk it ran left none of
+        # the task's chunks queued or deferred: whether run_planned_if_serial has work.
+        left = False
         waiting = False  # counted in the task's waiting readers (Pool._demand)
         try:
             while True:

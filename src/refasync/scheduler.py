@@ -136,18 +136,17 @@ class InputHandle:
     """What ``fill_inputs`` needs of a task's input to produce it ahead of a chunk: the
     reader handle of another pool task (``PoolReader`` implements it)."""
 
-    def missing(self, need: int) -> int | None:
-        """:return: how many of ``need`` items (``ALL``: every item) the channel lacks
-        (``ALL`` for ``ALL``), or None if it holds them or is closed."""
+    def upstream_demand(self, need: int) -> tuple[AnyTask, int, int] | None:
+        """For a chunk about to read ``need`` items (``ALL``: every item) through this
+        handle: :return: the task producing them, how many of them the channel lacks
+        (``ALL`` for ``ALL``), and how many items a chunk of that task producing them
+        reads in turn (``need`` raised to its ``min_count``, P1); or None if the channel
+        holds them, is closed, or its task is gone or done."""
         raise NotImplementedError
 
-    def producer(self) -> AnyTask | None:
-        """:return: the task producing the items, or None if it is gone."""
-        raise NotImplementedError
-
-    def produce(self, need: int) -> None:
-        """Run, in this thread, the queued chunks that make the channel hold ``need``
-        items, without taking them."""
+    def produce(self, need: int, short: int) -> None:
+        """Run, in this thread, the chunks that make the channel hold ``need`` items,
+        without taking them; ``short`` is what ``missing(need)`` said it lacked."""
         raise NotImplementedError
 
 
@@ -315,10 +314,12 @@ class ChunkQueue:
 
     # -- running --
 
-    def run(self, chunk: _Chunk) -> bool:
+    def run(self, chunk: _Chunk, inputs_filled: bool = False) -> bool:
         """Process a started chunk (no lock held), then account for it, queue the next
         deferred chunk of its task, and poke the task's channel if readers of the task
-        wait for it to change, so that they re-evaluate.
+        wait for it to change, so that they re-evaluate. Unless ``inputs_filled`` (the
+        caller is ``fill_inputs``, which produced this chunk's input first), the chunk's
+        input is filled first (``fill_inputs``).
 
         :return: True if chunks of the task were queued or deferred when it ended (a
             serial reader then runs them before it returns, ``Pool.run_planned_if_serial``)
@@ -334,7 +335,8 @@ class ChunkQueue:
                     f"{MAX_NESTED_CHUNKS} deep in one thread (inputs read through set_read "
                     "functions); no task failed and no item was lost"
                 )
-            fill_inputs(task, chunk.count)
+            if not inputs_filled:
+                fill_inputs(task, chunk.count)
             task.process(chunk.count)
         finally:
             _chunk_depth.depth -= 1
@@ -535,19 +537,16 @@ def fill_inputs(task: AnyTask, count: int) -> None:
     loop, so a chain of any depth costs no stack; the chunk's own read then finds its
     items, or demands the rest itself (chunks in flight elsewhere, items taken by a
     concurrent reader)."""
-    plan: list[tuple[InputHandle, int]] = []
+    plan: list[tuple[InputHandle, int, int]] = []
     source: object = task.input_reader()
     need = count or ALL
     while isinstance(source, InputHandle):
-        if source.missing(need) is None:
+        demand = source.upstream_demand(need)
+        if demand is None:
             break
-        upstream = source.producer()
-        limits = None if upstream is None else upstream.limits_unless_done()
-        if upstream is None or limits is None:
-            break
-        plan.append((source, need))
+        upstream, short, upstream_need = demand
+        plan.append((source, need, short))
         source = upstream.input_reader()
-        # What a chunk of the upstream task for this demand reads (P1).
-        need = ALL if need == ALL else max(need, limits[0])
-    for handle, need in reversed(plan):
-        handle.produce(need)
+        need = upstream_need
+    for handle, need, short in reversed(plan):
+        handle.produce(need, short)
