@@ -27,6 +27,8 @@ __all__ = (
     "ReadOnly",
     "SyncQueue",
     "check_block",
+    "check_read_args",
+    "check_wait_args",
     "normalize_count",
     "normalize_timeout",
 )
@@ -78,6 +80,31 @@ def normalize_timeout(timeout: float | None) -> float | None:
     return float(timeout)
 
 
+def check_wait_args(block: bool, timeout: float | None) -> tuple[bool, float | None]:
+    """:return: ``(block, timeout)`` checked and normalized as every read and write takes
+    them (:func:`check_block`, :func:`normalize_timeout`). A caller skips the call when
+    ``type(block) is bool and timeout is None``: then there is nothing to check."""
+    given: object = block
+    if given is not True and given is not False:
+        block = check_block(block)
+    if timeout is not None:
+        timeout = normalize_timeout(timeout)
+    return block, timeout
+
+
+def check_read_args(
+    count: int, block: bool, timeout: float | None
+) -> tuple[int, bool, float | None]:
+    """:return: ``(count, block, timeout)`` checked and normalized as ``Reader.read``
+    takes them (:func:`normalize_count`: a count below 1 is ``ALL``), in that order. A
+    caller skips the call when ``count`` is an int >= 0, ``block`` a bool and
+    ``timeout`` None: then there is nothing to check."""
+    if type(count) is not int or count < 0:
+        count = normalize_count(count)
+    block, timeout = check_wait_args(block, timeout)
+    return count, block, timeout
+
+
 # --- queues -------------------------------------------------------------------------------
 
 
@@ -122,6 +149,20 @@ class ItemQueue(Generic[T]):
 
         :raise ReadOnly: if the queue is closed (then nothing is added)
         """
+        if type(block) is not bool or timeout is not None:
+            check_wait_args(block, timeout)
+        if self.maxsize:
+            raise ValueError("put_many needs an unbounded queue; use put on a bounded one")
+        if not isinstance(items, list):
+            items = list(items)  # an iterable that raises adds nothing
+        if items:  # writing no item adds nothing, and is no error even when closed
+            self._extend(items)
+
+    def _extend(self, items: list[T]) -> None:
+        """Append ``items`` (a non-empty list) in order, atomically (``put_many``).
+
+        :raise ReadOnly: if the queue is closed (then nothing is added)
+        """
         raise NotImplementedError
 
     def get(self, block: bool = True, timeout: float | None = None) -> T:
@@ -134,13 +175,8 @@ class ItemQueue(Generic[T]):
         """``get_many`` with ``Reader.read``'s defaults and argument checks (any count
         below 1 means ``ALL``). The library's queues implement it as their bulk read, so
         that a channel reader can be this method itself (``ChannelReader``)."""
-        if type(count) is not int or count < 0:
-            count = normalize_count(count)
-        given: object = block  # checked without a call when it is a bool
-        if given is not True and given is not False:
-            block = check_block(block)
-        if timeout is not None:
-            timeout = normalize_timeout(timeout)
+        if type(count) is not int or count < 0 or type(block) is not bool or timeout is not None:
+            count, block, timeout = check_read_args(count, block, timeout)
         return self.get_many(count, block, timeout)
 
     def take_nowait(self, count: int) -> tuple[list[T], int, bool]:
@@ -211,11 +247,8 @@ class AsyncQueue(ItemQueue[T]):
         :raise ReadOnly: if the queue is closed, or closes while we wait for space.
         :raise Full: if the queue is full and ``block`` is False or ``timeout`` expired.
         """
-        given: object = block  # checked without a call when it is a bool
-        if given is not True and given is not False:
-            block = check_block(block)
-        if timeout is not None:
-            timeout = normalize_timeout(timeout)
+        if type(block) is not bool or timeout is not None:
+            block, timeout = check_wait_args(block, timeout)
         # An interrupt at the lock's RELEASE point comes after a complete write.
         with self.mutex.held:
             if not self._writable:
@@ -227,20 +260,7 @@ class AsyncQueue(ItemQueue[T]):
             if self.not_empty._waiters:
                 self.not_empty.notify_locked()
 
-    def put_many(
-        self, items: Iterable[T], block: bool = True, timeout: float | None = None
-    ) -> None:
-        given: object = block  # checked without a call when it is a bool
-        if given is not True and given is not False:
-            block = check_block(block)
-        if timeout is not None:
-            normalize_timeout(timeout)
-        if self.maxsize:
-            raise ValueError("put_many needs an unbounded queue; use put on a bounded one")
-        if not isinstance(items, list):
-            items = list(items)  # an iterable that raises adds nothing
-        if not items:
-            return  # as writing no item: nothing to add, no error even when closed
+    def _extend(self, items: list[T]) -> None:
         # Never half done: an interrupt at the lock waits until the items are in, and the
         # notify (the block's last step) wakes its waiters whatever the hook raises there.
         with self.mutex.completing:
@@ -332,11 +352,8 @@ class AsyncQueue(ItemQueue[T]):
 
         :raise Empty: if none arrives (not ``block``, timeout, or closed and drained).
         """
-        given: object = block  # checked without a call when it is a bool
-        if given is not True and given is not False:
-            block = check_block(block)
-        if timeout is not None:
-            timeout = normalize_timeout(timeout)
+        if type(block) is not bool or timeout is not None:
+            block, timeout = check_wait_args(block, timeout)
         items = self.get_many(1, block, timeout)
         if not items:
             raise Empty("channel is empty" if block else "channel is empty and block is False")
@@ -355,13 +372,8 @@ class AsyncQueue(ItemQueue[T]):
         read is interrupted after taking items (``KeyboardInterrupt`` in the wait, a
         raising hook), the items go back to the front of the queue, in order.
         """
-        if type(count) is not int or count < 0:
-            count = normalize_count(count)
-        given: object = block  # checked without a call when it is a bool
-        if given is not True and given is not False:
-            block = check_block(block)
-        if timeout is not None:
-            timeout = normalize_timeout(timeout)
+        if type(count) is not int or count < 0 or type(block) is not bool or timeout is not None:
+            count, block, timeout = check_read_args(count, block, timeout)
         out: list[T] | None = None  # set once the critical section took the items
         try:
             with self.mutex.held:
@@ -476,11 +488,8 @@ class SyncQueue(ItemQueue[T]):
         self._generation = 0
 
     def put(self, item: T, block: bool = True, timeout: float | None = None) -> None:
-        given: object = block  # checked without a call when it is a bool
-        if given is not True and given is not False:
-            block = check_block(block)
-        if timeout is not None:
-            normalize_timeout(timeout)
+        if type(block) is not bool or timeout is not None:
+            block, timeout = check_wait_args(block, timeout)
         if not self._writable:
             raise ReadOnly("write to a closed channel")
         if self.maxsize and len(self._items) >= self.maxsize:
@@ -488,31 +497,15 @@ class SyncQueue(ItemQueue[T]):
         self._items.append(item)
         self._generation += 1
 
-    def put_many(
-        self, items: Iterable[T], block: bool = True, timeout: float | None = None
-    ) -> None:
-        given: object = block  # checked without a call when it is a bool
-        if given is not True and given is not False:
-            block = check_block(block)
-        if timeout is not None:
-            normalize_timeout(timeout)
-        if self.maxsize:
-            raise ValueError("put_many needs an unbounded queue; use put on a bounded one")
-        if not isinstance(items, list):
-            items = list(items)  # an iterable that raises adds nothing
-        if not items:
-            return  # as writing no item: nothing to add, no error even when closed
+    def _extend(self, items: list[T]) -> None:
         if not self._writable:
             raise ReadOnly("write to a closed channel")
         self._items.extend(items)
         self._generation += 1
 
     def get(self, block: bool = True, timeout: float | None = None) -> T:
-        given: object = block  # checked without a call when it is a bool
-        if given is not True and given is not False:
-            block = check_block(block)
-        if timeout is not None:
-            normalize_timeout(timeout)
+        if type(block) is not bool or timeout is not None:
+            block, timeout = check_wait_args(block, timeout)
         try:
             return self._items.popleft()
         except IndexError:
@@ -522,13 +515,8 @@ class SyncQueue(ItemQueue[T]):
         return self.read(count, block, timeout)
 
     def read(self, count: int = ALL, block: bool = True, timeout: float | None = None) -> list[T]:
-        if type(count) is not int or count < 0:
-            count = normalize_count(count)
-        given: object = block  # checked without a call when it is a bool
-        if given is not True and given is not False:
-            block = check_block(block)
-        if timeout is not None:
-            normalize_timeout(timeout)
+        if type(count) is not int or count < 0 or type(block) is not bool or timeout is not None:
+            count, block, timeout = check_read_args(count, block, timeout)
         items = self._items
         if count == 1 and items:  # the common case, kept short (_take otherwise)
             return [items.popleft()]
