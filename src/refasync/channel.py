@@ -29,7 +29,7 @@ def _ends_bind(queue: ItemQueue[Any]) -> bool:
     return type(queue).__dict__.get("channel_ends_bind", False) is True
 
 
-__all__ = (
+__all__: tuple[str, ...] = (
     "CallbackChannelReader",
     "CallbackChannelWriter",
     "CallbackReaderMixin",
