@@ -504,10 +504,10 @@ MUTATIONS: tuple[Mutation, ...] = (
         "a pool read takes a NaN timeout as no limit",
         (
             CH,
-            "            count, block, timeout = check_read_args(count, block, timeout)\n"
+            "        elif timeout is not None:\n            timeout = normalize_timeout(timeout)\n"
             "        with self._cb_lock.held:\n            pre_cb, post_cb",
-            "            if timeout is not None and timeout != timeout:\n                timeout = None\n"
-            "            count, block, timeout = check_read_args(count, block, timeout)\n"
+            "        elif timeout is not None and timeout == timeout:\n            timeout = normalize_timeout(timeout)\n"
+            "        elif timeout is not None:\n            timeout = None\n"
             "        with self._cb_lock.held:\n            pre_cb, post_cb",
         ),
     ),

@@ -20,6 +20,7 @@ from .util import (
     SyncQueue,
     check_read_args,
     check_wait_args,
+    normalize_timeout,
 )
 
 
@@ -226,8 +227,10 @@ class ChannelReader(Reader[T]):
             setattr(self, "read", queue.read)
 
     def read(self, count: int = 0, block: bool = True, timeout: float | None = None) -> list[T]:
-        if type(count) is not int or count < 0 or type(block) is not bool or timeout is not None:
+        if type(count) is not int or count < 0 or (block is not True and block is not False):
             count, block, timeout = check_read_args(count, block, timeout)
+        elif timeout is not None:
+            timeout = normalize_timeout(timeout)
         return self._get_many(count, block, timeout)
 
 
@@ -350,8 +353,10 @@ class CallbackReaderMixin(Reader[T]):
         timeout: float | None,
     ) -> list[T]:
         # pre-read callback, read, post-read callback; put the items back if it raises.
-        if type(count) is not int or count < 0 or type(block) is not bool or timeout is not None:
+        if type(count) is not int or count < 0 or (block is not True and block is not False):
             count, block, timeout = check_read_args(count, block, timeout)
+        elif timeout is not None:
+            timeout = normalize_timeout(timeout)
         with self._cb_lock.held:
             pre_cb, post_cb = self._pre_cb, self._post_cb
         if pre_cb is not None:

@@ -84,8 +84,8 @@ def check_wait_args(block: bool, timeout: float | None) -> tuple[bool, float | N
     """:return: ``(block, timeout)`` checked and normalized as every read and write takes
     them (:func:`check_block`, :func:`normalize_timeout`). A caller skips the call when
     ``type(block) is bool and timeout is None``: then there is nothing to check."""
-    given: object = block
-    if given is not True and given is not False:
+    given: object = block  # typed bool, checked: any object can come
+    if type(given) is not bool:
         block = check_block(block)
     if timeout is not None:
         timeout = normalize_timeout(timeout)
@@ -97,11 +97,15 @@ def check_read_args(
 ) -> tuple[int, bool, float | None]:
     """:return: ``(count, block, timeout)`` checked and normalized as ``Reader.read``
     takes them (:func:`normalize_count`: a count below 1 is ``ALL``), in that order. A
-    caller skips the call when ``count`` is an int >= 0, ``block`` a bool and
-    ``timeout`` None: then there is nothing to check."""
+    caller whose ``count`` is an int >= 0 and ``block`` a bool skips the call, and
+    normalizes a ``timeout`` that is not None alone."""
     if type(count) is not int or count < 0:
         count = normalize_count(count)
-    block, timeout = check_wait_args(block, timeout)
+    given: object = block  # typed bool, checked: any object can come
+    if type(given) is not bool:
+        block = check_block(block)
+    if timeout is not None:
+        timeout = normalize_timeout(timeout)
     return count, block, timeout
 
 
@@ -175,8 +179,10 @@ class ItemQueue(Generic[T]):
         """``get_many`` with ``Reader.read``'s defaults and argument checks (any count
         below 1 means ``ALL``). The library's queues implement it as their bulk read, so
         that a channel reader can be this method itself (``ChannelReader``)."""
-        if type(count) is not int or count < 0 or type(block) is not bool or timeout is not None:
+        if type(count) is not int or count < 0 or (block is not True and block is not False):
             count, block, timeout = check_read_args(count, block, timeout)
+        elif timeout is not None:
+            timeout = normalize_timeout(timeout)
         return self.get_many(count, block, timeout)
 
     def take_nowait(self, count: int) -> tuple[list[T], int, bool]:
@@ -372,8 +378,10 @@ class AsyncQueue(ItemQueue[T]):
         read is interrupted after taking items (``KeyboardInterrupt`` in the wait, a
         raising hook), the items go back to the front of the queue, in order.
         """
-        if type(count) is not int or count < 0 or type(block) is not bool or timeout is not None:
+        if type(count) is not int or count < 0 or (block is not True and block is not False):
             count, block, timeout = check_read_args(count, block, timeout)
+        elif timeout is not None:
+            timeout = normalize_timeout(timeout)
         out: list[T] | None = None  # set once the critical section took the items
         try:
             with self.mutex.held:
@@ -515,8 +523,10 @@ class SyncQueue(ItemQueue[T]):
         return self.read(count, block, timeout)
 
     def read(self, count: int = ALL, block: bool = True, timeout: float | None = None) -> list[T]:
-        if type(count) is not int or count < 0 or type(block) is not bool or timeout is not None:
+        if type(count) is not int or count < 0 or (block is not True and block is not False):
             count, block, timeout = check_read_args(count, block, timeout)
+        elif timeout is not None:
+            timeout = normalize_timeout(timeout)
         items = self._items
         if count == 1 and items:  # the common case, kept short (_take otherwise)
             return [items.popleft()]
