@@ -151,7 +151,7 @@ class ChannelWriter(Writer[T]):
     ) -> None:
         """Write ``items`` (any iterable, consumed first) in order; on an unbounded
         channel all under one lock."""
-        if type(block) is not bool or timeout is not None:
+        if (block is not True and block is not False) or timeout is not None:
             block, timeout = check_wait_args(block, timeout)
         if not isinstance(items, list):
             items = list(items)

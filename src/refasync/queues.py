@@ -83,9 +83,9 @@ def normalize_timeout(timeout: float | None) -> float | None:
 def check_wait_args(block: bool, timeout: float | None) -> tuple[bool, float | None]:
     """:return: ``(block, timeout)`` checked and normalized as every read and write takes
     them (:func:`check_block`, :func:`normalize_timeout`). A caller skips the call when
-    ``type(block) is bool and timeout is None``: then there is nothing to check."""
-    given: object = block  # typed bool, checked: any object can come
-    if type(given) is not bool:
+    ``block`` is True or False and ``timeout`` None: then there is nothing to check."""
+    given: object = block  # typed bool; any object can come
+    if given is not True and given is not False:
         block = check_block(block)
     if timeout is not None:
         timeout = normalize_timeout(timeout)
@@ -101,8 +101,8 @@ def check_read_args(
     normalizes a ``timeout`` that is not None alone."""
     if type(count) is not int or count < 0:
         count = normalize_count(count)
-    given: object = block  # typed bool, checked: any object can come
-    if type(given) is not bool:
+    given: object = block  # typed bool; any object can come
+    if given is not True and given is not False:
         block = check_block(block)
     if timeout is not None:
         timeout = normalize_timeout(timeout)
@@ -153,7 +153,7 @@ class ItemQueue(Generic[T]):
 
         :raise ReadOnly: if the queue is closed (then nothing is added)
         """
-        if type(block) is not bool or timeout is not None:
+        if (block is not True and block is not False) or timeout is not None:
             check_wait_args(block, timeout)
         if self.maxsize:
             raise ValueError("put_many needs an unbounded queue; use put on a bounded one")
@@ -253,7 +253,7 @@ class AsyncQueue(ItemQueue[T]):
         :raise ReadOnly: if the queue is closed, or closes while we wait for space.
         :raise Full: if the queue is full and ``block`` is False or ``timeout`` expired.
         """
-        if type(block) is not bool or timeout is not None:
+        if (block is not True and block is not False) or timeout is not None:
             block, timeout = check_wait_args(block, timeout)
         # An interrupt at the lock's RELEASE point comes after a complete write.
         with self.mutex.held:
@@ -358,7 +358,7 @@ class AsyncQueue(ItemQueue[T]):
 
         :raise Empty: if none arrives (not ``block``, timeout, or closed and drained).
         """
-        if type(block) is not bool or timeout is not None:
+        if (block is not True and block is not False) or timeout is not None:
             block, timeout = check_wait_args(block, timeout)
         items = self.get_many(1, block, timeout)
         if not items:
@@ -496,7 +496,7 @@ class SyncQueue(ItemQueue[T]):
         self._generation = 0
 
     def put(self, item: T, block: bool = True, timeout: float | None = None) -> None:
-        if type(block) is not bool or timeout is not None:
+        if (block is not True and block is not False) or timeout is not None:
             block, timeout = check_wait_args(block, timeout)
         if not self._writable:
             raise ReadOnly("write to a closed channel")
@@ -512,7 +512,7 @@ class SyncQueue(ItemQueue[T]):
         self._generation += 1
 
     def get(self, block: bool = True, timeout: float | None = None) -> T:
-        if type(block) is not bool or timeout is not None:
+        if (block is not True and block is not False) or timeout is not None:
             block, timeout = check_wait_args(block, timeout)
         try:
             return self._items.popleft()
