@@ -301,7 +301,8 @@ MUTATIONS: tuple[Mutation, ...] = (
             "        if not isinstance(items, list):\n            items = list(items)  # an iterable that raises adds nothing",
             "        if not isinstance(items, list):\n            done = []\n            try:\n"
             "                for item in items:\n                    done.append(item)\n"
-            "            except BaseException:\n                self._items.extend(done)\n                raise\n"
+            "            except BaseException:\n                if done:\n                    self._extend(done)\n"
+            "                raise\n"
             "            items = done",
         ),
     ),
@@ -503,9 +504,9 @@ MUTATIONS: tuple[Mutation, ...] = (
         "a pool read takes a NaN timeout as no limit",
         (
             CH,
-            "        if timeout is not None:\n            timeout = normalize_timeout(timeout)\n"
+            "        elif timeout is not None:\n            timeout = normalize_timeout(timeout)\n"
             "        with self._cb_lock.held:\n            pre_cb, post_cb",
-            "        if timeout is not None and timeout == timeout:\n            timeout = normalize_timeout(timeout)\n"
+            "        elif timeout is not None and timeout == timeout:\n            timeout = normalize_timeout(timeout)\n"
             "        elif timeout is not None:\n            timeout = None\n"
             "        with self._cb_lock.held:\n            pre_cb, post_cb",
         ),

@@ -327,7 +327,7 @@ _ALL: tuple[Defect, ...] = (
     Defect(
         "put_many_same_generation",
         "put_many does not advance the change generation",
-        _Q + "put_many",
+        _Q + "_extend",
         "self._generation += 1\n",
         "pass  # BUG: no generation bump: a reader waiting for a change sleeps on\n",
         delays=False,

@@ -18,8 +18,8 @@ from .util import (
     Lock,
     ReadOnly,
     SyncQueue,
-    check_block,
-    normalize_count,
+    check_read_args,
+    check_wait_args,
     normalize_timeout,
 )
 
@@ -30,7 +30,7 @@ def _ends_bind(queue: ItemQueue[Any]) -> bool:
     return type(queue).__dict__.get("channel_ends_bind", False) is True
 
 
-__all__ = (
+__all__: tuple[str, ...] = (
     "CallbackChannelReader",
     "CallbackChannelWriter",
     "CallbackReaderMixin",
@@ -151,11 +151,8 @@ class ChannelWriter(Writer[T]):
     ) -> None:
         """Write ``items`` (any iterable, consumed first) in order; on an unbounded
         channel all under one lock."""
-        given: object = block  # checked without a call when it is a bool
-        if given is not True and given is not False:
-            block = check_block(block)
-        if timeout is not None:
-            timeout = normalize_timeout(timeout)
+        if (block is not True and block is not False) or timeout is not None:
+            block, timeout = check_wait_args(block, timeout)
         if not isinstance(items, list):
             items = list(items)
         queue = self.channel.queue
@@ -230,14 +227,11 @@ class ChannelReader(Reader[T]):
             setattr(self, "read", queue.read)
 
     def read(self, count: int = 0, block: bool = True, timeout: float | None = None) -> list[T]:
-        if type(count) is not int:
-            count = normalize_count(count)
-        given: object = block  # checked without a call when it is a bool
-        if given is not True and given is not False:
-            block = check_block(block)
-        if timeout is not None:
+        if type(count) is not int or count < 0 or (block is not True and block is not False):
+            count, block, timeout = check_read_args(count, block, timeout)
+        elif timeout is not None:
             timeout = normalize_timeout(timeout)
-        return self._get_many(count if count > 0 else 0, block, timeout)
+        return self._get_many(count, block, timeout)
 
 
 class CallbackWriterMixin(Writer[T]):
@@ -359,12 +353,9 @@ class CallbackReaderMixin(Reader[T]):
         timeout: float | None,
     ) -> list[T]:
         # pre-read callback, read, post-read callback; put the items back if it raises.
-        if type(count) is not int or count < 0:  # no call when it is valid
-            count = normalize_count(count)
-        given: object = block  # checked without a call when it is a bool
-        if given is not True and given is not False:
-            block = check_block(block)
-        if timeout is not None:
+        if type(count) is not int or count < 0 or (block is not True and block is not False):
+            count, block, timeout = check_read_args(count, block, timeout)
+        elif timeout is not None:
             timeout = normalize_timeout(timeout)
         with self._cb_lock.held:
             pre_cb, post_cb = self._pre_cb, self._post_cb
@@ -425,11 +416,7 @@ class IteratorReader(Reader[T]):
 
     def read(self, count: int = 0, block: bool = True, timeout: float | None = None) -> list[T]:
         """Non-blocking read: up to ``count`` items (all that are left when < 1)."""
-        count = normalize_count(count)
-        given: object = block  # checked without a call when it is a bool
-        if given is not True and given is not False:
-            block = check_block(block)
-        normalize_timeout(timeout)
+        count, block, timeout = check_read_args(count, block, timeout)
         out: list[T] | None = None  # set once the critical section read the items
         try:
             # An interrupt from the hook at the lock waits until the read is done ...

@@ -27,6 +27,8 @@ __all__ = (
     "ReadOnly",
     "SyncQueue",
     "check_block",
+    "check_read_args",
+    "check_wait_args",
     "normalize_count",
     "normalize_timeout",
 )
@@ -78,6 +80,35 @@ def normalize_timeout(timeout: float | None) -> float | None:
     return float(timeout)
 
 
+def check_wait_args(block: bool, timeout: float | None) -> tuple[bool, float | None]:
+    """:return: ``(block, timeout)`` checked and normalized as every read and write takes
+    them (:func:`check_block`, :func:`normalize_timeout`). A caller skips the call when
+    ``block`` is True or False and ``timeout`` None: then there is nothing to check."""
+    given: object = block  # typed bool; any object can come
+    if given is not True and given is not False:
+        block = check_block(block)
+    if timeout is not None:
+        timeout = normalize_timeout(timeout)
+    return block, timeout
+
+
+def check_read_args(
+    count: int, block: bool, timeout: float | None
+) -> tuple[int, bool, float | None]:
+    """:return: ``(count, block, timeout)`` checked and normalized as ``Reader.read``
+    takes them (:func:`normalize_count`: a count below 1 is ``ALL``), in that order. A
+    caller whose ``count`` is an int >= 0 and ``block`` a bool skips the call, and
+    normalizes a ``timeout`` that is not None alone."""
+    if type(count) is not int or count < 0:
+        count = normalize_count(count)
+    given: object = block  # typed bool; any object can come
+    if given is not True and given is not False:
+        block = check_block(block)
+    if timeout is not None:
+        timeout = normalize_timeout(timeout)
+    return count, block, timeout
+
+
 # --- queues -------------------------------------------------------------------------------
 
 
@@ -122,6 +153,20 @@ class ItemQueue(Generic[T]):
 
         :raise ReadOnly: if the queue is closed (then nothing is added)
         """
+        if (block is not True and block is not False) or timeout is not None:
+            check_wait_args(block, timeout)
+        if self.maxsize:
+            raise ValueError("put_many needs an unbounded queue; use put on a bounded one")
+        if not isinstance(items, list):
+            items = list(items)  # an iterable that raises adds nothing
+        if items:  # writing no item adds nothing, and is no error even when closed
+            self._extend(items)
+
+    def _extend(self, items: list[T]) -> None:
+        """Append ``items`` (a non-empty list) in order, atomically (``put_many``).
+
+        :raise ReadOnly: if the queue is closed (then nothing is added)
+        """
         raise NotImplementedError
 
     def get(self, block: bool = True, timeout: float | None = None) -> T:
@@ -134,12 +179,9 @@ class ItemQueue(Generic[T]):
         """``get_many`` with ``Reader.read``'s defaults and argument checks (any count
         below 1 means ``ALL``). The library's queues implement it as their bulk read, so
         that a channel reader can be this method itself (``ChannelReader``)."""
-        if type(count) is not int or count < 0:
-            count = normalize_count(count)
-        given: object = block  # checked without a call when it is a bool
-        if given is not True and given is not False:
-            block = check_block(block)
-        if timeout is not None:
+        if type(count) is not int or count < 0 or (block is not True and block is not False):
+            count, block, timeout = check_read_args(count, block, timeout)
+        elif timeout is not None:
             timeout = normalize_timeout(timeout)
         return self.get_many(count, block, timeout)
 
@@ -216,11 +258,8 @@ class AsyncQueue(ItemQueue[T]):
         :raise ReadOnly: if the queue is closed, or closes while we wait for space.
         :raise Full: if the queue is full and ``block`` is False or ``timeout`` expired.
         """
-        given: object = block  # checked without a call when it is a bool
-        if given is not True and given is not False:
-            block = check_block(block)
-        if timeout is not None:
-            timeout = normalize_timeout(timeout)
+        if (block is not True and block is not False) or timeout is not None:
+            block, timeout = check_wait_args(block, timeout)
         # An interrupt at the lock's RELEASE point comes after a complete write.
         with self.mutex.held:
             if not self._writable:
@@ -232,20 +271,7 @@ class AsyncQueue(ItemQueue[T]):
             if self.not_empty._waiters:
                 self.not_empty.notify_locked()
 
-    def put_many(
-        self, items: Iterable[T], block: bool = True, timeout: float | None = None
-    ) -> None:
-        given: object = block  # checked without a call when it is a bool
-        if given is not True and given is not False:
-            block = check_block(block)
-        if timeout is not None:
-            normalize_timeout(timeout)
-        if self.maxsize:
-            raise ValueError("put_many needs an unbounded queue; use put on a bounded one")
-        if not isinstance(items, list):
-            items = list(items)  # an iterable that raises adds nothing
-        if not items:
-            return  # as writing no item: nothing to add, no error even when closed
+    def _extend(self, items: list[T]) -> None:
         # Never half done: an interrupt at the lock waits until the items are in, and the
         # notify (the block's last step) wakes its waiters whatever the hook raises there.
         with self.mutex.completing:
@@ -346,11 +372,8 @@ class AsyncQueue(ItemQueue[T]):
 
         :raise Empty: if none arrives (not ``block``, timeout, or closed and drained).
         """
-        given: object = block  # checked without a call when it is a bool
-        if given is not True and given is not False:
-            block = check_block(block)
-        if timeout is not None:
-            timeout = normalize_timeout(timeout)
+        if (block is not True and block is not False) or timeout is not None:
+            block, timeout = check_wait_args(block, timeout)
         items = self.get_many(1, block, timeout)
         if not items:
             raise Empty("channel is empty" if block else "channel is empty and block is False")
@@ -369,12 +392,9 @@ class AsyncQueue(ItemQueue[T]):
         read is interrupted after taking items (``KeyboardInterrupt`` in the wait, a
         raising hook), the items go back to the front of the queue, in order.
         """
-        if type(count) is not int or count < 0:
-            count = normalize_count(count)
-        given: object = block  # checked without a call when it is a bool
-        if given is not True and given is not False:
-            block = check_block(block)
-        if timeout is not None:
+        if type(count) is not int or count < 0 or (block is not True and block is not False):
+            count, block, timeout = check_read_args(count, block, timeout)
+        elif timeout is not None:
             timeout = normalize_timeout(timeout)
         out: list[T] | None = None  # set once the critical section took the items
         try:
@@ -490,11 +510,8 @@ class SyncQueue(ItemQueue[T]):
         self._generation = 0
 
     def put(self, item: T, block: bool = True, timeout: float | None = None) -> None:
-        given: object = block  # checked without a call when it is a bool
-        if given is not True and given is not False:
-            block = check_block(block)
-        if timeout is not None:
-            normalize_timeout(timeout)
+        if (block is not True and block is not False) or timeout is not None:
+            block, timeout = check_wait_args(block, timeout)
         if not self._writable:
             raise ReadOnly("write to a closed channel")
         if self.maxsize and len(self._items) >= self.maxsize:
@@ -502,31 +519,15 @@ class SyncQueue(ItemQueue[T]):
         self._items.append(item)
         self._generation += 1
 
-    def put_many(
-        self, items: Iterable[T], block: bool = True, timeout: float | None = None
-    ) -> None:
-        given: object = block  # checked without a call when it is a bool
-        if given is not True and given is not False:
-            block = check_block(block)
-        if timeout is not None:
-            normalize_timeout(timeout)
-        if self.maxsize:
-            raise ValueError("put_many needs an unbounded queue; use put on a bounded one")
-        if not isinstance(items, list):
-            items = list(items)  # an iterable that raises adds nothing
-        if not items:
-            return  # as writing no item: nothing to add, no error even when closed
+    def _extend(self, items: list[T]) -> None:
         if not self._writable:
             raise ReadOnly("write to a closed channel")
         self._items.extend(items)
         self._generation += 1
 
     def get(self, block: bool = True, timeout: float | None = None) -> T:
-        given: object = block  # checked without a call when it is a bool
-        if given is not True and given is not False:
-            block = check_block(block)
-        if timeout is not None:
-            normalize_timeout(timeout)
+        if (block is not True and block is not False) or timeout is not None:
+            block, timeout = check_wait_args(block, timeout)
         try:
             return self._items.popleft()
         except IndexError:
@@ -536,13 +537,10 @@ class SyncQueue(ItemQueue[T]):
         return self.read(count, block, timeout)
 
     def read(self, count: int = ALL, block: bool = True, timeout: float | None = None) -> list[T]:
-        if type(count) is not int or count < 0:
-            count = normalize_count(count)
-        given: object = block  # checked without a call when it is a bool
-        if given is not True and given is not False:
-            block = check_block(block)
-        if timeout is not None:
-            normalize_timeout(timeout)
+        if type(count) is not int or count < 0 or (block is not True and block is not False):
+            count, block, timeout = check_read_args(count, block, timeout)
+        elif timeout is not None:
+            timeout = normalize_timeout(timeout)
         items = self._items
         if count == 1 and items:  # the common case, kept short (_take otherwise)
             return [items.popleft()]

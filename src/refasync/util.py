@@ -38,6 +38,12 @@ from .queues import (
     _check_maxsize as _check_maxsize,
 )
 from .queues import (
+    check_read_args as check_read_args,
+)
+from .queues import (
+    check_wait_args as check_wait_args,
+)
+from .queues import (
     normalize_count as normalize_count,
 )
 from .queues import (
@@ -105,6 +111,8 @@ __all__ = (
     "SyncPoint",
     "SyncQueue",
     "check_block",
+    "check_read_args",
+    "check_wait_args",
     "cpu_count",
     "get_sync_hook",
     "monotonic",

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import ParamSpec
 
 from . import checkpoint as files
 from .checks import (
@@ -29,6 +31,7 @@ from .strategies import DFSStrategy, ReplayStrategy, Strategy, make_strategy
 __all__ = ("CHECKPOINT_EVERY_S", "Report", "explore", "replay", "reproduce")
 
 Body = Callable[[Session], object]
+P = ParamSpec("P")
 
 # Failures whose schedule is not the point, so not rerun to shrink or check it: the body
 # is not a function of its schedule, or it blocks on (or spins outside) what the explorer
@@ -399,52 +402,50 @@ def replay(
     return run_once(body, ReplayStrategy(parse_schedule(schedule), strict=True), settings)
 
 
-def reproduce(
-    body: Body,
-    schedule: str,
-    *,
-    strategy: str = "pct",
-    faults: bool = False,
-    spurious: bool = True,
-    max_steps: int = MAX_STEPS,
-    early_timeouts: int = EARLY_TIMEOUTS,
-    stdlib: bool = True,
-) -> None:
-    """Replay a failing schedule (the line :func:`explore` prints for a failure calls
-    this). It never returns normally, so a pasted replay line never passes silently.
+def _reproducing(replay: Callable[P, RunResult]) -> Callable[P, None]:
+    """:return: :func:`reproduce`, whose parameters are ``replay``'s: one signature
+    states them for both (for mypy through ``P``, at run time as ``__signature__``)."""
+    signature = inspect.signature(replay)
 
-    :raise ExploreFailure: the replay failed, as it should: the message holds the
-        failure and the trace
-    :raise ReplayDidNotFail: the replay did not fail (the bug was fixed, or the body or
-        the settings differ from the exploration's)
-    """
-    result = replay(
-        body,
-        schedule,
-        strategy=strategy,
-        faults=faults,
-        spurious=spurious,
-        max_steps=max_steps,
-        early_timeouts=early_timeouts,
-        stdlib=stdlib,
-    )
-    call = _reproduce_call(schedule, strategy, faults, spurious, max_steps, early_timeouts, stdlib)
-    if result.failure is None:
-        raise ReplayDidNotFail(
-            f"{call} did not fail: the bug was fixed, or the body or the "
-            f"settings differ from the exploration's"
+    def reproduce(*args: P.args, **kwargs: P.kwargs) -> None:
+        """Replay a failing schedule (the line :func:`explore` prints for a failure calls
+        this); it takes :func:`replay`'s arguments. It never returns normally, so a
+        pasted replay line never passes silently.
+
+        :raise ExploreFailure: the replay failed, as it should: the message holds the
+            failure and the trace
+        :raise ReplayDidNotFail: the replay did not fail (the bug was fixed, or the body
+            or the settings differ from the exploration's)
+        """
+        result = replay(*args, **kwargs)
+        given = signature.bind(*args, **kwargs)
+        given.apply_defaults()
+        del given.arguments["body"]  # the rest are _reproduce_call's parameters
+        call = _reproduce_call(**given.arguments)
+        strategy: str = given.arguments["strategy"]
+        if result.failure is None:
+            raise ReplayDidNotFail(
+                f"{call} did not fail: the bug was fixed, or the body or the "
+                f"settings differ from the exploration's"
+            )
+        report = Report(
+            strategy,
+            runs=1,
+            failed=True,
+            schedule=format_schedule(result.choices),
+            replay_line=call,
+            trace=result.events,
+            schedules=1,
+            kind=result.kind,
+            shrinking="not shrunk (a replay)",
         )
-    report = Report(
-        strategy,
-        runs=1,
-        failed=True,
-        schedule=format_schedule(result.choices),
-        replay_line=call,
-        trace=result.events,
-        schedules=1,
-        kind=result.kind,
-        shrinking="not shrunk (a replay)",
-    )
-    report.nondeterministic = result.kind == "nondeterminism"
-    report.message = _failure_text(result, report, None)
-    raise ExploreFailure(report.message, report)
+        report.nondeterministic = result.kind == "nondeterminism"
+        report.message = _failure_text(result, report, None)
+        raise ExploreFailure(report.message, report)
+
+    setattr(reproduce, "__signature__", signature.replace(return_annotation="None"))
+    setattr(reproduce, "__qualname__", "reproduce")
+    return reproduce
+
+
+reproduce = _reproducing(replay)

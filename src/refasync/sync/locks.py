@@ -213,12 +213,7 @@ class HeldAtFork:
     def __enter__(self) -> bool:
         return self.acquire()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         pass
 
 
