@@ -769,6 +769,38 @@ MUTATIONS: tuple[Mutation, ...] = (
             '        if getattr(self, "_closed_for_good", False):\n            size = 0\n        stranded',
         ),
     ),
+    _m(
+        "demand_recurses",
+        "P20",
+        "a chunk's upstream chunks are not run first: demand nests one chunk per task of a chain",
+        (SC, "            fill_inputs(task, chunk.count)\n", ""),
+    ),
+    _m(
+        "self_read_not_refused",
+        "P22",
+        "a task function reading its own task's reader is served like any reader",
+        (
+            P,
+            "            if state.running and threading.get_ident() in state.running:",
+            "            if False:",
+        ),
+    ),
+    _m(
+        "failed_worker_start_counted",
+        "W8",
+        "a worker thread that failed to start stays one of the pool's workers",
+        (P, "                        queue.worker_start_failed_locked(worker)\n", ""),
+    ),
+    _m(
+        "shrinking_wakes_no_reader",
+        "W12",
+        "set_size shrinking (close() too) wakes no reader waiting for the pool's tasks",
+        (
+            P,
+            "        finally:\n            poke_readers(stranded)\n        return self",
+            "        finally:\n            pass\n        return self",
+        ),
+    ),
 )
 
 

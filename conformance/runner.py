@@ -33,6 +33,7 @@ CASE_FIELDS = {
 TAGS = {
     "dynamic-typing",
     "object-identity",
+    "worker-class",
 }  # what a case may require (PROTOCOL.md, "Applicability")
 STEP_CONTROL = {"id", "thread", "op", "expect"}
 

@@ -130,6 +130,12 @@ class Adapter:
             return arg
         if kind == "reverse":
             return list(reversed(arg))
+        if kind == "read_if":
+            # Reads one item of the named reader (looked up when called: a task function
+            # may read its own task's reader, which exists only once the task is added).
+            if arg == spec["equals"]:
+                self.obj(spec["reader"]).read(1)
+            return arg
         raise ValueError(f"unknown function spec {spec!r}")
 
     def label(self, fun: Any) -> JSON:
@@ -151,6 +157,8 @@ class Adapter:
         for base in (ValueError, TypeError):
             if isinstance(exc, base):
                 return base.__name__
+        if type(exc) is RuntimeError:  # not its subclasses (DemandLimitError is a library limit)
+            return "RuntimeError"
         return f"Error:{type(exc).__name__}"
 
     def to_json(self, value: Any, step: Step) -> JSON:
@@ -356,7 +364,42 @@ class Adapter:
 
     def op_pool(self, step: Step) -> JSON:
         cls = getattr(self.pool, step.get("kind") or "ThreadPool")
+        if given(step, "start_fails_after"):
+            cls = self._failing_pool(cls, step["start_fails_after"])
         self.bind(step["as"], cls(step["size"]) if given(step, "size") else cls())
+        return None
+
+    @staticmethod
+    def _failing_pool(base: Any, allowed: int) -> Any:
+        """A subclass of the pool class ``base`` whose worker class (the seed's
+        ``WorkerCls``) fails to start, raising ``CallbackError``, once ``allowed`` of its
+        threads have started."""
+        started = [0]
+        worker_base = base.WorkerCls
+
+        def start(worker: Any) -> None:
+            if started[0] >= allowed:
+                raise CallbackError("the case's worker thread fails to start")
+            started[0] += 1
+            worker_base.start(worker)
+
+        worker_cls = type("FailingWorker", (worker_base,), {"start": start})
+        return type(f"Failing{base.__name__}", (base,), {"WorkerCls": worker_cls})
+
+    def op_chain(self, step: Step) -> JSON:
+        """Add ``length`` identity ChannelThreadTasks to the pool, each reading the reader
+        before it (the first reads ``input``), with the task options given; name the last
+        one's reader ``as``."""
+        pool = self.obj(step["target"])
+        options: dict[str, Any] = {
+            key: step[key] for key in ("min_count", "max_chunksize") if given(step, key)
+        }
+        reader = self.obj(step["input"])
+        identity = self.fn({"fn": "identity"})
+        for k in range(step["length"]):
+            task = self.task.ChannelThreadTask(reader, f"{step['as']}{k}", identity, **options)
+            reader = pool.add_task(task)
+        self.bind(step["as"], reader)
         return None
 
     def op_add_task(self, step: Step) -> JSON:
