@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from . import channel_spec as spec
 from . import linearizability
+from .defects import Defect, build
 from .history_cases import ACCEPT, REJECT, r, record_concurrent_history, w
 from .linearizability import (
     CheckTimeout,
@@ -75,6 +76,16 @@ def runs_sequentially(order: Sequence[Op], maxsize: int) -> bool:
                 if list(got) != op.result[: len(got)]:
                     return False
     return True
+
+
+def _with_a_wrong_result(draw: st.DrawFn, read: Op, max_item: int) -> Op:
+    """:return: ``read`` with its result replaced by a drawn wrong one: a permutation of it,
+    perhaps with one more item of at most ``max_item``, cut to a drawn length."""
+    assert isinstance(read.result, list)
+    wrong = draw(
+        st.permutations(read.result + draw(st.lists(st.integers(0, max_item), max_size=1)))
+    )
+    return replace(read, result=wrong[: draw(st.integers(0, len(wrong)))])
 
 
 @st.composite
@@ -147,16 +158,7 @@ def overlapping_runs(draw: st.DrawFn) -> tuple[list[Op], int]:
         i = draw(st.integers(0, len(ops) - 1))
         op = ops[i]
         if op.kind == "read" and op.result is not None:
-            assert isinstance(op.result, list)
-            wrong = draw(st.permutations(op.result + draw(st.lists(st.integers(0, 6), max_size=1))))
-            ops[i] = Op(
-                op.thread,
-                op.kind,
-                op.arg,
-                wrong[: draw(st.integers(0, len(wrong)))],
-                op.call,
-                op.ret,
-            )
+            ops[i] = _with_a_wrong_result(draw, op, 6)
         elif op.kind == "write":
             other = draw(st.sampled_from([None, "ReadOnly", "Full"]))
             ops[i] = Op(op.thread, op.kind, op.arg, other, op.call, op.ret)
@@ -299,18 +301,7 @@ def runs_with_steps(draw: st.DrawFn) -> tuple[list[Op], int]:
         i = draw(st.integers(0, len(ops) - 1))
         op = ops[i]
         if op.kind == "read" and op.result is not None:
-            assert isinstance(op.result, list)
-            wrong = draw(
-                st.permutations(op.result + draw(st.lists(st.integers(0, item), max_size=1)))
-            )
-            ops[i] = Op(
-                op.thread,
-                op.kind,
-                op.arg,
-                wrong[: draw(st.integers(0, len(wrong)))],
-                op.call,
-                op.ret,
-            )
+            ops[i] = _with_a_wrong_result(draw, op, item)
         elif op.kind == "write" and op.ret is not None:
             ops[i] = Op(
                 op.thread,
@@ -382,27 +373,17 @@ def _neutral_ignoring_close(
     return None
 
 
-def _forced_for_every_read(
-    self: _Search,
-    candidates: list[_Entry],
-    done: int,
-    progress: dict[int, int],
-    state: spec.ChannelState,
-) -> object:
-    """Mutant: items only one read lists are taken at once by any read, a pending
-    non-blocking one included."""
-    for e in candidates:
-        if not e.pending:
-            step = self._neutral_step(e, done, progress, state)
-            if step is not None:
-                return e, step
-    if state.items and self.writes_unique and not self.full_writes & ~done:
-        for e in candidates:
-            if e.expected is not None or (e.bound is not None and not self.order.unbounded_pending):
-                step = self._own_items_step(e, done, progress, state)
-                if step is not None:
-                    return e, step
-    return None
+#: Mutant: items only one read lists are taken at once by any read, a pending
+#: non-blocking one included (the one-line defect built from today's ``_forced_step``).
+_forced_for_every_read = build(
+    Defect(
+        "own_items_for_a_pending_non_blocking_read",
+        "a pending non-blocking read takes the items only it lists at once",
+        "models.linearizability:_Search._forced_step",
+        "and e.mode is not ReadMode.NOW\n",
+        "# BUG: a pending non-blocking read too\n",
+    )
+)
 
 
 def _bound_ignored(
