@@ -88,7 +88,7 @@ class BackgroundCall(threading.Thread, Generic[R]):
         # whatever ``fn`` refers to (a reader, say), so a test that then drops its references
         # and collects would find them alive.
         self.join(seconds)
-        if not self.finished.is_set() or self.is_alive():
+        if self.is_alive():
             raise Hang(f"{self.name}: not done after {seconds} s\n{dump_stacks()}")
         if self._error is not None:
             raise self._error

@@ -207,6 +207,15 @@ class ItemQueue(Generic[T]):
     def shortfall(self, need: int) -> int | None:
         """:return: how many of ``need`` items (``ALL``: every item) the queue lacks
         (``ALL`` for ``ALL``), or None if it holds them or is closed (no more can come)."""
+        writable, size = self.writable_and_size()
+        if not writable:
+            return None
+        if need == ALL:
+            return ALL
+        return need - size if need > size else None
+
+    def writable_and_size(self) -> tuple[bool, int]:
+        """:return: ``(writable(), qsize())``, read together."""
         raise NotImplementedError
 
     def empty(self) -> bool:
@@ -354,14 +363,9 @@ class AsyncQueue(ItemQueue[T]):
         with self.mutex.held:
             return len(self._items)
 
-    def shortfall(self, need: int) -> int | None:
+    def writable_and_size(self) -> tuple[bool, int]:
         with self.mutex.held:
-            writable, size = self._writable, len(self._items)
-        if not writable:
-            return None
-        if need == ALL:
-            return ALL
-        return need - size if need > size else None
+            return self._writable, len(self._items)
 
     def empty(self) -> bool:
         with self.mutex.held:
@@ -578,13 +582,8 @@ class SyncQueue(ItemQueue[T]):
     def writable(self) -> bool:
         return self._writable
 
-    def shortfall(self, need: int) -> int | None:
-        if not self._writable:
-            return None
-        if need == ALL:
-            return ALL
-        size = len(self._items)
-        return need - size if need > size else None
+    def writable_and_size(self) -> tuple[bool, int]:
+        return self._writable, len(self._items)
 
     def set_writable(self, state: bool) -> bool:
         previous = self._writable
