@@ -397,7 +397,11 @@ MUTATIONS: tuple[Mutation, ...] = (
             "        total = max(need - outstanding, min_count)  # == sum(plan_chunks(need - outstanding, ...))",
             "        total = need - outstanding",
         ),
-        (SC, "        total = max(short, min_count)", "        total = short"),
+        (
+            SC,
+            "                total = max(need - state.inflight_items, limits[0])",
+            "                total = need - state.inflight_items",
+        ),
     ),
     _m(
         "unbounded_read_ignores_max_chunksize",
@@ -424,9 +428,9 @@ MUTATIONS: tuple[Mutation, ...] = (
         "P4",
         "a thread inside a chunk never runs a queued upstream chunk itself",
         (
-            P,
-            "            if workers == 0 or (block and inside_chunk()):",
-            "            if workers == 0:",
+            SC,
+            "        if workers == 0 or (block and inside_chunk()):",
+            "        if workers == 0:",
         ),
     ),
     _m(
@@ -454,16 +458,16 @@ MUTATIONS: tuple[Mutation, ...] = (
         "P7",
         "a block=False pool read runs a queued chunk itself",
         (
-            P,
-            "            if workers == 0 or (block and inside_chunk()):",
-            "            if workers == 0 or not block or inside_chunk():",
+            SC,
+            "        if workers == 0 or (block and inside_chunk()):",
+            "        if workers == 0 or not block or inside_chunk():",
         ),
     ),
     _m(
         "outside_reader_runs_chunks",
         "P11",
         "a thread outside every chunk runs queued chunks of a pool with workers",
-        (P, "            if workers == 0 or (block and inside_chunk()):", "            if True:"),
+        (SC, "        if workers == 0 or (block and inside_chunk()):", "        if True:"),
     ),
     _m(
         "failure_drops_produced_items",
@@ -471,7 +475,8 @@ MUTATIONS: tuple[Mutation, ...] = (
         "a failing chunk drops the results it computed before the failure",
         (
             TB,
-            "            try:\n                writer.write_many(results, True)\n            except BaseException:\n"
+            "            try:\n                writer.write_many(results, True)\n"
+            "                written += len(results)\n            except BaseException:\n"
             "                pass  # closed under us",
             "            try:\n                pass\n            except BaseException:\n"
             "                pass  # closed under us",
@@ -488,14 +493,14 @@ MUTATIONS: tuple[Mutation, ...] = (
         "P13",
         "a non-blocking read on a pool of size 0 runs no chunk",
         (
-            P,
-            "                if workers == 0 and need != ALL:",
-            "                if workers == 0 and need != ALL and block:",
+            SC,
+            "            if workers == 0 and need != ALL and nothing_planned:",
+            "            if workers == 0 and need != ALL and nothing_planned and block:",
         ),
         (
-            P,
-            "            if workers == 0 or (block and inside_chunk()):",
-            "            if (workers == 0 and block) or (block and inside_chunk()):",
+            SC,
+            "        if workers == 0 or (block and inside_chunk()):",
+            "        if (workers == 0 and block) or (block and inside_chunk()):",
         ),
     ),
     _m(
@@ -693,10 +698,10 @@ MUTATIONS: tuple[Mutation, ...] = (
         "P5",
         "a read of everything on a pool with workers waits for chunks nobody queued",
         (
-            P,
-            "                self._queue.ensure_production_locked(state, need, limits)",
-            "                if workers == 0 or need != ALL:\n"
-            "                    self._queue.ensure_production_locked(state, need, limits)",
+            SC,
+            "            self.ensure_production_locked(state, need, limits)",
+            "            if workers == 0 or need != ALL:\n"
+            "                self.ensure_production_locked(state, need, limits)",
         ),
     ),
     _m(
@@ -780,9 +785,9 @@ MUTATIONS: tuple[Mutation, ...] = (
         "P22",
         "a task function reading its own task's reader is served like any reader",
         (
-            P,
-            "            if state.running and threading.get_ident() in state.running:",
-            "            if False:",
+            SC,
+            "        if state.running and threading.get_ident() in state.running:",
+            "        if False:",
         ),
     ),
     _m(

@@ -147,7 +147,7 @@ def test_a_recursion_error_in_the_library_fails_the_read_and_no_task(
     def overflows(self: Pool, task: object, need: int) -> None:
         raise RecursionError("maximum recursion depth exceeded (planted)")
 
-    monkeypatch.setattr(Pool, "chunk_to_help", overflows)
+    monkeypatch.setattr(Pool, "start_for_input", overflows)
 
     def read_leaf() -> str:
         with pytest.raises(DemandLimitError) as caught:
@@ -158,3 +158,49 @@ def test_a_recursion_error_in_the_library_fails_the_read_and_no_task(
     assert [r.task().error() for r in readers] == [None] * len(readers)
     monkeypatch.undo()
     assert start_bounded(lambda: sorted(leaf.read()), "read").result() == list(range(5))
+
+
+def test_a_deep_chain_whose_every_stage_drops_an_item_delivers_the_rest(pool: ThreadPool) -> None:
+    """Stage k's function drops the item k, so a chunk of each stage comes up short of
+    what the stage below reads: the read of the stage below demands the rest, and the
+    chunks it runs fill their own inputs first, so the nesting stays shallow."""
+    depth = 3 * MAX_NESTED_CHUNKS
+    reader: PoolReader[int] = pool.add_task(IteratorThreadTask(iter(range(depth + 50)), "source"))
+    for k in range(depth):
+
+        def drop_k(items: list[int], k: int = k) -> list[int]:
+            return [item for item in items if item != k]
+
+        reader = pool.add_task(ChannelThreadTask(reader, f"drops-{k}", drop_k, False))
+    leaf = reader
+    assert start_bounded(lambda: read_ones(leaf), "read").result() == list(range(depth, depth + 50))
+    assert leaf.task().error() is None
+
+
+def test_an_error_while_starting_upstream_chunks_counts_the_started_ones_out(
+    pool: ThreadPool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``fill_inputs`` starts one chunk per stage before running any: when starting the
+    third raises, the two started ones are counted out unrun, so the next read of the
+    chain is not left waiting for chunks nobody runs."""
+    readers = [pool.add_task(IteratorThreadTask(iter(range(5)), "source"))]
+    for k in range(4):
+        readers.append(pool.add_task(ChannelThreadTask(readers[-1], f"t{k}")))
+    leaf = readers[-1]
+    start_for_input = Pool.start_for_input
+    calls = 0
+
+    def third_overflows(self: Pool, task: object, need: int) -> object:
+        nonlocal calls
+        calls += 1
+        if calls == 3:
+            raise RecursionError("maximum recursion depth exceeded (planted)")
+        return start_for_input(self, task, need)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Pool, "start_for_input", third_overflows)
+    with pytest.raises(DemandLimitError):
+        start_bounded(lambda: leaf.read(1), "read").result()
+    assert calls == 3
+    monkeypatch.undo()
+    assert start_bounded(lambda: sorted(read_ones(leaf)), "read").result() == list(range(5))
+    assert [r.task().error() for r in readers] == [None] * len(readers)

@@ -46,10 +46,10 @@ from .channel import Channel, ChannelWriter
 from .graph import Graph
 from .pool_fork import register_for_fork
 from .reader import PoolReader
-from .scheduler import ChunkQueue, PoolWorker, _Chunk, inside_chunk, poke_readers
+from .scheduler import ChunkQueue, PoolWorker, _Chunk, poke_readers
 from .scheduler import _TaskState as _TaskState  # the models' variants subclass with it
 from .task import ChannelThreadTask, DemandLimitError, Task
-from .util import ALL, AsyncQueue, Lock, Mailbox, SyncQueue
+from .util import AsyncQueue, Lock, Mailbox, SyncQueue
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -357,44 +357,28 @@ class Pool:
                 return None
             if was_waiting:
                 state.waiting -= 1
-            if state.running and threading.get_ident() in state.running:
-                raise RuntimeError(
-                    f"a chunk of task {task.id!r} reads the task's own output: it would "
-                    "wait for itself (a task function must not read its own task)"
-                )
-            error, state.limit_error = state.limit_error, None
-            if error is not None:
-                raise error
-            workers = self._queue.workers
-            limits = task.limits_unless_done()  # None: done
-            chunk = None
-            if limits is not None:
-                if workers == 0 and need != ALL:
-                    chunk = self._queue.start_serial_locked(state, need, limits)
-                    if chunk is not None:
-                        return chunk
-                self._queue.ensure_production_locked(state, need, limits)
-            # Who runs chunks: nobody else on a serial pool; a thread inside a chunk
-            # helps; a thread outside every chunk leaves them to the workers.
-            if workers == 0 or (block and inside_chunk()):
-                chunk = self._queue.take_for_locked(state)
+            chunk = self._queue.start_locked(state, need, block)
             if chunk is None and block:
                 state.waiting += 1
             return chunk
 
-    def chunk_to_help(self, task: AnyTask, need: int) -> _Chunk | None:
-        """For a thread inside a chunk that reads ``need`` more items of ``task``: make
-        sure they are being produced, as its read would (``_demand``); :return: a queued
-        chunk of ``task``, started, for this thread to run first, or None (the production
-        is in flight elsewhere, or the task is done or was removed)."""
-        chunk = self._demand(task, need, True, False)
-        if chunk is None:
-            self.stop_waiting(task)  # it does not wait: its chunk's read will
-        return chunk
-
-    def run_chunk(self, chunk: _Chunk, inputs_filled: bool = False) -> bool:
-        """Run a chunk this pool gave the calling thread (``ChunkQueue.run``)."""
-        return self._queue.run(chunk, inputs_filled)
+    def start_for_input(self, task: AnyTask, need: int) -> _Chunk | None:
+        """For ``fill_inputs``, in a thread about to run a chunk that reads ``need`` items
+        of ``task`` (``ALL``: every item): if the task's channel lacks some, make sure
+        they are being produced, as a read would (``_demand``); :return: a chunk of
+        ``task``, started, for this thread to run first, or None (the channel holds
+        them, the production is in flight elsewhere, or the task is done or was
+        removed). One pool-lock block; the channel's lock is taken inside it."""
+        with self._lock.held:
+            if not self._orphans.is_empty():
+                self._collect_orphans_locked()
+            state = self._states.get(task)
+            if state is None:
+                return None
+            short = state.channel.queue.shortfall(need)
+            if short is None:
+                return None
+            return self._queue.start_locked(state, short, True)
 
     def stop_waiting(self, task: AnyTask) -> None:
         """The calling reader no longer waits for ``task``'s channel (see ``_demand``)."""

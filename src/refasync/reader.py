@@ -38,6 +38,7 @@ from .util import ALL
 
 if TYPE_CHECKING:
     from .pool import Pool
+    from .scheduler import _Chunk
 
 __all__ = ("PoolReader",)
 
@@ -101,37 +102,13 @@ class PoolReader(CallbackChannelReader[T], InputHandle):
         """:return: the task producing our items, or None once it was collected"""
         return self._task_ref()
 
-    def upstream_demand(self, need: int) -> tuple[Task[Any, T], int, int] | None:
-        """``InputHandle.upstream_demand``: what ``fill_inputs`` needs to produce
-        ``need`` items of this channel ahead of a chunk that reads them."""
-        short = self.channel.queue.shortfall(need)
-        if short is None:
-            return None
-        task = self._task_ref()
-        limits = None if task is None else task.limits_unless_done()
-        if task is None or limits is None:
-            return None
-        return task, short, ALL if need == ALL else max(need, limits[0])
-
-    def produce(self, need: int, short: int) -> None:
-        """Run, in the calling thread, chunks of the task that make the channel hold
-        ``need`` items (``ALL``: every item), without taking them, ``short`` of them
-        missing when the caller (``fill_inputs``, which produced their input first)
-        looked; return as soon as it holds them, or the rest is in flight elsewhere, or
-        the task is done."""
+    def start_upstream(self, need: int) -> _Chunk | None:
+        """``InputHandle.start_upstream``: a chunk of the task, started, that produces
+        what the channel lacks of ``need`` items, for ``fill_inputs`` to run."""
         task = self._task_ref()
         if task is None:
-            return
-        queue = self.channel.queue
-        lacking: int | None = short
-        inputs_filled = True  # for the first chunk only: it may use up what was filled
-        while lacking is not None:
-            chunk = self._pool.chunk_to_help(task, lacking)
-            if chunk is None:
-                return
-            self._pool.run_chunk(chunk, inputs_filled)
-            inputs_filled = False
-            lacking = queue.shortfall(need)
+            return None
+        return self._pool.start_for_input(task, need)
 
     def __copy__(self) -> PoolReader[T]:
         """``copy.copy``: a new handle of the task, as ``duplicate()``."""
@@ -198,7 +175,7 @@ class PoolReader(CallbackChannelReader[T], InputHandle):
                         task, count - len(out) if count else ALL, block, was_waiting
                     )
                     if chunk is not None:
-                        left = pool.run_chunk(chunk)
+                        left = chunk.queue.run(chunk)
                         continue
                     waiting = block
                 left = True

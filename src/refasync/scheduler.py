@@ -117,12 +117,13 @@ class _TaskState:
 
 
 class _Chunk:
-    __slots__ = ("state", "count", "ident")
+    __slots__ = ("state", "count", "queue", "ident")
 
-    def __init__(self, state: _TaskState, count: int) -> None:
+    def __init__(self, state: _TaskState, count: int, queue: ChunkQueue) -> None:
         self.state = state
         self.count = count  # items to process; 0: all that are left
-        self.ident = 0  # the thread running it, once started
+        self.queue = queue  # the chunk queue of the task's pool, which runs and counts it
+        self.ident = 0  # the thread running it, from its start until counted out (pool lock)
 
 
 def _is_stop_request(item: object) -> bool:
@@ -136,17 +137,13 @@ class InputHandle:
     """What ``fill_inputs`` needs of a task's input to produce it ahead of a chunk: the
     reader handle of another pool task (``PoolReader`` implements it)."""
 
-    def upstream_demand(self, need: int) -> tuple[AnyTask, int, int] | None:
+    def start_upstream(self, need: int) -> _Chunk | None:
         """For a chunk about to read ``need`` items (``ALL``: every item) through this
-        handle: :return: the task producing them, how many of them the channel lacks
-        (``ALL`` for ``ALL``), and how many items a chunk of that task producing them
-        reads in turn (``need`` raised to its ``min_count``, P1); or None if the channel
-        holds them, is closed, or its task is gone or done."""
-        raise NotImplementedError
-
-    def produce(self, need: int, short: int) -> None:
-        """Run, in this thread, the chunks that make the channel hold ``need`` items,
-        without taking them; ``short`` is what ``missing(need)`` said it lacked."""
+        handle: if the channel lacks some of them, make sure they are being produced, as
+        a read would; :return: a chunk of the input's task that produces them, started in
+        this thread (its ``count`` is what it reads in turn), or None if the channel holds
+        them, is closed, its task is gone or done, or the production is in flight
+        elsewhere."""
         raise NotImplementedError
 
 
@@ -238,7 +235,7 @@ class ChunkQueue:
 
     def _queue_locked(self, state: _TaskState, counts: list[int]) -> None:
         for count in counts:
-            self._chunks.append(_Chunk(state, count))
+            self._chunks.append(_Chunk(state, count, self))
             state.pending += 1
             state.pending_items += count
             if count == ALL:
@@ -292,41 +289,54 @@ class ChunkQueue:
         busy = self._busy
         busy[ident] = busy.get(ident, 0) + 1
 
-    def start_serial_locked(
-        self, state: _TaskState, need: int, limits: tuple[int, int]
-    ) -> _Chunk | None:
-        """On a pool without workers, for a bounded ``need`` of a task with nothing
-        queued or deferred: :return: the one chunk that ``ensure_production_locked`` then
-        ``take_for_locked`` would give, started, without going through the chunk queue;
-        None where the general path is needed (nothing to produce, or several chunks)."""
-        if state.pending or state.deferred_items or state.unbounded:
-            return None
-        short = need - state.inflight_items
-        if short <= 0:
-            return None
-        min_count, max_chunksize = limits
-        total = max(short, min_count)
-        if max_chunksize and total > max_chunksize:
-            return None
-        chunk = _Chunk(state, total)
-        self._run_here_locked(chunk)
-        return chunk
+    def start_locked(self, state: _TaskState, need: int, block: bool) -> _Chunk | None:
+        """Plan ``need`` items of ``state.task`` unless planned (``ensure_production_locked``);
+        :return: a chunk of it, started, if the calling thread should run one: on a pool
+        without workers always, in a blocking thread inside a chunk when one is queued
+        (it helps), never in a thread outside every chunk of a pool with workers. On a
+        pool without workers, a bounded ``need`` of a task with nothing queued or
+        deferred, that one chunk covers, starts that chunk without the chunk queue (the
+        one that queueing then ``take_for_locked`` would give, P19).
+
+        :raise RuntimeError: if a chunk of the task runs in this thread (it would wait
+            for itself, P22)
+        :raise DemandLimitError: the one a worker met running a chunk of the task
+        """
+        task = state.task
+        if state.running and threading.get_ident() in state.running:
+            raise RuntimeError(
+                f"a chunk of task {task.id!r} reads the task's own output: it would "
+                "wait for itself (a task function must not read its own task)"
+            )
+        error, state.limit_error = state.limit_error, None
+        if error is not None:
+            raise error
+        workers = len(self._members)
+        limits = task.limits_unless_done()  # None: done
+        if limits is not None:
+            nothing_planned = not (state.pending or state.deferred_items or state.unbounded)
+            if workers == 0 and need != ALL and nothing_planned:
+                total = max(need - state.inflight_items, limits[0])
+                if need > state.inflight_items and (not limits[1] or total <= limits[1]):
+                    chunk = _Chunk(state, total, self)
+                    self._run_here_locked(chunk)
+                    return chunk
+            self.ensure_production_locked(state, need, limits)
+        if workers == 0 or (block and inside_chunk()):
+            return self.take_for_locked(state)
+        return None
 
     # -- running --
 
     def run(self, chunk: _Chunk, inputs_filled: bool = False) -> bool:
-        """Process a started chunk (no lock held), then account for it, queue the next
-        deferred chunk of its task, and poke the task's channel if readers of the task
-        wait for it to change, so that they re-evaluate. Unless ``inputs_filled`` (the
-        caller is ``fill_inputs``, which produced this chunk's input first), the chunk's
-        input is filled first (``fill_inputs``).
+        """Process a started chunk (no lock held), then count it out (``finish``). Unless
+        ``inputs_filled`` (the caller is ``fill_inputs``, which produced this chunk's
+        input first), the chunk's input is filled first (``fill_inputs``).
 
         :return: True if chunks of the task were queued or deferred when it ended (a
             serial reader then runs them before it returns, ``Pool.run_planned_if_serial``)
         """
-        state = chunk.state
-        left = True
-        task = state.task
+        task = chunk.state.task
         _chunk_depth.depth += 1
         try:
             if _chunk_depth.depth > MAX_NESTED_CHUNKS:
@@ -340,31 +350,46 @@ class ChunkQueue:
             task.process(chunk.count)
         finally:
             _chunk_depth.depth -= 1
-            # Accounting for the chunk always completes, or its readers would wait for it
-            # forever: an interrupt from the hook at the pool lock waits until the block
-            # is done (Lock.completing), the threads waiting for a chunk to end are
-            # woken whatever the hook raises inside it, and the poke always follows (F10).
-            poke = False
-            try:
-                with self._lock.completing:
-                    state.inflight -= 1
-                    state.inflight_items -= chunk.count
-                    if chunk.count == ALL:
-                        state.unbounded -= 1
-                    ident = chunk.ident
-                    state.running.remove(ident)
-                    busy = self._busy
-                    if busy[ident] == 1:
-                        del busy[ident]
-                    else:
-                        busy[ident] -= 1
-                    left = bool(state.pending or state.deferred_items)
-                    poke = state.waiting > 0
-                    if state.deferred_items or self.chunk_done._waiters:
-                        self._end_chunk_locked(state)
-            finally:
-                if poke:
-                    poke_readers([task])
+            left = self.finish(chunk)
+        return left
+
+    def finish(self, chunk: _Chunk) -> bool:
+        """Count out a started chunk, whether it ran or not (once: a second call does
+        nothing), queue the next deferred chunk of its task, and poke the task's channel
+        if readers of the task wait for it to change, so that they re-evaluate.
+
+        :return: True if chunks of the task were queued or deferred when it ended
+        """
+        state = chunk.state
+        left = True
+        # Accounting for the chunk always completes, or its readers would wait for it
+        # forever: an interrupt from the hook at the pool lock waits until the block is
+        # done (Lock.completing), the threads waiting for a chunk to end are woken
+        # whatever the hook raises inside it, and the poke always follows (F10).
+        poke = False
+        try:
+            with self._lock.completing:
+                ident = chunk.ident
+                if not ident:
+                    return left  # counted out already
+                chunk.ident = 0
+                state.inflight -= 1
+                state.inflight_items -= chunk.count
+                if chunk.count == ALL:
+                    state.unbounded -= 1
+                state.running.remove(ident)
+                busy = self._busy
+                if busy[ident] == 1:
+                    del busy[ident]
+                else:
+                    busy[ident] -= 1
+                left = bool(state.pending or state.deferred_items)
+                poke = state.waiting > 0
+                if state.deferred_items or self.chunk_done._waiters:
+                    self._end_chunk_locked(state)
+        finally:
+            if poke:
+                poke_readers([state.task])
         return left
 
     def _end_chunk_locked(self, state: _TaskState) -> None:
@@ -533,20 +558,32 @@ def poke_readers(tasks: list[AnyTask]) -> None:
 def fill_inputs(task: AnyTask, count: int) -> None:
     """Before a chunk of ``task`` reading ``count`` items (0: all) runs in this thread:
     make the channel of its input (a ``PoolReader``) hold them, running the upstream
-    chunks they need in this thread, the most upstream first. The walk upstream is a
-    loop, so a chain of any depth costs no stack; the chunk's own read then finds its
-    items, or demands the rest itself (chunks in flight elsewhere, items taken by a
-    concurrent reader)."""
-    plan: list[tuple[InputHandle, int, int]] = []
-    source: object = task.input_reader()
-    need = count or ALL
-    while isinstance(source, InputHandle):
-        demand = source.upstream_demand(need)
-        if demand is None:
-            break
-        upstream, short, upstream_need = demand
-        plan.append((source, need, short))
-        source = upstream.input_reader()
-        need = upstream_need
-    for handle, need, short in reversed(plan):
-        handle.produce(need, short)
+    chunks they need in this thread, the most upstream first. The walk upstream starts
+    one chunk per stage, sized by the chunk below it (its ``count`` is what it reads in
+    turn); then the started chunks run, the most upstream first, each leaving in its
+    channel what the next one reads. Both are loops, so a chain of any depth costs no
+    stack. A chunk whose input still lacks items (a function returning fewer results
+    than items, a chunk size limit, chunks in flight elsewhere, items taken by a
+    concurrent reader) demands the rest in its own read, and the chunks that read runs
+    fill their own inputs first. If anything raises, the chunks started and not run
+    are counted out unrun."""
+    started: list[_Chunk] = []
+    try:
+        source: object = task.input_reader()
+        need = count or ALL
+        while isinstance(source, InputHandle):
+            chunk = source.start_upstream(need)
+            if chunk is None:
+                break
+            started.append(chunk)
+            source = chunk.state.task.input_reader()
+            need = chunk.count or ALL
+        for chunk in reversed(started):
+            chunk.queue.run(chunk, True)
+    except BaseException:
+        for chunk in started:
+            try:
+                chunk.queue.finish(chunk)  # nothing if it ran
+            except BaseException:
+                pass  # an interrupt while counting out: the exception below ends the read
+        raise
