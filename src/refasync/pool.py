@@ -49,7 +49,7 @@ from .reader import PoolReader
 from .scheduler import ChunkQueue, PoolWorker, _Chunk, poke_readers
 from .scheduler import _TaskState as _TaskState  # the models' variants subclass with it
 from .task import ChannelThreadTask, DemandLimitError, Task
-from .util import AsyncQueue, Lock, Mailbox, SyncQueue
+from .util import ALL, AsyncQueue, Lock, Mailbox, SyncQueue
 
 if TYPE_CHECKING:
     from typing_extensions import Self
@@ -375,10 +375,10 @@ class Pool:
             state = self._states.get(task)
             if state is None:
                 return None
-            short = state.channel.queue.shortfall(need)
-            if short is None:
-                return None
-            return self._queue.start_locked(state, short, True)
+            writable, size = state.channel.queue.writable_and_size()
+            if not writable or (need != ALL and need <= size):
+                return None  # it holds them, or no more can come
+            return self._queue.start_locked(state, ALL if need == ALL else need - size, True)
 
     def stop_waiting(self, task: AnyTask) -> None:
         """The calling reader no longer waits for ``task``'s channel (see ``_demand``)."""

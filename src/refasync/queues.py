@@ -204,16 +204,6 @@ class ItemQueue(Generic[T]):
     def qsize(self) -> int:
         raise NotImplementedError
 
-    def shortfall(self, need: int) -> int | None:
-        """:return: how many of ``need`` items (``ALL``: every item) the queue lacks
-        (``ALL`` for ``ALL``), or None if it holds them or is closed (no more can come)."""
-        writable, size = self.writable_and_size()
-        if not writable:
-            return None
-        if need == ALL:
-            return ALL
-        return need - size if need > size else None
-
     def writable_and_size(self) -> tuple[bool, int]:
         """:return: ``(writable(), qsize())``, read together."""
         raise NotImplementedError
