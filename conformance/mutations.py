@@ -475,8 +475,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "a failing chunk drops the results it computed before the failure",
         (
             TB,
-            "            try:\n                writer.write_many(results, True)\n"
-            "                written += len(results)\n            except BaseException:\n"
+            "            try:\n                writer.write_many(results, True)\n            except BaseException:\n"
             "                pass  # closed under us",
             "            try:\n                pass\n            except BaseException:\n"
             "                pass  # closed under us",
