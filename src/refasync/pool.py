@@ -297,8 +297,7 @@ class Pool:
         if not isinstance(task, Task):
             raise TypeError(f"remove_task needs a Task, got {task!r}")
         with self._lock:
-            self._collect_orphans_locked()
-            state = self._states.get(task)
+            state = self._state_locked(task)
             if state is None:
                 if task.owner() is self:
                     return self
@@ -315,6 +314,13 @@ class Pool:
 
     # -- internals --
 
+    def _state_locked(self, task: AnyTask) -> _TaskState | None:
+        """:return: the state of ``task``, or None if it is not a task of this pool
+        (orphans removed first)."""
+        if not self._orphans.is_empty():
+            self._collect_orphans_locked()
+        return self._states.get(task)
+
     def _waiting_locked(self) -> list[AnyTask]:
         """:return: the tasks that readers are counted as waiting for."""
         return [state.task for state in self._states.values() if state.waiting]
@@ -328,17 +334,14 @@ class Pool:
     def has_task(self, task: AnyTask) -> bool:
         """:return: True if ``task`` is a task of this pool (orphans removed first)."""
         with self._lock:
-            self._collect_orphans_locked()
-            return task in self._states
+            return self._state_locked(task) is not None
 
     def adopt_handle(self, reader: PoolReader[T], task: Task[Any, T]) -> Callable[[], object]:
         """Count ``reader`` as a handle of ``task``; :return: its release function, which
         the reader's finalizer also calls when it is collected. The finalizer holds the
         task's key, never the task, so a removed task is freed while readers remain."""
         with self._lock.held:
-            if not self._orphans.is_empty():
-                self._collect_orphans_locked()
-            state = self._states.get(task)
+            state = self._state_locked(task)
             if state is None:
                 raise ValueError(f"task {task.id!r} is not a task of this pool")
             state.handles += 1
@@ -350,9 +353,7 @@ class Pool:
         caller that gets None is counted as waiting for the task's channel (chunk ends
         then poke it) until its next call, with ``was_waiting``, or ``stop_waiting``."""
         with self._lock.held:
-            if not self._orphans.is_empty():
-                self._collect_orphans_locked()
-            state = self._states.get(task)
+            state = self._state_locked(task)
             if state is None:
                 return None
             if was_waiting:
@@ -370,9 +371,7 @@ class Pool:
         them, the production is in flight elsewhere, or the task is done or was
         removed). One pool-lock block; the channel's lock is taken inside it."""
         with self._lock.held:
-            if not self._orphans.is_empty():
-                self._collect_orphans_locked()
-            state = self._states.get(task)
+            state = self._state_locked(task)
             if state is None:
                 return None
             writable, size = state.channel.queue.writable_and_size()
