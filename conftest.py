@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 from collections.abc import Iterator
 
@@ -105,6 +106,21 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_collection_finish(session: pytest.Session) -> None:
     if GIL_CHECK:
         _require_gil_off("after collection")
+
+
+@pytest.fixture
+def frozen_heap() -> Iterator[None]:
+    """Move the earlier tests' objects to the permanent generation for the test: the
+    ``gc.collect()`` of the pool oracles (every pool instance of a campaign makes one or
+    more) then scans only the test's own objects (over a whole test session's heap one
+    collection took 0.1-0.6 s; the pct campaign on orphan_churn made 726 of them, 79 of
+    its 92 s). What the test creates is collected as before; unfrozen after the test."""
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 @pytest.fixture(autouse=True)

@@ -12,6 +12,10 @@ from stress.broken import BROKEN, broken
 from stress.runner import run_many
 from stress.scenarios import FAULT_SCENARIOS, SCENARIOS
 
+#: The pool oracles' ``gc.collect()`` (one or more per instance) scans only the test's
+#: objects, not the session's heap (conftest.py's ``frozen_heap``).
+pytestmark = pytest.mark.usefixtures("frozen_heap")
+
 #: Budget per variant; the median time-to-detect is a few seconds (see the report).
 DETECT_BUDGET_S = 60.0
 

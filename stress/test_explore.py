@@ -21,6 +21,10 @@ from stress.scenarios import ALL_SCENARIOS, FAULT_SCENARIOS
 from stress.strategies import EXPLORED, Pct
 from stress.strategies.explored import CAUGHT_IN, LIMITS_DFS, Explored, instance_body
 
+#: The pool oracles' ``gc.collect()`` (one or more per instance) scans only the test's
+#: objects, not the session's heap (conftest.py's ``frozen_heap``).
+pytestmark = pytest.mark.usefixtures("frozen_heap")
+
 #: The short budget per (strategy, scenario) in ``make test``: instances x runs each.
 SHORT_RUNS = {"random": (3, 5), "pct": (3, 5), "dfs": (1, 30)}
 

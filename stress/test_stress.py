@@ -14,10 +14,8 @@
 
 from __future__ import annotations
 
-import gc
 import os
 import random
-from collections.abc import Iterator
 
 import pytest
 
@@ -44,17 +42,10 @@ def _failures(master: int, summary: Summary) -> str:
     )
 
 
-@pytest.fixture(autouse=True)
-def frozen_heap() -> Iterator[None]:
-    """Move the earlier tests' objects to the permanent generation for the run: the pool
-    oracles' ``gc.collect()`` then scans only the scenarios' objects (over a whole test
-    session's heap one collection took 0.2-0.6 s, a third of a pool instance's budget)."""
-    gc.collect()
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
+#: The pool oracles' ``gc.collect()`` scans only the scenarios' objects (conftest.py's
+#: ``frozen_heap``; over a whole test session's heap one collection took 0.2-0.6 s, a
+#: third of a pool instance's budget).
+pytestmark = pytest.mark.usefixtures("frozen_heap")
 
 
 @pytest.mark.timeout(SHORT_CEILING_S + 30)

@@ -293,6 +293,7 @@ class Forest:
 
 
 @pytest.mark.timeout(600)  # the whole run; each example's reads are bounded by BOUND_S
+@pytest.mark.usefixtures("frozen_heap")  # each example's gc.collect() scans its own objects
 @given(data=st.data())
 def test_random_forest_every_item_reaches_exactly_one_leaf(data: st.DataObject) -> None:
     forest = Forest(data)
