@@ -211,6 +211,14 @@ def test_a_replay_that_does_not_fail_says_so_and_exits_3(tmp_path: Path) -> None
     assert json.loads(report.read_text())["reproduced"] is False
 
 
+def _sigint_default() -> None:
+    """In the child, before it runs Python: SIGINT's default action. A pytest started in
+    a background job of a non-interactive shell has SIGINT ignored, its children
+    inherit that, and an interpreter started with SIGINT ignored never raises
+    ``KeyboardInterrupt``: the run would go on to its end and report OK."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.timeout(120)
 def test_ctrl_c_stops_the_run_and_still_reports(tmp_path: Path) -> None:
     report = tmp_path / "report.json"
@@ -230,6 +238,7 @@ def test_ctrl_c_stops_the_run_and_still_reports(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
+        preexec_fn=_sigint_default,
     )
     assert process.stdout is not None
     first = process.stdout.readline()  # the run has started
