@@ -9,6 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from models.defects import Defect, build
 from refasync import ChannelThreadTask, IteratorThreadTask, Pool, PoolReader, ThreadPool, scheduler
 from refasync.scheduler import MAX_NESTED_CHUNKS
 from refasync.task import DemandLimitError
@@ -204,3 +205,47 @@ def test_an_error_while_starting_upstream_chunks_counts_the_started_ones_out(
     monkeypatch.undo()
     assert start_bounded(lambda: sorted(read_ones(leaf)), "read").result() == list(range(5))
     assert [r.task().error() for r in readers] == [None] * len(readers)
+
+
+def test_without_counting_the_started_chunks_out_the_next_read_fails(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Teeth of the test above, on a serial pool: with a ``fill_inputs`` that leaves the
+    chunks it started and did not run in flight (one line of today's source replaced),
+    the next read of the chain in the same thread does not deliver: the chunk of t2
+    started for the first read still counts that thread as running it."""
+    leaves_them = build(
+        Defect(
+            "started_chunks_stay_in_flight",
+            "fill_inputs does not count out the chunks it started and did not run",
+            "refasync.scheduler:fill_inputs",
+            "chunk.queue.finish(chunk)  # nothing if it ran",
+            "pass  # BUG: started, never run, still in flight",
+        )
+    )
+    monkeypatch.setattr(scheduler, "fill_inputs", leaves_them)
+    with running_pool(0) as serial:
+        readers = [serial.add_task(IteratorThreadTask(iter(range(5)), "source"))]
+        for k in range(4):
+            readers.append(serial.add_task(ChannelThreadTask(readers[-1], f"t{k}")))
+        leaf = readers[-1]
+        start_for_input = Pool.start_for_input
+        calls = 0
+
+        def third_overflows(self: Pool, task: object, need: int) -> object:
+            nonlocal calls
+            calls += 1
+            if calls == 3:
+                raise RecursionError("maximum recursion depth exceeded (planted)")
+            return start_for_input(self, task, need)  # type: ignore[arg-type]
+
+        def two_reads() -> str:
+            with monkeypatch.context() as planted:
+                planted.setattr(Pool, "start_for_input", third_overflows)
+                with pytest.raises(DemandLimitError):
+                    leaf.read(1)
+            with pytest.raises(RuntimeError) as caught:
+                leaf.read(1)
+            return str(caught.value)
+
+        assert "'t2' reads the task's own output" in start_bounded(two_reads, "reads").result()
