@@ -19,16 +19,45 @@ from tests.pool_support import BOUND_S, running_pool, start_bounded
 DEEP = 10_000
 
 
+def chain_readers(
+    pool: ThreadPool, depth: int, n: int, min_count: int | None = None, max_chunksize: int = 0
+) -> list[PoolReader[int]]:
+    """:return: the readers of a source of range(n) ("source") and of ``depth``
+    pass-through tasks after it ("t0", "t1", ...), the leaf's last."""
+    readers: list[PoolReader[int]] = [pool.add_task(IteratorThreadTask(iter(range(n)), "source"))]
+    for k in range(depth):
+        readers.append(
+            pool.add_task(
+                ChannelThreadTask(
+                    readers[-1], f"t{k}", min_count=min_count, max_chunksize=max_chunksize
+                )
+            )
+        )
+    return readers
+
+
 def chain(
     pool: ThreadPool, depth: int, n: int, min_count: int | None = None, max_chunksize: int = 0
 ) -> PoolReader[int]:
-    """:return: the leaf reader of ``depth`` pass-through tasks after a source of range(n)."""
-    reader: PoolReader[int] = pool.add_task(IteratorThreadTask(iter(range(n)), "source"))
-    for k in range(depth):
-        reader = pool.add_task(
-            ChannelThreadTask(reader, f"t{k}", min_count=min_count, max_chunksize=max_chunksize)
-        )
-    return reader
+    """:return: the leaf reader of ``chain_readers``."""
+    return chain_readers(pool, depth, n, min_count, max_chunksize)[-1]
+
+
+def overflow_at_third_start(patch: pytest.MonkeyPatch) -> list[int]:
+    """Plant, with ``patch``, a ``RecursionError`` (a limit of the library's machinery)
+    in the third call of ``Pool.start_for_input``; the first two start their chunks as
+    today's code does. :return: the number of calls so far, in a one-item list."""
+    start_for_input = Pool.start_for_input
+    calls = [0]
+
+    def third_overflows(self: Pool, task: object, need: int) -> object:
+        calls[0] += 1
+        if calls[0] == 3:
+            raise RecursionError("maximum recursion depth exceeded (planted)")
+        return start_for_input(self, task, need)  # type: ignore[arg-type]
+
+    patch.setattr(Pool, "start_for_input", third_overflows)
+    return calls
 
 
 def read_ones(reader: PoolReader[int]) -> list[int]:
@@ -140,9 +169,7 @@ def test_without_filling_inputs_first_a_deep_chain_nests_and_fails_the_read_clea
 def test_a_recursion_error_in_the_library_fails_the_read_and_no_task(
     pool: ThreadPool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    readers = [pool.add_task(IteratorThreadTask(iter(range(5)), "source"))]
-    for k in range(3):
-        readers.append(pool.add_task(ChannelThreadTask(readers[-1], f"t{k}")))
+    readers = chain_readers(pool, 3, 5)
     leaf = readers[-1]
 
     def overflows(self: Pool, task: object, need: int) -> None:
@@ -184,24 +211,12 @@ def test_an_error_while_starting_upstream_chunks_counts_the_started_ones_out(
     """``fill_inputs`` starts one chunk per stage before running any: when starting the
     third raises, the two started ones are counted out unrun, so the next read of the
     chain is not left waiting for chunks nobody runs."""
-    readers = [pool.add_task(IteratorThreadTask(iter(range(5)), "source"))]
-    for k in range(4):
-        readers.append(pool.add_task(ChannelThreadTask(readers[-1], f"t{k}")))
+    readers = chain_readers(pool, 4, 5)
     leaf = readers[-1]
-    start_for_input = Pool.start_for_input
-    calls = 0
-
-    def third_overflows(self: Pool, task: object, need: int) -> object:
-        nonlocal calls
-        calls += 1
-        if calls == 3:
-            raise RecursionError("maximum recursion depth exceeded (planted)")
-        return start_for_input(self, task, need)  # type: ignore[arg-type]
-
-    monkeypatch.setattr(Pool, "start_for_input", third_overflows)
+    calls = overflow_at_third_start(monkeypatch)
     with pytest.raises(DemandLimitError):
         start_bounded(lambda: leaf.read(1), "read").result()
-    assert calls == 3
+    assert calls == [3]
     monkeypatch.undo()
     assert start_bounded(lambda: sorted(read_ones(leaf)), "read").result() == list(range(5))
     assert [r.task().error() for r in readers] == [None] * len(readers)
@@ -225,23 +240,11 @@ def test_without_counting_the_started_chunks_out_the_next_read_fails(
     )
     monkeypatch.setattr(scheduler, "fill_inputs", leaves_them)
     with running_pool(0) as serial:
-        readers = [serial.add_task(IteratorThreadTask(iter(range(5)), "source"))]
-        for k in range(4):
-            readers.append(serial.add_task(ChannelThreadTask(readers[-1], f"t{k}")))
-        leaf = readers[-1]
-        start_for_input = Pool.start_for_input
-        calls = 0
-
-        def third_overflows(self: Pool, task: object, need: int) -> object:
-            nonlocal calls
-            calls += 1
-            if calls == 3:
-                raise RecursionError("maximum recursion depth exceeded (planted)")
-            return start_for_input(self, task, need)  # type: ignore[arg-type]
+        leaf = chain(serial, 4, 5)
 
         def two_reads() -> str:
             with monkeypatch.context() as planted:
-                planted.setattr(Pool, "start_for_input", third_overflows)
+                overflow_at_third_start(planted)
                 with pytest.raises(DemandLimitError):
                     leaf.read(1)
             with pytest.raises(RuntimeError) as caught:
