@@ -367,7 +367,7 @@ class Pool:
         """For ``fill_inputs``, in a thread about to run a chunk that reads ``need`` items
         of ``task`` (``ALL``: every item): if the task's channel lacks some, make sure
         they are being produced, as a read would (``_demand``); :return: a chunk of
-        ``task``, started, for this thread to run first, or None (the channel holds
+        ``task``, started, for this thread to run, or None (the channel holds
         them, the production is in flight elsewhere, or the task is done or was
         removed). One pool-lock block; the channel's lock is taken inside it."""
         with self._lock.held:

@@ -122,7 +122,7 @@ class _Chunk:
     def __init__(self, state: _TaskState, count: int, queue: ChunkQueue) -> None:
         self.state = state
         self.count = count  # items to process; 0: all that are left
-        self.queue = queue  # the chunk queue of the task's pool, which runs and counts it
+        self.queue = queue  # set once: the chunk queue of its task's pool, which runs it
         self.ident = 0  # the thread running it, from its start until counted out (pool lock)
 
 
