@@ -246,7 +246,7 @@ _ALL: tuple[Defect, ...] = (
         "orphan_removal_races_chunk",
         "remove_task returns while chunks of the removed tasks are in flight",
         _POOL + "remove_task",
-        "if self._queue.runs_chunk_locked():",
+        "if self._queue.runs_chunk_here():",
         "if True:  # BUG: returns while chunks of the removed tasks are in flight",
     ),
     Defect(

@@ -27,6 +27,7 @@ from refasync import (
     util,
 )
 from refasync.pool import PoolWorker
+from refasync.scheduler import inside_chunk
 from refasync.testing import Hang, dump_stacks, wait_or_fail
 from refasync.thread import do_terminate_threads, terminate_threads
 from refasync.util import AsyncQueue
@@ -468,7 +469,8 @@ def test_an_interrupt_at_any_acquisition_of_the_pool_lock_loses_and_strands_noth
             assert not pool._lock.locked()
             # Every chunk that ran was accounted for: none in flight, no thread still
             # counted as inside one (it would run chunks it must leave to workers, P11).
-            assert not pool._queue._busy, target
+            assert not inside_chunk(), target
+            assert not any(state.running for state in pool._states.values()), target
             assert all(state.inflight == 0 for state in pool._states.values()), target
         if not interrupted:
             assert target > hook.seen  # every acquisition of the read was interrupted once

@@ -231,6 +231,28 @@ def test_set_size_zero_lets_a_worker_finish_its_chunk() -> None:
         assert sorted(reader.read(0)) == [0, 1, 2]
 
 
+def test_shrinking_asks_idle_workers_to_leave_before_busy_ones() -> None:
+    with running_pool(2) as pool:
+        gate = Gate(block_at=0)
+        runner: list[threading.Thread] = []
+
+        def fun(x: int) -> int:
+            if x == 0:
+                runner.append(threading.current_thread())
+            return gate(x)
+
+        reader = feed(pool, 3, fun)
+        assert reader.read(1, block=False) == []  # queued for a worker
+        wait_or_fail(gate.entered, BOUND_S, "worker entered fun")
+        pool.set_size(1)
+        # The idle worker leaves at once; the one running the chunk stays in the pool.
+        wait_for_live_workers(pool, 1)
+        assert live_workers(pool) == set(runner)
+        gate.release.set()
+        assert sorted(reader.read(0)) == [0, 1, 2]
+        assert pool.size() == 1
+
+
 def test_context_manager_ends_the_workers() -> None:
     before = live_workers()
     with ThreadPool(3) as pool:

@@ -305,7 +305,7 @@ class Pool:
             removed = [state]
             self._remove_locked(state)
             removed.extend(self._collect_orphans_locked())
-            if self._queue.runs_chunk_locked():
+            if self._queue.runs_chunk_here():
                 return self
             me = threading.get_ident()
             while any(ident != me for s in removed for ident in s.running):

@@ -61,19 +61,21 @@ AnyTask = Task[Any, Any]
 MAX_NESTED_CHUNKS = 48
 
 
-class _ChunkDepth(threading.local):
-    """How many chunks (of any pool) the current thread is running, one per thread."""
+class _ChunksHere(threading.local):
+    """The chunks (of any pool) the current thread is running, the innermost last: each
+    thread sees and changes only its own list."""
 
-    depth = 0
+    def __init__(self) -> None:
+        self.chunks: list[_Chunk] = []
 
 
-_chunk_depth = _ChunkDepth()
+_chunks_here = _ChunksHere()
 
 
 def inside_chunk() -> bool:
     """:return: True if the calling thread is running a chunk of any pool (it then helps
     run queued upstream chunks rather than only wait for them)."""
-    return _chunk_depth.depth > 0
+    return bool(_chunks_here.chunks)
 
 
 class _TaskState:
@@ -181,7 +183,8 @@ class ChunkQueue:
         # The pool's workers: started, alive, not asked to leave. Its length is size().
         self._members: list[PoolWorker] = []
         self.live_workers = 0  # worker threads started and not exited
-        self._busy: dict[int, int] = {}  # thread ident -> chunks on that thread's stack
+        # The workers that took a chunk and have not asked for the next one.
+        self._working: set[threading.Thread] = set()
 
     @property
     def workers(self) -> int:
@@ -269,9 +272,9 @@ class ChunkQueue:
             seen.setdefault(id(chunk.state), chunk.state.task)
         return list(seen.values())
 
-    def runs_chunk_locked(self) -> bool:
+    def runs_chunk_here(self) -> bool:
         """:return: True if the calling thread is inside a chunk of this pool."""
-        return threading.get_ident() in self._busy
+        return any(chunk.queue is self for chunk in _chunks_here.chunks)
 
     def _start_locked(self, chunk: _Chunk) -> None:
         state = chunk.state
@@ -286,8 +289,6 @@ class ChunkQueue:
         state.inflight_items += chunk.count
         ident = chunk.ident = threading.get_ident()
         state.running.append(ident)
-        busy = self._busy
-        busy[ident] = busy.get(ident, 0) + 1
 
     def start_locked(self, state: _TaskState, need: int, block: bool) -> _Chunk | None:
         """Plan ``need`` items of ``state.task`` unless planned (``ensure_production_locked``);
@@ -337,9 +338,10 @@ class ChunkQueue:
             serial reader then runs them before it returns, ``Pool.run_planned_if_serial``)
         """
         task = chunk.state.task
-        _chunk_depth.depth += 1
+        here = _chunks_here.chunks
+        here.append(chunk)
         try:
-            if _chunk_depth.depth > MAX_NESTED_CHUNKS:
+            if len(here) > MAX_NESTED_CHUNKS:
                 raise DemandLimitError(
                     f"a read of task {task.id!r} needs chunks nested more than "
                     f"{MAX_NESTED_CHUNKS} deep in one thread (inputs read through set_read "
@@ -349,7 +351,7 @@ class ChunkQueue:
                 fill_inputs(task, chunk.count)
             task.process(chunk.count)
         finally:
-            _chunk_depth.depth -= 1
+            here.pop()
             left = self.finish(chunk)
         return left
 
@@ -378,11 +380,6 @@ class ChunkQueue:
                 if chunk.count == ALL:
                     state.unbounded -= 1
                 state.running.remove(ident)
-                busy = self._busy
-                if busy[ident] == 1:
-                    del busy[ident]
-                else:
-                    busy[ident] -= 1
                 left = bool(state.pending or state.deferred_items)
                 poke = state.waiting > 0
                 if state.deferred_items or self.chunk_done._waiters:
@@ -428,6 +425,7 @@ class ChunkQueue:
         """
         me = threading.current_thread()
         with self._lock:
+            self._working.discard(me)
             timed_out = False
             while True:
                 if me not in self._members:
@@ -435,6 +433,7 @@ class ChunkQueue:
                 if self._chunks:
                     chunk = self._chunks.popleft()
                     self._start_locked(chunk)
+                    self._working.add(me)
                     return (self.run_on_worker, (chunk,))
                 if self._owner() is None:
                     return (WorkerThread.stop,)  # the pool was collected
@@ -459,8 +458,8 @@ class ChunkQueue:
         """Ask ``count`` workers to leave (idle ones first); each exits once it has
         finished its current chunk. :return: the tasks whose queued chunks no worker
         will run any more (their readers must be poked, without the lock)."""
-        idle = [w for w in self._members if w.ident not in self._busy]
-        busy = [w for w in self._members if w.ident in self._busy]
+        idle = [w for w in self._members if w not in self._working]
+        busy = [w for w in self._members if w in self._working]
         for worker in (idle + busy)[:count]:
             self._members.remove(worker)
         self.work_ready.notify_all_locked()
@@ -497,6 +496,7 @@ class ChunkQueue:
         with self._lock:
             self.live_workers -= 1
             worker._exited = True
+            self._working.discard(worker)
             if worker in self._members:
                 self._members.remove(worker)
                 if not self._members:
