@@ -10,11 +10,12 @@ Python frame, against the target's budget.
 * A frame is a call of a Python function taking three arguments.
 * The pool chain's lock blocks and frames per item are counted (a counting sync hook;
   cProfile), as ``python -m benchmarks.chain_profile`` prints them; ``LOCKS_PER_STAGE``
-  says which a stage cannot do without.
+  says which a stage of today's design cannot do without.
 
 Each row's value is the bound as a ratio to the target's baseline, like the row it bounds:
 if it exceeds the target, the target cannot be met without giving up a lock the semantics
-need (``docs/semantics.md``, "Locks and what they guard").
+need (``docs/semantics.md``, "Locks and what they guard") or, for the chain, a design
+that takes fewer lock blocks per stage.
 """
 
 from __future__ import annotations
@@ -45,17 +46,17 @@ __all__ = (
     "skeleton_chain",
 )
 
-#: The lock blocks one stage of a serial pool chain needs per item read with ``read(1)``,
-#: whatever the design, if every piece of shared state stays guarded: the reader takes
-#: from the stage's channel twice (finds it empty, then takes the item the chunk wrote),
-#: the chunk writes to it once; the pool lock plans and starts the chunk, then counts it
-#: out; the task's lock counts the chunk in as a writer and out again (the channel closes
-#: when the last writer of a done task leaves).
+#: The lock blocks one stage of a serial pool chain takes per item read with ``read(1)``
+#: in a design where each task has its own lock and every item passes through its
+#: stage's channel: the reader takes from the stage's channel twice (finds it empty,
+#: then takes the item the chunk wrote), the chunk writes to it once; the pool lock plans
+#: and starts the chunk, then counts it out; the task's lock counts the chunk in as a
+#: writer and out again (the channel closes when the last writer of a done task leaves).
 LOCKS_PER_STAGE = 7
 
 
 class _SkeletonStage:
-    """The least Python a serial chain stage can be while it keeps the rules' locks: the
+    """The least Python a serial chain stage can be while it keeps today's design's locks: the
     ``LOCKS_PER_STAGE`` lock blocks of a ``read(1)`` that has to produce, around the
     counters they guard, and nothing else (no argument checks, no done flag or chunk
     limits, no closing, no recovery from exceptions, no hook tests)."""
@@ -101,6 +102,51 @@ class _SkeletonStage:
             self.inflight -= 1
         with self.mutex:  # the reader takes the item
             return items.popleft()
+
+
+class _PoolCountsWritersStage(_SkeletonStage):
+    """A leaner design's floor: the chunk is counted in and out as its task's writer
+    inside the pool-lock blocks that start it and count it out (5 lock blocks)."""
+
+    __slots__ = ()
+
+    def read1(self) -> int:
+        items = self.items
+        with self.mutex:
+            if items:
+                return items.popleft()
+        with self.pool_lock:
+            self.inflight += 1
+            self.writers += 1
+        result = self.fun(self.upstream())
+        with self.mutex:
+            items.append(result)
+        with self.pool_lock:
+            self.writers -= 1
+            self.inflight -= 1
+        with self.mutex:
+            return items.popleft()
+
+
+class _HandsOffStage(_SkeletonStage):
+    """The leanest floor: as ``_PoolCountsWritersStage``, and the chunk's result goes
+    to the reader that ran it instead of through the channel (3 lock blocks)."""
+
+    __slots__ = ()
+
+    def read1(self) -> int:
+        items = self.items
+        with self.mutex:
+            if items:
+                return items.popleft()
+        with self.pool_lock:
+            self.inflight += 1
+            self.writers += 1
+        result = self.fun(self.upstream())
+        with self.pool_lock:
+            self.writers -= 1
+            self.inflight -= 1
+        return result
 
 
 class _SkeletonChannel:
@@ -174,14 +220,16 @@ def skeleton_drain(n: int, bare: bool = False) -> Timed:
     return run
 
 
-def skeleton_chain(n: int, stages: int = CHAIN_LENGTH) -> Timed:
-    """``n`` ``read(1)`` calls through a feeder and ``stages`` skeleton stages."""
+def skeleton_chain(
+    n: int, stages: int = CHAIN_LENGTH, kind: type[_SkeletonStage] = _SkeletonStage
+) -> Timed:
+    """``n`` ``read(1)`` calls through a feeder and ``stages`` skeleton stages of ``kind``."""
 
     def run() -> float:
         pool_lock = threading.Lock()
-        stage = _SkeletonStage(itertools.count().__next__, identity, pool_lock)
+        stage = kind(itertools.count().__next__, identity, pool_lock)
         for _ in range(stages):
-            stage = _SkeletonStage(stage.read1, identity, pool_lock)
+            stage = kind(stage.read1, identity, pool_lock)
         read = stage.read1
         start = time.perf_counter()
         for _ in range(n):
@@ -373,12 +421,14 @@ def bound_rows(scale: Scale) -> list[Row]:
     items = scale.pool_items
     locks, frames = chain_counts(items)
     lock, frame = cost()
-    ours, skeleton, gen = (
+    ours, skeleton, counted_by_pool, handed_off, gen = (
         median(s)
         for s in interleave(
             (
                 serial_pool_chain(items, True, time_building=False),
                 skeleton_chain(items),
+                skeleton_chain(items, kind=_PoolCountsWritersStage),
+                skeleton_chain(items, kind=_HandsOffStage),
                 generator_chain(items),
             ),
             scale.pool_reps,
@@ -390,8 +440,8 @@ def bound_rows(scale: Scale) -> list[Row]:
     least = LOCKS_PER_STAGE * (CHAIN_LENGTH + 1)
     rows.append(
         _bound_row(
-            f"read(1) loop >= a skeleton chain: the {LOCKS_PER_STAGE} lock blocks per stage the "
-            "rules need and nothing else",
+            f"read(1) loop >= a skeleton chain: the {LOCKS_PER_STAGE} lock blocks per stage of "
+            "this design and nothing else",
             "plain generator chain",
             skeleton / gen,
             30.0,
@@ -399,6 +449,20 @@ def bound_rows(scale: Scale) -> list[Row]:
             f"blocks alone: {least * lock / gen_item_ns:.0f}x",
         )
     )
+    for leaner, blocks, how in (
+        (counted_by_pool, 5, "a chunk counted as its task's writer in the pool-lock blocks"),
+        (handed_off, 3, "and its result handed to the reader that ran it, past the channel"),
+    ):
+        rows.append(
+            _bound_row(
+                f"read(1) loop, a leaner design's floor: a skeleton chain at {blocks} lock "
+                f"blocks per stage ({how})",
+                "plain generator chain",
+                leaner / gen,
+                30.0,
+                f"{leaner / items * 1e6:.2f} vs {gen_item_ns / 1e3:.2f} us/item",
+            )
+        )
     spent_ns = locks * lock + frames * frame
     rows.append(
         _bound_row(
