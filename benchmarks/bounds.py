@@ -104,11 +104,14 @@ class _SkeletonStage:
             return items.popleft()
 
 
-class _PoolCountsWritersStage(_SkeletonStage):
+class _LeanerStage(_SkeletonStage):
     """A leaner design's floor: the chunk is counted in and out as its task's writer
-    inside the pool-lock blocks that start it and count it out (5 lock blocks)."""
+    inside the pool-lock blocks that start it and count it out (5 lock blocks); with
+    ``HANDS_OFF``, its result also goes to the reader that ran it instead of through the
+    channel (3 lock blocks)."""
 
     __slots__ = ()
+    HANDS_OFF = False
 
     def read1(self) -> int:
         items = self.items
@@ -119,34 +122,21 @@ class _PoolCountsWritersStage(_SkeletonStage):
             self.inflight += 1
             self.writers += 1
         result = self.fun(self.upstream())
-        with self.mutex:
-            items.append(result)
+        if not self.HANDS_OFF:
+            with self.mutex:
+                items.append(result)
         with self.pool_lock:
             self.writers -= 1
             self.inflight -= 1
+        if self.HANDS_OFF:
+            return result
         with self.mutex:
             return items.popleft()
 
 
-class _HandsOffStage(_SkeletonStage):
-    """The leanest floor: as ``_PoolCountsWritersStage``, and the chunk's result goes
-    to the reader that ran it instead of through the channel (3 lock blocks)."""
-
+class _HandsOffStage(_LeanerStage):
     __slots__ = ()
-
-    def read1(self) -> int:
-        items = self.items
-        with self.mutex:
-            if items:
-                return items.popleft()
-        with self.pool_lock:
-            self.inflight += 1
-            self.writers += 1
-        result = self.fun(self.upstream())
-        with self.pool_lock:
-            self.writers -= 1
-            self.inflight -= 1
-        return result
+    HANDS_OFF = True
 
 
 class _SkeletonChannel:
@@ -427,7 +417,7 @@ def bound_rows(scale: Scale) -> list[Row]:
             (
                 serial_pool_chain(items, True, time_building=False),
                 skeleton_chain(items),
-                skeleton_chain(items, kind=_PoolCountsWritersStage),
+                skeleton_chain(items, kind=_LeanerStage),
                 skeleton_chain(items, kind=_HandsOffStage),
                 generator_chain(items),
             ),
