@@ -5,12 +5,10 @@ also runs that sequence as an explicit example (``CLOSE_EXPLICIT``)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import TypeVar, cast
+from collections.abc import Callable
 
 import pytest
 from hypothesis import HealthCheck, Phase, settings
-from hypothesis import strategies as st
 from hypothesis.errors import HypothesisException
 from hypothesis.stateful import RuleBasedStateMachine, run_state_machine_as_test
 
@@ -22,8 +20,6 @@ from .test_channel_model import ChannelModel
 from .test_close_model import CloseModel
 from .test_graph_model import GraphModel
 from .test_orphan_model import OrphanModel
-
-T = TypeVar("T")
 
 # Detection only: no shrinking, no example database (a stored failure must not help),
 # and derandomized so that a pass or a miss is reproducible (the profile's example count).
@@ -51,17 +47,6 @@ MACHINES: dict[str, type[RuleBasedStateMachine]] = {
 }
 
 
-class _DrawsTheFirst:
-    """Stands in for a rule's ``st.data()`` in an explicit example: every draw (from a
-    ``sampled_from``) is its first element."""
-
-    def draw(self, strategy: st.SearchStrategy[T], label: object = None) -> T:
-        elements: Sequence[T] = getattr(strategy, "elements")
-        return elements[0]
-
-
-FIRST = cast(st.DataObject, _DrawsTheFirst())
-
 #: Explicit examples: step sequences run before generation, each a plain function of a
 #: fresh machine. The close model's defects each need a thread blocked at the right
 #: moment, which 40 generated examples may not reach, or reach only with some timings
@@ -87,7 +72,7 @@ CLOSE_EXPLICIT: list[list[Steps]] = [
         lambda m: m.create(0),
         lambda m: m.start_blocking_read(0),
         lambda m: m.write(),
-        lambda m: m.interrupt_a_blocked_operation(FIRST),
+        lambda m: m.interrupt_a_blocked_operation(0),
     ],
 ]
 
