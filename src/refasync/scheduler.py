@@ -153,9 +153,10 @@ class ChunkQueue:
     """The pool's queue of chunks, shared by its workers and its readers.
 
     Its state is guarded by the pool lock it is given: the queued chunks, the workers
-    that belong to the pool (its size), the number of live worker threads and which
-    threads are running chunks. Workers wait on ``work_ready``; ``chunk_done`` is
-    notified whenever a chunk ends and whenever a worker exits.
+    that belong to the pool (its size), the number of live worker threads and which of
+    them took a chunk. Which chunks a thread is running is that thread's own
+    (``_chunks_here``), shared with no other thread. Workers wait on ``work_ready``;
+    ``chunk_done`` is notified whenever a chunk ends and whenever a worker exits.
     """
 
     _chunks: deque[_Chunk]  # guarded by the pool lock, as every field below
@@ -183,7 +184,8 @@ class ChunkQueue:
         # The pool's workers: started, alive, not asked to leave. Its length is size().
         self._members: list[PoolWorker] = []
         self.live_workers = 0  # worker threads started and not exited
-        # The workers that took a chunk and have not asked for the next one.
+        # The workers that took a chunk and have not asked for the next one (pool lock;
+        # changed by get and worker_exited, read by shrink_locked).
         self._working: set[threading.Thread] = set()
 
     @property
